@@ -1,0 +1,227 @@
+//! What the call log records. Times are unix milliseconds; enums are stored as their
+//! lowercase names so the database stays readable with the `sqlite3` shell.
+
+use std::net::SocketAddr;
+
+use crate::directory::{GroupId, Priority, TerminalId};
+
+/// Milliseconds since the unix epoch, the time unit of every record.
+pub type UnixMs = i64;
+
+/// The current time in unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> UnixMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)*
+        }
+
+        impl $name {
+            /// The text stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)* }
+            }
+
+            /// Parses [`Self::as_str`] back; `None` for unknown text.
+            pub fn from_name(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// How a burst was placed.
+    BurstKind {
+        /// Ordinary group talk.
+        Normal = "normal",
+        /// Dispatcher all-call / broadcast: only the caller talks.
+        Broadcast = "broadcast",
+        /// Emergency call.
+        Emergency = "emergency",
+    }
+);
+
+text_enum!(
+    /// How a burst ended.
+    BurstOutcome {
+        /// The talker released the floor.
+        Released = "released",
+        /// The talk limit (T2) ran out.
+        RevokedTalkLimit = "revoked-talk-limit",
+        /// A higher-priority request took the floor.
+        Preempted = "preempted",
+        /// A dispatcher cleared the emergency the burst was part of.
+        EmergencyCleared = "emergency-cleared",
+        /// No media for the inactivity timeout (T1).
+        MediaInactivity = "media-inactivity",
+        /// The talker left the group.
+        Left = "left",
+        /// The talker's connection was lost.
+        Disconnected = "disconnected",
+        /// The relay shut down mid-burst.
+        Shutdown = "shutdown",
+    }
+);
+
+text_enum!(
+    /// What an alert acknowledgement says.
+    AckKind {
+        /// The alert reached the terminal.
+        Delivered = "delivered",
+        /// The user is responding.
+        Responding = "responding",
+    }
+);
+
+text_enum!(
+    /// A session's lifecycle event.
+    SessionEvent {
+        /// Authenticated and online.
+        Connected = "connected",
+        /// Gone (closed, timed out or kicked).
+        Disconnected = "disconnected",
+    }
+);
+
+/// One talk burst: who held the floor of which group, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurstRecord {
+    /// The group talked in.
+    pub group: GroupId,
+    /// Who held the floor.
+    pub talker: TerminalId,
+    /// The burst id from the voice header.
+    pub burst_id: u32,
+    /// When the floor was granted.
+    pub started_at_ms: UnixMs,
+    /// When the floor was released or taken.
+    pub ended_at_ms: UnixMs,
+    /// Priority it was granted at.
+    pub priority: Priority,
+    /// Normal, broadcast or emergency.
+    pub kind: BurstKind,
+    /// How it ended.
+    pub outcome: BurstOutcome,
+    /// Voice frames forwarded.
+    pub frames: u32,
+}
+
+/// A dispatcher alert sent to groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSentRecord {
+    /// Alert id, referenced by acknowledgements.
+    pub alert_id: u64,
+    /// Sender.
+    pub from: TerminalId,
+    /// The alert text.
+    pub text: String,
+    /// Target groups.
+    pub groups: Vec<GroupId>,
+    /// When it was sent.
+    pub at_ms: UnixMs,
+}
+
+/// A terminal's acknowledgement of an alert (what the console shows as "who answered").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertAckRecord {
+    /// The alert acknowledged.
+    pub alert_id: u64,
+    /// Who acknowledged.
+    pub terminal: TerminalId,
+    /// Delivered or responding.
+    pub kind: AckKind,
+    /// Status code sent with it (see the directory's table).
+    pub status_code: Option<u16>,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
+/// An emergency declared in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyRecord {
+    /// The group put in emergency.
+    pub group: GroupId,
+    /// Who declared it.
+    pub terminal: TerminalId,
+    /// When.
+    pub declared_at_ms: UnixMs,
+}
+
+/// A dispatcher cleared a group's emergency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyClearedRecord {
+    /// The group.
+    pub group: GroupId,
+    /// The dispatcher who cleared it.
+    pub by: TerminalId,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
+/// A failed login, for audit and rate limiting forensics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthFailureRecord {
+    /// The terminal id claimed, if the hello got that far.
+    pub terminal: Option<TerminalId>,
+    /// The client's address.
+    pub source: SocketAddr,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
+/// A terminal came online or went away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The terminal.
+    pub terminal: TerminalId,
+    /// Connected or disconnected.
+    pub event: SessionEvent,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
+/// Anything the call log stores; each kind goes to its own table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A talk burst.
+    Burst(BurstRecord),
+    /// An alert sent.
+    AlertSent(AlertSentRecord),
+    /// An alert acknowledged.
+    AlertAck(AlertAckRecord),
+    /// An emergency declared.
+    Emergency(EmergencyRecord),
+    /// An emergency cleared.
+    EmergencyCleared(EmergencyClearedRecord),
+    /// A failed login.
+    AuthFailure(AuthFailureRecord),
+    /// A session event.
+    Session(SessionRecord),
+}
+
+macro_rules! from_record {
+    ($($variant:ident($t:ident)),*) => {$(
+        impl From<$t> for Record {
+            fn from(r: $t) -> Record {
+                Record::$variant(r)
+            }
+        }
+    )*};
+}
+from_record!(
+    Burst(BurstRecord),
+    AlertSent(AlertSentRecord),
+    AlertAck(AlertAckRecord),
+    Emergency(EmergencyRecord),
+    EmergencyCleared(EmergencyClearedRecord),
+    AuthFailure(AuthFailureRecord),
+    Session(SessionRecord)
+);

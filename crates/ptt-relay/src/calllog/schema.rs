@@ -1,0 +1,179 @@
+//! Database schema, versioned with `PRAGMA user_version`, and the statements that write it.
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::CallLogError;
+use super::record::Record;
+
+/// Migration `i` takes the database from `user_version` i to i + 1. Append only: never edit
+/// a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    "CREATE TABLE bursts (
+        id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL,
+        talker INTEGER NOT NULL,
+        burst_id INTEGER NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER NOT NULL,
+        priority TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        frames INTEGER NOT NULL
+    );
+    CREATE INDEX bursts_started ON bursts (started_at_ms);
+    CREATE INDEX bursts_group_started ON bursts (group_id, started_at_ms);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL,
+        from_terminal INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_at ON alerts (at_ms);
+    CREATE TABLE alert_acks (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL,
+        terminal INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        status_code INTEGER,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX alert_acks_alert ON alert_acks (alert_id);
+    CREATE TABLE emergencies (
+        id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL,
+        terminal INTEGER NOT NULL,
+        declared_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX emergencies_declared ON emergencies (declared_at_ms);
+    CREATE TABLE emergency_clears (
+        id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL,
+        by_terminal INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX emergency_clears_group ON emergency_clears (group_id, at_ms);
+    CREATE TABLE auth_failures (
+        id INTEGER PRIMARY KEY,
+        terminal INTEGER,
+        source TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX auth_failures_at ON auth_failures (at_ms);
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        terminal INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_at ON sessions (at_ms);",
+];
+
+/// The schema version this build writes and reads.
+pub(crate) const VERSION: usize = MIGRATIONS.len();
+
+pub(crate) fn user_version(conn: &Connection) -> Result<usize, CallLogError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    Ok(usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+/// Brings the schema up to [`VERSION`], one transaction per step; a no-op when current.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), CallLogError> {
+    let found = user_version(conn)?;
+    if found > VERSION {
+        return Err(CallLogError::TooNew {
+            found,
+            known: VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Another process may have migrated between our read and the lock.
+        if user_version(&tx)? > i {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Inserts one record; returns its row id in its table.
+pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<i64> {
+    match record {
+        Record::Burst(b) => {
+            tx.prepare_cached(
+                "INSERT INTO bursts (group_id, talker, burst_id, started_at_ms, ended_at_ms, priority,
+                 kind, outcome, frames) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                b.group.0,
+                b.talker.0,
+                b.burst_id,
+                b.started_at_ms,
+                b.ended_at_ms,
+                b.priority.as_str(),
+                b.kind.as_str(),
+                b.outcome.as_str(),
+                b.frames
+            ])?;
+        }
+        Record::AlertSent(a) => {
+            let groups: Vec<String> = a.groups.iter().map(|g| g.0.to_string()).collect();
+            tx.prepare_cached(
+                "INSERT INTO alerts (alert_id, from_terminal, text, groups, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                a.alert_id as i64,
+                a.from.0,
+                a.text,
+                groups.join(","),
+                a.at_ms
+            ])?;
+        }
+        Record::AlertAck(a) => {
+            tx.prepare_cached(
+                "INSERT INTO alert_acks (alert_id, terminal, kind, status_code, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                a.alert_id as i64,
+                a.terminal.0,
+                a.kind.as_str(),
+                a.status_code,
+                a.at_ms
+            ])?;
+        }
+        Record::Emergency(e) => {
+            tx.prepare_cached(
+                "INSERT INTO emergencies (group_id, terminal, declared_at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![e.group.0, e.terminal.0, e.declared_at_ms])?;
+        }
+        Record::EmergencyCleared(e) => {
+            tx.prepare_cached(
+                "INSERT INTO emergency_clears (group_id, by_terminal, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![e.group.0, e.by.0, e.at_ms])?;
+        }
+        Record::AuthFailure(a) => {
+            tx.prepare_cached(
+                "INSERT INTO auth_failures (terminal, source, at_ms) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                a.terminal.map(|t| t.0),
+                a.source.to_string(),
+                a.at_ms
+            ])?;
+        }
+        Record::Session(s) => {
+            tx.prepare_cached("INSERT INTO sessions (terminal, event, at_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![s.terminal.0, s.event.as_str(), s.at_ms])?;
+        }
+    }
+    Ok(tx.last_insert_rowid())
+}

@@ -1,0 +1,690 @@
+//! Relay configuration: one [`Config`] type read from a TOML file and the command line.
+//!
+//! Precedence, highest first: command-line flags, `PTTD_*` environment variables, the TOML
+//! file given with `--config`, built-in defaults. The file uses the same names as the flags
+//! (`data-dir = "/var/lib/pttd"`, `idle-timeout = "30s"`), so there is one name per setting.
+//! A bad file stops the relay with `file:line:column: message`, naming the field.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde::Deserialize;
+
+/// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pttd", version, about = "Push-to-talk relay over QUIC")]
+pub struct Cli {
+    /// What to do instead of serving; `None` runs the relay.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The relay configuration, already merged with `--config FILE` by [`Cli::load`].
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands of `pttd` that do something other than serve.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write a large directory (and its plain-text secrets) for load tests.
+    GenDirectory(GenDirectoryArgs),
+}
+
+/// Arguments of `pttd gen-directory`; passed to [`crate::directory::write_generated`].
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct GenDirectoryArgs {
+    /// Number of terminals to generate (the first few are dispatchers).
+    #[arg(long)]
+    pub terminals: usize,
+    /// Number of groups to generate (group 1 is a district group holding everyone).
+    #[arg(long)]
+    pub groups: usize,
+    /// Where to write the directory TOML.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write the secrets, one `<terminal id> <secret>` per line.
+    #[arg(long)]
+    pub secrets: PathBuf,
+    /// Seed of the generator: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Everything the relay needs to start; see the module docs for where values come from.
+#[derive(Debug, Clone, PartialEq, Eq, Args, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// TOML file to read settings from (flags still win over it).
+    #[arg(long, short = 'c', value_name = "FILE", env = "PTTD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the call log, recordings and the generated certificate.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "./data",
+        env = "PTTD_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// UDP address the QUIC endpoint binds.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7700",
+        env = "PTTD_LISTEN"
+    )]
+    pub listen: SocketAddr,
+
+    /// TCP address of the operations HTTP server (metrics, JSON API, dashboard).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7780",
+        env = "PTTD_OPS_LISTEN"
+    )]
+    pub ops_listen: SocketAddr,
+
+    /// Directory TOML (terminals, groups, ACLs); without it the built-in demo district is used.
+    #[arg(long, value_name = "FILE", env = "PTTD_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM); without it a self-signed one is generated in the data dir.
+    #[arg(long, value_name = "FILE", env = "PTTD_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) matching `--cert`.
+    #[arg(long, value_name = "FILE", env = "PTTD_KEY")]
+    pub key: Option<PathBuf>,
+
+    /// Tracing filter, e.g. `info` or `ptt_relay=debug,quinn=warn`.
+    #[arg(long, value_name = "FILTER", default_value = "info", env = "PTTD_LOG")]
+    pub log: String,
+
+    /// Most QUIC connections served at once; more are refused at the handshake.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        env = "PTTD_MAX_CONNECTIONS"
+    )]
+    pub max_connections: usize,
+
+    /// A connection silent for this long is closed ("30s", "2m").
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg, env = "PTTD_IDLE_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub idle_timeout: Duration,
+
+    /// Interval of QUIC keep-alive pings; must be shorter than the idle timeout.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
+    #[serde(with = "duration_serde")]
+    pub keep_alive: Duration,
+
+    /// Per-connection datagram send budget in milliseconds of audio; older frames are dropped.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 60,
+        env = "PTTD_DATAGRAM_QUEUE_MS"
+    )]
+    pub datagram_queue_ms: u32,
+
+    /// Capacity of the call-log queue; records beyond it are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = 4096, env = "PTTD_LOG_QUEUE")]
+    pub log_queue: usize,
+
+    /// Failed authentications allowed per source address per minute before it is refused.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        env = "PTTD_AUTH_FAILURES_PER_MINUTE"
+    )]
+    pub auth_failures_per_minute: u32,
+}
+
+/// The arg ids (= field names) that [`Config::merge_cli`] copies; a test checks it is complete.
+#[cfg(test)]
+const MERGED_FIELDS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "ops_listen",
+    "directory",
+    "cert",
+    "key",
+    "log",
+    "max_connections",
+    "idle_timeout",
+    "keep_alive",
+    "datagram_queue_ms",
+    "log_queue",
+    "auth_failures_per_minute",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            config: None,
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 7780)),
+            directory: None,
+            cert: None,
+            key: None,
+            log: "info".to_owned(),
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            datagram_queue_ms: 60,
+            log_queue: 4096,
+            auth_failures_per_minute: 10,
+        }
+    }
+}
+
+impl Cli {
+    /// Parses the process arguments and merges `--config FILE`, so `main` is one line.
+    ///
+    /// `--help`, `--version` and malformed flags print and exit the process as clap does;
+    /// a bad config file is returned so `main` can report it and exit non-zero.
+    pub fn load() -> Result<Cli, ConfigError> {
+        match Cli::try_load_from(std::env::args_os()) {
+            Err(ConfigError::Cli(e)) => e.exit(),
+            other => other,
+        }
+    }
+
+    /// Like [`Cli::load`] but from the given arguments (first one is the program name) and
+    /// never exits; tests and embedders use it.
+    pub fn try_load_from<I, T>(args: I) -> Result<Cli, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let Some(path) = cli.config.config.clone() {
+            let mut merged = Config::from_file(&path)?;
+            merged.config = Some(path);
+            merged.merge_cli(&cli.config, &matches);
+            cli.config = merged;
+        }
+        cli.config.validate()?;
+        Ok(cli)
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unset fields keep their defaults. Does not validate.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors (usually the file path). Does not validate.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let err = TomlError::new(&e, text, origin);
+            ConfigError::Parse {
+                location: err.location,
+                field: err.field,
+                message: err.message,
+            }
+        })
+    }
+
+    /// Overwrites every field that was set on the command line (or by environment variable).
+    fn merge_cli(&mut self, cli: &Config, matches: &ArgMatches) {
+        let from_cli = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        macro_rules! merge {
+            ($($field:ident),* $(,)?) => {
+                $( if from_cli(stringify!($field)) { self.$field = cli.$field.clone(); } )*
+            };
+        }
+        merge!(
+            data_dir,
+            listen,
+            ops_listen,
+            directory,
+            cert,
+            key,
+            log,
+            max_connections,
+            idle_timeout,
+            keep_alive,
+            datagram_queue_ms,
+            log_queue,
+            auth_failures_per_minute,
+        );
+    }
+
+    /// Checks values that parse but cannot work together, so the relay refuses to start
+    /// with a clear message instead of failing later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_connections == 0 {
+            return invalid("max-connections", "must be at least 1");
+        }
+        if self.log_queue == 0 {
+            return invalid("log-queue", "must be at least 1");
+        }
+        if !(1..=10_000).contains(&self.datagram_queue_ms) {
+            return invalid("datagram-queue-ms", "must be between 1 and 10000");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("idle-timeout", "must be more than zero");
+        }
+        if self.keep_alive.is_zero() || self.keep_alive >= self.idle_timeout {
+            return invalid(
+                "keep-alive",
+                "must be more than zero and less than idle-timeout",
+            );
+        }
+        if self.cert.is_some() != self.key.is_some() {
+            return invalid("cert", "cert and key must be given together");
+        }
+        if self.log.trim().is_empty() {
+            return invalid("log", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// Path of the SQLite call log inside the data dir.
+    pub fn calllog_path(&self) -> PathBuf {
+        self.data_dir.join("pttd.sqlite")
+    }
+}
+
+/// Why the configuration could not be loaded; the relay must not start with any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read: check the path and permissions.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file as given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has a wrong/unknown field: fix the named line.
+    #[error("{location}: {}", with_field(field.as_deref(), message))]
+    Parse {
+        /// Where in the file.
+        location: Location,
+        /// The offending field (dotted path), when known.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value parsed but is unusable (e.g. keep-alive not below idle-timeout): fix that field.
+    #[error("invalid `{field}`: {reason}")]
+    Invalid {
+        /// Flag / file name of the field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The command line itself is wrong (or asked for `--help`); `e.exit()` prints it.
+    #[error(transparent)]
+    Cli(#[from] clap::Error),
+}
+
+fn with_field(field: Option<&str>, message: &str) -> String {
+    match field {
+        Some(f) if !message.contains(&format!("`{f}`")) => {
+            let last = f.rsplit('.').next().unwrap_or(f);
+            if message.contains(&format!("`{last}`")) {
+                message.to_owned()
+            } else {
+                format!("field `{f}`: {message}")
+            }
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// A position in a text file, shown as `origin:line:column` (1-based) like compilers do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file path or a name such as `<built-in demo>`.
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+impl Location {
+    /// Turns a byte offset into `text` into a line and column.
+    pub fn from_offset(origin: &str, text: &str, offset: usize) -> Location {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        Location {
+            origin: origin.to_owned(),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.origin, self.line, self.column)
+    }
+}
+
+/// A toml deserialization error taken apart: location, field path and the bare message.
+pub(crate) struct TomlError {
+    pub(crate) location: Location,
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
+}
+
+impl TomlError {
+    pub(crate) fn new(err: &toml::de::Error, text: &str, origin: &str) -> TomlError {
+        let offset = err.span().map_or(0, |s| s.start);
+        let location = Location::from_offset(origin, text, offset);
+        // toml keeps the key path private; without input context its Display ends with
+        // "in `a.b`", which is the only public way to read it.
+        let mut bare = err.clone();
+        bare.set_input(None);
+        let shown = bare.to_string();
+        let field = shown
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("in `")?.strip_suffix('`').map(str::to_owned))
+            .filter(|f| !f.is_empty());
+        let field = field.or_else(|| key_on_line(text, location.line));
+        TomlError {
+            location,
+            field,
+            message: err.message().trim().to_owned(),
+        }
+    }
+}
+
+/// The key of a `key = value` line, used when toml does not tell which field failed.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = l.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    ok.then(|| key.to_owned())
+}
+
+/// Why a duration string was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid duration {input:?}: {reason} (write e.g. \"250ms\", \"5s\", \"1m30s\", \"2h\")")]
+pub struct DurationError {
+    input: String,
+    reason: &'static str,
+}
+
+/// Parses a humane duration: one or more `<integer><unit>` parts, units `ms`, `s`, `m`, `h`
+/// (e.g. `250ms`, `5s`, `1m30s`); a bare `0` is zero. No crate for this is in the tree.
+pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let err = |reason| DurationError {
+        input: input.to_owned(),
+        reason,
+    };
+    let s = input.trim();
+    if s.is_empty() {
+        return Err(err("empty"));
+    }
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total_ms: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(err("expected a number"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| err("number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit_ms = match rest[..unit_len].trim() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "" => return Err(err("missing unit")),
+            _ => return Err(err("unknown unit")),
+        };
+        rest = &rest[unit_len..];
+        let part = n.checked_mul(unit_ms).ok_or_else(|| err("too large"))?;
+        total_ms = total_ms.checked_add(part).ok_or_else(|| err("too large"))?;
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// Writes a duration the way [`parse_duration`] reads it back (millisecond precision).
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, DurationError> {
+    parse_duration(s)
+}
+
+/// Serde adapter for `Duration` fields written as humane strings.
+pub(crate) mod duration_serde {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Cli, ConfigError> {
+        Cli::try_load_from(std::iter::once("pttd").chain(args.iter().copied()))
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("pttd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn clap_defaults_match_default_impl() {
+        let cli = load(&[]).unwrap();
+        assert_eq!(cli.config, Config::default());
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn every_flag_is_merged() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "config" | "help" | "version") {
+                continue;
+            }
+            assert!(
+                MERGED_FIELDS.contains(&id),
+                "{id} is not merged from the command line"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\nidle-timeout = \"1m\"\n",
+        );
+        let p = path.to_str().unwrap();
+        let cli = load(&["--config", p, "--log", "trace", "--max-connections", "7"]).unwrap();
+        let c = cli.config;
+        assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap()); // file over default
+        assert_eq!(c.log, "trace"); // flag over file
+        assert_eq!(c.max_connections, 7); // flag over default
+        assert_eq!(c.idle_timeout, Duration::from_secs(60)); // file
+        assert_eq!(c.ops_listen, Config::default().ops_listen); // default
+        assert_eq!(c.config.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn flag_equal_to_default_still_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "log = \"debug\"\n");
+        let cli = load(&["--config", path.to_str().unwrap(), "--log", "info"]).unwrap();
+        assert_eq!(cli.config.log, "info");
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let text = "listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n";
+        let err = Config::from_toml_str(text, "pttd.toml").unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("pttd.toml:3:1: unknown field `lisen`, expected one of"),
+            "{shown}"
+        );
+        assert!(shown.contains("`listen`"), "{shown}");
+    }
+
+    #[test]
+    fn bad_duration_names_field() {
+        let text = "# comment\nkeep-alive = \"5 parsecs\"\n";
+        let err = Config::from_toml_str(text, "pttd.toml").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("pttd.toml:2:"), "{shown}");
+        assert!(shown.contains("keep-alive"), "{shown}");
+        assert!(shown.contains("5 parsecs"), "{shown}");
+    }
+
+    #[test]
+    fn bad_type_and_bad_flag_duration() {
+        let err = Config::from_toml_str("max-connections = \"many\"\n", "f.toml").unwrap_err();
+        assert!(err.to_string().starts_with("f.toml:1:"), "{err}");
+        assert!(err.to_string().contains("max-connections"), "{err}");
+        assert!(matches!(
+            load(&["--idle-timeout", "soon"]),
+            Err(ConfigError::Cli(_))
+        ));
+    }
+
+    #[test]
+    fn missing_file_and_invalid_combination() {
+        assert!(matches!(
+            load(&["--config", "/nonexistent/pttd.toml"]),
+            Err(ConfigError::Read { .. })
+        ));
+        let err = load(&["--keep-alive", "40s"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "keep-alive",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(load(&["--cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn gen_directory_subcommand() {
+        let cli = load(&[
+            "gen-directory",
+            "--terminals",
+            "10",
+            "--groups",
+            "3",
+            "--out",
+            "d.toml",
+            "--secrets",
+            "s.txt",
+        ])
+        .unwrap();
+        let Some(Command::GenDirectory(args)) = cli.command else {
+            panic!("no subcommand")
+        };
+        assert_eq!((args.terminals, args.groups, args.seed), (10, 3, 1));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in [
+            "",
+            "5",
+            "s",
+            "5 parsecs",
+            "1.5s",
+            "-1s",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        for ms in [0, 1, 999, 1000, 61_001, 3_723_004] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn location_counts_chars() {
+        let l = Location::from_offset("x", "ab\nçd = 1", 5);
+        assert_eq!((l.line, l.column), (2, 2));
+        assert_eq!(Location::from_offset("x", "", 10).line, 1);
+    }
+}
