@@ -1,0 +1,88 @@
+//! `pttd`: the push-to-talk relay. With no arguments it serves the built-in
+//! demo district on 127.0.0.1:7700 with a generated certificate in `./data`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ptt_relay::Relay;
+use ptt_relay::config::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = match Cli::load() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("pttd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pttd: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::GenDirectory(args)) = &cli.command {
+        let generated = ptt_relay::directory::write_generated(args)?;
+        println!("{generated}");
+        return Ok(());
+    }
+    let config = cli.config;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&config.log)
+                .with_context(|| format!("bad --log filter {:?}", config.log))?,
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("pttd")
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async {
+        let relay = Relay::load(config).await?;
+        tracing::info!(
+            listen = %relay.local_addr(),
+            certificate = %relay.cert_path().display(),
+            "pttd ready; clients pin the certificate"
+        );
+        let shutdown = relay.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received");
+            shutdown.cancel();
+        });
+        relay.run().await?;
+        anyhow::Ok(())
+    })?;
+    // Do not wait for idle group tasks: everything durable is flushed.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM (what systemd and docker send).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,286 @@
+//! Turning the floor's events into what terminals, the hot path and the call
+//! log see.
+
+use std::sync::atomic::Ordering;
+
+use ptt_floor::{BurstEnd, Event, FloorState, ParticipantId, RevokeReason};
+use ptt_proto::pb::{self, server_message::Body};
+
+use super::task::GroupTask;
+use crate::calllog::{BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
+use crate::directory::{GroupId, TerminalId};
+use crate::{link, policy, wire};
+
+impl GroupTask {
+    /// Drains the floor's events and acts on each, in order.
+    pub(super) fn drain_events(&mut self) {
+        while let Some(event) = self.floor.poll_event() {
+            self.on_event(event);
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let group_id = self.group.id;
+        match event {
+            Event::Granted {
+                to,
+                burst,
+                priority,
+                kind,
+                talk_limit,
+            } => {
+                self.current_burst = burst.0;
+                self.group.frames.store(0, Ordering::Relaxed);
+                self.group.gate.store(
+                    u64::from(to.0) << 32 | u64::from(burst.0),
+                    Ordering::Release,
+                );
+                self.answer(
+                    to,
+                    Body::FloorGranted(pb::FloorGranted {
+                        group_id,
+                        burst_id: burst.0,
+                        talk_limit_ms: talk_limit.map_or(0, wire::millis),
+                        priority: wire::priority(priority).into(),
+                        kind: wire::kind(kind).into(),
+                    }),
+                );
+            }
+            Event::Queued {
+                who,
+                position,
+                queue_len,
+            } => self.answer(
+                who,
+                Body::FloorQueued(pb::FloorQueued {
+                    group_id,
+                    position,
+                    queue_length: queue_len,
+                }),
+            ),
+            Event::QueuePosition { who, position } => {
+                let queue_length = u32::try_from(self.floor.queue_len()).unwrap_or(u32::MAX);
+                self.tell(
+                    who,
+                    Body::QueuePositionUpdate(pb::QueuePositionUpdate {
+                        group_id,
+                        position,
+                        queue_length,
+                    }),
+                );
+            }
+            Event::Denied { who, reason } => self.answer(
+                who,
+                Body::FloorDenied(pb::FloorDenied {
+                    group_id,
+                    reason: wire::deny_reason(reason).into(),
+                }),
+            ),
+            Event::Withdrawn { .. } => {}
+            Event::Expired { who } => self.tell(
+                who,
+                Body::FloorDenied(pb::FloorDenied {
+                    group_id,
+                    reason: pb::FloorDenyReason::QueueExpired.into(),
+                }),
+            ),
+            Event::Revoked { who, reason } => {
+                let grace_ms = match (reason, self.floor.state()) {
+                    (RevokeReason::TalkLimit, FloorState::Revoking { .. }) => {
+                        wire::millis(self.floor.policy().revoke_grace)
+                    }
+                    _ => 0,
+                };
+                self.tell(
+                    who,
+                    Body::FloorRevoked(pb::FloorRevoked {
+                        group_id,
+                        burst_id: self.current_burst,
+                        reason: wire::revoke_reason(reason).into(),
+                        grace_ms,
+                    }),
+                );
+            }
+            Event::Taken {
+                holder,
+                burst,
+                priority,
+                kind,
+            } => {
+                let taken = self.floor_taken_message(holder, burst.0, priority, kind);
+                self.group
+                    .broadcast(&link::frame(0, Body::FloorTaken(taken)));
+            }
+            Event::Idle { last_burst, ended } => {
+                // Nobody may talk until the next grant reopens the gate.
+                self.group.gate.store(0, Ordering::Release);
+                let reason = match ended {
+                    BurstEnd::Released => pb::FloorIdleReason::Released,
+                    BurstEnd::Revoked(_) => pb::FloorIdleReason::Revoked,
+                    BurstEnd::Left if self.leaving_disconnected => {
+                        pb::FloorIdleReason::HolderDisconnected
+                    }
+                    BurstEnd::Left => pb::FloorIdleReason::HolderLeft,
+                };
+                self.group.broadcast(&link::frame(
+                    0,
+                    Body::FloorIdle(pb::FloorIdle {
+                        group_id,
+                        reason: reason.into(),
+                        burst_id: last_burst.0,
+                    }),
+                ));
+            }
+            Event::BurstEnded {
+                burst,
+                holder,
+                priority,
+                kind,
+                started,
+                ended,
+                outcome,
+            } => {
+                let frames = self.group.frames.swap(0, Ordering::Relaxed);
+                let record = Record::Burst(BurstRecord {
+                    group: GroupId(group_id),
+                    talker: TerminalId(holder.0),
+                    burst_id: burst.0,
+                    started_at_ms: self.shared.clock.unix_ms(started),
+                    ended_at_ms: self.shared.clock.unix_ms(ended),
+                    priority: policy::directory_priority(priority),
+                    kind: wire::burst_kind(kind),
+                    outcome: wire::burst_outcome(outcome, self.leaving_disconnected),
+                    frames: u32::try_from(frames).unwrap_or(u32::MAX),
+                });
+                match self.release_ack.take() {
+                    Some((terminal, request_id))
+                        if terminal == holder.0 && outcome == BurstEnd::Released =>
+                    {
+                        // The release is acknowledged once its record is on
+                        // disk: what the relay acknowledged survives a crash.
+                        let link = self.members.get(&terminal).cloned();
+                        self.shared.log_durable(record, move |_| {
+                            if let Some(link) = link {
+                                link.send(request_id, Body::Ack(pb::Ack {}));
+                            }
+                        });
+                    }
+                    other => {
+                        self.release_ack = other;
+                        self.shared.log(record);
+                    }
+                }
+            }
+            Event::EmergencyStarted { by } => {
+                let at_us = self.shared.clock.unix_us_now();
+                self.emergency = Some((by.0, at_us));
+                self.shared.log(Record::Emergency(EmergencyRecord {
+                    group: GroupId(group_id),
+                    terminal: TerminalId(by.0),
+                    declared_at_ms: i64::try_from(at_us / 1000).unwrap_or(i64::MAX),
+                }));
+                let state = self.emergency_state(true, 0);
+                self.announce_emergency(by, state);
+            }
+            Event::EmergencyCleared { by } => {
+                let state = self.emergency_state(false, by.0);
+                self.emergency = None;
+                self.shared
+                    .log(Record::EmergencyCleared(EmergencyClearedRecord {
+                        group: GroupId(group_id),
+                        by: TerminalId(by.0),
+                        at_ms: i64::try_from(self.shared.clock.unix_us_now() / 1000)
+                            .unwrap_or(i64::MAX),
+                    }));
+                self.announce_emergency(by, state);
+            }
+        }
+    }
+
+    /// Sends `body` to `who`, as the answer to its pending request if there
+    /// is one, else as an event.
+    fn answer(&mut self, who: ParticipantId, body: Body) {
+        let request_id = match self.pending {
+            Some((terminal, request_id)) if terminal == who.0 => {
+                self.pending = None;
+                request_id
+            }
+            _ => 0,
+        };
+        if let Some(link) = self.members.get(&who.0) {
+            link.send(request_id, body);
+        }
+    }
+
+    /// Sends an unsolicited event to one member.
+    fn tell(&self, who: ParticipantId, body: Body) {
+        if let Some(link) = self.members.get(&who.0) {
+            link.send(0, body);
+        }
+    }
+
+    /// The group's and the control room's view of an emergency change; the
+    /// requester (declarer or clearing dispatcher) gets it as its answer.
+    fn announce_emergency(&mut self, by: ParticipantId, state: pb::EmergencyState) {
+        let event = link::frame(0, Body::EmergencyState(state.clone()));
+        for link in self.group.listeners().iter() {
+            if link.terminal != by.0 {
+                link.send_frame(event.clone());
+            }
+        }
+        self.shared.notify_control_room(self.group.id, &event);
+        self.answer(by, Body::EmergencyState(state));
+    }
+
+    /// The group's emergency state as sent on the wire.
+    pub(super) fn emergency_state(&self, active: bool, cleared_by: u32) -> pb::EmergencyState {
+        let (declared_by, declared_at_us) = self.emergency.unwrap_or_default();
+        pb::EmergencyState {
+            group_id: self.group.id,
+            active,
+            declared_by,
+            declared_by_name: self.shared.terminal_name(declared_by),
+            declared_at_us,
+            cleared_by,
+            text: String::new(),
+        }
+    }
+
+    /// `FloorTaken` for the current holder, or `None` when the floor is idle
+    /// (late entry: a joining terminal learns who talks).
+    pub(super) fn floor_taken(&self) -> Option<pb::FloorTaken> {
+        match self.floor.state() {
+            FloorState::Idle => None,
+            FloorState::Taken {
+                holder,
+                burst,
+                priority,
+                kind,
+            }
+            | FloorState::Revoking {
+                holder,
+                burst,
+                priority,
+                kind,
+                ..
+            } => Some(self.floor_taken_message(holder, burst.0, priority, kind)),
+        }
+    }
+
+    fn floor_taken_message(
+        &self,
+        holder: ParticipantId,
+        burst: u32,
+        priority: ptt_floor::Priority,
+        kind: ptt_floor::RequestKind,
+    ) -> pb::FloorTaken {
+        pb::FloorTaken {
+            group_id: self.group.id,
+            holder_terminal_id: holder.0,
+            holder_name: self.shared.terminal_name(holder.0),
+            priority: wire::priority(priority).into(),
+            burst_id: burst,
+            kind: wire::kind(kind).into(),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! One talkgroup: the state the voice hot path reads without locks, and the
+//! task that owns the group's floor.
+//!
+//! The hot path needs two facts per datagram: who may talk now (the floor
+//! gate, one atomic word) and who listens (a copy-on-write list of links).
+//! Everything else — the floor state machine, its timers, membership — is
+//! owned by a single task per group and changed only there, so it needs no
+//! lock at all. Sessions talk to that task through a bounded command queue.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use ptt_floor::{MemberRights, Priority, RequestKind};
+use ptt_proto::pb;
+use tokio::sync::mpsc;
+
+use crate::link::Link;
+
+mod events;
+mod task;
+
+pub use task::GroupTask;
+
+/// Commands a group task accepts; queued per group, bounded.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// What a session asks of a group's task.
+#[derive(Debug)]
+pub enum Command {
+    /// Start hearing the group (answered with `JoinOk`).
+    Join {
+        /// The terminal's link.
+        link: Arc<Link>,
+        /// Its floor rights in this group.
+        rights: MemberRights,
+        /// The group as this terminal sees it, for the answer.
+        info: pb::GroupInfo,
+        /// The request to answer; 0 for an automatic join at log-in.
+        request_id: u64,
+    },
+    /// Stop hearing the group; withdraws requests and frees a held floor.
+    Leave {
+        /// The terminal.
+        terminal: u32,
+        /// Its session: a leave from a replaced session is ignored.
+        session: u64,
+        /// Why: the connection was lost (true) or the terminal asked (false).
+        disconnected: bool,
+        /// The request to answer; 0 for none.
+        request_id: u64,
+    },
+    /// Ask for the floor.
+    Request {
+        /// The terminal.
+        terminal: u32,
+        /// Requested priority.
+        priority: Priority,
+        /// Normal, broadcast or emergency.
+        kind: RequestKind,
+        /// The request to answer (with granted, queued or denied).
+        request_id: u64,
+    },
+    /// Give the floor back or withdraw a queued request.
+    Release {
+        /// The terminal.
+        terminal: u32,
+        /// The request to answer with `Ack` once the burst is logged.
+        request_id: u64,
+    },
+    /// A dispatcher clears the group's emergency.
+    ClearEmergency {
+        /// The dispatcher.
+        terminal: u32,
+        /// The request to answer with `EmergencyState` or `Error`.
+        request_id: u64,
+    },
+}
+
+/// The part of a group every task may read: identity, listeners and the floor
+/// gate of the hot path, and the door to the group's task.
+#[derive(Debug)]
+pub struct GroupShared {
+    /// Group id.
+    pub id: u32,
+    /// Display name.
+    pub name: Arc<str>,
+    /// Links of the joined members, replaced whole on every change so the
+    /// fan-out iterates a snapshot without locking.
+    pub(crate) listeners: ArcSwap<Vec<Arc<Link>>>,
+    /// `holder << 32 | burst` while somebody holds the floor, 0 when idle.
+    pub(crate) gate: AtomicU64,
+    /// Relay-clock milliseconds of the holder's latest frame, for the floor's
+    /// media-inactivity timer.
+    pub(crate) last_media_ms: AtomicU64,
+    /// Frames forwarded in the current burst, for the call log.
+    pub(crate) frames: AtomicU64,
+    commands: mpsc::Sender<Command>,
+}
+
+impl GroupShared {
+    /// Creates the shared half and the receiver the group task consumes.
+    pub fn new(id: u32, name: Arc<str>) -> (Arc<Self>, mpsc::Receiver<Command>) {
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(Self {
+            id,
+            name,
+            listeners: ArcSwap::from_pointee(Vec::new()),
+            gate: AtomicU64::new(0),
+            last_media_ms: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            commands,
+        });
+        (shared, rx)
+    }
+
+    /// The burst `terminal` may send now, or `None` if it does not hold the
+    /// floor. One atomic load: the hot path's floor check.
+    #[inline]
+    pub fn burst_of(&self, terminal: u32) -> Option<u32> {
+        let gate = self.gate.load(Ordering::Acquire);
+        (gate != 0 && (gate >> 32) as u32 == terminal).then_some(gate as u32)
+    }
+
+    /// Records that the holder's frame was forwarded at `now_ms` (relay clock).
+    #[inline]
+    pub fn note_media(&self, now_ms: u64) {
+        self.last_media_ms.store(now_ms, Ordering::Relaxed);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current listeners, a snapshot that stays valid while held.
+    #[inline]
+    pub fn listeners(&self) -> arc_swap::Guard<Arc<Vec<Arc<Link>>>> {
+        self.listeners.load()
+    }
+
+    /// Queues a command for the group's task; waits only if the queue is full
+    /// (which slows down the requesting session alone).
+    pub async fn command(&self, command: Command) {
+        // The task ends only at shutdown, when nobody needs an answer.
+        let _ = self.commands.send(command).await;
+    }
+
+    /// Sends a framed message to every listener.
+    pub fn broadcast(&self, frame: &bytes::Bytes) {
+        for link in self.listeners.load().iter() {
+            link.send_frame(frame.clone());
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The task that owns one group's floor: applies commands and timers to the
+//! floor state machine and turns its events into messages, log records and
+//! the hot path's floor gate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use ptt_floor::{Floor, FloorPolicy, MemberRights, ParticipantId};
+use ptt_proto::pb::{self, server_message::Body};
+use tokio::sync::mpsc;
+
+use super::{Command, GroupShared};
+use crate::link::Link;
+use crate::relay::Shared;
+use crate::wire;
+
+/// The task owning one group's floor.
+pub struct GroupTask {
+    pub(super) group: Arc<GroupShared>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) floor: Floor,
+    commands: mpsc::Receiver<Command>,
+    /// Joined members by terminal id (the same links as `group.listeners`).
+    pub(super) members: HashMap<u32, Arc<Link>>,
+    /// The request the next answer-type event for this terminal answers.
+    pub(super) pending: Option<(u32, u64)>,
+    /// A release waiting for the end of its burst to be logged durably.
+    pub(super) release_ack: Option<(u32, u64)>,
+    /// Latest media time handed to the floor (relay-clock ms).
+    media_synced_ms: u64,
+    /// The emergency, while one is active: declarer and when (Unix µs).
+    pub(super) emergency: Option<(u32, u64)>,
+    /// The burst most recently granted (for revoke messages).
+    pub(super) current_burst: u32,
+    /// Whether the member leaving right now lost its connection (for the
+    /// idle reason members see).
+    pub(super) leaving_disconnected: bool,
+}
+
+impl GroupTask {
+    /// Creates the task for `group` with its floor policy.
+    pub fn new(
+        group: Arc<GroupShared>,
+        commands: mpsc::Receiver<Command>,
+        policy: FloorPolicy,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            group,
+            shared,
+            floor: Floor::new(policy),
+            commands,
+            members: HashMap::new(),
+            pending: None,
+            release_ack: None,
+            media_synced_ms: 0,
+            emergency: None,
+            current_burst: 0,
+            leaving_disconnected: false,
+        }
+    }
+
+    /// Runs until every command sender is gone (relay shutdown).
+    pub async fn run(mut self) {
+        loop {
+            let deadline = self.floor.poll_timeout();
+            tokio::select! {
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    let now = Instant::now();
+                    self.sync_media(now);
+                    self.handle(now, command);
+                }
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.sync_media(now);
+                    self.floor.handle_timeout(now);
+                }
+            }
+            self.drain_events();
+        }
+    }
+
+    /// Tells the floor about media the hot path forwarded since last time, so
+    /// the media-inactivity timer counts from the latest frame.
+    fn sync_media(&mut self, now: Instant) {
+        let media_ms = self.group.last_media_ms.load(Ordering::Relaxed);
+        if media_ms <= self.media_synced_ms {
+            return;
+        }
+        self.media_synced_ms = media_ms;
+        if let Some(holder) = self.floor.holder() {
+            let at = self.shared.clock.instant(media_ms).min(now);
+            let _ = self.floor.handle_media(at, holder);
+        }
+    }
+
+    fn handle(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Join {
+                link,
+                rights,
+                info,
+                request_id,
+            } => self.join(now, link, rights, info, request_id),
+            Command::Leave {
+                terminal,
+                session,
+                disconnected,
+                request_id,
+            } => self.leave(now, terminal, session, disconnected, request_id),
+            Command::Request {
+                terminal,
+                priority,
+                kind,
+                request_id,
+            } => {
+                self.pending = Some((terminal, request_id));
+                self.floor
+                    .handle_request(now, ParticipantId(terminal), priority, kind);
+            }
+            Command::Release {
+                terminal,
+                request_id,
+            } => {
+                if request_id == 0 {
+                    // Part of an all-call release; the session answers.
+                } else if self.floor.holder() == Some(ParticipantId(terminal)) {
+                    // Answered once the burst's record is durable.
+                    self.release_ack = Some((terminal, request_id));
+                } else if let Some(link) = self.members.get(&terminal) {
+                    link.send(request_id, Body::Ack(pb::Ack {}));
+                }
+                self.floor.handle_release(now, ParticipantId(terminal));
+            }
+            Command::ClearEmergency {
+                terminal,
+                request_id,
+            } => match self
+                .floor
+                .handle_clear_emergency(now, ParticipantId(terminal))
+            {
+                Ok(()) => self.pending = Some((terminal, request_id)),
+                Err(error) => {
+                    if let Some(link) = self.members.get(&terminal) {
+                        link.send(
+                            request_id,
+                            wire::error(pb::ErrorReason::Forbidden, &error.to_string()),
+                        );
+                    }
+                }
+            },
+        }
+    }
+
+    fn join(
+        &mut self,
+        now: Instant,
+        link: Arc<Link>,
+        rights: MemberRights,
+        mut info: pb::GroupInfo,
+        request_id: u64,
+    ) {
+        let terminal = link.terminal;
+        self.floor.handle_join(now, ParticipantId(terminal), rights);
+        self.members.insert(terminal, link.clone());
+        self.publish_listeners();
+        info.joined = true;
+        let floor = self.floor_taken();
+        let emergency = self.emergency.map(|_| self.emergency_state(true, 0));
+        if request_id == 0 {
+            // An automatic join at log-in has no request to answer; the
+            // terminal still learns who talks (late entry) and any emergency.
+            if let Some(taken) = floor {
+                link.send(0, Body::FloorTaken(taken));
+            }
+            if let Some(state) = emergency {
+                link.send(0, Body::EmergencyState(state));
+            }
+            return;
+        }
+        link.send(
+            request_id,
+            Body::JoinOk(pb::JoinOk {
+                group: Some(info),
+                floor,
+                emergency,
+            }),
+        );
+    }
+
+    fn leave(
+        &mut self,
+        now: Instant,
+        terminal: u32,
+        session: u64,
+        disconnected: bool,
+        request_id: u64,
+    ) {
+        let Some(link) = self.members.get(&terminal) else {
+            return;
+        };
+        if link.session != session {
+            // A stale leave from a connection that was replaced.
+            return;
+        }
+        let link = link.clone();
+        self.leaving_disconnected = disconnected;
+        self.floor.handle_leave(now, ParticipantId(terminal));
+        self.drain_events();
+        self.leaving_disconnected = false;
+        self.members.remove(&terminal);
+        self.publish_listeners();
+        if request_id != 0 {
+            link.send(
+                request_id,
+                Body::LeaveOk(pb::LeaveOk {
+                    group_id: self.group.id,
+                }),
+            );
+        }
+    }
+
+    fn publish_listeners(&self) {
+        let listeners: Vec<Arc<Link>> = self.members.values().cloned().collect();
+        self.group.listeners.store(Arc::new(listeners));
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,34 @@
+//! The PTT relay (`pttd`) as a library: tests and embedders start the same
+//! relay the binary runs.
+//!
+//! ```no_run
+//! # async fn start() -> Result<(), ptt_relay::RelayError> {
+//! let relay = ptt_relay::Relay::load(ptt_relay::config::Config::default()).await?;
+//! println!("pin {}", relay.cert_path().display());
+//! relay.run().await
+//! # }
+//! ```
+//!
+//! Layout: [`relay`] wires the parts together; [`session`] serves one
+//! terminal's connection; [`group`] owns each talkgroup's floor; [`fanout`]
+//! is the voice hot path; [`directory`], [`config`] and [`calllog`] hold the
+//! terminals and groups, the settings, and the durable log.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod calllog;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod fanout;
+pub mod group;
+pub mod link;
+pub mod metrics;
+pub mod policy;
+pub mod quic;
+pub mod relay;
+pub mod session;
+pub mod tls;
+pub mod wire;
+
+pub use relay::{Relay, RelayError};

@@ -1,0 +1,143 @@
+//! A connected, authenticated terminal as the rest of the relay sees it: where
+//! to send its voice datagrams and its control messages.
+//!
+//! Group tasks and the fan-out hold `Arc<Link>`s. Sending never waits: a
+//! control message goes into a bounded queue drained by the connection's
+//! writer task, and a terminal that lets that queue fill up is cut off rather
+//! than allowed to slow down the group (a slow listener must not hurt the
+//! others).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use ptt_proto::pb::{self, server_message::Body};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+
+/// Application close code (proto/voice.md §1): the control stream broke the
+/// protocol (malformed framing, too many malformed messages).
+pub const CLOSE_PROTOCOL: u32 = 1;
+/// Application close code: authentication failed.
+pub const CLOSE_AUTH: u32 = 2;
+/// Application close code: going away (shutdown, or a terminal too slow to
+/// read its control stream), after `GoingAway` where possible.
+pub const CLOSE_GOING_AWAY: u32 = 3;
+/// Application close code: another connection authenticated as this terminal.
+pub const CLOSE_REPLACED: u32 = 4;
+
+/// Control messages buffered per terminal before it counts as too slow.
+pub const CONTROL_QUEUE: usize = 512;
+
+/// The outbound side of one authenticated terminal.
+#[derive(Debug)]
+pub struct Link {
+    /// The authenticated terminal id (never taken from client data).
+    pub terminal: u32,
+    /// The terminal's display name, for floor events.
+    pub name: Arc<str>,
+    /// Relay-unique id of this session (a reconnect gets a new one).
+    pub session: u64,
+    /// The QUIC connection; voice datagrams go straight to it.
+    pub conn: quinn::Connection,
+    control: mpsc::Sender<Bytes>,
+    cut: AtomicBool,
+    /// The last all-call frame handed to this link, so a terminal in several
+    /// all-call groups hears each frame once.
+    last_all_call_frame: AtomicU64,
+    /// All-call frames this terminal has sent, for unique frame tokens.
+    all_call_frames: AtomicU64,
+    metrics: Arc<Metrics>,
+}
+
+impl Link {
+    /// Creates the link and the receiving end its writer task drains.
+    pub fn new(
+        terminal: u32,
+        name: Arc<str>,
+        session: u64,
+        conn: quinn::Connection,
+        metrics: Arc<Metrics>,
+    ) -> (Arc<Self>, mpsc::Receiver<Bytes>) {
+        let (control, rx) = mpsc::channel(CONTROL_QUEUE);
+        let link = Arc::new(Self {
+            terminal,
+            name,
+            session,
+            conn,
+            control,
+            cut: AtomicBool::new(false),
+            last_all_call_frame: AtomicU64::new(0),
+            all_call_frames: AtomicU64::new(0),
+            metrics,
+        });
+        (link, rx)
+    }
+
+    /// Queues an already framed control message. If the terminal's queue is
+    /// full it is disconnected: it stopped reading its control stream.
+    pub fn send_frame(&self, frame: Bytes) {
+        match self.control.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.cut_off(
+                    CLOSE_GOING_AWAY,
+                    "control queue full: the terminal is not reading",
+                );
+            }
+            // The writer has gone: the connection is closing already.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// A token no other all-call frame of any terminal carries: the session
+    /// id (unique per relay) and a per-session frame count.
+    #[inline]
+    pub fn next_all_call_token(&self) -> u64 {
+        let count = self.all_call_frames.fetch_add(1, Ordering::Relaxed) + 1;
+        self.session << 40 | (count & ((1 << 40) - 1))
+    }
+
+    /// Claims all-call frame `token` for this link: true the first time,
+    /// false if the link already got that frame through another group.
+    #[inline]
+    pub fn claim_all_call_frame(&self, token: u64) -> bool {
+        self.last_all_call_frame.swap(token, Ordering::Relaxed) != token
+    }
+
+    /// Frames and queues one message.
+    pub fn send(&self, request_id: u64, body: Body) {
+        self.send_frame(frame(request_id, body));
+    }
+
+    /// Closes the connection because the terminal misbehaved; the others are
+    /// unaffected. Logged once.
+    pub fn cut_off(&self, code: u32, why: &str) {
+        if !self.cut.swap(true, Ordering::Relaxed) {
+            self.metrics.cut_off.inc();
+            tracing::warn!(
+                terminal = self.terminal,
+                session = self.session,
+                why,
+                "cutting off terminal"
+            );
+            self.conn.close(code.into(), why.as_bytes());
+        }
+    }
+}
+
+/// Encodes a server message with its length prefix, ready for any number of
+/// control streams.
+pub fn frame(request_id: u64, body: Body) -> Bytes {
+    let message = pb::ServerMessage {
+        request_id,
+        body: Some(body),
+    };
+    // Server messages are built by the relay and far below the 64 KiB limit;
+    // the only failure is a bug, which must not take the relay down.
+    ptt_proto::framing::encode_to_bytes(&message).unwrap_or_else(|error| {
+        tracing::error!(%error, "server message does not fit a frame");
+        Bytes::new()
+    })
+}

@@ -1,0 +1,123 @@
+//! QUIC transport settings of the relay (proto/voice.md, "Transport").
+//!
+//! Voice is live: a frame that cannot be sent within a few tens of
+//! milliseconds is worth less than the next one, so each connection's
+//! datagram send buffer holds only `datagram_queue` worth of audio and quinn
+//! drops the oldest datagram when it is full. Keep-alives and a short idle
+//! timeout let the relay notice a dead terminal (battery out, out of
+//! coverage) in seconds, which frees its floor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::QuicServerConfig;
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+
+/// Largest voice datagram the relay sends or accepts (header + one Opus
+/// packet); see proto/voice.md.
+pub const MAX_DATAGRAM: usize = ptt_proto::voice::MAX_DATAGRAM_SIZE;
+
+/// Socket buffer the relay asks the kernel for, in each direction. One
+/// socket carries every terminal's voice and acknowledgements: with the
+/// default (~200 KiB) a short scheduling stall overflows it, the lost ACKs
+/// shrink congestion windows, and voice is dropped. The kernel caps the
+/// request at `net.core.rmem_max` / `wmem_max`.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds the relay's UDP socket with large buffers, ready for quinn.
+pub fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Serve IPv4-mapped peers too when bound to [::].
+        let _ = socket.set_only_v6(false);
+    }
+    // Best effort: a smaller buffer still works, only less robustly.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// One voice frame is 20 ms of audio.
+const FRAME_MS: u64 = 20;
+
+/// What the relay's transport needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportSettings {
+    /// A connection silent for this long is closed.
+    pub idle_timeout: Duration,
+    /// How often an idle connection is probed so the idle timeout does not
+    /// fire on a healthy but quiet terminal.
+    pub keep_alive: Duration,
+    /// How much audio a connection's datagram send queue may hold.
+    pub datagram_queue: Duration,
+    /// Upper bound on concurrently open connections.
+    pub max_connections: u32,
+}
+
+impl TransportSettings {
+    /// Bytes of datagram send buffer that hold `datagram_queue` of audio in
+    /// full-size datagrams (at least one frame).
+    pub fn datagram_send_buffer(&self) -> usize {
+        let frames = (self.datagram_queue.as_millis() as u64 / FRAME_MS).max(1);
+        frames as usize * MAX_DATAGRAM
+    }
+
+    fn transport_config(&self) -> Result<TransportConfig, quinn::VarIntBoundsExceeded> {
+        let mut transport = TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(IdleTimeout::try_from(self.idle_timeout)?))
+            .keep_alive_interval(Some(self.keep_alive))
+            .datagram_receive_buffer_size(Some(64 * MAX_DATAGRAM))
+            .datagram_send_buffer_size(self.datagram_send_buffer())
+            // One control stream per terminal, plus one voice stream per
+            // burst for peers without datagram support.
+            .max_concurrent_bidi_streams(VarInt::from_u32(2))
+            .max_concurrent_uni_streams(VarInt::from_u32(16));
+        Ok(transport)
+    }
+
+    /// Builds the quinn server configuration from the TLS configuration.
+    pub fn server_config(
+        &self,
+        tls: rustls::ServerConfig,
+    ) -> Result<quinn::ServerConfig, ServerConfigError> {
+        let crypto =
+            QuicServerConfig::try_from(tls).map_err(|_| ServerConfigError::NoInitialCipher)?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        config.transport_config(Arc::new(
+            self.transport_config()
+                .map_err(|_| ServerConfigError::IdleTimeoutTooLong)?,
+        ));
+        config.max_incoming(self.max_connections as usize);
+        Ok(config)
+    }
+}
+
+/// Why the QUIC server configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerConfigError {
+    /// The TLS configuration offers no cipher suite QUIC can use.
+    #[error("the TLS configuration has no TLS 1.3 cipher suite usable by QUIC")]
+    NoInitialCipher,
+    /// The idle timeout does not fit QUIC's varint; choose a shorter one.
+    #[error("idle timeout is too long for QUIC")]
+    IdleTimeoutTooLong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffer_holds_the_configured_audio() {
+        let settings = TransportSettings {
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(2),
+            datagram_queue: Duration::from_millis(60),
+            max_connections: 100,
+        };
+        assert_eq!(settings.datagram_send_buffer(), 3 * MAX_DATAGRAM);
+    }
+}

@@ -1,0 +1,326 @@
+//! The relay: loads its configuration into running parts, accepts
+//! connections until told to stop, then shuts down in order.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::auth::AuthLimiter;
+use crate::calllog::{CallLog, CallLogError, Record};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::directory::{Directory, DirectoryError, GroupKind, TerminalId};
+use crate::group::{GroupShared, GroupTask};
+use crate::link::{self, Link};
+use crate::metrics::Metrics;
+use crate::quic::{self, ServerConfigError, TransportSettings};
+use crate::tls::{Identity, TlsError};
+use crate::{policy, session};
+
+/// How long a graceful shutdown waits for terminals to hear `GoingAway` and
+/// for the call log to drain.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The data directory could not be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The directory file is invalid (the error names file, line and field).
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    /// The call log database could not be opened.
+    #[error("call log: {0}")]
+    CallLog(#[from] CallLogError),
+    /// The QUIC configuration is invalid.
+    #[error(transparent)]
+    ServerConfig(#[from] ServerConfigError),
+    /// The UDP socket could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// State every task of the relay shares. Read-mostly: the groups map is fixed
+/// at start; sessions come and go in a concurrent map.
+#[derive(Debug)]
+pub struct Shared {
+    /// Terminals, groups and ACLs.
+    pub directory: Arc<Directory>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The relay's clock.
+    pub clock: Clock,
+    /// Authenticated sessions by terminal id (one per terminal).
+    pub sessions: DashMap<u32, Arc<Link>>,
+    /// Failed-authentication limiter per source address.
+    pub auth_limiter: AuthLimiter,
+    /// Cancelled when the relay shuts down.
+    pub shutdown: CancellationToken,
+    groups: HashMap<u32, Arc<GroupShared>>,
+    control_room: Vec<Arc<GroupShared>>,
+    all_call: Vec<Arc<GroupShared>>,
+    names: HashMap<u32, Arc<str>>,
+    calllog: CallLog,
+    next_session: AtomicU64,
+}
+
+impl Shared {
+    /// The group with id `id`.
+    #[inline]
+    pub fn group(&self, id: u32) -> Option<&Arc<GroupShared>> {
+        self.groups.get(&id)
+    }
+
+    /// The groups a dispatcher's all-call covers.
+    #[inline]
+    pub fn all_call_groups(&self) -> &[Arc<GroupShared>] {
+        &self.all_call
+    }
+
+    /// A terminal's display name, empty if unknown.
+    pub fn terminal_name(&self, id: u32) -> String {
+        self.names
+            .get(&id)
+            .map(|name| name.to_string())
+            .unwrap_or_default()
+    }
+
+    /// A terminal's display name as a shared string.
+    pub fn terminal_name_arc(&self, id: u32) -> Arc<str> {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+
+    /// A new relay-unique session id.
+    pub fn next_session(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Sends a framed event to every dispatcher joined to a control-room
+    /// group (except the group the event is about, whose listeners already
+    /// heard it).
+    pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
+        for group in &self.control_room {
+            if group.id != about_group {
+                group.broadcast(frame);
+            }
+        }
+    }
+
+    /// Queues a call-log record without waiting; a full queue drops it and
+    /// counts the drop.
+    pub fn log(&self, record: Record) {
+        if self.calllog.record(record).is_err() {
+            self.metrics.log_dropped.inc();
+        }
+    }
+
+    /// Queues a record and runs `then` once it is committed to disk (or the
+    /// write failed), without blocking the caller.
+    pub fn log_durable(
+        &self,
+        record: Record,
+        then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
+    ) {
+        let committed = self.calllog.record_durable(record);
+        tokio::spawn(async move { then(committed.await) });
+    }
+}
+
+/// A loaded relay, bound and ready to [`run`](Relay::run).
+#[derive(Debug)]
+pub struct Relay {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    cert_path: PathBuf,
+    calllog: CallLog,
+    groups: TaskTracker,
+}
+
+impl Relay {
+    /// Loads everything the configuration names — data directory, TLS
+    /// identity, directory, call log — binds the QUIC endpoint and starts one
+    /// task per group. Must be called inside a tokio runtime.
+    pub async fn load(config: Config) -> Result<Self, RelayError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let identity = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => Identity::load(cert, key)?,
+            _ => Identity::load_or_generate(&config.data_dir)?,
+        };
+        let cert_path = identity.cert_path.clone();
+        let directory = Arc::new(match &config.directory {
+            Some(path) => Directory::load(path)?,
+            None => Directory::demo()?,
+        });
+        let calllog = CallLog::open(&config.calllog_path(), config.log_queue)?;
+
+        let transport = TransportSettings {
+            idle_timeout: config.idle_timeout,
+            keep_alive: config.keep_alive,
+            datagram_queue: Duration::from_millis(u64::from(config.datagram_queue_ms)),
+            max_connections: u32::try_from(config.max_connections).unwrap_or(u32::MAX),
+        };
+        let server_config = transport.server_config(identity.server_config()?)?;
+        let bind_error = |source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let socket = quic::bind_socket(config.listen).map_err(bind_error)?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(bind_error)?;
+
+        let mut groups = HashMap::new();
+        let mut receivers = Vec::new();
+        let mut control_room = Vec::new();
+        let mut all_call = Vec::new();
+        for group in directory.groups() {
+            let (shared, rx) = GroupShared::new(group.id.0, Arc::from(group.name.as_str()));
+            if group.kind == GroupKind::ControlRoom {
+                control_room.push(shared.clone());
+            }
+            if group.all_call {
+                all_call.push(shared.clone());
+            }
+            receivers.push((shared.clone(), rx, policy::floor_policy(&group.floor)));
+            groups.insert(group.id.0, shared);
+        }
+        let names = directory
+            .terminals()
+            .iter()
+            .map(|t| (t.id.0, Arc::from(t.name.as_str())))
+            .collect();
+
+        let shared = Arc::new(Shared {
+            directory,
+            metrics: Arc::new(Metrics::default()),
+            clock: Clock::start(),
+            sessions: DashMap::new(),
+            auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
+            shutdown: CancellationToken::new(),
+            groups,
+            control_room,
+            all_call,
+            names,
+            calllog: calllog.clone(),
+            next_session: AtomicU64::new(0),
+        });
+        let tasks = TaskTracker::new();
+        for (group, rx, policy) in receivers {
+            let span = tracing::info_span!("group", id = group.id);
+            tasks.spawn(
+                GroupTask::new(group, rx, policy, shared.clone())
+                    .run()
+                    .instrument(span),
+            );
+        }
+        tasks.close();
+        Ok(Self {
+            shared,
+            endpoint,
+            cert_path,
+            calllog,
+            groups: tasks,
+        })
+    }
+
+    /// The UDP address the relay listens on (with the real port when the
+    /// configuration asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The certificate clients must pin or trust.
+    pub fn cert_path(&self) -> &Path {
+        &self.cert_path
+    }
+
+    /// A token that stops the relay gracefully when cancelled (what SIGTERM
+    /// and ctrl-c do in `pttd`).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Counters of the running relay.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Accepts terminals until the shutdown token is cancelled, then tells
+    /// every terminal the relay is going away, flushes the call log and
+    /// returns.
+    pub async fn run(self) -> Result<(), RelayError> {
+        let sessions = TaskTracker::new();
+        loop {
+            let incoming = tokio::select! {
+                incoming = self.endpoint.accept() => incoming,
+                () = self.shared.shutdown.cancelled() => None,
+            };
+            let Some(incoming) = incoming else { break };
+            sessions.spawn(session::serve(self.shared.clone(), incoming));
+        }
+        tracing::info!("shutting down: telling terminals, flushing the call log");
+        // Refuse new connections from now on.
+        self.endpoint.set_server_config(None);
+        self.shared.shutdown.cancel();
+        sessions.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sessions did not end in time; closing them");
+        }
+        self.endpoint
+            .close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
+        // Group tasks end when their last command sender (the shared state)
+        // is gone; they hold it themselves, so they are simply left to the
+        // runtime's end. Flush what the log has queued.
+        drop(self.groups);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.calllog.flush()).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
+        if let Err(error) = self.calllog.close().await {
+            tracing::error!(%error, "closing the call log");
+        }
+        tracing::info!("relay stopped");
+        Ok(())
+    }
+}
+
+/// The directory's id type for a raw terminal id.
+pub(crate) fn terminal_id(id: u32) -> TerminalId {
+    TerminalId(id)
+}

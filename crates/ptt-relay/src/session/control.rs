@@ -1,0 +1,481 @@
+//! The control requests of one authenticated terminal: checked against the
+//! directory, then answered here or handed to the group's task.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ptt_floor::{Priority, RequestKind};
+use ptt_proto::framing::Decoder;
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use quinn::RecvStream;
+
+use super::{ReadError, read_message};
+use crate::directory::{GroupId, Role, Terminal};
+use crate::fanout::ALL_CALL_GROUP;
+use crate::group::{Command, GroupShared};
+use crate::link::{self, Link};
+use crate::relay::{Shared, terminal_id};
+use crate::{policy, wire};
+
+/// Malformed control messages tolerated before the terminal is cut off.
+const MAX_MALFORMED: u32 = 16;
+
+/// The server software name sent in `HelloOk`.
+const SERVER_VERSION: &str = concat!("pttd/", env!("CARGO_PKG_VERSION"));
+
+/// One terminal's control session.
+pub(super) struct Session {
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    /// Groups this terminal hears now.
+    joined: HashSet<u32>,
+    malformed: u32,
+}
+
+impl Session {
+    pub(super) fn new(shared: Arc<Shared>, link: Arc<Link>) -> Self {
+        Self {
+            shared,
+            link,
+            joined: HashSet::new(),
+            malformed: 0,
+        }
+    }
+
+    fn terminal(&self) -> Option<&Terminal> {
+        self.shared
+            .directory
+            .terminal(terminal_id(self.link.terminal))
+    }
+
+    /// Answers `Hello` and joins every group the terminal may listen to, as
+    /// a radio scans its talkgroups from power-on.
+    pub(super) async fn start(&mut self, hello_id: u64) {
+        let groups = self.group_infos();
+        let datagrams = self.link.conn.max_datagram_size().is_some();
+        let max_datagram_size = self
+            .link
+            .conn
+            .max_datagram_size()
+            .map_or(0, |size| size.min(crate::quic::MAX_DATAGRAM));
+        self.link.send(
+            hello_id,
+            Body::HelloOk(pb::HelloOk {
+                session_id: self.link.session,
+                server_version: SERVER_VERSION.to_owned(),
+                protocol_version: 1,
+                terminal_id: self.link.terminal,
+                terminal_name: self.link.name.to_string(),
+                groups: groups.clone(),
+                max_datagram_size: u32::try_from(max_datagram_size).unwrap_or(0),
+                datagrams,
+                server_time_us: self.shared.clock.unix_us_now(),
+                ping_interval_ms: 0,
+            }),
+        );
+        self.presence(pb::PresenceState::Online);
+        for info in groups.into_iter().filter(|g| g.joined) {
+            self.join(0, info.group_id).await;
+        }
+    }
+
+    /// Reads and handles requests until the stream ends, the terminal is cut
+    /// off, or the relay shuts down.
+    pub(super) async fn serve(&mut self, mut recv: RecvStream, mut decoder: Decoder) {
+        loop {
+            let next = tokio::select! {
+                next = read_message(&mut recv, &mut decoder) => next,
+                () = self.shared.shutdown.cancelled() => {
+                    self.link.send(0, Body::GoingAway(pb::GoingAway {
+                        reason: pb::GoingAwayReason::Shutdown.into(),
+                        reconnect_after_ms: 1000,
+                        detail: "relay shutting down".into(),
+                    }));
+                    return;
+                }
+            };
+            match next {
+                Ok(Some(message)) => self.handle(message).await,
+                Ok(None) => return,
+                Err(ReadError::Malformed) => {
+                    self.shared.metrics.malformed_control.inc();
+                    self.malformed += 1;
+                    self.link.send(
+                        0,
+                        wire::error(pb::ErrorReason::Malformed, "undecodable message"),
+                    );
+                    if self.malformed > MAX_MALFORMED {
+                        self.link
+                            .cut_off(link::CLOSE_PROTOCOL, "too many malformed control messages");
+                        return;
+                    }
+                }
+                Err(ReadError::Broken(reason)) => {
+                    self.shared.metrics.malformed_control.inc();
+                    self.link
+                        .send(0, wire::error(reason, "control stream framing broken"));
+                    self.link
+                        .cut_off(link::CLOSE_PROTOCOL, "control stream framing broken");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Leaves every joined group (freeing a held floor) and tells the control
+    /// room the terminal went offline.
+    pub(super) async fn finish(&mut self) {
+        for group in std::mem::take(&mut self.joined) {
+            if let Some(group) = self.shared.group(group) {
+                group
+                    .command(Command::Leave {
+                        terminal: self.link.terminal,
+                        session: self.link.session,
+                        disconnected: true,
+                        request_id: 0,
+                    })
+                    .await;
+            }
+        }
+        self.presence(pb::PresenceState::Offline);
+    }
+
+    async fn handle(&mut self, message: pb::ClientMessage) {
+        let id = message.request_id;
+        let Some(body) = message.body else {
+            return self.error(id, pb::ErrorReason::UnsupportedRequest, "empty request");
+        };
+        match body {
+            Request::Hello(_) => self.error(
+                id,
+                pb::ErrorReason::AlreadyAuthenticated,
+                "already logged in",
+            ),
+            Request::JoinGroup(join) => self.join(id, join.group_id).await,
+            Request::LeaveGroup(leave) => self.leave(id, leave.group_id).await,
+            Request::FloorRequest(request) => {
+                let kind = wire::kind_from_wire(request.kind);
+                let priority = wire::priority_from_wire(request.priority);
+                self.request_floor(id, request.group_id, priority, kind)
+                    .await;
+            }
+            Request::EmergencyDeclare(declare) => {
+                self.request_floor(
+                    id,
+                    declare.group_id,
+                    Priority::Emergency,
+                    RequestKind::Emergency,
+                )
+                .await;
+            }
+            Request::FloorRelease(release) if release.group_id == ALL_CALL_GROUP => {
+                self.end_all_call(id).await;
+            }
+            Request::FloorRelease(release) => {
+                if let Some(group) = self.joined_group(id, release.group_id) {
+                    group
+                        .command(Command::Release {
+                            terminal: self.link.terminal,
+                            request_id: id,
+                        })
+                        .await;
+                }
+            }
+            Request::EmergencyClear(clear) => {
+                if let Some(group) = self.joined_group(id, clear.group_id) {
+                    group
+                        .command(Command::ClearEmergency {
+                            terminal: self.link.terminal,
+                            request_id: id,
+                        })
+                        .await;
+                }
+            }
+            Request::Ping(ping) => self.link.send(
+                id,
+                Body::Pong(pb::Pong {
+                    client_send_time_us: ping.client_send_time_us,
+                    server_time_us: self.shared.clock.unix_us_now(),
+                }),
+            ),
+            Request::LocationReport(mut report) => {
+                report.terminal_id = self.link.terminal;
+                let frame = link::frame(0, Body::LocationReport(report));
+                self.shared.notify_control_room(0, &frame);
+                self.ack(id);
+            }
+            Request::StatusMessage(status) => self.status(id, status),
+            Request::QualityReport(_) => self.ack(id),
+            Request::Alert(_) | Request::AlertAck(_) => self.error(
+                id,
+                pb::ErrorReason::UnsupportedRequest,
+                "alerts are not served yet",
+            ),
+            Request::PrivateCallSetup(_)
+            | Request::PrivateCallAccept(_)
+            | Request::PrivateCallReject(_)
+            | Request::PrivateCallEnd(_) => self.error(
+                id,
+                pb::ErrorReason::UnsupportedRequest,
+                "private calls are not served yet",
+            ),
+        }
+    }
+
+    /// Every group of the terminal with its rights, marked joined where the
+    /// terminal may listen.
+    fn group_infos(&self) -> Vec<pb::GroupInfo> {
+        let directory = &self.shared.directory;
+        let terminal = terminal_id(self.link.terminal);
+        let dispatcher = self.terminal().is_some_and(|t| t.role == Role::Dispatcher);
+        directory
+            .groups_of(terminal)
+            .map(|(group, membership)| {
+                let rights = self
+                    .terminal()
+                    .map(|t| policy::member_rights(t, membership));
+                pb::GroupInfo {
+                    group_id: group.id.0,
+                    name: group.name.clone(),
+                    rights: Some(pb::GroupRights {
+                        listen: membership.listen,
+                        talk: membership.talk,
+                        max_priority: wire::priority(policy::priority(membership.max_priority))
+                            .into(),
+                        preempt: rights.is_some_and(|r| r.preemptive),
+                        broadcast: dispatcher,
+                        dispatch: dispatcher,
+                    }),
+                    joined: membership.listen,
+                    dynamic: false,
+                }
+            })
+            .collect()
+    }
+
+    async fn join(&mut self, id: u64, group_id: u32) {
+        let directory = self.shared.directory.clone();
+        let (Some(group), Some(terminal)) = (self.shared.group(group_id), self.terminal()) else {
+            return self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
+        };
+        let Some(membership) = directory.membership(terminal.id, GroupId(group_id)) else {
+            return self.error(id, pb::ErrorReason::NotMember, "not a member of this group");
+        };
+        if !membership.listen {
+            return self.error(
+                id,
+                pb::ErrorReason::Forbidden,
+                "may not listen to this group",
+            );
+        }
+        let rights = policy::member_rights(terminal, membership);
+        let Some(info) = self
+            .group_infos()
+            .into_iter()
+            .find(|info| info.group_id == group_id)
+        else {
+            return self.error(id, pb::ErrorReason::NotMember, "not a member of this group");
+        };
+        let group = group.clone();
+        self.joined.insert(group_id);
+        group
+            .command(Command::Join {
+                link: self.link.clone(),
+                rights,
+                info,
+                request_id: id,
+            })
+            .await;
+        self.presence_in(pb::PresenceState::Joined, group_id);
+    }
+
+    async fn leave(&mut self, id: u64, group_id: u32) {
+        if !self.joined.remove(&group_id) {
+            return self.error(id, pb::ErrorReason::NotMember, "not joined to this group");
+        }
+        if let Some(group) = self.shared.group(group_id) {
+            group
+                .command(Command::Leave {
+                    terminal: self.link.terminal,
+                    session: self.link.session,
+                    disconnected: false,
+                    request_id: id,
+                })
+                .await;
+        }
+        self.presence_in(pb::PresenceState::Left, group_id);
+    }
+
+    async fn request_floor(
+        &mut self,
+        id: u64,
+        group_id: u32,
+        priority: Priority,
+        kind: RequestKind,
+    ) {
+        let deny = |reason: pb::FloorDenyReason| {
+            Body::FloorDenied(pb::FloorDenied {
+                group_id,
+                reason: reason.into(),
+            })
+        };
+        if group_id == ALL_CALL_GROUP {
+            return self.all_call(id, kind).await;
+        }
+        let Some(group) = self.shared.group(group_id).cloned() else {
+            return self.link.send(id, deny(pb::FloorDenyReason::UnknownGroup));
+        };
+        if !self.joined.contains(&group_id) {
+            return self.link.send(id, deny(pb::FloorDenyReason::NotMember));
+        }
+        if kind == RequestKind::Emergency && !self.terminal().is_some_and(|t| t.emergency) {
+            return self
+                .link
+                .send(id, deny(pb::FloorDenyReason::PriorityNotAllowed));
+        }
+        group
+            .command(Command::Request {
+                terminal: self.link.terminal,
+                priority,
+                kind,
+                request_id: id,
+            })
+            .await;
+    }
+
+    /// The all-call groups this terminal has joined.
+    fn all_call_groups(&self) -> Vec<Arc<GroupShared>> {
+        self.shared
+            .all_call_groups()
+            .iter()
+            .filter(|g| self.joined.contains(&g.id))
+            .cloned()
+            .collect()
+    }
+
+    /// A dispatcher's all-call: a broadcast request in every all-call group
+    /// it has joined, at dispatcher priority (pre-empting routine talk).
+    /// Answered at once with `FloorGranted{group 0}`; each group's own
+    /// grant (or refusal, e.g. under an emergency) follows as an event.
+    async fn all_call(&mut self, id: u64, kind: RequestKind) {
+        let deny = |reason: pb::FloorDenyReason| {
+            Body::FloorDenied(pb::FloorDenied {
+                group_id: ALL_CALL_GROUP,
+                reason: reason.into(),
+            })
+        };
+        let dispatcher = self
+            .shared
+            .directory
+            .may_all_call(terminal_id(self.link.terminal));
+        if kind != RequestKind::Broadcast || !dispatcher {
+            return self
+                .link
+                .send(id, deny(pb::FloorDenyReason::PriorityNotAllowed));
+        }
+        let groups = self.all_call_groups();
+        if groups.is_empty() {
+            return self.link.send(id, deny(pb::FloorDenyReason::NotMember));
+        }
+        for group in &groups {
+            group
+                .command(Command::Request {
+                    terminal: self.link.terminal,
+                    priority: Priority::Dispatcher,
+                    kind: RequestKind::Broadcast,
+                    request_id: 0,
+                })
+                .await;
+        }
+        self.link.send(
+            id,
+            Body::FloorGranted(pb::FloorGranted {
+                group_id: ALL_CALL_GROUP,
+                burst_id: 0,
+                talk_limit_ms: 0,
+                priority: pb::Priority::Dispatcher.into(),
+                kind: pb::FloorKind::Broadcast.into(),
+            }),
+        );
+    }
+
+    /// Ends an all-call: releases the floor (or the queued request) in every
+    /// all-call group.
+    async fn end_all_call(&mut self, id: u64) {
+        for group in self.all_call_groups() {
+            group
+                .command(Command::Release {
+                    terminal: self.link.terminal,
+                    request_id: 0,
+                })
+                .await;
+        }
+        self.ack(id);
+    }
+
+    /// The joined group `group_id`, or `None` after answering the request
+    /// with the reason it cannot be used.
+    fn joined_group(&self, id: u64, group_id: u32) -> Option<Arc<GroupShared>> {
+        match self.shared.group(group_id) {
+            None => {
+                self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
+                None
+            }
+            Some(_) if !self.joined.contains(&group_id) => {
+                self.error(id, pb::ErrorReason::NotMember, "not joined to this group");
+                None
+            }
+            Some(group) => Some(group.clone()),
+        }
+    }
+
+    fn status(&self, id: u64, mut status: pb::StatusMessage) {
+        use pb::status_message::Target;
+        status.from_terminal_id = self.link.terminal;
+        let target = status.target;
+        let frame = link::frame(0, Body::StatusMessage(status));
+        match target {
+            Some(Target::TerminalId(terminal)) => match self.shared.sessions.get(&terminal) {
+                Some(peer) => peer.send_frame(frame),
+                None => {
+                    return self.error(
+                        id,
+                        pb::ErrorReason::UnknownTerminal,
+                        "terminal offline or unknown",
+                    );
+                }
+            },
+            Some(Target::GroupId(group)) => match self.shared.group(group) {
+                Some(group) if self.joined.contains(&group.id) => group.broadcast(&frame),
+                _ => return self.error(id, pb::ErrorReason::NotMember, "not joined to this group"),
+            },
+            Some(Target::Dispatchers(_)) | None => self.shared.notify_control_room(0, &frame),
+        }
+        self.ack(id);
+    }
+
+    fn presence(&self, state: pb::PresenceState) {
+        self.presence_in(state, 0);
+    }
+
+    fn presence_in(&self, state: pb::PresenceState, group_id: u32) {
+        let frame = link::frame(
+            0,
+            Body::Presence(pb::Presence {
+                terminal_id: self.link.terminal,
+                name: self.link.name.to_string(),
+                state: state.into(),
+                group_id,
+            }),
+        );
+        self.shared.notify_control_room(0, &frame);
+    }
+
+    fn ack(&self, id: u64) {
+        self.link.send(id, Body::Ack(pb::Ack {}));
+    }
+
+    fn error(&self, id: u64, reason: pb::ErrorReason, detail: &str) {
+        self.link.send(id, wire::error(reason, detail));
+    }
+}

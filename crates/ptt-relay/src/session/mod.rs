@@ -1,0 +1,318 @@
+//! One terminal's connection: handshake and authentication, then three
+//! tasks — control requests in, control messages out, voice datagrams in —
+//! until the connection ends, when the terminal leaves its groups.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ptt_proto::framing::{self, Decoder};
+use ptt_proto::pb::{self, client_message, server_message::Body};
+use quinn::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::calllog::{AuthFailureRecord, Record, SessionEvent, SessionRecord};
+use crate::fanout;
+use crate::link::{self, Link};
+use crate::relay::{Shared, terminal_id};
+use crate::wire;
+
+mod control;
+
+/// How long a new connection may take to open its control stream and say
+/// `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The protocol version this relay speaks (proto/ptt.proto).
+const PROTOCOL_VERSION: u32 = 1;
+
+/// Serves one incoming connection to its end. Errors are logged, never
+/// propagated: one terminal's trouble is not the relay's.
+pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
+    let remote = incoming.remote_address();
+    let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
+    async move {
+        let conn = match incoming.await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::debug!(%error, "handshake failed");
+                return;
+            }
+        };
+        let result = tokio::select! {
+            result = handshake(&shared, &conn, remote) => result,
+            () = shared.shutdown.cancelled() => Err("relay shutting down"),
+        };
+        match result {
+            Ok((link, streams, outbound, hello_id)) => {
+                tracing::Span::current().record("terminal", link.terminal);
+                run(shared, link, streams, outbound, hello_id).await;
+            }
+            Err(why) => {
+                tracing::info!(why, "connection refused");
+                conn.close(link::CLOSE_AUTH.into(), why.as_bytes());
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The control stream's two halves and the decoder holding any bytes read
+/// past the `Hello`.
+struct ControlStreams {
+    send: SendStream,
+    recv: RecvStream,
+    decoder: Decoder,
+}
+
+type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Bytes>, u64);
+
+/// Accepts the control stream, reads `Hello` and authenticates it.
+async fn handshake(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    remote: SocketAddr,
+) -> Result<Handshake, &'static str> {
+    let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| "no control stream in time")?
+        .map_err(|_| "connection lost before the control stream")?;
+    let mut decoder = Decoder::new();
+    let first = tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut recv, &mut decoder))
+        .await
+        .map_err(|_| "no hello in time")?;
+    let message = match first {
+        Ok(Some(message)) => message,
+        Ok(None) => return Err("control stream closed before hello"),
+        Err(error) => {
+            refuse(&mut send, 0, error.reason(), "malformed first message").await;
+            return Err("malformed first message");
+        }
+    };
+    let request_id = message.request_id;
+    let Some(client_message::Body::Hello(hello)) = message.body else {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::NotAuthenticated,
+            "say hello first",
+        )
+        .await;
+        return Err("first message was not hello");
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::UnsupportedVersion,
+            "protocol version 1 only",
+        )
+        .await;
+        return Err("unsupported protocol version");
+    }
+
+    let now = Instant::now();
+    if !shared.auth_limiter.allows(remote.ip(), now) {
+        shared.metrics.auth_rate_limited.inc();
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::RateLimited,
+            "too many failed attempts; wait a minute",
+        )
+        .await;
+        return Err("authentication rate-limited");
+    }
+    let directory = shared.directory.clone();
+    let terminal = hello.terminal_id;
+    let secret = hello.secret;
+    let verified = tokio::task::spawn_blocking(move || {
+        directory.verify_secret(terminal_id(terminal), &secret)
+    })
+    .await
+    .unwrap_or(false);
+    if !verified {
+        shared.auth_limiter.record_failure(remote.ip(), now);
+        shared.metrics.auth_failures.inc();
+        shared.log(Record::AuthFailure(AuthFailureRecord {
+            terminal: Some(terminal_id(terminal)),
+            source: remote,
+            at_ms: unix_ms(shared),
+        }));
+        tracing::warn!(terminal, "authentication failed");
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::AuthFailed,
+            "unknown terminal or wrong secret",
+        )
+        .await;
+        return Err("authentication failed");
+    }
+
+    let (link, outbound) = Link::new(
+        terminal,
+        shared.terminal_name_arc(terminal),
+        shared.next_session(),
+        conn.clone(),
+        shared.metrics.clone(),
+    );
+    Ok((
+        link,
+        ControlStreams {
+            send,
+            recv,
+            decoder,
+        },
+        outbound,
+        request_id,
+    ))
+}
+
+/// Answers a refused handshake with an `Error` and finishes the stream so the
+/// terminal reads the reason before the connection closes.
+async fn refuse(send: &mut SendStream, request_id: u64, reason: pb::ErrorReason, detail: &str) {
+    let frame = link::frame(request_id, wire::error(reason, detail));
+    let _ = send.write_all(&frame).await;
+    let _ = send.finish();
+    // Give the frame a moment to leave before the connection is closed.
+    let _ = tokio::time::timeout(Duration::from_millis(200), send.stopped()).await;
+}
+
+/// Runs an authenticated session to its end.
+async fn run(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    streams: ControlStreams,
+    outbound: mpsc::Receiver<Bytes>,
+    hello_id: u64,
+) {
+    let ControlStreams {
+        send,
+        recv,
+        decoder,
+    } = streams;
+    shared.metrics.sessions_opened.inc();
+    if let Some(previous) = shared.sessions.insert(link.terminal, link.clone()) {
+        tracing::info!(
+            previous = previous.session,
+            "replacing the terminal's older session"
+        );
+        previous.send(
+            0,
+            Body::GoingAway(pb::GoingAway {
+                reason: pb::GoingAwayReason::SessionReplaced.into(),
+                reconnect_after_ms: 0,
+                detail: "another connection logged in as this terminal".into(),
+            }),
+        );
+        previous
+            .conn
+            .close(link::CLOSE_REPLACED.into(), b"session replaced");
+    }
+    shared.log(Record::Session(SessionRecord {
+        terminal: terminal_id(link.terminal),
+        event: SessionEvent::Connected,
+        at_ms: unix_ms(&shared),
+    }));
+    tracing::info!(session = link.session, "terminal online");
+
+    let writer = tokio::spawn(write_control(send, outbound).in_current_span());
+    let voice = tokio::spawn(receive_voice(shared.clone(), link.clone()).in_current_span());
+
+    let mut session = control::Session::new(shared.clone(), link.clone());
+    session.start(hello_id).await;
+    session.serve(recv, decoder).await;
+    session.finish().await;
+
+    voice.abort();
+    if shared
+        .sessions
+        .remove_if(&link.terminal, |_, current| current.session == link.session)
+        .is_some()
+    {
+        shared.log(Record::Session(SessionRecord {
+            terminal: terminal_id(link.terminal),
+            event: SessionEvent::Disconnected,
+            at_ms: unix_ms(&shared),
+        }));
+    }
+    // The writer ends once every sender of the link is gone or the
+    // connection closes; give it a moment to flush a final GoingAway.
+    drop(link);
+    let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
+    tracing::info!("terminal offline");
+}
+
+/// Writes queued control frames to the stream, in order.
+async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>) {
+    while let Some(frame) = outbound.recv().await {
+        if send.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Forwards the terminal's voice datagrams until the connection ends.
+async fn receive_voice(shared: Arc<Shared>, link: Arc<Link>) {
+    while let Ok(datagram) = link.conn.read_datagram().await {
+        shared.metrics.datagrams_in.inc();
+        if let Err(reason) = fanout::forward(&shared, &link, datagram) {
+            shared.metrics.count_drop(reason);
+            tracing::trace!(%reason, "datagram dropped");
+        }
+    }
+}
+
+/// Why a control message could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadError {
+    /// A complete frame that is not a valid `ClientMessage`; the stream is
+    /// still in step, so the session may go on.
+    Malformed,
+    /// The framing itself is broken (oversized or garbled length): the
+    /// stream cannot be resynchronised and the terminal is cut off.
+    Broken(pb::ErrorReason),
+}
+
+impl ReadError {
+    fn reason(self) -> pb::ErrorReason {
+        match self {
+            ReadError::Malformed => pb::ErrorReason::Malformed,
+            ReadError::Broken(reason) => reason,
+        }
+    }
+}
+
+/// Reads the next complete control message; `Ok(None)` when the stream ended.
+async fn read_message(
+    recv: &mut RecvStream,
+    decoder: &mut Decoder,
+) -> Result<Option<pb::ClientMessage>, ReadError> {
+    loop {
+        match decoder.next_frame() {
+            Ok(Some(frame)) => {
+                return <pb::ClientMessage as ptt_proto::prost::Message>::decode(frame)
+                    .map(Some)
+                    .map_err(|_| ReadError::Malformed);
+            }
+            Ok(None) => {}
+            Err(framing::DecodeError::TooLarge { .. }) => {
+                return Err(ReadError::Broken(pb::ErrorReason::MessageTooLarge));
+            }
+            Err(_) => return Err(ReadError::Broken(pb::ErrorReason::Malformed)),
+        }
+        match recv.read_chunk(framing::MAX_MESSAGE_SIZE, true).await {
+            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
+            Ok(None) | Err(_) => return Ok(None),
+        }
+    }
+}
+
+fn unix_ms(shared: &Shared) -> i64 {
+    i64::try_from(shared.clock.unix_us_now() / 1000).unwrap_or(i64::MAX)
+}
