@@ -1,0 +1,271 @@
+//! A minimal real client: QUIC to the relay with its certificate pinned, the
+//! control stream, and raw voice datagrams.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use ptt_proto::framing::{self, Decoder};
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use ptt_proto::voice::VoiceDatagram;
+use quinn::crypto::rustls::QuicClientConfig;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio::sync::mpsc;
+
+use crate::PATIENCE;
+use crate::directory::secret;
+
+/// A logged-in terminal.
+pub struct Client {
+    pub terminal: u32,
+    pub conn: quinn::Connection,
+    pub hello: pb::HelloOk,
+    endpoint: quinn::Endpoint,
+    send: quinn::SendStream,
+    inbox: mpsc::UnboundedReceiver<pb::ServerMessage>,
+    /// Messages received but not yet consumed by the test, in order.
+    held: VecDeque<pb::ServerMessage>,
+    next_id: u64,
+}
+
+/// A client endpoint that trusts only the relay's certificate.
+pub fn endpoint(cert: &Path) -> anyhow::Result<quinn::Endpoint> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert)? {
+        roots.add(cert?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"ptt/1".to_vec()];
+    let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
+    let mut transport = quinn::TransportConfig::default();
+    transport.datagram_receive_buffer_size(Some(1 << 20));
+    config.transport_config(Arc::new(transport));
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}
+
+impl Client {
+    /// Connects and logs in as `terminal` with its test secret.
+    pub async fn connect(addr: SocketAddr, cert: &Path, terminal: u32) -> anyhow::Result<Self> {
+        match Self::login(addr, cert, terminal, secret(terminal).as_bytes()).await? {
+            Ok(client) => Ok(client),
+            Err(error) => bail!("login of {terminal} refused: {error:?}"),
+        }
+    }
+
+    /// Connects and says `Hello`; the relay's refusal is returned as `Err`
+    /// inside `Ok` so tests can check it.
+    pub async fn login(
+        addr: SocketAddr,
+        cert: &Path,
+        terminal: u32,
+        secret: &[u8],
+    ) -> anyhow::Result<Result<Self, pb::Error>> {
+        let endpoint = endpoint(cert)?;
+        let conn = endpoint
+            .connect(addr, "localhost")?
+            .await
+            .context("QUIC handshake")?;
+        let (send, recv) = conn.open_bi().await?;
+        let (tx, inbox) = mpsc::unbounded_channel();
+        tokio::spawn(read_control(recv, tx));
+        let mut client = Self {
+            terminal,
+            conn,
+            hello: pb::HelloOk::default(),
+            endpoint,
+            send,
+            inbox,
+            held: VecDeque::new(),
+            next_id: 1,
+        };
+        let answer = client
+            .request(Request::Hello(pb::Hello {
+                protocol_version: 1,
+                terminal_id: terminal,
+                secret: Bytes::copy_from_slice(secret),
+                client_version: "ptt-tests".into(),
+                capabilities: Some(pb::Capabilities {
+                    datagrams: true,
+                    ..Default::default()
+                }),
+            }))
+            .await?;
+        match answer {
+            Body::HelloOk(hello) => {
+                client.hello = hello;
+                Ok(Ok(client))
+            }
+            Body::Error(error) => Ok(Err(error)),
+            other => bail!("unexpected answer to hello: {other:?}"),
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
+        let request_id = self.next_id;
+        self.next_id += 1;
+        let frame = framing::encode_to_bytes(&pb::ClientMessage {
+            request_id,
+            body: Some(body),
+        })?;
+        self.send.write_all(&frame).await?;
+        Ok(request_id)
+    }
+
+    /// Writes raw bytes on the control stream (for malformed-input tests).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Sends a request and waits for its answer; events that arrive first
+    /// are kept for later.
+    pub async fn request(&mut self, body: Request) -> anyhow::Result<Body> {
+        let id = self.send(body).await?;
+        let answer = self
+            .expect(|m| m.request_id == id)
+            .await
+            .with_context(|| format!("answer to request {id}"))?;
+        answer.body.context("answer without body")
+    }
+
+    /// The first message (held or new) that `matches`, waiting up to
+    /// [`PATIENCE`]; messages that do not match stay held, in order.
+    pub async fn expect(
+        &mut self,
+        matches: impl Fn(&pb::ServerMessage) -> bool,
+    ) -> anyhow::Result<pb::ServerMessage> {
+        self.expect_within(PATIENCE, matches)
+            .await?
+            .context("expected message did not arrive")
+    }
+
+    /// Like [`Client::expect`] with a custom wait; `None` if nothing matched.
+    pub async fn expect_within(
+        &mut self,
+        wait: Duration,
+        matches: impl Fn(&pb::ServerMessage) -> bool,
+    ) -> anyhow::Result<Option<pb::ServerMessage>> {
+        if let Some(at) = self.held.iter().position(&matches) {
+            return Ok(self.held.remove(at));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => bail!("control stream of {} closed", self.terminal),
+                Ok(Some(message)) if matches(&message) => return Ok(Some(message)),
+                Ok(Some(message)) => self.held.push_back(message),
+            }
+        }
+    }
+
+    /// The first message whose body `pick` accepts, returning what it picked.
+    pub async fn expect_body<T>(&mut self, pick: impl Fn(&Body) -> Option<T>) -> anyhow::Result<T> {
+        let message = self
+            .expect(|m| m.body.as_ref().is_some_and(|b| pick(b).is_some()))
+            .await?;
+        message
+            .body
+            .as_ref()
+            .and_then(&pick)
+            .context("picked body vanished")
+    }
+
+    /// Drops every message received so far.
+    pub fn clear(&mut self) {
+        self.held.clear();
+        while self.inbox.try_recv().is_ok() {}
+    }
+
+    /// Requests the floor of `group` at normal priority; returns the answer.
+    pub async fn press(&mut self, group: u32) -> anyhow::Result<Body> {
+        self.press_with(group, pb::Priority::Normal, pb::FloorKind::Normal)
+            .await
+    }
+
+    /// Requests the floor with a priority and kind.
+    pub async fn press_with(
+        &mut self,
+        group: u32,
+        priority: pb::Priority,
+        kind: pb::FloorKind,
+    ) -> anyhow::Result<Body> {
+        self.request(Request::FloorRequest(pb::FloorRequest {
+            group_id: group,
+            priority: priority.into(),
+            kind: kind.into(),
+        }))
+        .await
+    }
+
+    /// Releases the floor of `group` and waits for the `Ack`.
+    pub async fn release(&mut self, group: u32) -> anyhow::Result<Body> {
+        self.request(Request::FloorRelease(pb::FloorRelease {
+            group_id: group,
+            burst_id: 0,
+        }))
+        .await
+    }
+
+    /// Sends a raw datagram.
+    pub fn send_datagram(&self, datagram: Bytes) -> anyhow::Result<()> {
+        self.conn.send_datagram(datagram)?;
+        Ok(())
+    }
+
+    /// The next voice datagram, or `None` after `wait`.
+    pub async fn recv_voice(&self, wait: Duration) -> Option<VoiceDatagram> {
+        let datagram = tokio::time::timeout(wait, self.conn.read_datagram())
+            .await
+            .ok()?
+            .ok()?;
+        VoiceDatagram::parse(datagram).ok()
+    }
+
+    /// Closes the connection and waits until the relay has been told.
+    pub async fn close(self) {
+        self.conn.close(0u32.into(), b"bye");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+/// The granted burst id, if `body` is `FloorGranted`.
+pub fn granted(body: &Body) -> Option<u32> {
+    match body {
+        Body::FloorGranted(g) => Some(g.burst_id),
+        _ => None,
+    }
+}
+
+async fn read_control(mut recv: quinn::RecvStream, tx: mpsc::UnboundedSender<pb::ServerMessage>) {
+    let mut decoder = Decoder::new();
+    loop {
+        loop {
+            match decoder.decode::<pb::ServerMessage>() {
+                Ok(Some(message)) => {
+                    if tx.send(message).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        match recv.read_chunk(64 * 1024, true).await {
+            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
+            _ => return,
+        }
+    }
+}

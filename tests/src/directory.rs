@@ -1,0 +1,155 @@
+//! Directories built for a test: terminals with known secrets, groups with
+//! exactly the members and rights a scenario needs.
+
+use std::fmt::Write as _;
+
+use ptt_relay::directory::{HashParams, hash_secret};
+
+/// One terminal of a test directory.
+#[derive(Debug, Clone)]
+pub struct TestTerminal {
+    pub id: u32,
+    pub role: &'static str,
+    pub max_priority: &'static str,
+    pub emergency: bool,
+}
+
+/// One member entry of a test group.
+#[derive(Debug, Clone)]
+pub struct TestMember {
+    pub terminal: u32,
+    pub talk: bool,
+    pub max_priority: Option<&'static str>,
+}
+
+/// One group of a test directory.
+#[derive(Debug, Clone)]
+pub struct TestGroup {
+    pub id: u32,
+    pub kind: &'static str,
+    pub members: Vec<TestMember>,
+    /// Extra `key = value` lines (floor policy overrides, all-call).
+    pub settings: Vec<String>,
+}
+
+/// A directory under construction.
+#[derive(Debug, Clone, Default)]
+pub struct TestDirectory {
+    pub terminals: Vec<TestTerminal>,
+    pub groups: Vec<TestGroup>,
+}
+
+/// The secret of test terminal `id`.
+pub fn secret(id: u32) -> String {
+    format!("secret-{id}")
+}
+
+impl TestDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds guard terminals `ids` (normal priority, may declare emergencies).
+    pub fn guards(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        for id in ids {
+            self.terminals.push(TestTerminal {
+                id,
+                role: "guard",
+                max_priority: "normal",
+                emergency: true,
+            });
+        }
+        self
+    }
+
+    /// Adds a dispatcher terminal.
+    pub fn dispatcher(mut self, id: u32) -> Self {
+        self.terminals.push(TestTerminal {
+            id,
+            role: "dispatcher",
+            max_priority: "dispatcher",
+            emergency: true,
+        });
+        self
+    }
+
+    /// Adds a group whose members all may talk.
+    pub fn group(self, id: u32, members: impl IntoIterator<Item = u32>) -> Self {
+        self.group_with(id, "other", members, &[])
+    }
+
+    /// Adds a group of `kind` with extra settings lines.
+    pub fn group_with(
+        mut self,
+        id: u32,
+        kind: &'static str,
+        members: impl IntoIterator<Item = u32>,
+        settings: &[&str],
+    ) -> Self {
+        self.groups.push(TestGroup {
+            id,
+            kind,
+            members: members
+                .into_iter()
+                .map(|terminal| TestMember {
+                    terminal,
+                    talk: true,
+                    max_priority: None,
+                })
+                .collect(),
+            settings: settings.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Makes `terminal` listen-only in `group`.
+    pub fn listen_only(mut self, group: u32, terminal: u32) -> Self {
+        for member in self
+            .groups
+            .iter_mut()
+            .filter(|g| g.id == group)
+            .flat_map(|g| g.members.iter_mut())
+            .filter(|m| m.terminal == terminal)
+        {
+            member.talk = false;
+        }
+        self
+    }
+
+    /// The directory as TOML, with every secret hashed (light parameters, so
+    /// hundreds of terminals log in quickly).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        for t in &self.terminals {
+            let hash = hash_secret(secret(t.id).as_bytes(), HashParams::LIGHT).expect("hash");
+            let _ = write!(
+                out,
+                "[[terminal]]\nid = {}\nname = \"T{}\"\nrole = \"{}\"\norganisation = \"Test\"\nsecret-hash = \"{}\"\nmax-priority = \"{}\"\nemergency = {}\n\n",
+                t.id, t.id, t.role, hash, t.max_priority, t.emergency
+            );
+        }
+        for g in &self.groups {
+            let _ = write!(
+                out,
+                "[[group]]\nid = {}\nname = \"G{}\"\nkind = \"{}\"\n",
+                g.id, g.id, g.kind
+            );
+            for line in &g.settings {
+                let _ = writeln!(out, "{line}");
+            }
+            out.push('\n');
+            for m in &g.members {
+                let _ = write!(out, "[[group.members]]\nterminal = {}\n", m.terminal);
+                if !m.talk {
+                    out.push_str("talk = false\n");
+                }
+                if let Some(p) = m.max_priority {
+                    let _ = writeln!(out, "max-priority = \"{p}\"");
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,79 @@
+//! A real relay on a loopback port for one test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ptt_relay::Relay;
+use ptt_relay::config::Config;
+use ptt_relay::metrics::Metrics;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::TestDirectory;
+
+/// A running relay with its own data directory.
+pub struct TestRelay {
+    pub addr: SocketAddr,
+    pub cert: PathBuf,
+    pub data: TempDir,
+    pub metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), ptt_relay::RelayError>>,
+}
+
+impl TestRelay {
+    /// The configuration a test relay starts from: port 0 on loopback, the
+    /// directory written into a fresh data directory, short timeouts.
+    pub fn config(data: &TempDir, directory: &TestDirectory) -> Config {
+        let path = data.path().join("directory.toml");
+        std::fs::write(&path, directory.to_toml()).expect("write directory");
+        Config {
+            data_dir: data.path().to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            directory: Some(path),
+            idle_timeout: Duration::from_secs(5),
+            keep_alive: Duration::from_secs(1),
+            ..Config::default()
+        }
+    }
+
+    /// Starts a relay serving `directory`.
+    pub async fn start(directory: &TestDirectory) -> anyhow::Result<Self> {
+        Self::start_with(directory, |_| {}).await
+    }
+
+    /// Starts a relay serving `directory`, after `tweak` adjusted its config.
+    pub async fn start_with(
+        directory: &TestDirectory,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
+        crate::init_logging();
+        let data = tempfile::tempdir()?;
+        let mut config = Self::config(&data, directory);
+        tweak(&mut config);
+        let relay = Relay::load(config).await?;
+        let addr = relay.local_addr();
+        let cert = relay.cert_path().to_owned();
+        let metrics = relay.metrics();
+        let shutdown = relay.shutdown_token();
+        let task = tokio::spawn(relay.run());
+        Ok(Self {
+            addr,
+            cert,
+            data,
+            metrics,
+            shutdown,
+            task,
+        })
+    }
+
+    /// Stops the relay gracefully and waits for it.
+    pub async fn stop(self) -> anyhow::Result<TempDir> {
+        self.shutdown.cancel();
+        self.task.await??;
+        Ok(self.data)
+    }
+}

@@ -1,0 +1,83 @@
+//! Sessions: authentication, rate limiting, graceful shutdown.
+
+use std::time::{Duration, Instant};
+
+use ptt_proto::pb::{self, server_message::Body};
+use ptt_tests::client::granted;
+use ptt_tests::{Client, TestDirectory, TestRelay};
+
+fn directory() -> TestDirectory {
+    TestDirectory::new().guards(100..103).group(10, 100..103)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_or_unknown_terminal_is_refused_with_a_reason() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    for (terminal, secret) in [(100, &b"wrong"[..]), (4242, &b"secret-4242"[..])] {
+        let refused = Client::login(relay.addr, &relay.cert, terminal, secret)
+            .await?
+            .err()
+            .expect("refused");
+        assert_eq!(refused.reason, i32::from(pb::ErrorReason::AuthFailed));
+    }
+    // A good login still works, and the failures were counted and logged.
+    let client = Client::connect(relay.addr, &relay.cert, 100).await?;
+    assert_eq!(client.hello.terminal_id, 100);
+    assert_eq!(client.hello.groups.len(), 1);
+    assert!(client.hello.groups[0].joined, "groups are joined at log-in");
+    assert_eq!(relay.metrics.auth_failures.get(), 2);
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_from_one_address_are_rate_limited() -> anyhow::Result<()> {
+    let relay = TestRelay::start_with(&directory(), |c| c.auth_failures_per_minute = 3).await?;
+    for _ in 0..3 {
+        let refused = Client::login(relay.addr, &relay.cert, 100, b"guess")
+            .await?
+            .err();
+        assert_eq!(
+            refused.map(|e| e.reason),
+            Some(i32::from(pb::ErrorReason::AuthFailed))
+        );
+    }
+    // Even the right secret is refused unchecked for the rest of the minute.
+    let limited = Client::login(relay.addr, &relay.cert, 100, b"secret-100")
+        .await?
+        .err();
+    assert_eq!(
+        limited.map(|e| e.reason),
+        Some(i32::from(pb::ErrorReason::RateLimited))
+    );
+    assert_eq!(relay.metrics.auth_rate_limited.get(), 1);
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_tells_terminals_and_logs_the_open_burst() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let mut listener = Client::connect(relay.addr, &relay.cert, 101).await?;
+    granted(&talker.press(10).await?).expect("granted");
+    assert!(matches!(talker.release(10).await?, Body::Ack(_)));
+
+    let started = Instant::now();
+    let data = relay.stop().await?;
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "stopped in {elapsed:?}");
+    let going_away = listener
+        .expect_body(|b| match b {
+            Body::GoingAway(g) => Some(g.reason),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(going_away, i32::from(pb::GoingAwayReason::Shutdown));
+
+    // The released burst is in the log after shutdown.
+    let db = rusqlite::Connection::open(data.path().join("pttd.sqlite"))?;
+    let bursts: i64 = db.query_row("SELECT COUNT(*) FROM bursts", [], |row| row.get(0))?;
+    assert_eq!(bursts, 1);
+    Ok(())
+}
