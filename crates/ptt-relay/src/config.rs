@@ -115,13 +115,13 @@ pub struct Config {
     )]
     pub max_connections: usize,
 
-    /// A connection silent for this long is closed ("30s", "2m").
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg, env = "PTTD_IDLE_TIMEOUT")]
+    /// A connection silent for this long is closed, freeing its floor ("10s", "1m").
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg, env = "PTTD_IDLE_TIMEOUT")]
     #[serde(with = "duration_serde")]
     pub idle_timeout: Duration,
 
     /// Interval of QUIC keep-alive pings; must be shorter than the idle timeout.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
     #[serde(with = "duration_serde")]
     pub keep_alive: Duration,
 
@@ -178,8 +178,8 @@ impl Default for Config {
             key: None,
             log: "info".to_owned(),
             max_connections: 10_000,
-            idle_timeout: Duration::from_secs(30),
-            keep_alive: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(2),
             datagram_queue_ms: 60,
             log_queue: 4096,
             auth_failures_per_minute: 10,
@@ -535,6 +535,17 @@ mod tests {
         let path = dir.path().join("pttd.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn the_example_deploy_config_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/pttd.toml");
+        let config = Config::from_file(&example).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/pttd"));
+        // The example documents the defaults for everything else.
+        assert_eq!(config.idle_timeout, Config::default().idle_timeout);
+        assert_eq!(config.keep_alive, Config::default().keep_alive);
     }
 
     #[test]
