@@ -48,19 +48,21 @@ fn relay_child() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "relay_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, scratch.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take().expect("stdout");
+    let mut child = ChildRelay(
+        Command::new(std::env::current_exe()?)
+            .args([
+                "relay_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, scratch.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
     let ready = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -109,8 +111,8 @@ async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<(
         });
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.kill()?; // SIGKILL: no shutdown, no flush.
-    child.wait()?;
+    child.0.kill()?; // SIGKILL: no shutdown, no flush.
+    child.0.wait()?;
 
     let mut acked = HashMap::new();
     while let Some(result) = talkers.join_next().await {
@@ -119,6 +121,7 @@ async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<(
     }
     let total: u32 = acked.values().sum();
     assert!(total > 0, "traffic ran before the kill: {acked:?}");
+    eprintln!("releases acknowledged before the kill: {acked:?}");
 
     let db_path = std::fs::read_dir(scratch.path())?
         .find_map(|entry| {
@@ -139,6 +142,16 @@ async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<(
         );
     }
     Ok(())
+}
+
+/// The relay process; killed if the test ends early, so no relay outlives it.
+struct ChildRelay(std::process::Child);
+
+impl Drop for ChildRelay {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Sends three frames and releases; true if the release was acknowledged.

@@ -15,6 +15,7 @@
 //! terminals and groups, the settings, and the durable log.
 #![forbid(unsafe_code)]
 
+pub mod alert;
 pub mod auth;
 pub mod calllog;
 pub mod clock;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::alert::{self, Alerts};
 use crate::auth::AuthLimiter;
 use crate::calllog::{CallLog, CallLogError, Record};
 use crate::clock::Clock;
@@ -79,6 +80,8 @@ pub struct Shared {
     pub auth_limiter: AuthLimiter,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
+    /// Alerts of the last hour with their roll-call tallies.
+    pub alerts: Alerts,
     groups: HashMap<u32, Arc<GroupShared>>,
     control_room: Vec<Arc<GroupShared>>,
     all_call: Vec<Arc<GroupShared>>,
@@ -230,6 +233,10 @@ impl Relay {
             sessions: DashMap::new(),
             auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
             shutdown: CancellationToken::new(),
+            alerts: Alerts::new(
+                control_room.clone(),
+                alert::last_logged_id(&config.calllog_path()),
+            ),
             groups,
             control_room,
             all_call,

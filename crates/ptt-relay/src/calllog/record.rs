@@ -78,6 +78,8 @@ text_enum!(
         Delivered = "delivered",
         /// The user is responding.
         Responding = "responding",
+        /// The user cannot respond.
+        Unable = "unable",
     }
 );
 
@@ -136,7 +138,7 @@ pub struct AlertAckRecord {
     pub alert_id: u64,
     /// Who acknowledged.
     pub terminal: TerminalId,
-    /// Delivered or responding.
+    /// Delivered, responding or unable.
     pub kind: AckKind,
     /// Status code sent with it (see the directory's table).
     pub status_code: Option<u16>,

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use ptt_floor::{BurstEnd, Event, FloorState, ParticipantId, RevokeReason};
 use ptt_proto::pb::{self, server_message::Body};
 
+use super::Answer;
 use super::task::GroupTask;
 use crate::calllog::{BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
 use crate::directory::{GroupId, TerminalId};
@@ -44,6 +45,7 @@ impl GroupTask {
                         priority: wire::priority(priority).into(),
                         kind: wire::kind(kind).into(),
                     }),
+                    Some(Answer::Floor),
                 );
             }
             Event::Queued {
@@ -57,6 +59,7 @@ impl GroupTask {
                     position,
                     queue_length: queue_len,
                 }),
+                Some(Answer::Floor),
             ),
             Event::QueuePosition { who, position } => {
                 let queue_length = u32::try_from(self.floor.queue_len()).unwrap_or(u32::MAX);
@@ -75,6 +78,7 @@ impl GroupTask {
                     group_id,
                     reason: wire::deny_reason(reason).into(),
                 }),
+                None,
             ),
             Event::Withdrawn { .. } => {}
             Event::Expired { who } => self.tell(
@@ -197,13 +201,18 @@ impl GroupTask {
         }
     }
 
-    /// Sends `body` to `who`, as the answer to its pending request if there
-    /// is one, else as an event.
-    fn answer(&mut self, who: ParticipantId, body: Body) {
+    /// Sends `body` to `who`: as the answer to its pending request if the
+    /// request is answered by this kind of message, else as an event. A
+    /// refusal answers either kind of request.
+    fn answer(&mut self, who: ParticipantId, body: Body, answers: Option<Answer>) {
         let request_id = match self.pending {
-            Some((terminal, request_id)) if terminal == who.0 => {
+            Some(pending)
+                if pending.terminal == who.0
+                    && (answers == Some(pending.answer)
+                        || matches!(body, Body::FloorDenied(_))) =>
+            {
                 self.pending = None;
-                request_id
+                pending.request_id
             }
             _ => 0,
         };
@@ -229,7 +238,7 @@ impl GroupTask {
             }
         }
         self.shared.notify_control_room(self.group.id, &event);
-        self.answer(by, Body::EmergencyState(state));
+        self.answer(by, Body::EmergencyState(state), Some(Answer::Emergency));
     }
 
     /// The group's emergency state as sent on the wire.

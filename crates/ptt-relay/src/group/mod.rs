@@ -52,6 +52,8 @@ pub enum Command {
     },
     /// Ask for the floor.
     Request {
+        /// What the request is answered with.
+        answer: Answer,
         /// The terminal.
         terminal: u32,
         /// Requested priority.
@@ -75,6 +77,16 @@ pub enum Command {
         /// The request to answer with `EmergencyState` or `Error`.
         request_id: u64,
     },
+}
+
+/// What answers a floor-changing request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `FloorGranted`, `FloorQueued` or `FloorDenied` (a `FloorRequest`).
+    Floor,
+    /// `EmergencyState`, or `FloorDenied` if refused (`EmergencyDeclare`,
+    /// `EmergencyClear`).
+    Emergency,
 }
 
 /// The part of a group every task may read: identity, listeners and the floor

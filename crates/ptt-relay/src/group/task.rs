@@ -11,10 +11,18 @@ use ptt_floor::{Floor, FloorPolicy, MemberRights, ParticipantId};
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
-use super::{Command, GroupShared};
+use super::{Answer, Command, GroupShared};
 use crate::link::Link;
 use crate::relay::Shared;
 use crate::wire;
+
+/// A request waiting for the event that answers it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Pending {
+    pub(super) terminal: u32,
+    pub(super) request_id: u64,
+    pub(super) answer: Answer,
+}
 
 /// The task owning one group's floor.
 pub struct GroupTask {
@@ -24,8 +32,8 @@ pub struct GroupTask {
     commands: mpsc::Receiver<Command>,
     /// Joined members by terminal id (the same links as `group.listeners`).
     pub(super) members: HashMap<u32, Arc<Link>>,
-    /// The request the next answer-type event for this terminal answers.
-    pub(super) pending: Option<(u32, u64)>,
+    /// The request the next answering event for this terminal answers.
+    pub(super) pending: Option<Pending>,
     /// A release waiting for the end of its burst to be logged durably.
     pub(super) release_ack: Option<(u32, u64)>,
     /// Latest media time handed to the floor (relay-clock ms).
@@ -80,7 +88,27 @@ impl GroupTask {
                 }
             }
             self.drain_events();
+            self.answer_unanswered();
         }
+    }
+
+    /// A request whose input produced no answering event still gets its one
+    /// answer: declaring an emergency in a group already in emergency
+    /// changes nothing but is answered with the current state.
+    fn answer_unanswered(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let Some(link) = self.members.get(&pending.terminal) else {
+            return;
+        };
+        let body = match pending.answer {
+            Answer::Emergency => {
+                Body::EmergencyState(self.emergency_state(self.emergency.is_some(), 0))
+            }
+            Answer::Floor => wire::error(pb::ErrorReason::Internal, "the floor did not answer"),
+        };
+        link.send(pending.request_id, body);
     }
 
     /// Tells the floor about media the hot path forwarded since last time, so
@@ -112,12 +140,17 @@ impl GroupTask {
                 request_id,
             } => self.leave(now, terminal, session, disconnected, request_id),
             Command::Request {
+                answer,
                 terminal,
                 priority,
                 kind,
                 request_id,
             } => {
-                self.pending = Some((terminal, request_id));
+                self.pending = Some(Pending {
+                    terminal,
+                    request_id,
+                    answer,
+                });
                 self.floor
                     .handle_request(now, ParticipantId(terminal), priority, kind);
             }
@@ -142,7 +175,13 @@ impl GroupTask {
                 .floor
                 .handle_clear_emergency(now, ParticipantId(terminal))
             {
-                Ok(()) => self.pending = Some((terminal, request_id)),
+                Ok(()) => {
+                    self.pending = Some(Pending {
+                        terminal,
+                        request_id,
+                        answer: Answer::Emergency,
+                    });
+                }
                 Err(error) => {
                     if let Some(link) = self.members.get(&terminal) {
                         link.send(

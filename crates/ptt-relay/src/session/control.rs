@@ -12,7 +12,7 @@ use quinn::RecvStream;
 use super::{ReadError, read_message};
 use crate::directory::{GroupId, Role, Terminal};
 use crate::fanout::ALL_CALL_GROUP;
-use crate::group::{Command, GroupShared};
+use crate::group::{Answer, Command, GroupShared};
 use crate::link::{self, Link};
 use crate::relay::{Shared, terminal_id};
 use crate::{policy, wire};
@@ -156,7 +156,7 @@ impl Session {
             Request::FloorRequest(request) => {
                 let kind = wire::kind_from_wire(request.kind);
                 let priority = wire::priority_from_wire(request.priority);
-                self.request_floor(id, request.group_id, priority, kind)
+                self.request_floor(id, request.group_id, priority, kind, Answer::Floor)
                     .await;
             }
             Request::EmergencyDeclare(declare) => {
@@ -165,6 +165,7 @@ impl Session {
                     declare.group_id,
                     Priority::Emergency,
                     RequestKind::Emergency,
+                    Answer::Emergency,
                 )
                 .await;
             }
@@ -206,11 +207,8 @@ impl Session {
             }
             Request::StatusMessage(status) => self.status(id, status),
             Request::QualityReport(_) => self.ack(id),
-            Request::Alert(_) | Request::AlertAck(_) => self.error(
-                id,
-                pb::ErrorReason::UnsupportedRequest,
-                "alerts are not served yet",
-            ),
+            Request::Alert(alert) => self.send_alert(id, alert),
+            Request::AlertAck(ack) => self.acknowledge_alert(id, ack),
             Request::PrivateCallSetup(_)
             | Request::PrivateCallAccept(_)
             | Request::PrivateCallReject(_)
@@ -312,6 +310,7 @@ impl Session {
         group_id: u32,
         priority: Priority,
         kind: RequestKind,
+        answer: Answer,
     ) {
         let deny = |reason: pb::FloorDenyReason| {
             Body::FloorDenied(pb::FloorDenied {
@@ -335,6 +334,7 @@ impl Session {
         }
         group
             .command(Command::Request {
+                answer,
                 terminal: self.link.terminal,
                 priority,
                 kind,
@@ -380,6 +380,7 @@ impl Session {
         for group in &groups {
             group
                 .command(Command::Request {
+                    answer: Answer::Floor,
                     terminal: self.link.terminal,
                     priority: Priority::Dispatcher,
                     kind: RequestKind::Broadcast,
@@ -427,6 +428,17 @@ impl Session {
             }
             Some(group) => Some(group.clone()),
         }
+    }
+
+    /// A dispatcher's alert; answered with the first `AlertTally` once the
+    /// alert is logged, without holding up this session's requests.
+    fn send_alert(&self, id: u64, alert: pb::Alert) {
+        crate::alert::send(&self.shared, &self.link, id, alert);
+    }
+
+    /// A recipient's answer to an alert; answered with `Ack` once logged.
+    fn acknowledge_alert(&self, id: u64, ack: pb::AlertAck) {
+        crate::alert::acknowledge(&self.shared, &self.link, id, ack);
     }
 
     fn status(&self, id: u64, mut status: pb::StatusMessage) {
