@@ -12,7 +12,7 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::TestDirectory;
+use crate::{Client, TestDirectory};
 
 /// A running relay with its own data directory.
 pub struct TestRelay {
@@ -68,6 +68,22 @@ impl TestRelay {
             shutdown,
             task,
         })
+    }
+
+    /// Logs in every terminal of `ids` concurrently (as a shift starting),
+    /// returned sorted by terminal id.
+    pub async fn connect_all(&self, ids: impl IntoIterator<Item = u32>) -> Vec<Client> {
+        let mut set = tokio::task::JoinSet::new();
+        for id in ids {
+            let (addr, cert) = (self.addr, self.cert.clone());
+            set.spawn(async move { Client::connect(addr, &cert, id).await });
+        }
+        let mut out = Vec::new();
+        while let Some(client) = set.join_next().await {
+            out.push(client.expect("login task").expect("login"));
+        }
+        out.sort_by_key(|c| c.terminal);
+        out
     }
 
     /// Stops the relay gracefully and waits for it.

@@ -9,20 +9,6 @@ use std::time::Duration;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::{Client, TestDirectory, TestRelay};
 
-async fn clients(relay: &TestRelay, ids: impl IntoIterator<Item = u32>) -> Vec<Client> {
-    let mut set = tokio::task::JoinSet::new();
-    for id in ids {
-        let (addr, cert) = (relay.addr, relay.cert.clone());
-        set.spawn(async move { Client::connect(addr, &cert, id).await });
-    }
-    let mut out = Vec::new();
-    while let Some(client) = set.join_next().await {
-        out.push(client.expect("join").expect("connect"));
-    }
-    out.sort_by_key(|c| c.terminal);
-    out
-}
-
 fn alert(text: &str, groups: &[u32]) -> Request {
     Request::Alert(pb::Alert {
         text: text.into(),
@@ -94,7 +80,7 @@ fn roll_call_district() -> TestDirectory {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roll_call_of_a_hundred_reaches_each_once_and_tallies_every_answer() -> anyhow::Result<()> {
     let relay = TestRelay::start(&roll_call_district()).await?;
-    let mut all = clients(&relay, [1, 2].into_iter().chain(100..190)).await;
+    let mut all = relay.connect_all([1, 2].into_iter().chain(100..190)).await;
     let mut guards = all.split_off(2);
     let mut dispatchers = all.into_iter();
     let (mut sender, mut watcher) = (
@@ -284,7 +270,7 @@ async fn no_target_groups_means_all_call_and_ids_stay_unique_across_restarts() -
         .group_with(20, "other", [102, 103], &["all-call = true"])
         .group(30, [104, 105]);
     let relay = TestRelay::start(&directory).await?;
-    let mut all = clients(&relay, [1].into_iter().chain(100..106)).await;
+    let mut all = relay.connect_all([1].into_iter().chain(100..106)).await;
     let mut guards = all.split_off(1);
     let mut dispatcher = all.pop().expect("dispatcher");
 

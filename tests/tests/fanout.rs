@@ -19,20 +19,6 @@ fn members(group: u32) -> std::ops::Range<u32> {
     first..first + PER_GROUP
 }
 
-async fn connect_all(relay: &TestRelay, ids: Vec<u32>) -> Vec<Client> {
-    let mut set = tokio::task::JoinSet::new();
-    for id in ids {
-        let (addr, cert) = (relay.addr, relay.cert.clone());
-        set.spawn(async move { Client::connect(addr, &cert, id).await });
-    }
-    let mut out = Vec::new();
-    while let Some(client) = set.join_next().await {
-        out.push(client.expect("join").expect("connect"));
-    }
-    out.sort_by_key(|c| c.terminal);
-    out
-}
-
 /// Every voice datagram a client receives until `quiet` passes without one.
 async fn drain_voice(client: &Client, quiet: Duration) -> Vec<(u32, u32, u16)> {
     let mut heard = Vec::new();
@@ -56,7 +42,7 @@ async fn every_member_gets_every_frame_of_the_holder_once_and_in_order() -> anyh
     }
     let relay = TestRelay::start(&directory).await?;
     let ids: Vec<u32> = (10..10 + GROUPS).flat_map(members).collect();
-    let mut clients = connect_all(&relay, ids).await;
+    let mut clients = relay.connect_all(ids).await;
 
     // The first member of each group talks.
     let mut bursts = HashMap::new();
@@ -124,7 +110,7 @@ async fn a_terminal_sending_garbage_does_not_disturb_the_others() -> anyhow::Res
         .group(11, [109]);
     let relay = TestRelay::start(&directory).await?;
     let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
-    let listeners = connect_all(&relay, (101..109).collect()).await;
+    let listeners = relay.connect_all(101..109).await;
     let mut rogue = Client::connect(relay.addr, &relay.cert, 109).await?;
     let burst = granted(&talker.press(10).await?).expect("granted");
 

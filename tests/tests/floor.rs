@@ -19,24 +19,10 @@ fn district(guards: u32) -> TestDirectory {
         )
 }
 
-async fn clients(relay: &TestRelay, ids: impl IntoIterator<Item = u32>) -> Vec<Client> {
-    let mut set = tokio::task::JoinSet::new();
-    for id in ids {
-        let (addr, cert) = (relay.addr, relay.cert.clone());
-        set.spawn(async move { Client::connect(addr, &cert, id).await });
-    }
-    let mut out = Vec::new();
-    while let Some(client) = set.join_next().await {
-        out.push(client.expect("join").expect("connect"));
-    }
-    out.sort_by_key(|c| c.terminal);
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundred_simultaneous_requests_one_grant_the_rest_served_in_order() -> anyhow::Result<()> {
     let relay = TestRelay::start(&district(100)).await?;
-    let mut guards = clients(&relay, 100..200).await;
+    let mut guards = relay.connect_all(100..200).await;
 
     // Everyone presses at once.
     let mut ids = Vec::new();
@@ -91,7 +77,7 @@ async fn hundred_simultaneous_requests_one_grant_the_rest_served_in_order() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dispatcher_preempts_a_guard() -> anyhow::Result<()> {
     let relay = TestRelay::start(&district(2)).await?;
-    let mut all = clients(&relay, [1, 100, 101]).await.into_iter();
+    let mut all = relay.connect_all([1, 100, 101]).await.into_iter();
     let (mut dispatcher, mut guard, mut listener) = (
         all.next().expect("dispatcher"),
         all.next().expect("guard"),
@@ -139,7 +125,7 @@ async fn talk_limit_revokes_the_holder_and_grants_the_next() -> anyhow::Result<(
         &["talk-limit = \"300ms\"", "revoke-grace = \"100ms\""],
     );
     let relay = TestRelay::start(&directory).await?;
-    let mut guards = clients(&relay, 100..103).await;
+    let mut guards = relay.connect_all(100..103).await;
     let answer = guards[0].press(10).await?;
     let grant = match answer {
         Body::FloorGranted(g) => g,

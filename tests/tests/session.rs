@@ -62,6 +62,8 @@ async fn graceful_shutdown_tells_terminals_and_logs_the_open_burst() -> anyhow::
     let mut listener = Client::connect(relay.addr, &relay.cert, 101).await?;
     granted(&talker.press(10).await?).expect("granted");
     assert!(matches!(talker.release(10).await?, Body::Ack(_)));
+    // A second burst is still open when the relay stops.
+    granted(&talker.press(10).await?).expect("granted again");
 
     let started = Instant::now();
     let data = relay.stop().await?;
@@ -75,9 +77,13 @@ async fn graceful_shutdown_tells_terminals_and_logs_the_open_burst() -> anyhow::
         .await?;
     assert_eq!(going_away, i32::from(pb::GoingAwayReason::Shutdown));
 
-    // The released burst is in the log after shutdown.
+    // Both bursts are in the log after shutdown: the released one, and the
+    // open one, ended by the shutdown.
     let db = rusqlite::Connection::open(data.path().join("pttd.sqlite"))?;
-    let bursts: i64 = db.query_row("SELECT COUNT(*) FROM bursts", [], |row| row.get(0))?;
-    assert_eq!(bursts, 1);
+    let outcomes: Vec<String> = db
+        .prepare("SELECT outcome FROM bursts ORDER BY id")?
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    assert_eq!(outcomes, ["released", "shutdown"]);
     Ok(())
 }

@@ -163,6 +163,8 @@ pub struct Relay {
     cert_path: PathBuf,
     calllog: CallLog,
     groups: TaskTracker,
+    /// Stops the group tasks once the sessions are gone.
+    stop_groups: CancellationToken,
 }
 
 impl Relay {
@@ -245,13 +247,11 @@ impl Relay {
             next_session: AtomicU64::new(0),
         });
         let tasks = TaskTracker::new();
+        let stop_groups = CancellationToken::new();
         for (group, rx, policy) in receivers {
             let span = tracing::info_span!("group", id = group.id);
-            tasks.spawn(
-                GroupTask::new(group, rx, policy, shared.clone())
-                    .run()
-                    .instrument(span),
-            );
+            let task = GroupTask::new(group, rx, policy, shared.clone());
+            tasks.spawn(task.run(stop_groups.clone()).instrument(span));
         }
         tasks.close();
         Ok(Self {
@@ -260,6 +260,7 @@ impl Relay {
             cert_path,
             calllog,
             groups: tasks,
+            stop_groups,
         })
     }
 
@@ -313,10 +314,10 @@ impl Relay {
         }
         self.endpoint
             .close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
-        // Group tasks end when their last command sender (the shared state)
-        // is gone; they hold it themselves, so they are simply left to the
-        // runtime's end. Flush what the log has queued.
-        drop(self.groups);
+        // The sessions have left their groups; the group tasks log the
+        // bursts that ended and stop. Then the log is flushed.
+        self.stop_groups.cancel();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.groups.wait()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.calllog.flush()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
         if let Err(error) = self.calllog.close().await {

@@ -8,7 +8,7 @@ use ptt_proto::pb::{self, server_message::Body};
 
 use super::Answer;
 use super::task::GroupTask;
-use crate::calllog::{BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
+use crate::calllog::{BurstOutcome, BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
 use crate::directory::{GroupId, TerminalId};
 use crate::{link, policy, wire};
 
@@ -153,7 +153,11 @@ impl GroupTask {
                     ended_at_ms: self.shared.clock.unix_ms(ended),
                     priority: policy::directory_priority(priority),
                     kind: wire::burst_kind(kind),
-                    outcome: wire::burst_outcome(outcome, self.leaving_disconnected),
+                    outcome: if outcome == BurstEnd::Left && self.shared.shutdown.is_cancelled() {
+                        BurstOutcome::Shutdown
+                    } else {
+                        wire::burst_outcome(outcome, self.leaving_disconnected)
+                    },
                     frames: u32::try_from(frames).unwrap_or(u32::MAX),
                 });
                 match self.release_ack.take() {

@@ -70,11 +70,13 @@ impl GroupTask {
         }
     }
 
-    /// Runs until every command sender is gone (relay shutdown).
-    pub async fn run(mut self) {
+    /// Runs until `stop` is cancelled — after the sessions have ended, so
+    /// their leaves (and the bursts those end) are still handled.
+    pub async fn run(mut self, stop: tokio_util::sync::CancellationToken) {
         loop {
             let deadline = self.floor.poll_timeout();
             tokio::select! {
+                () = stop.cancelled() => break,
                 command = self.commands.recv() => {
                     let Some(command) = command else { break };
                     let now = Instant::now();
@@ -87,6 +89,13 @@ impl GroupTask {
                     self.floor.handle_timeout(now);
                 }
             }
+            self.drain_events();
+            self.answer_unanswered();
+        }
+        // Commands queued before the stop (the last sessions' leaves) still
+        // count: the bursts they end belong in the call log.
+        while let Ok(command) = self.commands.try_recv() {
+            self.handle(Instant::now(), command);
             self.drain_events();
             self.answer_unanswered();
         }
