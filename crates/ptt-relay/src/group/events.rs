@@ -161,9 +161,7 @@ impl GroupTask {
                     frames: u32::try_from(frames).unwrap_or(u32::MAX),
                 });
                 match self.release_ack.take() {
-                    Some((terminal, request_id))
-                        if terminal == holder.0 && outcome == BurstEnd::Released =>
-                    {
+                    Some((terminal, request_id)) if terminal == holder.0 => {
                         // The release is acknowledged once its record is on
                         // disk: what the relay acknowledged survives a crash.
                         let link = self.members.get(&terminal).cloned();

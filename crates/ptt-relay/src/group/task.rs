@@ -176,6 +176,14 @@ impl GroupTask {
                     link.send(request_id, Body::Ack(pb::Ack {}));
                 }
                 self.floor.handle_release(now, ParticipantId(terminal));
+                self.drain_events();
+                // A release that ended no burst (the floor had just been
+                // revoked) is answered at once.
+                if let Some((terminal, request_id)) = self.release_ack.take()
+                    && let Some(link) = self.members.get(&terminal)
+                {
+                    link.send(request_id, Body::Ack(pb::Ack {}));
+                }
             }
             Command::ClearEmergency {
                 terminal,
