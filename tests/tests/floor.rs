@@ -242,3 +242,45 @@ async fn listen_only_member_cannot_talk() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_frames_overtaken_by_a_release_are_still_heard() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&district(3)).await?;
+    let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let listener = Client::connect(relay.addr, &relay.cert, 101).await?;
+    let mut next = Client::connect(relay.addr, &relay.cert, 102).await?;
+
+    // Voice and control travel separately: here the release arrives first.
+    let burst = granted(&talker.press(10).await?).expect("granted");
+    assert!(matches!(talker.release(10).await?, Body::Ack(_)));
+    talker.send_datagram(opus::datagram(10, burst, 9, 0))?;
+    let tail = listener
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("tail frame");
+    assert_eq!((tail.header.talker_id, tail.header.sequence), (100, 9));
+
+    // Not once somebody else talks, and not long after.
+    let other = granted(&next.press(10).await?).expect("next talker");
+    talker.send_datagram(opus::datagram(10, burst, 10, 0))?;
+    next.send_datagram(opus::datagram(10, other, 0, 0))?;
+    let heard = listener
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("voice");
+    assert_eq!(
+        heard.header.talker_id, 102,
+        "no voice mixed into the next burst"
+    );
+    assert!(matches!(next.release(10).await?, Body::Ack(_)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    talker.send_datagram(opus::datagram(10, burst, 11, 0))?;
+    assert!(
+        listener
+            .recv_voice(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    relay.stop().await?;
+    Ok(())
+}

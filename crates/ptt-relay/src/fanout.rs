@@ -41,7 +41,14 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
     let group = shared
         .group(header.group_id)
         .ok_or(DropReason::UnknownGroup)?;
-    let burst = group.burst_of(from.terminal).ok_or(DropReason::NotHolder)?;
+    let now_ms = shared.clock.now_ms();
+    let (burst, live) = match group.burst_of(from.terminal) {
+        Some(burst) => (burst, true),
+        None if group.accepts_tail(from.terminal, header.burst_id, now_ms) => {
+            (header.burst_id, false)
+        }
+        None => return Err(DropReason::NotHolder),
+    };
 
     let mut buf = voice::into_stampable(datagram);
     if voice::stamp(&mut buf, from.terminal, burst).is_err() {
@@ -49,7 +56,9 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
         return Err(DropReason::BadHeader);
     }
     let frame = buf.freeze();
-    group.note_media(shared.clock.now_ms());
+    if live {
+        group.note_media(now_ms);
+    }
 
     let mut sent = 0;
     for listener in group.listeners().iter() {

@@ -145,6 +145,13 @@ impl GroupTask {
                 outcome,
             } => {
                 let frames = self.group.frames.swap(0, Ordering::Relaxed);
+                self.group
+                    .ended_at_ms
+                    .store(self.shared.clock.now_ms(), Ordering::Release);
+                self.group.ended.store(
+                    u64::from(holder.0) << 32 | u64::from(burst.0),
+                    Ordering::Release,
+                );
                 let record = Record::Burst(BurstRecord {
                     group: GroupId(group_id),
                     talker: TerminalId(holder.0),

@@ -22,6 +22,10 @@ mod task;
 
 pub use task::GroupTask;
 
+/// How long after a burst ends its late frames are still forwarded (while
+/// nobody else holds the floor).
+pub const TAIL_GRACE_MS: u64 = 200;
+
 /// Commands a group task accepts; queued per group, bounded.
 pub const COMMAND_QUEUE: usize = 1024;
 
@@ -102,6 +106,10 @@ pub struct GroupShared {
     pub(crate) listeners: ArcSwap<Vec<Arc<Link>>>,
     /// `holder << 32 | burst` while somebody holds the floor, 0 when idle.
     pub(crate) gate: AtomicU64,
+    /// `holder << 32 | burst` of the burst that ended last, and when
+    /// (relay-clock ms): its tail frames are still forwarded briefly.
+    pub(crate) ended: AtomicU64,
+    pub(crate) ended_at_ms: AtomicU64,
     /// Relay-clock milliseconds of the holder's latest frame, for the floor's
     /// media-inactivity timer.
     pub(crate) last_media_ms: AtomicU64,
@@ -119,6 +127,8 @@ impl GroupShared {
             name,
             listeners: ArcSwap::from_pointee(Vec::new()),
             gate: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            ended_at_ms: AtomicU64::new(0),
             last_media_ms: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             commands,
@@ -132,6 +142,18 @@ impl GroupShared {
     pub fn burst_of(&self, terminal: u32) -> Option<u32> {
         let gate = self.gate.load(Ordering::Acquire);
         (gate != 0 && (gate >> 32) as u32 == terminal).then_some(gate as u32)
+    }
+
+    /// Whether a frame of `terminal`'s burst `burst` that just ended may still
+    /// be forwarded: the floor is idle and the burst ended at most
+    /// [`TAIL_GRACE_MS`] ago. Voice and control travel separately, so a
+    /// release can overtake the last frames sent just before it; they are
+    /// the end of a sentence and must not be cut.
+    #[inline]
+    pub fn accepts_tail(&self, terminal: u32, burst: u32, now_ms: u64) -> bool {
+        self.gate.load(Ordering::Acquire) == 0
+            && self.ended.load(Ordering::Acquire) == u64::from(terminal) << 32 | u64::from(burst)
+            && now_ms <= self.ended_at_ms.load(Ordering::Acquire) + TAIL_GRACE_MS
     }
 
     /// Records that the holder's frame was forwarded at `now_ms` (relay clock).
