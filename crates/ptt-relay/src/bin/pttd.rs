@@ -45,10 +45,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     runtime.block_on(async {
         let relay = Relay::load(config).await?;
-        tracing::info!(
-            listen = %relay.local_addr(),
-            certificate = %relay.cert_path().display(),
-            "pttd ready; clients pin the certificate"
+        // Printed whatever the log level: operators need it to set up clients.
+        println!(
+            "pttd listening on {} (QUIC, ALPN ptt/1); clients pin {}",
+            relay.local_addr(),
+            relay.cert_path().display()
         );
         let shutdown = relay.shutdown_token();
         tokio::spawn(async move {
