@@ -1,0 +1,147 @@
+//! Everything a client needs to reach and log in to a relay.
+//!
+//! Plain data with defaults that suit a handheld on a mobile network; the
+//! `ptt` command fills it from its flags, the load generator from its
+//! scenario, tests from the relay they started.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the client decides to trust the relay's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Trust exactly the certificate in this PEM file (the relay's
+    /// self-signed `pttd-cert.pem`): nothing else is accepted, whatever its
+    /// name or issuer. The usual choice for a district's own relay.
+    Pinned(PathBuf),
+    /// Trust certificates issued by the CA(s) in this PEM file, checked
+    /// against [`ClientConfig::server_name`]. For relays with an operator
+    /// certificate.
+    Ca(PathBuf),
+}
+
+/// How the client reconnects after losing the relay.
+///
+/// Delays start at `initial_delay` and double per failed attempt up to
+/// `max_delay`; each is spread by up to ±`jitter` (a fraction) so that a
+/// hundred terminals cut off together do not come back in lockstep. A
+/// `GoingAway.reconnect_after_ms` from the relay is a lower bound on the
+/// first delay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReconnectPolicy {
+    /// Reconnect at all; when false a lost connection ends the client.
+    pub enabled: bool,
+    /// Delay before the first attempt.
+    pub initial_delay: Duration,
+    /// Upper bound of the delay between attempts.
+    pub max_delay: Duration,
+    /// Random spread of each delay, as a fraction of it (0.0..=1.0).
+    pub jitter: f64,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            jitter: 0.25,
+        }
+    }
+}
+
+/// The client configuration.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// UDP address of the relay.
+    pub server: SocketAddr,
+    /// Name the relay's certificate must carry when trusting a CA; ignored
+    /// for a pinned certificate. `localhost` for the generated one.
+    pub server_name: String,
+    /// How to trust the relay's certificate.
+    pub trust: Trust,
+    /// The terminal id provisioned in the relay's directory.
+    pub terminal_id: u32,
+    /// The terminal's secret. Never logged (the `Debug` output redacts it).
+    pub secret: Vec<u8>,
+    /// Sent in `Hello` and logged by the relay, e.g. `ptt-cli/0.1.0`.
+    pub client_version: String,
+    /// Longest wait for the QUIC handshake plus the `Hello` answer; past it
+    /// the relay counts as unreachable.
+    pub connect_timeout: Duration,
+    /// Longest wait for the answer to any other request.
+    pub request_timeout: Duration,
+    /// QUIC idle timeout: a relay silent for this long counts as lost.
+    pub idle_timeout: Duration,
+    /// Interval of QUIC keep-alive pings, so NAT bindings stay open while
+    /// nobody talks (voice.md §1.1).
+    pub keep_alive: Duration,
+    /// What to do after losing the connection.
+    pub reconnect: ReconnectPolicy,
+    /// Events buffered for a slow reader before it misses some (it is then
+    /// told how many with [`crate::Event::Lagged`]). 50 voice frames are
+    /// one second of one talker.
+    pub event_capacity: usize,
+    /// Encoded frames held while waiting for the floor, so the first
+    /// syllable is not clipped; when full the oldest is dropped. 50 frames
+    /// are one second of audio.
+    pub talk_buffer_frames: usize,
+    /// Send a `QualityReport` this often (only when there is something to
+    /// report); `None` disables it.
+    pub quality_report_interval: Option<Duration>,
+}
+
+impl ClientConfig {
+    /// A configuration with the defaults for everything but where the relay
+    /// is, how to trust it and who this terminal is.
+    pub fn new(
+        server: SocketAddr,
+        trust: Trust,
+        terminal_id: u32,
+        secret: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self {
+            server,
+            server_name: "localhost".to_owned(),
+            trust,
+            terminal_id,
+            secret: secret.into(),
+            client_version: concat!("ptt-client/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(10),
+            reconnect: ReconnectPolicy::default(),
+            event_capacity: 1024,
+            talk_buffer_frames: 100,
+            quality_report_interval: None,
+        }
+    }
+}
+
+/// Hand-written so the secret never appears in logs.
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("server", &self.server)
+            .field("server_name", &self.server_name)
+            .field("trust", &self.trust)
+            .field("terminal_id", &self.terminal_id)
+            .field(
+                "secret",
+                &format_args!("<{} bytes redacted>", self.secret.len()),
+            )
+            .field("client_version", &self.client_version)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("keep_alive", &self.keep_alive)
+            .field("reconnect", &self.reconnect)
+            .field("event_capacity", &self.event_capacity)
+            .field("talk_buffer_frames", &self.talk_buffer_frames)
+            .field("quality_report_interval", &self.quality_report_interval)
+            .finish()
+    }
+}

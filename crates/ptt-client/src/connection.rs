@@ -1,0 +1,439 @@
+//! One authenticated connection to the relay: the QUIC handshake, `Hello`,
+//! the control stream with request/answer correlation, and the two reader
+//! tasks (control messages, voice datagrams).
+//!
+//! A [`Link`] lives as long as its QUIC connection; reconnecting makes a new
+//! one. Requests register a oneshot under a fresh `request_id` before the
+//! frame is written, and the control reader completes it when the answer
+//! with that id arrives; messages with `request_id` 0 become events.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ptt_proto::framing::{self, Decoder};
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use ptt_proto::voice::{Kind, VoiceDatagram};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::error::ClientError;
+use crate::events::{Event, VoiceFrame, enum_or_default};
+use crate::shared::Shared;
+use crate::tls;
+
+/// Application close codes of voice.md §1.
+pub(crate) const CLOSE_NORMAL: u32 = 0;
+const CLOSE_AUTH: u64 = 2;
+const CLOSE_REPLACED: u64 = 4;
+
+/// Largest read from the control stream at once.
+const READ_CHUNK: usize = framing::MAX_MESSAGE_SIZE;
+
+/// The `request_id` of `Hello`, the first request of every connection.
+const HELLO_ID: u64 = 1;
+
+/// One authenticated QUIC connection.
+#[derive(Debug)]
+pub(crate) struct Link {
+    /// The QUIC connection (voice datagrams go straight to it).
+    pub(crate) conn: quinn::Connection,
+    /// The relay's answer to `Hello`.
+    pub(crate) hello: pb::HelloOk,
+    send: tokio::sync::Mutex<quinn::SendStream>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Body>>>,
+    next_id: AtomicU64,
+    /// The `GoingAway` the relay sent, if it did.
+    going_away: Mutex<Option<pb::GoingAway>>,
+    request_timeout: Duration,
+}
+
+/// How a connection ended, as far as reconnecting is concerned.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionEnd {
+    /// For the user.
+    pub(crate) reason: String,
+    /// The relay's `GoingAway`, if it sent one.
+    pub(crate) going_away: Option<pb::GoingAway>,
+    /// Do not reconnect: credentials revoked or session taken over.
+    pub(crate) fatal: bool,
+}
+
+impl Link {
+    /// Sends `body` with a fresh request id and waits for its answer.
+    ///
+    /// An `Error` answer is returned as `Ok(Body::Error)`; the caller maps it
+    /// knowing what the request was about.
+    pub(crate) async fn request(&self, body: Request) -> Result<Body, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.lock_pending().insert(id, tx);
+        if let Err(error) = self.write(id, body).await {
+            self.lock_pending().remove(&id);
+            return Err(error);
+        }
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            // The reader dropped the sender: the connection ended.
+            Ok(Err(_)) => Err(ClientError::Disconnected),
+            Err(_) => {
+                self.lock_pending().remove(&id);
+                Err(ClientError::Timeout)
+            }
+        }
+    }
+
+    async fn write(&self, request_id: u64, body: Request) -> Result<(), ClientError> {
+        let frame = framing::encode_to_bytes(&pb::ClientMessage {
+            request_id,
+            body: Some(body),
+        })
+        .map_err(|e| ClientError::Protocol(format!("request does not fit a frame: {e}")))?;
+        self.send
+            .lock()
+            .await
+            .write_all(&frame)
+            .await
+            .map_err(|_| ClientError::Disconnected)
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Body>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Largest voice datagram this connection may carry (voice.md §3.2).
+    pub(crate) fn max_datagram(&self) -> usize {
+        let negotiated = self.conn.max_datagram_size().unwrap_or(0);
+        let announced = usize::try_from(self.hello.max_datagram_size).unwrap_or(0);
+        let announced = if announced == 0 {
+            ptt_proto::voice::MAX_DATAGRAM_SIZE
+        } else {
+            announced
+        };
+        negotiated
+            .min(announced)
+            .min(ptt_proto::voice::MAX_DATAGRAM_SIZE)
+    }
+}
+
+/// A freshly authenticated connection with its reader tasks running.
+pub(crate) struct Established {
+    pub(crate) link: Arc<Link>,
+    /// Ends when the control stream ends; says how.
+    pub(crate) reader: JoinHandle<SessionEnd>,
+}
+
+/// Connects, says `Hello` and starts the readers.
+pub(crate) async fn establish(shared: &Arc<Shared>) -> Result<Established, ClientError> {
+    let config = &shared.config;
+    let connecting = shared
+        .endpoint
+        .connect_with(shared.quic.clone(), config.server, &config.server_name)
+        .map_err(|e| ClientError::Config(format!("cannot connect to {}: {e}", config.server)))?;
+    let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(error)) => return Err(connection_error(shared, &error)),
+        Err(_) => {
+            return Err(ClientError::Unreachable {
+                addr: config.server,
+                detail: format!("no QUIC handshake within {:?}", config.connect_timeout),
+            });
+        }
+    };
+    match tokio::time::timeout(config.connect_timeout, hello(shared, &conn)).await {
+        Ok(Ok(established)) => Ok(established),
+        Ok(Err(error)) => {
+            conn.close(CLOSE_NORMAL.into(), b"login failed");
+            Err(error)
+        }
+        Err(_) => {
+            conn.close(CLOSE_NORMAL.into(), b"no hello answer");
+            Err(ClientError::Timeout)
+        }
+    }
+}
+
+/// Opens the control stream, authenticates and starts the readers.
+async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Established, ClientError> {
+    let config = &shared.config;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| connection_error(shared, &e))?;
+    let frame = framing::encode_to_bytes(&pb::ClientMessage {
+        request_id: HELLO_ID,
+        body: Some(Request::Hello(pb::Hello {
+            protocol_version: crate::PROTOCOL_VERSION,
+            terminal_id: config.terminal_id,
+            secret: Bytes::copy_from_slice(&config.secret),
+            client_version: config.client_version.clone(),
+            capabilities: Some(pb::Capabilities {
+                datagrams: true,
+                max_datagram_size: 0,
+                private_calls: false,
+                location: true,
+            }),
+        })),
+    })
+    .map_err(|e| ClientError::Config(format!("hello does not fit a frame: {e}")))?;
+    if send.write_all(&frame).await.is_err() {
+        return Err(closed_during_login(shared, conn));
+    }
+    let mut decoder = Decoder::new();
+    let answer = loop {
+        match decoder.decode::<pb::ServerMessage>() {
+            Ok(Some(message)) if message.request_id == HELLO_ID => break message.body,
+            Ok(Some(other)) => {
+                tracing::debug!(?other, "message before the hello answer ignored");
+                continue;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return Err(ClientError::Protocol(format!("control stream: {error}")));
+            }
+        }
+        match recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
+            Ok(None) | Err(_) => return Err(closed_during_login(shared, conn)),
+        }
+    };
+    let hello = match answer {
+        Some(Body::HelloOk(hello)) => hello,
+        Some(Body::Error(error)) => return Err(ClientError::from_relay(&error, None)),
+        other => {
+            return Err(ClientError::Protocol(format!(
+                "unexpected answer to hello: {other:?}"
+            )));
+        }
+    };
+    if !hello.datagrams {
+        tracing::warn!("the relay did not enable voice datagrams; voice will not flow");
+    }
+    tracing::info!(
+        session = hello.session_id,
+        server = %hello.server_version,
+        terminal = hello.terminal_id,
+        "logged in"
+    );
+    let link = Arc::new(Link {
+        conn: conn.clone(),
+        hello,
+        send: tokio::sync::Mutex::new(send),
+        pending: Mutex::new(HashMap::new()),
+        next_id: AtomicU64::new(HELLO_ID + 1),
+        going_away: Mutex::new(None),
+        request_timeout: config.request_timeout,
+    });
+    tokio::spawn(read_voice(shared.clone(), link.clone()));
+    if link.hello.ping_interval_ms > 0 {
+        let interval = Duration::from_millis(u64::from(link.hello.ping_interval_ms));
+        tokio::spawn(keep_pinging(link.clone(), interval));
+    }
+    let reader = tokio::spawn(read_control(shared.clone(), link.clone(), recv, decoder));
+    Ok(Established { link, reader })
+}
+
+/// The error for a connection that ended before `Hello` was answered: the
+/// relay closes with code 2 and the reason when it refuses a login.
+fn closed_during_login(shared: &Shared, conn: &quinn::Connection) -> ClientError {
+    match conn.close_reason() {
+        Some(error) => connection_error(shared, &error),
+        None => ClientError::Protocol("control stream ended before the hello answer".into()),
+    }
+}
+
+/// Maps a QUIC connection error to what the user can act on.
+fn connection_error(shared: &Shared, error: &quinn::ConnectionError) -> ClientError {
+    use quinn::ConnectionError as E;
+    let addr = shared.config.server;
+    match error {
+        E::TransportError(e) if tls::is_certificate_alert(u64::from(e.code)) => {
+            ClientError::CertificateNotTrusted(e.reason.clone())
+        }
+        E::ConnectionClosed(close) if u64::from(close.error_code) == 0x100 + 120 => {
+            ClientError::Config("the server does not speak ptt/1 (ALPN refused)".into())
+        }
+        E::TransportError(e) => ClientError::Protocol(format!("QUIC: {e}")),
+        E::ConnectionClosed(close) => ClientError::Unreachable {
+            addr,
+            detail: format!("connection refused: {close}"),
+        },
+        E::ApplicationClosed(close) if u64::from(close.error_code) == CLOSE_AUTH => {
+            let reason = String::from_utf8_lossy(&close.reason);
+            if reason.contains("rate") {
+                ClientError::RateLimited
+            } else if reason.contains("version") {
+                ClientError::UnsupportedVersion(crate::PROTOCOL_VERSION)
+            } else {
+                ClientError::AuthFailed
+            }
+        }
+        E::ApplicationClosed(close) => ClientError::Unreachable {
+            addr,
+            detail: format!("closed by the relay: {close}"),
+        },
+        E::TimedOut => ClientError::Unreachable {
+            addr,
+            detail: "timed out".into(),
+        },
+        E::Reset | E::VersionMismatch | E::CidsExhausted => ClientError::Unreachable {
+            addr,
+            detail: error.to_string(),
+        },
+        E::LocallyClosed => ClientError::Closed("the client closed the connection".into()),
+    }
+}
+
+/// Reads control messages until the stream ends: answers complete their
+/// requests, the rest become events.
+async fn read_control(
+    shared: Arc<Shared>,
+    link: Arc<Link>,
+    mut recv: quinn::RecvStream,
+    mut decoder: Decoder,
+) -> SessionEnd {
+    let reason = 'read: loop {
+        loop {
+            match decoder.decode::<pb::ServerMessage>() {
+                Ok(Some(message)) => dispatch(&shared, &link, message),
+                Ok(None) => break,
+                Err(framing::DecodeError::Protobuf(error)) => {
+                    // The frame was consumed; the stream is still in step.
+                    tracing::warn!(%error, "undecodable control message dropped");
+                }
+                Err(error) => {
+                    link.conn
+                        .close(1u32.into(), b"control stream framing broken");
+                    break 'read Some(format!("control stream broken: {error}"));
+                }
+            }
+        }
+        match recv.read_chunk(READ_CHUNK, true).await {
+            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
+            Ok(None) => break None,
+            Err(error) => break Some(error.to_string()),
+        }
+    };
+    // Fail every request still waiting: its answer will never come.
+    link.lock_pending().clear();
+    let going_away = link
+        .going_away
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let close = link.conn.close_reason();
+    let replaced = matches!(&close, Some(quinn::ConnectionError::ApplicationClosed(c))
+        if u64::from(c.error_code) == CLOSE_REPLACED);
+    let fatal_going_away = going_away.as_ref().is_some_and(|g| {
+        matches!(
+            enum_or_default::<pb::GoingAwayReason>(g.reason),
+            pb::GoingAwayReason::AuthRevoked | pb::GoingAwayReason::SessionReplaced
+        )
+    });
+    let reason = match (&going_away, reason) {
+        (Some(g), _) => format!(
+            "relay going away ({:?}): {}",
+            enum_or_default::<pb::GoingAwayReason>(g.reason),
+            g.detail
+        ),
+        (None, Some(reason)) => reason,
+        (None, None) => "the relay closed the control stream".to_owned(),
+    };
+    SessionEnd {
+        reason,
+        going_away,
+        fatal: replaced || fatal_going_away,
+    }
+}
+
+/// Routes one server message: to its waiting request, or to the events.
+fn dispatch(shared: &Shared, link: &Link, message: pb::ServerMessage) {
+    let Some(body) = message.body else {
+        tracing::debug!(request = message.request_id, "server message without body");
+        return;
+    };
+    if message.request_id != 0 {
+        let waiting = link.lock_pending().remove(&message.request_id);
+        match waiting {
+            Some(tx) => {
+                let _ = tx.send(body);
+                return;
+            }
+            // An answer that came after its request timed out: still news.
+            None => tracing::debug!(request = message.request_id, "late answer"),
+        }
+    }
+    if let Body::GoingAway(g) = &body {
+        *link.going_away.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+    }
+    shared.note_unsolicited(&body);
+    if let Some(event) = Event::from_body(body) {
+        shared.emit(event);
+    }
+}
+
+/// Sends the `Ping`s the relay asked for in `HelloOk.ping_interval_ms`
+/// until the connection ends.
+async fn keep_pinging(link: Arc<Link>, interval: Duration) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = link.conn.closed() => return,
+        }
+        let ping = Request::Ping(pb::Ping {
+            client_send_time_us: unix_us(),
+        });
+        if let Err(ClientError::Disconnected) = link.request(ping).await {
+            return;
+        }
+    }
+}
+
+/// Reads voice datagrams until the connection ends; bad ones are counted
+/// and dropped.
+async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
+    while let Ok(datagram) = link.conn.read_datagram().await {
+        let received_at = Instant::now();
+        let datagram = match VoiceDatagram::parse(datagram) {
+            Ok(datagram) => datagram,
+            Err(error) => {
+                shared.stats.bad_datagrams.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(%error, "bad voice datagram dropped");
+                continue;
+            }
+        };
+        if datagram.header.kind != Kind::Voice {
+            continue;
+        }
+        let h = datagram.header;
+        shared.stats.voice_frames.fetch_add(1, Ordering::Relaxed);
+        shared.quality.record_frame(
+            h.group_id,
+            h.burst_id,
+            h.sequence,
+            h.timestamp_us,
+            unix_us(),
+            shared.clock_offset_us(),
+        );
+        shared.emit(Event::Voice(VoiceFrame {
+            group: h.group_id,
+            talker: h.talker_id,
+            burst: h.burst_id,
+            sequence: h.sequence,
+            sender_timestamp_us: h.timestamp_us,
+            received_at,
+            last: h.flags.last_frame(),
+            payload: datagram.payload,
+        }));
+    }
+}
+
+/// This machine's clock in Unix µs (0 before 1970, which never happens).
+pub(crate) fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}

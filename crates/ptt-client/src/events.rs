@@ -1,0 +1,289 @@
+//! What the relay tells a terminal without being asked, and what happens to
+//! the connection: one stream of [`Event`]s per subscriber.
+//!
+//! The stream is a broadcast: the `ptt` command's display, a recorder and a
+//! player can each hold their own [`Events`]. A subscriber that falls behind
+//! by more than [`crate::ClientConfig::event_capacity`] events misses the
+//! oldest and is told so ([`Event::Lagged`]); it never slows the connection
+//! down, because live voice must not queue behind a slow reader.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ptt_proto::pb::{self, server_message::Body};
+use tokio::sync::broadcast;
+
+use crate::error::ClientError;
+
+/// One voice frame heard in a group: one Opus packet with the header fields
+/// a jitter buffer and a quality meter need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoiceFrame {
+    /// The group the frame was sent to.
+    pub group: u32,
+    /// Who talks, as authenticated by the relay (never the sender's claim).
+    pub talker: u32,
+    /// The burst, as granted by the relay; a new burst starts a new stream.
+    pub burst: u32,
+    /// Sequence within the burst (wrapping; compare with
+    /// [`ptt_proto::voice::seq_cmp`]).
+    pub sequence: u16,
+    /// The sender's clock at capture of the frame (Unix µs recommended).
+    pub sender_timestamp_us: u64,
+    /// When this client received the datagram.
+    pub received_at: Instant,
+    /// The talker marked this as the burst's last frame.
+    pub last: bool,
+    /// The Opus packet (a view of the received datagram, not a copy).
+    pub payload: Bytes,
+}
+
+/// Something the relay said unprompted, or something that happened to the
+/// connection.
+///
+/// Reason and priority fields use the protocol's enums; a value this client
+/// does not know reads as `Unspecified`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// Someone (maybe this terminal) holds the floor of a group.
+    FloorTaken {
+        /// The group.
+        group: u32,
+        /// The terminal talking.
+        holder: u32,
+        /// Its display name.
+        holder_name: String,
+        /// Priority the floor is held at.
+        priority: pb::Priority,
+        /// The burst id its voice carries.
+        burst: u32,
+        /// Normal, broadcast or emergency.
+        kind: pb::FloorKind,
+    },
+    /// Nobody holds the floor of a group any more.
+    FloorIdle {
+        /// The group.
+        group: u32,
+        /// The burst that ended; 0 if unknown.
+        burst: u32,
+        /// Why it ended.
+        reason: pb::FloorIdleReason,
+    },
+    /// This terminal's queued floor request moved in the queue.
+    FloorQueued {
+        /// The group.
+        group: u32,
+        /// 1-based position (1: next to talk).
+        position: u32,
+        /// Requests queued in all.
+        queue_length: u32,
+    },
+    /// A queued floor request of this terminal was granted: talk now.
+    FloorGranted {
+        /// The group.
+        group: u32,
+        /// Burst id to send voice with.
+        burst: u32,
+        /// When the relay revokes the burst; `None`: no limit.
+        talk_limit: Option<Duration>,
+    },
+    /// The floor was taken away from this terminal: stop sending.
+    FloorRevoked {
+        /// The group.
+        group: u32,
+        /// The burst revoked.
+        burst: u32,
+        /// Why.
+        reason: pb::FloorRevokeReason,
+        /// Time left before the relay drops further voice.
+        grace: Duration,
+    },
+    /// A queued floor request of this terminal was dropped (e.g. expired).
+    FloorDenied {
+        /// The group.
+        group: u32,
+        /// Why.
+        reason: pb::FloorDenyReason,
+    },
+    /// An alert (roll call) for this terminal; answer with
+    /// [`crate::Client::ack_alert`] if it requires it.
+    Alert(pb::Alert),
+    /// Acknowledgement counts of an alert this terminal sent or watches.
+    AlertTally(pb::AlertTally),
+    /// A group's emergency was declared or cleared.
+    Emergency(pb::EmergencyState),
+    /// A terminal came online, went offline, joined or left a group.
+    Presence(pb::Presence),
+    /// This terminal's (or, for dispatchers, someone's) membership changed.
+    Regrouped(pb::Regrouped),
+    /// A terminal's position (dispatchers).
+    Location(pb::LocationReport),
+    /// A status message for this terminal, its group or the control room.
+    Status(pb::StatusMessage),
+    /// A private-call message (setup, accept, reject, end).
+    PrivateCall(Body),
+    /// The relay reported an error not tied to a request of this client.
+    ServerError {
+        /// What went wrong.
+        reason: pb::ErrorReason,
+        /// The relay's detail, for logs.
+        detail: String,
+    },
+    /// The relay announced it is closing the connection.
+    GoingAway {
+        /// Why.
+        reason: pb::GoingAwayReason,
+        /// The relay's hint for when to reconnect.
+        reconnect_after: Duration,
+        /// The relay's detail, for logs.
+        detail: String,
+    },
+    /// The connection was lost or closed.
+    Disconnected {
+        /// What happened, for the user.
+        reason: String,
+        /// The client is trying to reconnect; when false it has given up
+        /// (credentials revoked, session replaced, reconnect disabled).
+        will_reconnect: bool,
+    },
+    /// One reconnect attempt failed; another follows after `retry_in`.
+    ReconnectFailed {
+        /// Attempts so far since the connection was lost.
+        attempt: u32,
+        /// Why this one failed.
+        error: ClientError,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The connection is back: logged in again, groups rejoined.
+    Reconnected {
+        /// The relay's id of the new session.
+        session_id: u64,
+        /// The groups joined now.
+        groups: Vec<u32>,
+    },
+    /// A voice frame from another terminal.
+    Voice(VoiceFrame),
+    /// This subscriber fell behind and missed this many events.
+    Lagged {
+        /// Events missed.
+        missed: u64,
+    },
+}
+
+/// Reads a protocol enum value, unknown values as `Unspecified` (ptt.proto
+/// conventions).
+pub(crate) fn enum_or_default<E: TryFrom<i32> + Default>(value: i32) -> E {
+    E::try_from(value).unwrap_or_default()
+}
+
+/// A non-zero millisecond count as a duration; 0 means "none".
+pub(crate) fn limit(ms: u32) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+impl Event {
+    /// The event a server message with `request_id` 0 stands for; `None`
+    /// for messages that are only ever answers (`Ack`, `Pong`, ...).
+    pub(crate) fn from_body(body: Body) -> Option<Self> {
+        Some(match body {
+            Body::FloorTaken(t) => Self::FloorTaken {
+                group: t.group_id,
+                holder: t.holder_terminal_id,
+                holder_name: t.holder_name,
+                priority: enum_or_default(t.priority),
+                burst: t.burst_id,
+                kind: enum_or_default(t.kind),
+            },
+            Body::FloorIdle(i) => Self::FloorIdle {
+                group: i.group_id,
+                burst: i.burst_id,
+                reason: enum_or_default(i.reason),
+            },
+            Body::FloorQueued(q) => Self::FloorQueued {
+                group: q.group_id,
+                position: q.position,
+                queue_length: q.queue_length,
+            },
+            Body::QueuePositionUpdate(q) => Self::FloorQueued {
+                group: q.group_id,
+                position: q.position,
+                queue_length: q.queue_length,
+            },
+            Body::FloorGranted(g) => Self::FloorGranted {
+                group: g.group_id,
+                burst: g.burst_id,
+                talk_limit: limit(g.talk_limit_ms),
+            },
+            Body::FloorRevoked(r) => Self::FloorRevoked {
+                group: r.group_id,
+                burst: r.burst_id,
+                reason: enum_or_default(r.reason),
+                grace: Duration::from_millis(u64::from(r.grace_ms)),
+            },
+            Body::FloorDenied(d) => Self::FloorDenied {
+                group: d.group_id,
+                reason: enum_or_default(d.reason),
+            },
+            Body::Alert(a) => Self::Alert(a),
+            Body::AlertTally(t) => Self::AlertTally(t),
+            Body::EmergencyState(e) => Self::Emergency(e),
+            Body::Presence(p) => Self::Presence(p),
+            Body::Regrouped(r) => Self::Regrouped(r),
+            Body::LocationReport(l) => Self::Location(l),
+            Body::StatusMessage(s) => Self::Status(s),
+            body @ (Body::PrivateCallSetup(_)
+            | Body::PrivateCallAccept(_)
+            | Body::PrivateCallReject(_)
+            | Body::PrivateCallEnd(_)) => Self::PrivateCall(body),
+            Body::Error(e) => Self::ServerError {
+                reason: enum_or_default(e.reason),
+                detail: e.detail,
+            },
+            Body::GoingAway(g) => Self::GoingAway {
+                reason: enum_or_default(g.reason),
+                reconnect_after: Duration::from_millis(u64::from(g.reconnect_after_ms)),
+                detail: g.detail,
+            },
+            Body::HelloOk(_)
+            | Body::JoinOk(_)
+            | Body::LeaveOk(_)
+            | Body::Pong(_)
+            | Body::Ack(_) => {
+                return None;
+            }
+        })
+    }
+}
+
+/// One subscriber's view of the event stream.
+#[derive(Debug)]
+pub struct Events {
+    rx: broadcast::Receiver<Event>,
+}
+
+impl Events {
+    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
+        Self { rx }
+    }
+
+    /// The next event; `None` once the client is gone and every event has
+    /// been read. Missed events are reported as [`Event::Lagged`].
+    pub async fn recv(&mut self) -> Option<Event> {
+        match self.rx.recv().await {
+            Ok(event) => Some(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+
+    /// The next event if one is waiting, without blocking (for a UI loop).
+    pub fn try_recv(&mut self) -> Option<Event> {
+        match self.rx.try_recv() {
+            Ok(event) => Some(event),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
+            Err(_) => None,
+        }
+    }
+}

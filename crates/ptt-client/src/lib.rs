@@ -1,0 +1,27 @@
+//! Client library of the PTT relay: how terminals, the `ptt` command and the
+//! load generator talk to `pttd`.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod jitter;
+
+pub mod client;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod events;
+pub mod quality;
+pub mod reconnect;
+mod shared;
+pub mod talk;
+pub mod tls;
+
+pub use client::{Client, ClientStats, FloorOutcome};
+pub use config::{ClientConfig, ReconnectPolicy, Trust};
+pub use error::ClientError;
+pub use events::{Event, Events, VoiceFrame};
+pub use quality::QualityMeter;
+pub use talk::{Grant, Talk, TalkEnd, TalkError, TalkState, TalkSummary};
+
+/// The control protocol version this client speaks (`Hello.protocol_version`).
+pub const PROTOCOL_VERSION: u32 = 1;

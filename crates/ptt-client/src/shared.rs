@@ -1,0 +1,253 @@
+//! State shared by the client handles, the connection's tasks, the
+//! reconnect supervisor and the talk tasks: the current connection, the
+//! event sender, group membership and the floor watchers of active talks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use crate::config::ClientConfig;
+use crate::connection::Link;
+use crate::error::ClientError;
+use crate::events::{Event, enum_or_default, limit};
+use crate::quality::QualityMeter;
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) voice_frames: AtomicU64,
+    pub(crate) bad_datagrams: AtomicU64,
+    pub(crate) voice_sent: AtomicU64,
+    pub(crate) voice_dropped: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+}
+
+/// What a [`Talk`] waiting on a group's floor needs to hear about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FloorSignal {
+    Granted {
+        burst: u32,
+        talk_limit: Option<Duration>,
+    },
+    Queued {
+        position: u32,
+        queue_length: u32,
+    },
+    Denied(pb::FloorDenyReason),
+    Revoked(pb::FloorRevokeReason),
+    Disconnected,
+}
+
+/// Group membership as the relay reported it and as the user asked for it.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    /// Every group of the terminal with its rights (from `HelloOk`).
+    pub(crate) infos: BTreeMap<u32, pb::GroupInfo>,
+    /// Joined on the current connection.
+    pub(crate) joined: BTreeSet<u32>,
+    /// Explicit `join` (true) / `leave` (false) calls, replayed on reconnect.
+    pub(crate) wanted: HashMap<u32, bool>,
+    /// Bursts this terminal holds, by group.
+    pub(crate) held: HashMap<u32, u32>,
+}
+
+/// State shared by the client handles, the connection's tasks, the
+/// reconnect supervisor and the talk tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ClientConfig,
+    pub(crate) quic: quinn::ClientConfig,
+    pub(crate) endpoint: quinn::Endpoint,
+    pub(crate) quality: Arc<QualityMeter>,
+    pub(crate) stats: Stats,
+    pub(crate) events: broadcast::Sender<Event>,
+    /// The subscriber created before the first connection, so the first
+    /// call to [`Client::events`] sees everything since log-in.
+    pub(crate) first_events: Mutex<Option<broadcast::Receiver<Event>>>,
+    pub(crate) link: Mutex<Option<Arc<Link>>>,
+    pub(crate) groups: Mutex<Groups>,
+    pub(crate) watchers: Mutex<HashMap<u32, (u64, mpsc::UnboundedSender<FloorSignal>)>>,
+    pub(crate) next_watcher: AtomicU64,
+    /// Relay clock minus ours, µs, from the latest `Pong`.
+    pub(crate) clock_offset_us: AtomicI64,
+    /// Set once the client is shut down.
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn emit(&self, event: Event) {
+        // No subscriber is fine: nobody is listening.
+        let _ = self.events.send(event);
+    }
+
+    /// The current connection, if up.
+    pub(crate) fn link(&self) -> Result<Arc<Link>, ClientError> {
+        if *self.shutdown.borrow() {
+            return Err(ClientError::Closed("the client was shut down".into()));
+        }
+        lock(&self.link).clone().ok_or(ClientError::Disconnected)
+    }
+
+    pub(crate) fn set_link(&self, link: Option<Arc<Link>>) {
+        *lock(&self.link) = link;
+    }
+
+    pub(crate) fn clock_offset_us(&self) -> i64 {
+        self.clock_offset_us.load(Ordering::Relaxed)
+    }
+
+    /// Records the groups of a fresh login: what the relay joined us to.
+    pub(crate) fn logged_in(&self, hello: &pb::HelloOk) {
+        let mut groups = lock(&self.groups);
+        groups.infos = hello
+            .groups
+            .iter()
+            .map(|g| (g.group_id, g.clone()))
+            .collect();
+        groups.joined = hello
+            .groups
+            .iter()
+            .filter(|g| g.joined)
+            .map(|g| g.group_id)
+            .collect();
+        groups.held.clear();
+    }
+
+    /// The joins and leaves that make a fresh login match what the user
+    /// asked for: `(group, join?)`.
+    pub(crate) fn reconcile(&self) -> Vec<(u32, bool)> {
+        let groups = lock(&self.groups);
+        let mut todo: Vec<(u32, bool)> = groups
+            .wanted
+            .iter()
+            .filter(|&(group, &join)| groups.joined.contains(group) != join)
+            .map(|(&group, &join)| (group, join))
+            .collect();
+        todo.sort_unstable();
+        todo
+    }
+
+    pub(crate) fn joined(&self) -> Vec<u32> {
+        lock(&self.groups).joined.iter().copied().collect()
+    }
+
+    pub(crate) fn set_joined(&self, group: u32, joined: bool, by_user: bool) {
+        let mut groups = lock(&self.groups);
+        if joined {
+            groups.joined.insert(group);
+        } else {
+            groups.joined.remove(&group);
+            groups.held.remove(&group);
+        }
+        if by_user {
+            groups.wanted.insert(group, joined);
+        }
+    }
+
+    pub(crate) fn set_held(&self, group: u32, burst: Option<u32>) {
+        let mut groups = lock(&self.groups);
+        match burst {
+            Some(burst) => groups.held.insert(group, burst),
+            None => groups.held.remove(&group),
+        };
+    }
+
+    /// Keeps local state in step with an unsolicited message and tells the
+    /// talk waiting on that group's floor, if any.
+    pub(crate) fn note_unsolicited(&self, body: &Body) {
+        let signal = match body {
+            Body::FloorGranted(g) => {
+                self.set_held(g.group_id, Some(g.burst_id));
+                Some((
+                    g.group_id,
+                    FloorSignal::Granted {
+                        burst: g.burst_id,
+                        talk_limit: limit(g.talk_limit_ms),
+                    },
+                ))
+            }
+            Body::FloorQueued(q) => Some((
+                q.group_id,
+                FloorSignal::Queued {
+                    position: q.position,
+                    queue_length: q.queue_length,
+                },
+            )),
+            Body::QueuePositionUpdate(q) => Some((
+                q.group_id,
+                FloorSignal::Queued {
+                    position: q.position,
+                    queue_length: q.queue_length,
+                },
+            )),
+            Body::FloorDenied(d) => {
+                Some((d.group_id, FloorSignal::Denied(enum_or_default(d.reason))))
+            }
+            Body::FloorRevoked(r) => {
+                self.set_held(r.group_id, None);
+                Some((r.group_id, FloorSignal::Revoked(enum_or_default(r.reason))))
+            }
+            Body::FloorIdle(i) => {
+                let mut groups = lock(&self.groups);
+                if groups.held.get(&i.group_id) == Some(&i.burst_id) {
+                    groups.held.remove(&i.group_id);
+                }
+                None
+            }
+            Body::Regrouped(r) if r.terminal_id == self.config.terminal_id => {
+                let added =
+                    enum_or_default::<pb::RegroupChange>(r.change) == pb::RegroupChange::Added;
+                if let Some(info) = &r.group {
+                    lock(&self.groups).infos.insert(r.group_id, info.clone());
+                }
+                self.set_joined(r.group_id, added, false);
+                None
+            }
+            _ => None,
+        };
+        if let Some((group, signal)) = signal {
+            self.signal(group, signal);
+        }
+    }
+
+    fn signal(&self, group: u32, signal: FloorSignal) {
+        if let Some((_, tx)) = lock(&self.watchers).get(&group) {
+            let _ = tx.send(signal);
+        }
+    }
+
+    /// Tells every waiting talk the connection is gone.
+    pub(crate) fn signal_all(&self, signal: FloorSignal) {
+        for (_, tx) in lock(&self.watchers).values() {
+            let _ = tx.send(signal);
+        }
+    }
+
+    /// Registers the talk of `group` to hear its floor signals; the returned
+    /// token unregisters it.
+    pub(crate) fn watch_floor(&self, group: u32) -> (u64, mpsc::UnboundedReceiver<FloorSignal>) {
+        let token = self.next_watcher.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.watchers).insert(group, (token, tx));
+        (token, rx)
+    }
+
+    pub(crate) fn unwatch_floor(&self, group: u32, token: u64) {
+        let mut watchers = lock(&self.watchers);
+        if watchers.get(&group).is_some_and(|(t, _)| *t == token) {
+            watchers.remove(&group);
+        }
+    }
+
+    /// Sends a request on the current connection and waits for the answer.
+    pub(crate) async fn request(&self, body: Request) -> Result<Body, ClientError> {
+        self.link()?.request(body).await
+    }
+}
