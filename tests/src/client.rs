@@ -35,6 +35,12 @@ pub struct Client {
 
 /// A client endpoint that trusts only the relay's certificate.
 pub fn endpoint(cert: &Path) -> anyhow::Result<quinn::Endpoint> {
+    endpoint_with(cert, true)
+}
+
+/// A client endpoint; `datagrams` false makes a peer without RFC 9221
+/// support.
+pub fn endpoint_with(cert: &Path, datagrams: bool) -> anyhow::Result<quinn::Endpoint> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cert)? {
         roots.add(cert?)?;
@@ -47,7 +53,7 @@ pub fn endpoint(cert: &Path) -> anyhow::Result<quinn::Endpoint> {
     tls.alpn_protocols = vec![b"ptt/1".to_vec()];
     let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
     let mut transport = quinn::TransportConfig::default();
-    transport.datagram_receive_buffer_size(Some(1 << 20));
+    transport.datagram_receive_buffer_size(datagrams.then_some(1 << 20));
     config.transport_config(Arc::new(transport));
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     endpoint.set_default_client_config(config);
@@ -71,7 +77,16 @@ impl Client {
         terminal: u32,
         secret: &[u8],
     ) -> anyhow::Result<Result<Self, pb::Error>> {
-        let endpoint = endpoint(cert)?;
+        Self::login_on(endpoint(cert)?, addr, terminal, secret).await
+    }
+
+    /// Like [`Client::login`] from a given endpoint.
+    pub async fn login_on(
+        endpoint: quinn::Endpoint,
+        addr: SocketAddr,
+        terminal: u32,
+        secret: &[u8],
+    ) -> anyhow::Result<Result<Self, pb::Error>> {
         let conn = endpoint
             .connect(addr, "localhost")?
             .await

@@ -31,7 +31,13 @@ pub fn floor_policy(overrides: &directory::FloorPolicy) -> FloorPolicy {
     if let Some(limit) = overrides.talk_limit {
         policy.talk_limit = Some(limit);
         policy.emergency_talk_limit = Some(limit);
-        policy.broadcast_talk_limit = policy.broadcast_talk_limit.map(|b| b.max(limit));
+        // Zero disables the limit for every kind; otherwise a broadcast is
+        // never cut shorter than an ordinary burst.
+        policy.broadcast_talk_limit = if limit.is_zero() {
+            Some(limit)
+        } else {
+            policy.broadcast_talk_limit.map(|b| b.max(limit))
+        };
     }
     if let Some(grace) = overrides.revoke_grace {
         policy.revoke_grace = grace;

@@ -39,6 +39,18 @@ pub fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpS
     Ok(socket.into())
 }
 
+/// A voice datagram at 24 kbit/s with FEC: 24-byte header + ~60-100 bytes
+/// of Opus, rounded up.
+const TYPICAL_DATAGRAM: usize = 128;
+
+/// What quinn counts per queued datagram beyond its bytes.
+const QUINN_DATAGRAM_OVERHEAD: usize = 32;
+
+/// Flow-control window of one stream: the control stream carries small
+/// messages (64 KiB at most each), so a larger window would only let a
+/// client make the relay buffer more.
+const STREAM_WINDOW: u32 = 128 * 1024;
+
 /// One voice frame is 20 ms of audio.
 const FRAME_MS: u64 = 20;
 
@@ -57,11 +69,14 @@ pub struct TransportSettings {
 }
 
 impl TransportSettings {
-    /// Bytes of datagram send buffer that hold `datagram_queue` of audio in
-    /// full-size datagrams (at least one frame).
+    /// Bytes of datagram send buffer that hold `datagram_queue` of audio:
+    /// frames of a typical voice datagram plus quinn's per-entry overhead,
+    /// and never less than one full-size datagram (or quinn would refuse
+    /// large ones outright).
     pub fn datagram_send_buffer(&self) -> usize {
-        let frames = (self.datagram_queue.as_millis() as u64 / FRAME_MS).max(1);
-        frames as usize * MAX_DATAGRAM
+        let frames = (self.datagram_queue.as_millis() as u64 / FRAME_MS).max(1) as usize;
+        (frames * (TYPICAL_DATAGRAM + QUINN_DATAGRAM_OVERHEAD))
+            .max(MAX_DATAGRAM + QUINN_DATAGRAM_OVERHEAD)
     }
 
     fn transport_config(&self) -> Result<TransportConfig, quinn::VarIntBoundsExceeded> {
@@ -71,10 +86,13 @@ impl TransportSettings {
             .keep_alive_interval(Some(self.keep_alive))
             .datagram_receive_buffer_size(Some(64 * MAX_DATAGRAM))
             .datagram_send_buffer_size(self.datagram_send_buffer())
-            // One control stream per terminal, plus one voice stream per
-            // burst for peers without datagram support.
-            .max_concurrent_bidi_streams(VarInt::from_u32(2))
-            .max_concurrent_uni_streams(VarInt::from_u32(16));
+            // One control stream per terminal. The voice stream fallback of
+            // voice.md §4 is not served yet: no unidirectional streams, so
+            // nothing can be buffered on them.
+            .max_concurrent_bidi_streams(VarInt::from_u32(1))
+            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+            .receive_window(VarInt::from_u32(2 * STREAM_WINDOW));
         Ok(transport)
     }
 
@@ -118,6 +136,12 @@ mod tests {
             datagram_queue: Duration::from_millis(60),
             max_connections: 100,
         };
-        assert_eq!(settings.datagram_send_buffer(), 3 * MAX_DATAGRAM);
+        // 60 ms = 3 frames of ~160 bytes, but never below one full datagram.
+        assert_eq!(settings.datagram_send_buffer(), MAX_DATAGRAM + 32);
+        let long = TransportSettings {
+            datagram_queue: Duration::from_millis(200),
+            ..settings
+        };
+        assert_eq!(long.datagram_send_buffer(), 10 * (128 + 32));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -87,6 +87,10 @@ pub struct Shared {
     all_call: Vec<Arc<GroupShared>>,
     names: HashMap<u32, Arc<str>>,
     calllog: CallLog,
+    /// Waits for durable log writes, so shutdown flushes after them.
+    durable: TaskTracker,
+    /// Connections open now, against `max_connections`.
+    connections: AtomicUsize,
     next_session: AtomicU64,
 }
 
@@ -151,7 +155,7 @@ impl Shared {
         then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
     ) {
         let committed = self.calllog.record_durable(record);
-        tokio::spawn(async move { then(committed.await) });
+        self.durable.spawn(async move { then(committed.await) });
     }
 }
 
@@ -165,6 +169,7 @@ pub struct Relay {
     groups: TaskTracker,
     /// Stops the group tasks once the sessions are gone.
     stop_groups: CancellationToken,
+    max_connections: usize,
 }
 
 impl Relay {
@@ -244,6 +249,8 @@ impl Relay {
             all_call,
             names,
             calllog: calllog.clone(),
+            durable: TaskTracker::new(),
+            connections: AtomicUsize::new(0),
             next_session: AtomicU64::new(0),
         });
         let tasks = TaskTracker::new();
@@ -261,6 +268,7 @@ impl Relay {
             calllog,
             groups: tasks,
             stop_groups,
+            max_connections: config.max_connections,
         })
     }
 
@@ -299,7 +307,16 @@ impl Relay {
                 () = self.shared.shutdown.cancelled() => None,
             };
             let Some(incoming) = incoming else { break };
-            sessions.spawn(session::serve(self.shared.clone(), incoming));
+            let Some(slot) = ConnectionSlot::take(&self.shared, self.max_connections) else {
+                tracing::warn!(remote = %incoming.remote_address(), "connection limit reached");
+                incoming.refuse();
+                continue;
+            };
+            let shared = self.shared.clone();
+            sessions.spawn(async move {
+                session::serve(shared, incoming).await;
+                drop(slot);
+            });
         }
         tracing::info!("shutting down: telling terminals, flushing the call log");
         // Refuse new connections from now on.
@@ -318,6 +335,9 @@ impl Relay {
         // bursts that ended and stop. Then the log is flushed.
         self.stop_groups.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.groups.wait()).await;
+        // Acknowledgements waiting for their records are answered first.
+        self.shared.durable.close();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.shared.durable.wait()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.calllog.flush()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
         if let Err(error) = self.calllog.close().await {
@@ -325,6 +345,26 @@ impl Relay {
         }
         tracing::info!("relay stopped");
         Ok(())
+    }
+}
+
+/// One of the `max_connections` places, held while a connection is served.
+struct ConnectionSlot(Arc<Shared>);
+
+impl ConnectionSlot {
+    fn take(shared: &Arc<Shared>, max: usize) -> Option<Self> {
+        let open = shared.connections.fetch_add(1, Ordering::AcqRel);
+        if open >= max {
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(shared.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

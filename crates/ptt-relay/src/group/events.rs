@@ -168,14 +168,18 @@ impl GroupTask {
                     frames: u32::try_from(frames).unwrap_or(u32::MAX),
                 });
                 match self.release_ack.take() {
-                    Some((terminal, request_id)) if terminal == holder.0 => {
+                    Some((link, request_id)) if link.terminal == holder.0 => {
                         // The release is acknowledged once its record is on
                         // disk: what the relay acknowledged survives a crash.
-                        let link = self.members.get(&terminal).cloned();
-                        self.shared.log_durable(record, move |_| {
-                            if let Some(link) = link {
-                                link.send(request_id, Body::Ack(pb::Ack {}));
-                            }
+                        self.shared.log_durable(record, move |written| {
+                            let answer = match written {
+                                Ok(_) => Body::Ack(pb::Ack {}),
+                                Err(error) => wire::error(
+                                    pb::ErrorReason::Internal,
+                                    &format!("the call log failed: {error}"),
+                                ),
+                            };
+                            link.send(request_id, answer);
                         });
                     }
                     other => {
@@ -214,19 +218,16 @@ impl GroupTask {
     /// request is answered by this kind of message, else as an event. A
     /// refusal answers either kind of request.
     fn answer(&mut self, who: ParticipantId, body: Body, answers: Option<Answer>) {
-        let request_id = match self.pending {
-            Some(pending)
-                if pending.terminal == who.0
-                    && (answers == Some(pending.answer)
-                        || matches!(body, Body::FloorDenied(_))) =>
-            {
-                self.pending = None;
-                pending.request_id
-            }
-            _ => 0,
-        };
+        let answers_pending = self.pending.as_ref().is_some_and(|pending| {
+            pending.link.terminal == who.0
+                && (answers == Some(pending.answer) || matches!(body, Body::FloorDenied(_)))
+        });
+        if answers_pending && let Some(pending) = self.pending.take() {
+            // The requesting session, even if the member list changed.
+            return pending.link.send(pending.request_id, body);
+        }
         if let Some(link) = self.members.get(&who.0) {
-            link.send(request_id, body);
+            link.send(0, body);
         }
     }
 

@@ -58,8 +58,9 @@ pub enum Command {
     Request {
         /// What the request is answered with.
         answer: Answer,
-        /// The terminal.
-        terminal: u32,
+        /// The requesting session; the answer goes to it, and a session that
+        /// is not the group's current member for its terminal is refused.
+        from: Arc<Link>,
         /// Requested priority.
         priority: Priority,
         /// Normal, broadcast or emergency.
@@ -69,15 +70,15 @@ pub enum Command {
     },
     /// Give the floor back or withdraw a queued request.
     Release {
-        /// The terminal.
-        terminal: u32,
+        /// The requesting session.
+        from: Arc<Link>,
         /// The request to answer with `Ack` once the burst is logged.
         request_id: u64,
     },
     /// A dispatcher clears the group's emergency.
     ClearEmergency {
-        /// The dispatcher.
-        terminal: u32,
+        /// The dispatcher's session.
+        from: Arc<Link>,
         /// The request to answer with `EmergencyState` or `Error`.
         request_id: u64,
     },

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use ptt_floor::{Floor, FloorPolicy, MemberRights, ParticipantId};
+use ptt_floor::{ClearEmergencyError, Floor, FloorPolicy, MemberRights, ParticipantId};
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
@@ -17,9 +17,9 @@ use crate::relay::Shared;
 use crate::wire;
 
 /// A request waiting for the event that answers it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Pending {
-    pub(super) terminal: u32,
+    pub(super) link: Arc<Link>,
     pub(super) request_id: u64,
     pub(super) answer: Answer,
 }
@@ -35,7 +35,7 @@ pub struct GroupTask {
     /// The request the next answering event for this terminal answers.
     pub(super) pending: Option<Pending>,
     /// A release waiting for the end of its burst to be logged durably.
-    pub(super) release_ack: Option<(u32, u64)>,
+    pub(super) release_ack: Option<(Arc<Link>, u64)>,
     /// Latest media time handed to the floor (relay-clock ms).
     media_synced_ms: u64,
     /// The emergency, while one is active: declarer and when (Unix µs).
@@ -108,9 +108,7 @@ impl GroupTask {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        let Some(link) = self.members.get(&pending.terminal) else {
-            return;
-        };
+        let link = pending.link;
         let body = match pending.answer {
             Answer::Emergency => {
                 Body::EmergencyState(self.emergency_state(self.emergency.is_some(), 0))
@@ -150,65 +148,82 @@ impl GroupTask {
             } => self.leave(now, terminal, session, disconnected, request_id),
             Command::Request {
                 answer,
-                terminal,
+                from,
                 priority,
                 kind,
                 request_id,
             } => {
+                if !self.is_current(&from) {
+                    return from.send(request_id, not_member(self.group.id));
+                }
+                let terminal = ParticipantId(from.terminal);
                 self.pending = Some(Pending {
-                    terminal,
+                    link: from,
                     request_id,
                     answer,
                 });
-                self.floor
-                    .handle_request(now, ParticipantId(terminal), priority, kind);
+                self.floor.handle_request(now, terminal, priority, kind);
             }
-            Command::Release {
-                terminal,
-                request_id,
-            } => {
-                if request_id == 0 {
-                    // Part of an all-call release; the session answers.
-                } else if self.floor.holder() == Some(ParticipantId(terminal)) {
-                    // Answered once the burst's record is durable.
-                    self.release_ack = Some((terminal, request_id));
-                } else if let Some(link) = self.members.get(&terminal) {
-                    link.send(request_id, Body::Ack(pb::Ack {}));
+            Command::Release { from, request_id } => {
+                let terminal = ParticipantId(from.terminal);
+                if !self.is_current(&from) {
+                    if request_id != 0 {
+                        from.send(request_id, not_member_error());
+                    }
+                    return;
                 }
-                self.floor.handle_release(now, ParticipantId(terminal));
+                if self.floor.holder() == Some(terminal) && request_id != 0 {
+                    // Answered once the burst's record is durable.
+                    self.release_ack = Some((from.clone(), request_id));
+                } else if request_id != 0 {
+                    from.send(request_id, Body::Ack(pb::Ack {}));
+                }
+                self.floor.handle_release(now, terminal);
                 self.drain_events();
                 // A release that ended no burst (the floor had just been
                 // revoked) is answered at once.
-                if let Some((terminal, request_id)) = self.release_ack.take()
-                    && let Some(link) = self.members.get(&terminal)
-                {
+                if let Some((link, request_id)) = self.release_ack.take() {
                     link.send(request_id, Body::Ack(pb::Ack {}));
                 }
             }
-            Command::ClearEmergency {
-                terminal,
-                request_id,
-            } => match self
-                .floor
-                .handle_clear_emergency(now, ParticipantId(terminal))
-            {
-                Ok(()) => {
-                    self.pending = Some(Pending {
-                        terminal,
-                        request_id,
-                        answer: Answer::Emergency,
-                    });
+            Command::ClearEmergency { from, request_id } => {
+                if !self.is_current(&from) {
+                    return from.send(request_id, not_member_error());
                 }
-                Err(error) => {
-                    if let Some(link) = self.members.get(&terminal) {
-                        link.send(
+                match self
+                    .floor
+                    .handle_clear_emergency(now, ParticipantId(from.terminal))
+                {
+                    Ok(()) => {
+                        self.pending = Some(Pending {
+                            link: from,
+                            request_id,
+                            answer: Answer::Emergency,
+                        });
+                    }
+                    Err(ClearEmergencyError::NotInEmergency) => {
+                        from.send(
+                            request_id,
+                            Body::EmergencyState(self.emergency_state(false, 0)),
+                        );
+                    }
+                    Err(error) => {
+                        from.send(
                             request_id,
                             wire::error(pb::ErrorReason::Forbidden, &error.to_string()),
                         );
                     }
                 }
-            },
+            }
         }
+    }
+
+    /// Whether `link` is the session through which its terminal is a member
+    /// of this group now (not a replaced session, not a non-member).
+    fn is_current(&self, link: &Link) -> bool {
+        self.members
+            .get(&link.terminal)
+            .is_some_and(|member| member.session == link.session)
     }
 
     fn join(
@@ -220,6 +235,14 @@ impl GroupTask {
         request_id: u64,
     ) {
         let terminal = link.terminal;
+        if self
+            .members
+            .get(&terminal)
+            .is_some_and(|member| member.session > link.session)
+        {
+            // A late join from a session that has since been replaced.
+            return;
+        }
         self.floor.handle_join(now, ParticipantId(terminal), rights);
         self.members.insert(terminal, link.clone());
         self.publish_listeners();
@@ -283,6 +306,18 @@ impl GroupTask {
         let listeners: Vec<Arc<Link>> = self.members.values().cloned().collect();
         self.group.listeners.store(Arc::new(listeners));
     }
+}
+
+/// The refusal of a floor request from a terminal that is not a member here.
+fn not_member(group_id: u32) -> Body {
+    Body::FloorDenied(pb::FloorDenied {
+        group_id,
+        reason: pb::FloorDenyReason::NotMember.into(),
+    })
+}
+
+fn not_member_error() -> Body {
+    wire::error(pb::ErrorReason::NotMember, "not joined to this group")
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -122,9 +122,10 @@ impl Session {
         }
     }
 
-    /// Leaves every joined group (freeing a held floor) and tells the control
-    /// room the terminal went offline.
-    pub(super) async fn finish(&mut self) {
+    /// Leaves every joined group (freeing a held floor) and, unless a newer
+    /// session of the terminal took over (`still_current` false), tells the
+    /// control room the terminal went offline.
+    pub(super) async fn finish(&mut self, still_current: bool) {
         for group in std::mem::take(&mut self.joined) {
             if let Some(group) = self.shared.group(group) {
                 group
@@ -137,7 +138,9 @@ impl Session {
                     .await;
             }
         }
-        self.presence(pb::PresenceState::Offline);
+        if still_current {
+            self.presence(pb::PresenceState::Offline);
+        }
     }
 
     async fn handle(&mut self, message: pb::ClientMessage) {
@@ -176,7 +179,7 @@ impl Session {
                 if let Some(group) = self.joined_group(id, release.group_id) {
                     group
                         .command(Command::Release {
-                            terminal: self.link.terminal,
+                            from: self.link.clone(),
                             request_id: id,
                         })
                         .await;
@@ -186,7 +189,7 @@ impl Session {
                 if let Some(group) = self.joined_group(id, clear.group_id) {
                     group
                         .command(Command::ClearEmergency {
-                            terminal: self.link.terminal,
+                            from: self.link.clone(),
                             request_id: id,
                         })
                         .await;
@@ -335,7 +338,7 @@ impl Session {
         group
             .command(Command::Request {
                 answer,
-                terminal: self.link.terminal,
+                from: self.link.clone(),
                 priority,
                 kind,
                 request_id: id,
@@ -377,17 +380,6 @@ impl Session {
         if groups.is_empty() {
             return self.link.send(id, deny(pb::FloorDenyReason::NotMember));
         }
-        for group in &groups {
-            group
-                .command(Command::Request {
-                    answer: Answer::Floor,
-                    terminal: self.link.terminal,
-                    priority: Priority::Dispatcher,
-                    kind: RequestKind::Broadcast,
-                    request_id: 0,
-                })
-                .await;
-        }
         self.link.send(
             id,
             Body::FloorGranted(pb::FloorGranted {
@@ -398,6 +390,17 @@ impl Session {
                 kind: pb::FloorKind::Broadcast.into(),
             }),
         );
+        for group in &groups {
+            group
+                .command(Command::Request {
+                    answer: Answer::Floor,
+                    from: self.link.clone(),
+                    priority: Priority::Dispatcher,
+                    kind: RequestKind::Broadcast,
+                    request_id: 0,
+                })
+                .await;
+        }
     }
 
     /// Ends an all-call: releases the floor (or the queued request) in every
@@ -406,7 +409,7 @@ impl Session {
         for group in self.all_call_groups() {
             group
                 .command(Command::Release {
-                    terminal: self.link.terminal,
+                    from: self.link.clone(),
                     request_id: 0,
                 })
                 .await;

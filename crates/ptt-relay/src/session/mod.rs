@@ -43,16 +43,16 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         };
         let result = tokio::select! {
             result = handshake(&shared, &conn, remote) => result,
-            () = shared.shutdown.cancelled() => Err("relay shutting down"),
+            () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {
             Ok((link, streams, outbound, hello_id)) => {
                 tracing::Span::current().record("terminal", link.terminal);
                 run(shared, link, streams, outbound, hello_id).await;
             }
-            Err(why) => {
+            Err(Refusal { code, why }) => {
                 tracing::info!(why, "connection refused");
-                conn.close(link::CLOSE_AUTH.into(), why.as_bytes());
+                conn.close(code.into(), why.as_bytes());
             }
         }
     }
@@ -70,26 +70,56 @@ struct ControlStreams {
 
 type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Bytes>, u64);
 
+/// Why a connection was closed before its session started, with the close
+/// code (proto/voice.md §1) that tells the client whether to retry.
+struct Refusal {
+    code: u32,
+    why: &'static str,
+}
+
+impl Refusal {
+    fn protocol(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_PROTOCOL,
+            why,
+        }
+    }
+
+    fn auth(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_AUTH,
+            why,
+        }
+    }
+
+    fn going_away(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_GOING_AWAY,
+            why,
+        }
+    }
+}
+
 /// Accepts the control stream, reads `Hello` and authenticates it.
 async fn handshake(
     shared: &Shared,
     conn: &quinn::Connection,
     remote: SocketAddr,
-) -> Result<Handshake, &'static str> {
+) -> Result<Handshake, Refusal> {
     let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
         .await
-        .map_err(|_| "no control stream in time")?
-        .map_err(|_| "connection lost before the control stream")?;
+        .map_err(|_| Refusal::protocol("no control stream in time"))?
+        .map_err(|_| Refusal::going_away("connection lost before the control stream"))?;
     let mut decoder = Decoder::new();
     let first = tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut recv, &mut decoder))
         .await
-        .map_err(|_| "no hello in time")?;
+        .map_err(|_| Refusal::protocol("no hello in time"))?;
     let message = match first {
         Ok(Some(message)) => message,
-        Ok(None) => return Err("control stream closed before hello"),
+        Ok(None) => return Err(Refusal::protocol("control stream closed before hello")),
         Err(error) => {
             refuse(&mut send, 0, error.reason(), "malformed first message").await;
-            return Err("malformed first message");
+            return Err(Refusal::protocol("malformed first message"));
         }
     };
     let request_id = message.request_id;
@@ -101,7 +131,7 @@ async fn handshake(
             "say hello first",
         )
         .await;
-        return Err("first message was not hello");
+        return Err(Refusal::protocol("first message was not hello"));
     };
     if hello.protocol_version != PROTOCOL_VERSION {
         refuse(
@@ -111,9 +141,21 @@ async fn handshake(
             "protocol version 1 only",
         )
         .await;
-        return Err("unsupported protocol version");
+        return Err(Refusal::protocol("unsupported protocol version"));
     }
 
+    if conn.max_datagram_size().is_none() {
+        // voice.md §4's stream fallback is not served yet: say so plainly
+        // instead of accepting a terminal that could neither talk nor hear.
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::UnsupportedRequest,
+            "this relay needs QUIC datagrams (RFC 9221); the voice stream fallback is not served",
+        )
+        .await;
+        return Err(Refusal::protocol("peer without datagram support"));
+    }
     let now = Instant::now();
     if !shared.auth_limiter.allows(remote.ip(), now) {
         shared.metrics.auth_rate_limited.inc();
@@ -124,7 +166,7 @@ async fn handshake(
             "too many failed attempts; wait a minute",
         )
         .await;
-        return Err("authentication rate-limited");
+        return Err(Refusal::auth("authentication rate-limited"));
     }
     let directory = shared.directory.clone();
     let terminal = hello.terminal_id;
@@ -150,7 +192,7 @@ async fn handshake(
             "unknown terminal or wrong secret",
         )
         .await;
-        return Err("authentication failed");
+        return Err(Refusal::auth("authentication failed"));
     }
 
     let (link, outbound) = Link::new(
@@ -226,14 +268,14 @@ async fn run(
     let mut session = control::Session::new(shared.clone(), link.clone());
     session.start(hello_id).await;
     session.serve(recv, decoder).await;
-    session.finish().await;
-
     voice.abort();
-    if shared
+    let still_current = shared
         .sessions
         .remove_if(&link.terminal, |_, current| current.session == link.session)
-        .is_some()
-    {
+        .is_some();
+    // A replaced session leaves its groups quietly: its successor is online.
+    session.finish(still_current).await;
+    if still_current {
         shared.log(Record::Session(SessionRecord {
             terminal: terminal_id(link.terminal),
             event: SessionEvent::Disconnected,
