@@ -284,3 +284,32 @@ async fn the_last_frames_overtaken_by_a_release_are_still_heard() -> anyhow::Res
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_release_of_an_earlier_burst_does_not_end_the_current_one() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&district(2)).await?;
+    let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let listener = Client::connect(relay.addr, &relay.cert, 101).await?;
+    let first = granted(&talker.press(10).await?).expect("granted");
+    assert!(matches!(talker.release(10).await?, Body::Ack(_)));
+    let second = granted(&talker.press(10).await?).expect("granted again");
+    assert_ne!(first, second);
+
+    let stale = talker
+        .request(pb::client_message::Body::FloorRelease(pb::FloorRelease {
+            group_id: 10,
+            burst_id: first,
+        }))
+        .await?;
+    assert!(matches!(stale, Body::Ack(_)));
+    // Past the tail grace, so only a burst still held is forwarded.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    talker.send_datagram(opus::datagram(10, second, 0, 0))?;
+    let heard = listener
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("still talking");
+    assert_eq!(heard.header.burst_id, second);
+    relay.stop().await?;
+    Ok(())
+}

@@ -30,8 +30,12 @@ impl GroupTask {
                 kind,
                 talk_limit,
             } => {
+                if self.current_burst != burst.0 {
+                    // An emergency upgrade re-grants the same burst: keep
+                    // counting its frames.
+                    self.group.frames.store(0, Ordering::Relaxed);
+                }
                 self.current_burst = burst.0;
-                self.group.frames.store(0, Ordering::Relaxed);
                 self.group.gate.store(
                     u64::from(to.0) << 32 | u64::from(burst.0),
                     Ordering::Release,

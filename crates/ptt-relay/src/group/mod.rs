@@ -72,6 +72,9 @@ pub enum Command {
     Release {
         /// The requesting session.
         from: Arc<Link>,
+        /// The burst being ended (from `FloorGranted`), or 0 for whatever the
+        /// terminal holds or has queued.
+        burst: u32,
         /// The request to answer with `Ack` once the burst is logged.
         request_id: u64,
     },

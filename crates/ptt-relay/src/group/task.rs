@@ -99,6 +99,12 @@ impl GroupTask {
             self.drain_events();
             self.answer_unanswered();
         }
+        // A holder whose session did not end in time: its burst ends with
+        // the relay (logged with outcome `shutdown`).
+        if let Some(holder) = self.floor.holder() {
+            self.floor.handle_leave(Instant::now(), holder);
+            self.drain_events();
+        }
     }
 
     /// A request whose input produced no answering event still gets its one
@@ -164,11 +170,27 @@ impl GroupTask {
                 });
                 self.floor.handle_request(now, terminal, priority, kind);
             }
-            Command::Release { from, request_id } => {
+            Command::Release {
+                from,
+                burst,
+                request_id,
+            } => {
                 let terminal = ParticipantId(from.terminal);
                 if !self.is_current(&from) {
                     if request_id != 0 {
                         from.send(request_id, not_member_error());
+                    }
+                    return;
+                }
+                let state = self.floor.state();
+                if burst != 0
+                    && state.holder() == Some(terminal)
+                    && state.burst().map(|b| b.0) != Some(burst)
+                {
+                    // A late release of an earlier burst (e.g. sent before a
+                    // pre-emption) must not end the burst it holds now.
+                    if request_id != 0 {
+                        from.send(request_id, Body::Ack(pb::Ack {}));
                     }
                     return;
                 }

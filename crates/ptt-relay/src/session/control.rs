@@ -180,6 +180,7 @@ impl Session {
                     group
                         .command(Command::Release {
                             from: self.link.clone(),
+                            burst: release.burst_id,
                             request_id: id,
                         })
                         .await;
@@ -244,7 +245,8 @@ impl Session {
                         max_priority: wire::priority(policy::priority(membership.max_priority))
                             .into(),
                         preempt: rights.is_some_and(|r| r.preemptive),
-                        broadcast: dispatcher,
+                        // What the floor will allow, not just the role.
+                        broadcast: rights.is_some_and(|r| r.may_talk && r.is_dispatcher()),
                         dispatch: dispatcher,
                     }),
                     joined: membership.listen,
@@ -410,6 +412,7 @@ impl Session {
             group
                 .command(Command::Release {
                     from: self.link.clone(),
+                    burst: 0,
                     request_id: 0,
                 })
                 .await;

@@ -177,6 +177,8 @@ async fn handshake(
     .await
     .unwrap_or(false);
     if !verified {
+        // Counted after the check: reserving before it would refuse a burst
+        // of good logins from one address (a depot NAT, the load generator).
         shared.auth_limiter.record_failure(remote.ip(), now);
         shared.metrics.auth_failures.inc();
         shared.log(Record::AuthFailure(AuthFailureRecord {
