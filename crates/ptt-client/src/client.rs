@@ -345,6 +345,32 @@ impl Client {
         }
     }
 
+    /// Sends a dispatcher alert (roll call) to the members of `groups`; an
+    /// empty list means every all-call group. The answer is the first tally,
+    /// carrying the alert id; later tallies arrive as
+    /// [`Event::AlertTally`](crate::Event::AlertTally).
+    pub async fn send_alert(
+        &self,
+        text: String,
+        groups: Vec<u32>,
+        requires_ack: bool,
+    ) -> Result<pb::AlertTally, ClientError> {
+        let group = groups.first().copied();
+        match self
+            .shared
+            .request(Request::Alert(pb::Alert {
+                text,
+                target_group_ids: groups,
+                requires_ack,
+                ..Default::default()
+            }))
+            .await?
+        {
+            Body::AlertTally(tally) => Ok(tally),
+            other => Err(unexpected(other, group)),
+        }
+    }
+
     /// Measures the round-trip time to the relay over the control stream,
     /// and updates the clock offset used for latency measurement.
     pub async fn ping(&self) -> Result<Duration, ClientError> {

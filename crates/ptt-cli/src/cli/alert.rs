@@ -1,0 +1,116 @@
+//! `ptt alert`: a dispatcher's alert with roll call, and its live tally.
+
+use std::time::Duration;
+
+use clap::Args;
+use ptt_client::{Client, Event};
+use ptt_proto::pb;
+
+use super::ConnArgs;
+
+/// Options of `ptt alert`.
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
+    /// Connection and identity (a dispatcher's).
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Alert every all-call group (the whole district).
+    #[arg(long, conflicts_with = "group", required_unless_present = "group")]
+    pub all: bool,
+    /// Alert this group (repeat for several).
+    #[arg(long, value_name = "G")]
+    pub group: Vec<u32>,
+    /// Do not ask recipients to acknowledge (an announcement, not a roll call).
+    #[arg(long)]
+    pub no_ack: bool,
+    /// How long to show the tally as answers come in, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub wait: f64,
+    /// The alert text shown on every terminal.
+    pub text: String,
+}
+
+/// The roll call at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    /// Terminals the alert was addressed to (online or not).
+    pub targets: u32,
+    /// Answered at least "delivered".
+    pub delivered: u32,
+    /// Answered "responding".
+    pub responding: u32,
+    /// Answered "unable".
+    pub unable: u32,
+}
+
+impl Tally {
+    fn of(tally: &pb::AlertTally) -> Self {
+        Self {
+            targets: tally.targets,
+            delivered: tally.delivered,
+            responding: tally.responding,
+            unable: tally.unable,
+        }
+    }
+
+    /// One line for the console.
+    pub fn line(&self, alert_id: u64) -> String {
+        format!(
+            "alert {alert_id}: {} targets, {} delivered, {} responding, {} unable, {} not reached",
+            self.targets,
+            self.delivered,
+            self.responding,
+            self.unable,
+            self.targets.saturating_sub(self.delivered)
+        )
+    }
+}
+
+/// Sends the alert and follows its tally for `wait`, printing each change
+/// with `print`; returns the alert id and the last tally.
+pub async fn run(
+    client: &Client,
+    args: &AlertArgs,
+    mut print: impl FnMut(&str),
+) -> anyhow::Result<(u64, Tally)> {
+    let mut events = client.events();
+    let groups = if args.all {
+        Vec::new()
+    } else {
+        args.group.clone()
+    };
+    let first = client
+        .send_alert(args.text.clone(), groups, !args.no_ack)
+        .await?;
+    let alert_id = first.alert_id;
+    let mut tally = Tally::of(&first);
+    print(&tally.line(alert_id));
+    let wait = Duration::from_secs_f64(args.wait.clamp(0.0, 3600.0));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = tokio::time::sleep_until(deadline) => break,
+            () = super::ctrl_c() => break,
+        };
+        match event {
+            Some(Event::AlertTally(update)) if update.alert_id == alert_id => {
+                let next = Tally::of(&update);
+                if next != tally {
+                    tally = next;
+                    print(&tally.line(alert_id));
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    Ok((alert_id, tally))
+}
+
+pub(crate) async fn main(args: AlertArgs) -> anyhow::Result<()> {
+    let client = args.conn.connect().await?;
+    let result = run(&client, &args, |line| println!("{line}")).await;
+    client.close().await;
+    result.map(|_| ())
+}

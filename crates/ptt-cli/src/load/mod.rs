@@ -1,0 +1,203 @@
+//! `ptt load`: the load generator. It logs in many simulated terminals over
+//! real QUIC (a few shared UDP sockets), lets talkers take turns through
+//! the real floor in each group with real Opus frames, and measures what
+//! MCPTT measures: access time, one-way and (approximate) mouth-to-ear
+//! latency, late-entry time, and loss, duplicates and reordering. Without
+//! `--server` it starts its own `pttd` and also reports the relay's CPU time
+//! and peak memory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+
+mod probe;
+mod relay;
+mod sim;
+mod stats;
+mod tasks;
+
+pub use stats::{Percentiles, Report};
+
+/// Longest run `--duration` allows, seconds.
+pub const MAX_DURATION_S: u64 = 600;
+
+/// Options of `ptt load`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Relay to load (with `--ca` and `--secrets`); without all three a
+    /// `pttd` is started on 127.0.0.1 for the run.
+    #[arg(long, value_name = "ADDR", requires_all = ["ca", "secrets"])]
+    pub server: Option<SocketAddr>,
+    /// The relay's certificate (PEM), pinned.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub ca: Option<PathBuf>,
+    /// Secrets file of the relay's directory: `<id> <secret>` per line
+    /// (what `pttd gen-directory --secrets` writes).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub secrets: Option<PathBuf>,
+    /// Simulated terminals (a few of them are kept back for late entry).
+    #[arg(long, default_value_t = 100)]
+    pub terminals: usize,
+    /// Groups of the generated directory (group 1 holds everyone; nobody
+    /// talks in it unless it is the only one).
+    #[arg(long, default_value_t = 10)]
+    pub groups: usize,
+    /// Talkers taking turns in each group.
+    #[arg(long, default_value_t = 1)]
+    pub talkers_per_group: usize,
+    /// Seconds of talking (at most 600).
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Voice frames per second per talker.
+    #[arg(long, default_value_t = 50)]
+    pub fps: u32,
+    /// Seed of the generated directory and the synthetic speech.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Default for LoadArgs {
+    fn default() -> Self {
+        Self {
+            server: None,
+            ca: None,
+            secrets: None,
+            terminals: 100,
+            groups: 10,
+            talkers_per_group: 1,
+            duration: 10,
+            fps: 50,
+            seed: 1,
+            report: None,
+            quiet: false,
+        }
+    }
+}
+
+/// Runs `ptt load`: prints the table, writes `--report`.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let report = measure(&args).await?;
+    print!("{}", report.table());
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json + "\n")
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Runs the load and returns the report without printing it.
+pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
+    if args.terminals < 2 {
+        anyhow::bail!("--terminals must be at least 2");
+    }
+    if args.groups == 0 {
+        anyhow::bail!("--groups must be at least 1");
+    }
+    if !(1..=1000).contains(&args.fps) {
+        anyhow::bail!("--fps must be within 1..=1000");
+    }
+    let duration_s = args.duration.clamp(1, MAX_DURATION_S);
+    let scenario = sim::Scenario {
+        talkers_per_group: args.talkers_per_group.max(1),
+        duration: Duration::from_secs(duration_s),
+        fps: args.fps,
+        seed: args.seed,
+        progress: !args.quiet,
+        relay_pid: None,
+    };
+
+    let (target, own) = match (&args.server, &args.ca, &args.secrets) {
+        (Some(addr), Some(ca), Some(secrets)) => {
+            let text = std::fs::read_to_string(secrets)
+                .with_context(|| format!("cannot read {}", secrets.display()))?;
+            let target = sim::Target {
+                addr: *addr,
+                cert: ca.clone(),
+                secrets: sim::parse_secrets(&text)?,
+            };
+            (target, None)
+        }
+        (None, None, None) => {
+            let own = relay::OwnRelay::start(args.terminals, args.groups, args.seed).await?;
+            let target = sim::Target {
+                addr: own.addr,
+                cert: own.cert.clone(),
+                secrets: sim::parse_secrets(&own.secrets)?,
+            };
+            (target, Some(own))
+        }
+        _ => anyhow::bail!("give all of --server, --ca and --secrets, or none"),
+    };
+
+    let ticks = relay::clock_ticks();
+    let scenario = sim::Scenario {
+        relay_pid: own.as_ref().map(relay::OwnRelay::pid),
+        ..scenario
+    };
+    let result = sim::run(&target, args.terminals, scenario).await;
+    let (cpu_total, peak_rss) = match &own {
+        Some(r) => (
+            relay::cpu_seconds(r.pid(), ticks),
+            relay::peak_rss_kib(r.pid()),
+        ),
+        None => (None, None),
+    };
+    if let Some(own) = own {
+        own.stop().await;
+    }
+    let outcome = result?;
+    // The CPU of the talking phase: log-ins (argon2) happen before it.
+    let cpu_talking = outcome.cpu_talk_phase;
+    let t = &outcome.totals;
+    let hists = t.hists.lock().unwrap_or_else(|e| e.into_inner());
+    let expected = t.frames_expected.load(Ordering::Relaxed);
+    let received = t.frames_received.load(Ordering::Relaxed);
+    let loss_ratio = if expected == 0 {
+        0.0
+    } else {
+        (1.0 - received as f64 / expected as f64).max(0.0)
+    };
+    Ok(Report {
+        server: target.addr.to_string(),
+        own_relay: cpu_total.is_some(),
+        terminals: outcome.listeners + outcome.late_terminals,
+        listeners: outcome.listeners,
+        late_entry_terminals: outcome.late_terminals,
+        groups: outcome.groups,
+        talk_groups: outcome.talk_groups,
+        talkers: outcome.talkers,
+        duration_s: duration_s as f64,
+        fps: args.fps,
+        bursts: t.bursts.load(Ordering::Relaxed),
+        floor_failures: t.floor_failures.load(Ordering::Relaxed),
+        frames_sent: t.frames_sent.load(Ordering::Relaxed),
+        frames_expected: expected,
+        frames_received: received,
+        loss_ratio,
+        duplicates: t.duplicates.load(Ordering::Relaxed),
+        reordered: t.reordered.load(Ordering::Relaxed),
+        lagged_events: t.lagged.load(Ordering::Relaxed),
+        access_ms: hists.access.summary(),
+        one_way_ms: hists.one_way.summary(),
+        mouth_to_ear_ms: hists.mouth_to_ear.summary(),
+        mouth_to_ear_approx_ms: hists.mouth_to_ear_approx.summary(),
+        decode_errors: t.decode_errors.load(Ordering::Relaxed),
+        late_entry_ms: hists.late_entry.summary(),
+        late_entries: t.late_entries.load(Ordering::Relaxed),
+        late_entry_failures: t.late_failures.load(Ordering::Relaxed),
+        relay_cpu_seconds: cpu_talking,
+        relay_cpu_seconds_total: cpu_total,
+        relay_peak_rss_kib: peak_rss,
+        load_cpu_seconds: outcome.load_cpu,
+    })
+}

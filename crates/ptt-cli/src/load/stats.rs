@@ -1,0 +1,315 @@
+//! What a load run measures, and the report it ends with (a table on stdout
+//! and, with `--report`, JSON).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Highest latency recorded, µs (60 s); larger values are clamped to it.
+const MAX_US: u64 = 60_000_000;
+
+/// A latency histogram with µs resolution.
+#[derive(Debug, Clone)]
+pub(crate) struct Latency(Histogram<u64>);
+
+impl Latency {
+    pub(crate) fn new() -> Self {
+        // 3 significant digits from 1 µs to 60 s: exact to 0.1 %.
+        Self(Histogram::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds"))
+    }
+
+    pub(crate) fn record_us(&mut self, us: u64) {
+        let _ = self.0.record(us.clamp(1, MAX_US));
+    }
+
+    pub(crate) fn p99_ms(&self) -> Option<f64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(0.99) as f64 / 1000.0)
+    }
+
+    /// p50/p95/p99/max in ms; `None` without samples.
+    pub(crate) fn summary(&self) -> Option<Percentiles> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            count: self.0.len(),
+            p50: ms(self.0.value_at_quantile(0.50)),
+            p95: ms(self.0.value_at_quantile(0.95)),
+            p99: ms(self.0.value_at_quantile(0.99)),
+            max: ms(self.0.max()),
+        })
+    }
+}
+
+/// Percentiles of one latency, milliseconds (µs resolution).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile (the MCPTT KPIs are stated at it).
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Largest sample.
+    pub max: f64,
+}
+
+/// The result of `ptt load`, as written with `--report FILE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Relay address loaded.
+    pub server: String,
+    /// True when `ptt load` started the relay itself (then the relay's CPU
+    /// and memory are known).
+    pub own_relay: bool,
+    /// Terminals simulated: listeners plus late entrants.
+    pub terminals: usize,
+    /// Terminals logged in for the whole run, listening (and some talking).
+    pub listeners: usize,
+    /// Terminals kept back to log in during bursts (late entry).
+    pub late_entry_terminals: usize,
+    /// Groups with traffic or listeners.
+    pub groups: usize,
+    /// Groups in which talkers took turns.
+    pub talk_groups: usize,
+    /// Talkers in all.
+    pub talkers: usize,
+    /// Seconds of talking asked for.
+    pub duration_s: f64,
+    /// Frames per second per talker.
+    pub fps: u32,
+    /// Floor grants that led to a burst.
+    pub bursts: u64,
+    /// Floor requests that were not granted within 5 s or were refused.
+    pub floor_failures: u64,
+    /// Voice datagrams the talkers sent (the client's count, including each
+    /// burst's end marker).
+    pub frames_sent: u64,
+    /// Frames that should have arrived: each burst's frames × the listeners
+    /// joined to its group (the talker excluded).
+    pub frames_expected: u64,
+    /// Distinct frames that arrived at listeners (duplicates excluded).
+    pub frames_received: u64,
+    /// 1 − received / expected, at least 0.
+    pub loss_ratio: f64,
+    /// Frames that arrived more than once at a listener.
+    pub duplicates: u64,
+    /// Frames that arrived after a later frame of the same burst.
+    pub reordered: u64,
+    /// Events a slow listener missed (counted as lost by the receiver side).
+    pub lagged_events: u64,
+    /// Press → floor granted.
+    pub access_ms: Option<Percentiles>,
+    /// Sender's capture timestamp (voice header, µs) → datagram received by
+    /// a listener; one machine, one clock.
+    pub one_way_ms: Option<Percentiles>,
+    /// Mouth-to-ear at one probe listener per talk group: the talker's
+    /// capture timestamp → the frame decoded (Opus) after playout from a
+    /// timer-driven jitter buffer (ptt-client's, default tuning). The
+    /// talkers replay pre-encoded packets, so encoding itself is not timed.
+    pub mouth_to_ear_ms: Option<Percentiles>,
+    /// Mouth-to-ear APPROXIMATED at every listener as one-way + the
+    /// playout delay of a jitter buffer fed with its arrivals (no decoding,
+    /// no timed playout).
+    pub mouth_to_ear_approx_ms: Option<Percentiles>,
+    /// Frames the probes failed to decode (concealed instead).
+    pub decode_errors: u64,
+    /// Log-in started by a terminal during bursts → its first voice frame.
+    pub late_entry_ms: Option<Percentiles>,
+    /// Late entries tried.
+    pub late_entries: u64,
+    /// Late entries that heard nothing within 3 s.
+    pub late_entry_failures: u64,
+    /// Relay CPU seconds (user + system) during the talking phase.
+    pub relay_cpu_seconds: Option<f64>,
+    /// Relay CPU seconds over its whole life (including log-ins).
+    pub relay_cpu_seconds_total: Option<f64>,
+    /// Relay peak resident memory (VmHWM), KiB.
+    pub relay_peak_rss_kib: Option<u64>,
+    /// CPU seconds of the load generator itself during the talking phase:
+    /// near `duration_s × cores` it, not the relay, is the bottleneck and
+    /// the latencies measure it.
+    pub load_cpu_seconds: Option<f64>,
+}
+
+impl Report {
+    /// The human-readable table printed at the end of a run.
+    #[must_use]
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "ptt load against {}{}: {} terminals, {} groups ({} with talk, {} talkers), {:.0} s at {} fps",
+            self.server,
+            if self.own_relay { " (own pttd)" } else { "" },
+            self.terminals,
+            self.groups,
+            self.talk_groups,
+            self.talkers,
+            self.duration_s,
+            self.fps
+        );
+        let _ = writeln!(
+            out,
+            "bursts {}  floor failures {}  frames sent {}  expected {}  received {}  loss {:.4} %  duplicates {}  reordered {}  lagged {}",
+            self.bursts,
+            self.floor_failures,
+            self.frames_sent,
+            self.frames_expected,
+            self.frames_received,
+            self.loss_ratio * 100.0,
+            self.duplicates,
+            self.reordered,
+            self.lagged_events
+        );
+        let _ = writeln!(
+            out,
+            "{:<28} {:>8} {:>9} {:>9} {:>9} {:>9}",
+            "latency (ms)", "samples", "p50", "p95", "p99", "max"
+        );
+        let rows: [(&str, &Option<Percentiles>); 5] = [
+            ("access (press→grant)", &self.access_ms),
+            ("one-way (relay path)", &self.one_way_ms),
+            ("mouth-to-ear (probes)", &self.mouth_to_ear_ms),
+            ("mouth-to-ear (≈ 1-way+jb)", &self.mouth_to_ear_approx_ms),
+            ("late entry (login→voice)", &self.late_entry_ms),
+        ];
+        for (name, p) in rows {
+            match p {
+                Some(p) => {
+                    let _ = writeln!(
+                        out,
+                        "{:<28} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                        name, p.count, p.p50, p.p95, p.p99, p.max
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{name:<28} {:>8}", 0);
+                }
+            }
+        }
+        if self.late_entries > 0 {
+            let _ = writeln!(
+                out,
+                "late entries {} ({} heard nothing)",
+                self.late_entries, self.late_entry_failures
+            );
+        }
+        if let Some(cpu) = self.relay_cpu_seconds {
+            let _ = write!(
+                out,
+                "relay CPU {cpu:.2} s while talking ({:.0} % of one core)",
+                100.0 * cpu / self.duration_s.max(0.001)
+            );
+            if let Some(total) = self.relay_cpu_seconds_total {
+                let _ = write!(out, ", {total:.2} s in all");
+            }
+            out.push('\n');
+        }
+        if let Some(kib) = self.relay_peak_rss_kib {
+            let _ = writeln!(out, "relay peak RSS {kib} KiB");
+        }
+        if let Some(cpu) = self.load_cpu_seconds {
+            let _ = writeln!(
+                out,
+                "load generator CPU {cpu:.2} s while talking ({:.0} % of one core)",
+                100.0 * cpu / self.duration_s.max(0.001)
+            );
+        }
+        out
+    }
+}
+
+/// Receive-side bookkeeping of one burst at one listener: which sequence
+/// numbers arrived, and the highest so far.
+#[derive(Debug, Default)]
+pub(crate) struct BurstRx {
+    seen: Vec<u64>,
+    highest: Option<u16>,
+}
+
+/// What one arrival was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    InOrder,
+    Reordered,
+    Duplicate,
+}
+
+impl BurstRx {
+    pub(crate) fn arrive(&mut self, sequence: u16) -> Arrival {
+        let word = usize::from(sequence / 64);
+        let bit = 1u64 << (sequence % 64);
+        if self.seen.len() <= word {
+            self.seen.resize(word + 1, 0);
+        }
+        if self.seen[word] & bit != 0 {
+            return Arrival::Duplicate;
+        }
+        self.seen[word] |= bit;
+        match self.highest {
+            Some(high) if sequence < high => Arrival::Reordered,
+            _ => {
+                self.highest = Some(sequence);
+                Arrival::InOrder
+            }
+        }
+    }
+}
+
+/// Per-listener tracking of recent bursts, keyed by (group, burst).
+#[derive(Debug, Default)]
+pub(crate) struct ListenerRx {
+    bursts: HashMap<(u32, u32), BurstRx>,
+}
+
+impl ListenerRx {
+    /// Bursts remembered per listener before the oldest are forgotten.
+    const KEEP: usize = 32;
+
+    pub(crate) fn arrive(&mut self, group: u32, burst: u32, sequence: u16) -> Arrival {
+        if self.bursts.len() >= Self::KEEP && !self.bursts.contains_key(&(group, burst)) {
+            // Burst ids grow: forget the older half.
+            let mut ids: Vec<_> = self.bursts.keys().map(|&(_, b)| b).collect();
+            ids.sort_unstable();
+            let cut = ids[ids.len() / 2];
+            self.bursts.retain(|&(_, b), _| b >= cut);
+        }
+        self.bursts
+            .entry((group, burst))
+            .or_default()
+            .arrive(sequence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_rx_classifies() {
+        let mut rx = BurstRx::default();
+        assert_eq!(rx.arrive(0), Arrival::InOrder);
+        assert_eq!(rx.arrive(2), Arrival::InOrder);
+        assert_eq!(rx.arrive(1), Arrival::Reordered);
+        assert_eq!(rx.arrive(2), Arrival::Duplicate);
+        assert_eq!(rx.arrive(1000), Arrival::InOrder);
+    }
+
+    #[test]
+    fn percentiles_ordered() {
+        let mut l = Latency::new();
+        for us in 1..=1000 {
+            l.record_us(us);
+        }
+        let p = l.summary().unwrap();
+        assert!(p.p50 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.max);
+        assert_eq!(p.count, 1000);
+        assert!(Latency::new().summary().is_none());
+    }
+}

@@ -1,0 +1,174 @@
+//! The tasks of a load run: talkers taking turns through the floor, late
+//! entrants, and the progress line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ptt_client::{Client, Event};
+use ptt_proto::pb;
+use tokio::sync::watch;
+
+use super::sim::{Target, Totals, client_config, duration_us};
+
+/// Length of one talk burst.
+const BURST: Duration = Duration::from_secs(2);
+/// Longest wait for a floor grant.
+const GRANT_PATIENCE: Duration = Duration::from_secs(5);
+/// Longest wait of a late entrant for its first voice frame.
+const LATE_PATIENCE: Duration = Duration::from_secs(3);
+/// Pause between late entries.
+const LATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One group's talkers, one after another through the floor, until the
+/// deadline.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn talk_in_turns(
+    group: u32,
+    talkers: Vec<Client>,
+    members: Arc<BTreeMap<u32, BTreeSet<u32>>>,
+    packets: Arc<Vec<Bytes>>,
+    offset: usize,
+    fps: u32,
+    deadline: Instant,
+    totals: Arc<Totals>,
+) {
+    let period = Duration::from_secs(1) / fps.max(1);
+    let frames_per_burst = (u64::from(fps) * BURST.as_secs()).max(1);
+    let mut next_packet = offset;
+    // Bounded: every turn takes at least one frame period or a pause.
+    for turn in 0usize.. {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let talker = &talkers[turn % talkers.len()];
+        let listeners = members.get(&group).map_or(0, |m| {
+            m.len() - usize::from(m.contains(&talker.terminal_id()))
+        }) as u64;
+        let pressed = Instant::now();
+        let talk = talker.press(group, pb::Priority::Normal, pb::FloorKind::Normal);
+        match tokio::time::timeout(GRANT_PATIENCE, talk.granted()).await {
+            Ok(Ok(_grant)) => {
+                totals
+                    .hists()
+                    .access
+                    .record_us(duration_us(pressed.elapsed()));
+                totals.bursts.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                totals.floor_failures.fetch_add(1, Ordering::Relaxed);
+                let summary = talk.release().await;
+                totals
+                    .frames_sent
+                    .fetch_add(summary.frames_sent, Ordering::Relaxed);
+                totals
+                    .frames_expected
+                    .fetch_add(summary.frames_sent * listeners, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        }
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for _ in 0..frames_per_burst {
+            tick.tick().await;
+            if Instant::now() >= deadline {
+                break;
+            }
+            let packet = packets[next_packet % packets.len()].clone();
+            next_packet += 1;
+            if talk.push_frame(packet).is_err() {
+                break;
+            }
+            totals.frames_pushed.fetch_add(1, Ordering::Relaxed);
+        }
+        let summary = talk.release().await;
+        totals
+            .frames_sent
+            .fetch_add(summary.frames_sent, Ordering::Relaxed);
+        totals
+            .frames_expected
+            .fetch_add(summary.frames_sent * listeners, Ordering::Relaxed);
+    }
+}
+
+/// Logs the kept-back terminals in one at a time during the bursts and
+/// times each until its first voice frame.
+pub(super) async fn late_entries(
+    target: Target,
+    late: Vec<(u32, String)>,
+    endpoint: quinn::Endpoint,
+    deadline: Instant,
+    totals: Arc<Totals>,
+) {
+    tokio::time::sleep(LATE_INTERVAL / 2).await;
+    // Bounded by the deadline: one entry per interval at most.
+    for i in 0usize.. {
+        if Instant::now() + LATE_INTERVAL / 2 > deadline {
+            break;
+        }
+        let (id, secret) = &late[i % late.len()];
+        totals.late_entries.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let heard = async {
+            let client = Client::connect_with_endpoint(
+                client_config(&target, *id, secret),
+                endpoint.clone(),
+            )
+            .await
+            .ok()?;
+            let mut events = client.events();
+            loop {
+                match events.recv().await? {
+                    Event::Voice(frame) => break Some(frame.received_at),
+                    _ => continue,
+                }
+            }
+        };
+        match tokio::time::timeout(LATE_PATIENCE, heard).await {
+            Ok(Some(at)) => totals
+                .hists()
+                .late_entry
+                .record_us(duration_us(at.saturating_duration_since(started))),
+            _ => {
+                totals.late_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let pause = LATE_INTERVAL.saturating_sub(started.elapsed());
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Overwrites one status line on stderr once per second.
+pub(super) async fn show_progress(
+    start: Instant,
+    totals: Arc<Totals>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tick.tick() => {}
+        }
+        let p99 = totals
+            .hists()
+            .one_way
+            .p99_ms()
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"));
+        eprint!(
+            "\r{:>5.1} s  bursts {}  frames sent {}  received {}  one-way p99 {}   ",
+            start.elapsed().as_secs_f64(),
+            totals.bursts.load(Ordering::Relaxed),
+            totals.frames_pushed.load(Ordering::Relaxed),
+            totals.frames_received.load(Ordering::Relaxed),
+            p99
+        );
+        let _ = std::io::stderr().flush();
+    }
+    eprintln!();
+}
