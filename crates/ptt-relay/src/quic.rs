@@ -39,10 +39,6 @@ pub fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpS
     Ok(socket.into())
 }
 
-/// A voice datagram at 24 kbit/s with FEC: 24-byte header + ~60-100 bytes
-/// of Opus, rounded up.
-const TYPICAL_DATAGRAM: usize = 128;
-
 /// What quinn counts per queued datagram beyond its bytes.
 const QUINN_DATAGRAM_OVERHEAD: usize = 32;
 
@@ -69,14 +65,16 @@ pub struct TransportSettings {
 }
 
 impl TransportSettings {
-    /// Bytes of datagram send buffer that hold `datagram_queue` of audio:
-    /// frames of a typical voice datagram plus quinn's per-entry overhead,
-    /// and never less than one full-size datagram (or quinn would refuse
-    /// large ones outright).
+    /// Bytes of datagram send buffer for `datagram_queue` of audio, counted
+    /// in full-size datagrams (at least one). Real voice datagrams are far
+    /// smaller, so the buffer holds several times the configured audio in
+    /// typical frames: a talker granted after waiting sends its buffered
+    /// audio (captured from the press) in one burst, and the listener's queue
+    /// must take that burst without dropping its first syllable. Beyond it,
+    /// quinn drops the oldest.
     pub fn datagram_send_buffer(&self) -> usize {
         let frames = (self.datagram_queue.as_millis() as u64 / FRAME_MS).max(1) as usize;
-        (frames * (TYPICAL_DATAGRAM + QUINN_DATAGRAM_OVERHEAD))
-            .max(MAX_DATAGRAM + QUINN_DATAGRAM_OVERHEAD)
+        frames * MAX_DATAGRAM + QUINN_DATAGRAM_OVERHEAD
     }
 
     fn transport_config(&self) -> Result<TransportConfig, quinn::VarIntBoundsExceeded> {
@@ -136,12 +134,7 @@ mod tests {
             datagram_queue: Duration::from_millis(60),
             max_connections: 100,
         };
-        // 60 ms = 3 frames of ~160 bytes, but never below one full datagram.
-        assert_eq!(settings.datagram_send_buffer(), MAX_DATAGRAM + 32);
-        let long = TransportSettings {
-            datagram_queue: Duration::from_millis(200),
-            ..settings
-        };
-        assert_eq!(long.datagram_send_buffer(), 10 * (128 + 32));
+        // 60 ms = 3 full-size datagrams (~28 typical voice frames).
+        assert_eq!(settings.datagram_send_buffer(), 3 * MAX_DATAGRAM + 32);
     }
 }
