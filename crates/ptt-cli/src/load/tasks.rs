@@ -60,13 +60,7 @@ pub(super) async fn talk_in_turns(
             }
             _ => {
                 totals.floor_failures.fetch_add(1, Ordering::Relaxed);
-                let summary = talk.release().await;
-                totals
-                    .frames_sent
-                    .fetch_add(summary.frames_sent, Ordering::Relaxed);
-                totals
-                    .frames_expected
-                    .fetch_add(summary.frames_sent * listeners, Ordering::Relaxed);
+                count_sent(&totals, &talk.release().await, listeners);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -85,14 +79,19 @@ pub(super) async fn talk_in_turns(
             }
             totals.frames_pushed.fetch_add(1, Ordering::Relaxed);
         }
-        let summary = talk.release().await;
-        totals
-            .frames_sent
-            .fetch_add(summary.frames_sent, Ordering::Relaxed);
-        totals
-            .frames_expected
-            .fetch_add(summary.frames_sent * listeners, Ordering::Relaxed);
+        count_sent(&totals, &talk.release().await, listeners);
     }
+}
+
+/// Counts a finished burst's frames: sent by the talker, and expected at
+/// each of the group's `listeners`.
+fn count_sent(totals: &Totals, summary: &ptt_client::TalkSummary, listeners: u64) {
+    totals
+        .frames_sent
+        .fetch_add(summary.frames_sent, Ordering::Relaxed);
+    totals
+        .frames_expected
+        .fetch_add(summary.frames_sent * listeners, Ordering::Relaxed);
 }
 
 /// Logs the kept-back terminals in one at a time during the bursts and
