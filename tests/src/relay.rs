@@ -33,6 +33,7 @@ impl TestRelay {
         Config {
             data_dir: data.path().to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             directory: Some(path),
             idle_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(1),

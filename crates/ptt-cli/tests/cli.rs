@@ -93,6 +93,7 @@ impl Relay {
         let config = Config {
             data_dir: dir.path().to_owned(),
             listen: "127.0.0.1:0".parse()?,
+            ops_listen: "127.0.0.1:0".parse()?,
             directory: Some(directory),
             ..Config::default()
         };

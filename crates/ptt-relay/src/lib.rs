@@ -12,7 +12,8 @@
 //! Layout: [`relay`] wires the parts together; [`session`] serves one
 //! terminal's connection; [`group`] owns each talkgroup's floor; [`fanout`]
 //! is the voice hot path; [`directory`], [`config`] and [`calllog`] hold the
-//! terminals and groups, the settings, and the durable log.
+//! terminals and groups, the settings, and the durable log; [`ops`] serves
+//! metrics, the history API and the dashboard on the operations port.
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -25,6 +26,7 @@ pub mod fanout;
 pub mod group;
 pub mod link;
 pub mod metrics;
+pub mod ops;
 pub mod policy;
 pub mod quic;
 pub mod relay;

@@ -54,6 +54,14 @@ pub enum RelayError {
     /// The QUIC configuration is invalid.
     #[error(transparent)]
     ServerConfig(#[from] ServerConfigError),
+    /// The ops HTTP port could not be bound.
+    #[error("binding the ops port {addr}: {source}")]
+    OpsBind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
     /// The UDP socket could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -170,6 +178,7 @@ pub struct Relay {
     /// Stops the group tasks once the sessions are gone.
     stop_groups: CancellationToken,
     max_connections: usize,
+    ops: tokio::net::TcpListener,
 }
 
 impl Relay {
@@ -211,6 +220,10 @@ impl Relay {
             Arc::new(quinn::TokioRuntime),
         )
         .map_err(bind_error)?;
+        let ops = crate::ops::bind(config.ops_listen).map_err(|source| RelayError::OpsBind {
+            addr: config.ops_listen,
+            source,
+        })?;
 
         let mut groups = HashMap::new();
         let mut receivers = Vec::new();
@@ -269,6 +282,7 @@ impl Relay {
             groups: tasks,
             stop_groups,
             max_connections: config.max_connections,
+            ops,
         })
     }
 
@@ -276,6 +290,13 @@ impl Relay {
     /// configuration asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.endpoint
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The TCP address of the ops HTTP server (metrics, API, dashboard).
+    pub fn ops_addr(&self) -> SocketAddr {
+        self.ops
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
@@ -300,6 +321,12 @@ impl Relay {
     /// every terminal the relay is going away, flushes the call log and
     /// returns.
     pub async fn run(self) -> Result<(), RelayError> {
+        let stop_ops = CancellationToken::new();
+        let ops = tokio::spawn(crate::ops::serve(
+            self.ops,
+            crate::ops::router(self.shared.clone()),
+            stop_ops.clone(),
+        ));
         let sessions = TaskTracker::new();
         loop {
             let incoming = tokio::select! {
@@ -340,6 +367,8 @@ impl Relay {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.shared.durable.wait()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.calllog.flush()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
+        stop_ops.cancel();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, ops).await;
         if let Err(error) = self.calllog.close().await {
             tracing::error!(%error, "closing the call log");
         }
