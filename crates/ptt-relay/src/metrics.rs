@@ -98,6 +98,12 @@ pub struct Metrics {
     pub sessions_opened: Counter,
     /// Call log records dropped because the log queue was full.
     pub log_dropped: Counter,
+    /// Datagram in → handed to every recipient's connection (the relay's own
+    /// share of one-way latency).
+    pub forward_latency: Histogram,
+    /// Floor request received → granted, for requests granted at once or
+    /// after queueing.
+    pub access_time: Histogram,
 }
 
 impl Metrics {
@@ -110,5 +116,139 @@ impl Metrics {
     /// Datagrams dropped for `reason` since start.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops[reason.index()].get()
+    }
+}
+
+/// Upper bounds of the latency buckets in microseconds (the last bucket,
+/// above the largest bound, is open). Spaced 1-2.5-5 per decade from 25 µs
+/// to 10 s: fine where the relay's own share lives (tens of µs to a few ms)
+/// and coarse where only client-side delays reach.
+pub const LATENCY_BOUNDS_US: [u64; 19] = [
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000,
+];
+
+/// A latency histogram the hot path can write from any thread: fixed
+/// buckets of relaxed atomic counters, so an observation is a few adds and
+/// never a lock. Readers take a [`HistogramSnapshot`] and compute windows
+/// (the dashboard) or export cumulative buckets (Prometheus).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [Counter; LATENCY_BOUNDS_US.len() + 1],
+    sum_us: Counter,
+}
+
+impl Histogram {
+    /// Records one latency of `us` microseconds.
+    #[inline]
+    pub fn observe_us(&self, us: u64) {
+        let bucket = LATENCY_BOUNDS_US.partition_point(|&bound| bound < us);
+        self.buckets[bucket].inc();
+        self.sum_us.add(us);
+    }
+
+    /// Records one latency.
+    #[inline]
+    pub fn observe(&self, latency: std::time::Duration) {
+        self.observe_us(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// The counts so far. Buckets are read one by one, so a snapshot taken
+    /// while observations land may be off by those few; fine for monitoring.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: std::array::from_fn(|i| self.buckets[i].get()),
+            sum_us: self.sum_us.get(),
+        }
+    }
+}
+
+/// The counts of a [`Histogram`] at one moment: per bucket (not cumulative),
+/// bucket `i` counting latencies `<= LATENCY_BOUNDS_US[i]` and above the
+/// previous bound; the last bucket counts everything above the largest bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HistogramSnapshot {
+    /// Observations per bucket.
+    pub buckets: [u64; LATENCY_BOUNDS_US.len() + 1],
+    /// Sum of all observations in microseconds.
+    pub sum_us: u64,
+}
+
+impl HistogramSnapshot {
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// What was observed after `earlier` (a snapshot of the same histogram):
+    /// the window between two snapshots.
+    pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
+        HistogramSnapshot {
+            buckets: std::array::from_fn(|i| self.buckets[i].saturating_sub(earlier.buckets[i])),
+            sum_us: self.sum_us.saturating_sub(earlier.sum_us),
+        }
+    }
+
+    /// The `q` quantile (0..=1) in microseconds, interpolated linearly inside
+    /// its bucket; `None` without observations. Observations above the
+    /// largest bound report that bound.
+    pub fn quantile_us(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        let mut below = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            if n == 0 || ((below + n) as f64) < rank {
+                below += n;
+                continue;
+            }
+            let Some(&upper) = LATENCY_BOUNDS_US.get(i) else {
+                return LATENCY_BOUNDS_US.last().map(|&b| b as f64);
+            };
+            let lower = if i == 0 { 0 } else { LATENCY_BOUNDS_US[i - 1] };
+            let fraction = (rank - below as f64) / n as f64;
+            return Some(lower as f64 + fraction * (upper - lower) as f64);
+        }
+        LATENCY_BOUNDS_US.last().map(|&b| b as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_land_in_the_bucket_of_their_upper_bound() {
+        let h = Histogram::default();
+        h.observe_us(25); // on the bound: first bucket
+        h.observe_us(26);
+        h.observe_us(30_000_000); // above every bound
+        let s = h.snapshot();
+        assert_eq!(s.buckets[0], 1);
+        assert_eq!(s.buckets[1], 1);
+        assert_eq!(s.buckets[LATENCY_BOUNDS_US.len()], 1);
+        assert_eq!(s.count(), 3);
+        assert_eq!(s.sum_us, 30_000_051);
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_a_bucket_and_windows_subtract() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.observe_us(400); // bucket (250, 500]
+        }
+        let before = h.snapshot();
+        let p50 = before.quantile_us(0.5).unwrap();
+        assert!((250.0..=500.0).contains(&p50), "{p50}");
+        for _ in 0..100 {
+            h.observe_us(4_000); // bucket (2500, 5000]
+        }
+        let window = h.snapshot().since(&before);
+        assert_eq!(window.count(), 100);
+        let p99 = window.quantile_us(0.99).unwrap();
+        assert!((2_500.0..=5_000.0).contains(&p99), "{p99}");
+        assert_eq!(HistogramSnapshot::default().quantile_us(0.5), None);
     }
 }

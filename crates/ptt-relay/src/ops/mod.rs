@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::relay::Shared;
 
+mod admin;
 mod api;
 mod dashboard;
 mod prometheus;
@@ -24,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(prometheus::routes())
         .merge(api::routes())
+        .merge(admin::routes())
         .merge(dashboard::routes())
         .with_state(shared)
 }
