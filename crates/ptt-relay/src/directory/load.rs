@@ -303,6 +303,12 @@ impl Validator<'_> {
         let mut terminals = Vec::with_capacity(file.terminals.len());
         for t in file.terminals {
             let id = *t.id.get_ref();
+            if id == 0 {
+                let reason = "terminal id 0 is reserved (voice headers from clients carry 0; \
+                              admin actions act as 0)"
+                    .to_owned();
+                return Err(self.err(&t.id, "terminal.id", reason));
+            }
             if let Some(first) = terminal_offsets.insert(id, t.id.span().start) {
                 let first = self.line(first);
                 let reason = format!("duplicate terminal id {id} (first on line {first})");
@@ -329,6 +335,10 @@ impl Validator<'_> {
         let mut groups = Vec::with_capacity(file.groups.len());
         for g in file.groups {
             let id = *g.id.get_ref();
+            if id == 0 {
+                let reason = "group id 0 is reserved for a dispatcher's all-call".to_owned();
+                return Err(self.err(&g.id, "group.id", reason));
+            }
             if let Some(first) = group_offsets.insert(id, g.id.span().start) {
                 let first = self.line(first);
                 let reason = format!("duplicate group id {id} (first on line {first})");

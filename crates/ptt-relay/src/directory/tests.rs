@@ -107,6 +107,24 @@ fn duplicate_terminal_id() {
 }
 
 #[test]
+fn reserved_ids_are_refused() {
+    let text = small(&hash())
+        .replace("id = 2\n", "id = 0\n")
+        .replace("terminal = 2,", "terminal = 0,");
+    let (line, field, shown) = invalid(&text);
+    assert_eq!((line, field), (13, "terminal.id"));
+    assert!(shown.contains("terminal id 0 is reserved"), "{shown}");
+
+    let text = small(&hash()).replace("id = 10\n", "id = 0\n");
+    let (line, field, shown) = invalid(&text);
+    assert_eq!((line, field), (20, "group.id"));
+    assert!(
+        shown.contains("reserved for a dispatcher's all-call"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn unknown_terminal_in_group() {
     let text = small(&hash()).replace("{ terminal = 2,", "{ terminal = 7,");
     let (line, field, shown) = invalid(&text);
