@@ -19,6 +19,7 @@ mod sim;
 mod stats;
 mod tasks;
 
+pub use sim::speech_packets;
 pub use stats::{Percentiles, Report};
 
 /// Longest run `--duration` allows, seconds.
@@ -63,6 +64,15 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// An extra argument for the relay `ptt load` starts itself (repeat it;
+    /// e.g. `--relay-arg=--record=false` to measure without recordings).
+    #[arg(
+        long = "relay-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        conflicts_with = "server"
+    )]
+    pub relay_args: Vec<String>,
 }
 
 impl Default for LoadArgs {
@@ -79,6 +89,7 @@ impl Default for LoadArgs {
             seed: 1,
             report: None,
             quiet: false,
+            relay_args: Vec::new(),
         }
     }
 }
@@ -128,7 +139,9 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
             (target, None)
         }
         (None, None, None) => {
-            let own = relay::OwnRelay::start(args.terminals, args.groups, args.seed).await?;
+            let own =
+                relay::OwnRelay::start(args.terminals, args.groups, args.seed, &args.relay_args)
+                    .await?;
             let target = sim::Target {
                 addr: own.addr,
                 cert: own.cert.clone(),
@@ -140,6 +153,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
     };
 
     let ticks = relay::clock_ticks();
+    let rss_start = own.as_ref().and_then(|r| relay::rss_kib(r.pid()));
     let scenario = sim::Scenario {
         relay_pid: own.as_ref().map(relay::OwnRelay::pid),
         ..scenario
@@ -198,6 +212,8 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         relay_cpu_seconds: cpu_talking,
         relay_cpu_seconds_total: cpu_total,
         relay_peak_rss_kib: peak_rss,
+        relay_rss_start_kib: rss_start,
+        relay_rss_logged_in_kib: outcome.relay_rss_logged_in,
         load_cpu_seconds: outcome.load_cpu,
     })
 }

@@ -64,7 +64,13 @@ fn free_port() -> anyhow::Result<u16> {
 impl OwnRelay {
     /// Generates a directory of `terminals` in `groups`, starts `pttd` on
     /// it and waits until its certificate is written (it is bound by then).
-    pub(crate) async fn start(terminals: usize, groups: usize, seed: u64) -> anyhow::Result<Self> {
+    /// `extra` arguments are appended to pttd's command line.
+    pub(crate) async fn start(
+        terminals: usize,
+        groups: usize,
+        seed: u64,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let pttd = pttd_path()?;
         let generated = ptt_relay::directory::generate(terminals, groups, seed)
             .context("cannot generate the load directory")?;
@@ -88,6 +94,7 @@ impl OwnRelay {
             .arg("warn")
             .arg("--max-connections")
             .arg((terminals + 100).to_string())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -174,10 +181,19 @@ pub(crate) fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
 
 /// Peak resident set size (`VmHWM`) of process `pid`, KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size now (`VmRSS`) of process `pid`, KiB.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
@@ -190,5 +206,6 @@ mod tests {
         let pid = std::process::id();
         assert!(cpu_seconds(pid, clock_ticks()).is_some());
         assert!(peak_rss_kib(pid).is_some_and(|kib| kib > 0));
+        assert!(rss_kib(pid).is_some_and(|kib| kib > 0));
     }
 }

@@ -155,10 +155,13 @@ pub(crate) struct Outcome {
     pub(crate) cpu_talk_phase: Option<f64>,
     /// This process's CPU seconds during the talking phase.
     pub(crate) load_cpu: Option<f64>,
+    /// The relay's resident memory with everyone logged in, KiB.
+    pub(crate) relay_rss_logged_in: Option<u64>,
 }
 
-/// Encodes [`SPEECH_SECONDS`] of the synthetic voice once.
-fn speech_packets(seed: u64) -> anyhow::Result<Arc<Vec<Bytes>>> {
+/// Encodes [`SPEECH_SECONDS`] of the synthetic voice once: the Opus packets
+/// every simulated talker replays (and the fan-out bench sends over raw UDP).
+pub fn speech_packets(seed: u64) -> anyhow::Result<Arc<Vec<Bytes>>> {
     let pcm = signal::speech_like(SPEECH_SECONDS, seed);
     let mut encoder = Backend::default()
         .encoder(CodecConfig::default())
@@ -246,6 +249,7 @@ pub(crate) async fn run(
     let clients = login_all(target, counted, &endpoints).await?;
     // The relay joins each terminal to its groups right after log-in.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let relay_rss_logged_in = scenario.relay_pid.and_then(super::relay::rss_kib);
 
     // Membership as the relay told each terminal.
     let mut members: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
@@ -402,6 +406,7 @@ pub(crate) async fn run(
         talkers: talker_count,
         cpu_talk_phase,
         load_cpu,
+        relay_rss_logged_in,
     })
 }
 

@@ -131,6 +131,11 @@ pub struct Report {
     pub relay_cpu_seconds_total: Option<f64>,
     /// Relay peak resident memory (VmHWM), KiB.
     pub relay_peak_rss_kib: Option<u64>,
+    /// Relay resident memory once started, before any log-in, KiB.
+    pub relay_rss_start_kib: Option<u64>,
+    /// Relay resident memory with every terminal logged in and joined but
+    /// nobody talking yet, KiB: what idle terminals cost.
+    pub relay_rss_logged_in_kib: Option<u64>,
     /// CPU seconds of the load generator itself during the talking phase:
     /// near `duration_s × cores` it, not the relay, is the bottleneck and
     /// the latencies measure it.
@@ -138,6 +143,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// Relay memory per logged-in idle terminal, KiB, where the relay was
+    /// our own child.
+    #[must_use]
+    pub fn relay_kib_per_idle_terminal(&self) -> Option<f64> {
+        let (start, logged_in) = (self.relay_rss_start_kib?, self.relay_rss_logged_in_kib?);
+        let terminals = (self.listeners as f64).max(1.0);
+        Some(logged_in.saturating_sub(start) as f64 / terminals)
+    }
+
     /// The human-readable table printed at the end of a run.
     #[must_use]
     pub fn table(&self) -> String {
@@ -213,6 +227,14 @@ impl Report {
         }
         if let Some(kib) = self.relay_peak_rss_kib {
             let _ = writeln!(out, "relay peak RSS {kib} KiB");
+        }
+        if let Some(per) = self.relay_kib_per_idle_terminal() {
+            let _ = writeln!(
+                out,
+                "relay RSS per idle logged-in terminal {per:.1} KiB ({} → {} KiB)",
+                self.relay_rss_start_kib.unwrap_or_default(),
+                self.relay_rss_logged_in_kib.unwrap_or_default()
+            );
         }
         if let Some(cpu) = self.load_cpu_seconds {
             let _ = writeln!(
