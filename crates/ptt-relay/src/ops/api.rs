@@ -1,11 +1,464 @@
-//! (being built)
+//! The read-only history API (`/api/v1/...`, JSON): groups and terminals as
+//! they are now, and bursts, alerts and emergencies from the call log.
+//!
+//! What is live (holders, presence, queues) is read from the relay's shared
+//! state: atomics and copy-on-write lists, no lock the voice path takes. What
+//! is history comes from the call log through a read-only connection of its
+//! own, opened on tokio's blocking pool, so a slow query never holds up an
+//! async worker (or the writer: SQLite's WAL lets both run at once).
+//! Listings are newest first over `[from, to)` in unix ms, `limit` rows
+//! (default 100, at most 1000).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
 
+use crate::calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyRow, UnixMs};
+use crate::directory::{GroupId, GroupKind, Role, TerminalId};
 use crate::relay::Shared;
+
+mod params;
+
+use params::{ApiError, Params};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .route("/api/v1/groups", get(groups))
+        .route("/api/v1/terminals", get(terminals))
+        .route("/api/v1/bursts", get(bursts))
+        .route("/api/v1/bursts/{id}/recording", get(recording))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/emergencies", get(emergencies))
+}
+
+type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// A terminal or group by id, with its display name (empty if unknown).
+#[derive(Debug, Serialize)]
+struct Named {
+    id: u32,
+    name: String,
+}
+
+impl Named {
+    fn terminal(shared: &Shared, id: u32) -> Self {
+        Self {
+            id,
+            name: shared.terminal_name(id),
+        }
+    }
+
+    fn group(shared: &Shared, id: u32) -> Self {
+        Self {
+            id,
+            name: shared
+                .directory
+                .group(GroupId(id))
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Groups {
+    groups: Vec<GroupView>,
+}
+
+#[derive(Debug, Serialize)]
+struct GroupView {
+    id: u32,
+    name: String,
+    kind: GroupKind,
+    all_call: bool,
+    /// Members now (the directory file as changed through the admin API).
+    member_count: usize,
+    members: Vec<u32>,
+    /// Terminals hearing the group now.
+    listening: usize,
+    holder: Option<Holder>,
+    queue_length: u32,
+    emergency: Option<Named>,
+}
+
+#[derive(Debug, Serialize)]
+struct Holder {
+    id: u32,
+    name: String,
+    burst_id: u32,
+}
+
+/// `GET /api/v1/groups`: every group with its members and its floor now.
+async fn groups(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Response {
+    if let Err(error) = Params::new(query, &[]) {
+        return error.into_response();
+    }
+    let mut members = members_by_group(&shared);
+    let groups = shared
+        .directory
+        .groups()
+        .iter()
+        .map(|group| {
+            let live = shared.group(group.id.0);
+            let members = members.remove(&group.id.0).unwrap_or_default();
+            GroupView {
+                id: group.id.0,
+                name: group.name.clone(),
+                kind: group.kind,
+                all_call: group.all_call,
+                member_count: members.len(),
+                members,
+                listening: live.map_or(0, |g| g.listeners().len()),
+                holder: live.and_then(|g| g.holder()).map(|(id, burst_id)| Holder {
+                    id,
+                    name: shared.terminal_name(id),
+                    burst_id,
+                }),
+                queue_length: live.map_or(0, |g| g.queue_len()),
+                emergency: live
+                    .and_then(|g| g.emergency_declarer())
+                    .map(|id| Named::terminal(&shared, id)),
+            }
+        })
+        .collect();
+    Json(Groups { groups }).into_response()
+}
+
+/// Members of every group now, by group id, each list in terminal id order.
+fn members_by_group(shared: &Shared) -> HashMap<u32, Vec<u32>> {
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for terminal in shared.directory.terminals() {
+        for (group, _) in shared.roster.groups_of(terminal.id) {
+            out.entry(group.id.0).or_default().push(terminal.id.0);
+        }
+    }
+    for members in out.values_mut() {
+        members.sort_unstable();
+    }
+    out
+}
+
+#[derive(Debug, Serialize)]
+struct Terminals {
+    terminals: Vec<TerminalView>,
+}
+
+#[derive(Debug, Serialize)]
+struct TerminalView {
+    id: u32,
+    name: String,
+    role: Role,
+    organisation: String,
+    /// Has an authenticated session now.
+    online: bool,
+    /// Disabled through the admin API: may not log in.
+    disabled: bool,
+    /// Groups it hears now (joined), by id.
+    groups: Vec<u32>,
+}
+
+/// `GET /api/v1/terminals`: every terminal with its presence now.
+async fn terminals(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Response {
+    if let Err(error) = Params::new(query, &[]) {
+        return error.into_response();
+    }
+    // Who hears which group, from the groups' listener lists (lock-free
+    // snapshots), rather than asking every session.
+    let mut joined: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for group in shared.directory.groups() {
+        if let Some(live) = shared.group(group.id.0) {
+            for link in live.listeners().iter() {
+                joined.entry(link.terminal).or_default().push(group.id.0);
+            }
+        }
+    }
+    let terminals = shared
+        .directory
+        .terminals()
+        .iter()
+        .map(|t| {
+            let mut groups = joined.remove(&t.id.0).unwrap_or_default();
+            groups.sort_unstable();
+            TerminalView {
+                id: t.id.0,
+                name: t.name.clone(),
+                role: t.role,
+                organisation: t.organisation.clone(),
+                online: shared.sessions.contains_key(&t.id.0),
+                disabled: shared.roster.is_disabled(t.id),
+                groups,
+            }
+        })
+        .collect();
+    Json(Terminals { terminals }).into_response()
+}
+
+#[derive(Debug, Serialize)]
+struct Bursts {
+    bursts: Vec<BurstView>,
+}
+
+#[derive(Debug, Serialize)]
+struct BurstView {
+    /// Row id in the call log (what `/bursts/{id}/recording` takes).
+    id: i64,
+    burst_id: u32,
+    group: Named,
+    talker: Named,
+    started_at_ms: UnixMs,
+    ended_at_ms: UnixMs,
+    priority: &'static str,
+    kind: &'static str,
+    outcome: &'static str,
+    frames: u32,
+    /// URL of the Ogg Opus recording on this port, if there is one.
+    recording: Option<String>,
+}
+
+impl BurstView {
+    fn new(shared: &Shared, row: BurstRow) -> Self {
+        let b = row.record;
+        Self {
+            id: row.id,
+            burst_id: b.burst_id,
+            group: Named::group(shared, b.group.0),
+            talker: Named::terminal(shared, b.talker.0),
+            started_at_ms: b.started_at_ms,
+            ended_at_ms: b.ended_at_ms,
+            priority: b.priority.as_str(),
+            kind: b.kind.as_str(),
+            outcome: b.outcome.as_str(),
+            frames: b.frames,
+            recording: b
+                .recording
+                .map(|_| format!("/api/v1/bursts/{}/recording", row.id)),
+        }
+    }
+}
+
+/// `GET /api/v1/bursts?group=&from=&to=&limit=`: talk bursts, newest first.
+async fn bursts(
+    State(shared): State<Arc<Shared>>,
+    query: QueryPairs,
+) -> Result<Json<Bursts>, ApiError> {
+    let params = Params::new(query, &["group", "from", "to", "limit"])?;
+    let group = group_param(&shared, &params)?;
+    let range = params.range()?;
+    let rows = read(&shared, move |log| {
+        log.bursts(group.map(GroupId), range.from, range.to, range.limit)
+    })
+    .await?;
+    let bursts = rows
+        .into_iter()
+        .map(|r| BurstView::new(&shared, r))
+        .collect();
+    Ok(Json(Bursts { bursts }))
+}
+
+/// `GET /api/v1/bursts/{id}/recording`: the burst's Ogg Opus file, streamed.
+async fn recording(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_param("id", format!("{id:?} is not a burst row id")))?;
+    let row = read(&shared, move |log| log.burst(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no burst {id}")))?;
+    let no_recording = || ApiError::not_found(format!("burst {id} has no recording"));
+    let relative = row.record.recording.ok_or_else(no_recording)?;
+    let root = shared
+        .recorder
+        .dir()
+        .ok_or_else(no_recording)?
+        .to_path_buf();
+    let path = crate::recording::resolve(&root, &relative).ok_or_else(no_recording)?;
+    // `resolve` refuses `..` and absolute paths; a symlink could still lead
+    // out, so the real path must stay under the real root too.
+    let (Ok(root), Ok(path)) = (
+        tokio::fs::canonicalize(&root).await,
+        tokio::fs::canonicalize(&path).await,
+    ) else {
+        return Err(ApiError::not_found(format!(
+            "the recording of burst {id} is gone (deleted by retention?)"
+        )));
+    };
+    if !path.starts_with(&root) {
+        return Err(no_recording());
+    }
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| no_recording())?;
+    let length = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal("reading the recording", e))?
+        .len();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let disposition = format!("inline; filename=\"burst-{id}.opus\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/ogg".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Serialize)]
+struct Alerts {
+    alerts: Vec<AlertView>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlertView {
+    id: i64,
+    alert_id: u64,
+    from: Named,
+    text: String,
+    groups: Vec<Named>,
+    at_ms: UnixMs,
+    acks: Vec<AckView>,
+}
+
+#[derive(Debug, Serialize)]
+struct AckView {
+    terminal: Named,
+    kind: &'static str,
+    status_code: Option<u16>,
+    at_ms: UnixMs,
+}
+
+impl AlertView {
+    fn new(shared: &Shared, row: AlertRow) -> Self {
+        let a = row.alert;
+        Self {
+            id: row.id,
+            alert_id: a.alert_id,
+            from: Named::terminal(shared, a.from.0),
+            text: a.text,
+            groups: a.groups.iter().map(|g| Named::group(shared, g.0)).collect(),
+            at_ms: a.at_ms,
+            acks: row
+                .acks
+                .into_iter()
+                .map(|ack| AckView {
+                    terminal: Named::terminal(shared, ack.terminal.0),
+                    kind: ack.kind.as_str(),
+                    status_code: ack.status_code,
+                    at_ms: ack.at_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /api/v1/alerts?from=&to=&limit=`: alerts with their acknowledgements.
+async fn alerts(
+    State(shared): State<Arc<Shared>>,
+    query: QueryPairs,
+) -> Result<Json<Alerts>, ApiError> {
+    let range = Params::new(query, &["from", "to", "limit"])?.range()?;
+    let rows = read(&shared, move |log| {
+        log.alerts(range.from, range.to, range.limit)
+    })
+    .await?;
+    let alerts = rows
+        .into_iter()
+        .map(|r| AlertView::new(&shared, r))
+        .collect();
+    Ok(Json(Alerts { alerts }))
+}
+
+#[derive(Debug, Serialize)]
+struct Emergencies {
+    emergencies: Vec<EmergencyView>,
+}
+
+#[derive(Debug, Serialize)]
+struct EmergencyView {
+    id: i64,
+    group: Named,
+    declared_by: Named,
+    declared_at_ms: UnixMs,
+    /// `None` while the emergency is open.
+    cleared: Option<Cleared>,
+}
+
+#[derive(Debug, Serialize)]
+struct Cleared {
+    /// The dispatcher; id 0 for a clear through the admin API.
+    by: Named,
+    at_ms: UnixMs,
+}
+
+impl EmergencyView {
+    fn new(shared: &Shared, row: EmergencyRow) -> Self {
+        Self {
+            id: row.id,
+            group: Named::group(shared, row.group.0),
+            declared_by: Named::terminal(shared, row.terminal.0),
+            declared_at_ms: row.declared_at_ms,
+            cleared: row
+                .cleared
+                .map(|(by, at_ms): (TerminalId, UnixMs)| Cleared {
+                    by: Named::terminal(shared, by.0),
+                    at_ms,
+                }),
+        }
+    }
+}
+
+/// `GET /api/v1/emergencies?group=&from=&to=&limit=`.
+async fn emergencies(
+    State(shared): State<Arc<Shared>>,
+    query: QueryPairs,
+) -> Result<Json<Emergencies>, ApiError> {
+    let params = Params::new(query, &["group", "from", "to", "limit"])?;
+    let group = group_param(&shared, &params)?;
+    let range = params.range()?;
+    let rows = read(&shared, move |log| {
+        log.emergencies(group.map(GroupId), range.from, range.to, range.limit)
+    })
+    .await?;
+    let emergencies = rows
+        .into_iter()
+        .map(|r| EmergencyView::new(&shared, r))
+        .collect();
+    Ok(Json(Emergencies { emergencies }))
+}
+
+/// The optional `group` filter; a group that does not exist is a 400.
+fn group_param(shared: &Shared, params: &Params) -> Result<Option<u32>, ApiError> {
+    let group = params.get::<u32>("group", "a group id")?;
+    match group {
+        Some(id) if shared.group(id).is_none() => {
+            Err(ApiError::bad_param("group", format!("no group {id}")))
+        }
+        _ => Ok(group),
+    }
+}
+
+/// Runs `query` against the call log on the blocking pool, with a read-only
+/// connection of its own.
+async fn read<T: Send + 'static>(
+    shared: &Shared,
+    query: impl FnOnce(&CallLogReader) -> Result<T, CallLogError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let path = shared.calllog().path().to_path_buf();
+    tokio::task::spawn_blocking(move || query(&CallLogReader::open(&path)?))
+        .await
+        .map_err(|e| ApiError::internal("the call log query stopped", e))?
+        .map_err(|e| ApiError::internal("reading the call log", e))
 }

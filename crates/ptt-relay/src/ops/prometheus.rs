@@ -1,11 +1,473 @@
-//! (being built)
+//! `GET /metrics`: the relay's counters in the Prometheus text format (or
+//! OpenMetrics, when the scraper asks for it).
+//!
+//! Nothing is counted here. The hot path keeps counting into its own relaxed
+//! atomics and lock-free histograms ([`crate::metrics`]); a scrape builds a
+//! throw-away registry holding one [`Collector`] that reads those at scrape
+//! time. So a scrape takes no lock the voice path takes (the group gates are
+//! atomics, the session map is never touched by the fan-out, the client
+//! quality figures sit behind a mutex of the control path only) and a slow
+//! scraper costs the terminals nothing.
+//!
+//! The names below are a contract: dashboards and alert rules are written
+//! against them (`deploy/`). Units follow Prometheus conventions: seconds,
+//! ratios, `_total` for counters.
 
+use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeGaugeValue, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 
+use crate::directory::Role;
+use crate::metrics::{DenialReason, DropReason, HistogramSnapshot, LATENCY_BOUNDS_US};
 use crate::relay::Shared;
 
+/// Content type of the Prometheus text exposition format 0.0.4.
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Content type of OpenMetrics text 1.0.0.
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every terminal role, so each `pttd_terminals_connected{role}` series
+/// exists (at 0) from the first scrape on.
+const ROLES: [Role; 6] = [
+    Role::Dispatcher,
+    Role::Police,
+    Role::Patrol,
+    Role::Guard,
+    Role::Volunteer,
+    Role::Other,
+];
+
 pub(super) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// Which text format a scrape gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Prometheus text 0.0.4, what every scraper understands.
+    Prometheus,
+    /// OpenMetrics text, for scrapers that ask for it in `Accept`.
+    OpenMetrics,
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let format = if headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+    {
+        Format::OpenMetrics
+    } else {
+        Format::Prometheus
+    };
+    match render(&shared, format) {
+        Ok(text) => {
+            let content_type = match format {
+                Format::Prometheus => PROMETHEUS_TEXT,
+                Format::OpenMetrics => OPENMETRICS_TEXT,
+            };
+            ([(header::CONTENT_TYPE, content_type)], text).into_response()
+        }
+        Err(fmt::Error) => {
+            tracing::error!("encoding /metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The whole exposition, read from the relay's counters now.
+fn render(shared: &Arc<Shared>, format: Format) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(RelayCollector(shared.clone())));
+    let mut text = String::with_capacity(16 * 1024);
+    match format {
+        Format::Prometheus => {
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?
+        }
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut text, &registry)?,
+    }
+    Ok(text)
+}
+
+/// Reads the relay's state at scrape time.
+#[derive(Debug)]
+struct RelayCollector(Arc<Shared>);
+
+impl Collector for RelayCollector {
+    fn encode(&self, mut out: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let shared = &*self.0;
+        let m = &*shared.metrics;
+        let out = &mut out;
+
+        info_gauge(out)?;
+        terminals_connected(out, shared)?;
+        groups(out, shared)?;
+
+        counter(
+            out,
+            "pttd_floor_grants",
+            "Floor grants (new bursts and emergency upgrades).",
+            m.floor_grants.get(),
+        )?;
+        counter(
+            out,
+            "pttd_floor_queued",
+            "Floor requests put in a group's queue.",
+            m.floor_queued.get(),
+        )?;
+        labelled_counter(
+            out,
+            "pttd_floor_denials",
+            "Floor requests refused, by the reason the terminal was given.",
+            "reason",
+            DenialReason::ALL
+                .iter()
+                .map(|&r| (r.as_str(), m.denials(r))),
+        )?;
+        counter(
+            out,
+            "pttd_floor_revokes",
+            "Floors revoked from their holder, for any reason (pre-emptions included).",
+            m.floor_revokes.get(),
+        )?;
+        counter(
+            out,
+            "pttd_floor_preemptions",
+            "Floors taken from their holder by a higher-priority request.",
+            m.floor_preemptions.get(),
+        )?;
+
+        counter(
+            out,
+            "pttd_voice_datagrams_received",
+            "Voice datagrams received from terminals.",
+            m.datagrams_in.get(),
+        )?;
+        counter(
+            out,
+            "pttd_voice_datagrams_forwarded",
+            "Voice datagrams handed to a listener's connection.",
+            m.forwarded.get(),
+        )?;
+        labelled_counter(
+            out,
+            "pttd_voice_datagrams_dropped",
+            "Voice datagrams not forwarded, by reason.",
+            "reason",
+            DropReason::ALL.iter().map(|&r| (r.as_str(), m.dropped(r))),
+        )?;
+        counter(
+            out,
+            "pttd_voice_send_failed",
+            "Datagrams a listener's connection refused (closed, or no datagram support).",
+            m.send_failed.get(),
+        )?;
+
+        histogram(
+            out,
+            "pttd_forward_latency",
+            "Voice datagram received to handed to every recipient's connection: the relay's own share of mouth-to-ear.",
+            &m.forward_latency.snapshot(),
+        )?;
+        histogram(
+            out,
+            "pttd_floor_access",
+            "Floor request received by the group to granted, queue wait included.",
+            &m.access_time.snapshot(),
+        )?;
+        client_quality(out, shared)?;
+
+        let log = shared.calllog().stats();
+        gauge(
+            out,
+            "pttd_calllog_queue_depth",
+            "Call log records queued and not yet committed.",
+            None,
+            log.queued.saturating_sub(log.written + log.failed),
+        )?;
+        counter(
+            out,
+            "pttd_calllog_dropped",
+            "Call log records dropped because the log queue was full.",
+            m.log_dropped.get(),
+        )?;
+
+        counter(
+            out,
+            "pttd_recordings_written",
+            "Burst recordings (Ogg Opus files) completed.",
+            m.recordings_written.get(),
+        )?;
+        counter(
+            out,
+            "pttd_recording_frames_dropped",
+            "Voice frames not recorded because the recorder's queue was full.",
+            m.recording_frames_dropped.get(),
+        )?;
+        counter(
+            out,
+            "pttd_recording_errors",
+            "Recordings that failed to write.",
+            m.recording_errors.get(),
+        )?;
+
+        counter(
+            out,
+            "pttd_sessions_opened",
+            "Terminal sessions authenticated since start.",
+            m.sessions_opened.get(),
+        )?;
+        counter(
+            out,
+            "pttd_auth_failures",
+            "Authentications that failed (unknown terminal or wrong secret).",
+            m.auth_failures.get(),
+        )?;
+        counter(
+            out,
+            "pttd_auth_rate_limited",
+            "Authentications refused unchecked: the source failed too often.",
+            m.auth_rate_limited.get(),
+        )?;
+        counter(
+            out,
+            "pttd_control_malformed",
+            "Control messages that could not be decoded.",
+            m.malformed_control.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cut_off",
+            "Terminals disconnected for misbehaving or being too slow.",
+            m.cut_off.get(),
+        )?;
+        counter(
+            out,
+            "pttd_alerts_sent",
+            "Dispatcher alerts logged and delivered.",
+            m.alerts_sent.get(),
+        )?;
+        Ok(())
+    }
+}
+
+fn info_gauge(out: &mut DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+    let mut family = out.encode_descriptor(
+        "pttd_build_info",
+        "The running pttd's version; always 1.",
+        None,
+        MetricType::Gauge,
+    )?;
+    let labels = [("version", env!("CARGO_PKG_VERSION"))];
+    ConstGauge::new(1i64).encode(family.encode_family(&labels)?)
+}
+
+fn terminals_connected(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
+    let mut by_role = [0u64; ROLES.len()];
+    for session in shared.sessions.iter() {
+        let role = shared
+            .directory
+            .terminal(crate::relay::terminal_id(*session.key()))
+            .map_or(Role::Other, |t| t.role);
+        if let Some(i) = ROLES.iter().position(|&r| r == role) {
+            by_role[i] += 1;
+        }
+    }
+    let mut family = out.encode_descriptor(
+        "pttd_terminals_connected",
+        "Terminals with an authenticated session now, by role.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (role, n) in ROLES.iter().zip(by_role) {
+        ConstGauge::new(n).encode(family.encode_family(&[("role", role_label(*role))])?)?;
+    }
+    Ok(())
+}
+
+fn groups(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
+    let (mut configured, mut active, mut emergencies) = (0u64, 0u64, 0u64);
+    for group in shared.directory.groups() {
+        configured += 1;
+        if let Some(group) = shared.group(group.id.0) {
+            active += u64::from(group.holder().is_some());
+            emergencies += u64::from(group.emergency_declarer().is_some());
+        }
+    }
+    gauge(
+        out,
+        "pttd_groups",
+        "Talkgroups configured.",
+        None,
+        configured,
+    )?;
+    gauge(
+        out,
+        "pttd_groups_active",
+        "Talkgroups whose floor is taken now.",
+        None,
+        active,
+    )?;
+    gauge(
+        out,
+        "pttd_emergencies_open",
+        "Talkgroups in emergency now (declared, not yet cleared).",
+        None,
+        emergencies,
+    )
+}
+
+fn client_quality(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
+    let figures = shared.metrics.client_quality.all(Instant::now());
+    let labels: Vec<[(&str, String); 1]> = figures
+        .iter()
+        .map(|(group, _)| [("group", group.to_string())])
+        .collect();
+    let mut family = out.encode_descriptor(
+        "pttd_client_mouth_to_ear",
+        "Mouth-to-ear latency the listeners report, frame-weighted mean over the last minute, per group.",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for ((_, f), labels) in figures.iter().zip(&labels) {
+        if let Some(latency) = f.mouth_to_ear {
+            ConstGauge::new(latency.as_secs_f64()).encode(family.encode_family(labels)?)?;
+        }
+    }
+    let mut family = out.encode_descriptor(
+        "pttd_client_jitter",
+        "Interarrival jitter the listeners report, frame-weighted mean over the last minute, per group.",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for ((_, f), labels) in figures.iter().zip(&labels) {
+        if let Some(jitter) = f.jitter {
+            ConstGauge::new(jitter.as_secs_f64()).encode(family.encode_family(labels)?)?;
+        }
+    }
+    let mut family = out.encode_descriptor(
+        "pttd_client_loss_ratio",
+        "Frames the listeners never received / frames sent to them, over the last minute, per group.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for ((_, f), labels) in figures.iter().zip(&labels) {
+        if let Some(loss) = f.loss_ratio {
+            ConstGauge::new(loss).encode(family.encode_family(labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The label value of a role (as in the directory file).
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Dispatcher => "dispatcher",
+        Role::Police => "police",
+        Role::Patrol => "patrol",
+        Role::Guard => "guard",
+        Role::Volunteer => "volunteer",
+        Role::Other => "other",
+    }
+}
+
+/// A counter named `name` (the encoder appends `_total`).
+fn counter(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(out.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: impl EncodeGaugeValue,
+) -> Result<(), fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(out.encode_descriptor(name, help, unit, metric.metric_type())?)
+}
+
+fn labelled_counter<'a>(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl Iterator<Item = (&'a str, u64)>,
+) -> Result<(), fmt::Error> {
+    let mut family = out.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, n) in values {
+        ConstCounter::new(n).encode(family.encode_family(&[(label, value)])?)?;
+    }
+    Ok(())
+}
+
+/// A latency histogram in seconds (the encoder appends `_seconds` and makes
+/// the buckets cumulative).
+fn histogram(
+    out: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    snapshot: &HistogramSnapshot,
+) -> Result<(), fmt::Error> {
+    let buckets = seconds_buckets(snapshot);
+    let mut metric =
+        out.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+        snapshot.sum_us as f64 / 1e6,
+        snapshot.count(),
+        &buckets,
+        None,
+    )
+}
+
+/// Per-bucket (not cumulative) counts with their upper bounds in seconds,
+/// the open last bucket as `+Inf`: what the encoder turns into `le` series.
+fn seconds_buckets(snapshot: &HistogramSnapshot) -> [(f64, u64); LATENCY_BOUNDS_US.len() + 1] {
+    std::array::from_fn(|i| {
+        let bound = LATENCY_BOUNDS_US
+            .get(i)
+            .map_or(f64::INFINITY, |&us| us as f64 / 1e6);
+        (bound, snapshot.buckets[i])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Histogram;
+
+    #[test]
+    fn histogram_buckets_are_seconds_ending_in_infinity() {
+        let h = Histogram::default();
+        h.observe_us(30);
+        h.observe_us(30_000_000);
+        let buckets = seconds_buckets(&h.snapshot());
+        assert_eq!(buckets[0], (25e-6, 0));
+        assert_eq!(buckets[1], (50e-6, 1));
+        assert_eq!(buckets[LATENCY_BOUNDS_US.len()], (f64::INFINITY, 1));
+    }
 }
