@@ -1,0 +1,157 @@
+//! Following an administrator's membership changes while the terminal is
+//! online: it joins the groups it was added to (where it may listen), leaves
+//! those it was removed from, and is told each change with `Regrouped`
+//! (reason ADMIN), as a radio is regrouped over the air.
+//!
+//! Rights that shrink take effect on the floor at once: a member that may no
+//! longer talk (or only at a lower priority) leaves the group's floor and joins
+//! again with its new rights. The leave ends its burst (the others see the
+//! floor idle, the head of the queue is granted) and drops its queued request,
+//! which would otherwise keep its old priority and be granted later without a
+//! rights check; the join then applies the new rights.
+
+use std::collections::HashMap;
+
+use ptt_proto::pb::{self, server_message::Body};
+
+use super::Session;
+use crate::directory::Membership;
+use crate::group::Command;
+use crate::relay::terminal_id;
+
+impl Session {
+    /// The terminal's groups and rights now, from the roster.
+    pub(super) fn memberships(&self) -> HashMap<u32, Membership> {
+        self.shared
+            .roster
+            .groups_of(terminal_id(self.link.terminal))
+            .into_iter()
+            .map(|(group, rights)| (group.id.0, rights))
+            .collect()
+    }
+
+    /// Brings the session in line with the roster after an administrator
+    /// changed the terminal's memberships. Groups the user left by hand stay
+    /// left unless their rights changed; a group whose rights changed is
+    /// joined again so the floor applies the new rights.
+    pub(super) async fn regroup(&mut self) {
+        let now = self.memberships();
+        let before = std::mem::replace(&mut self.known, now.clone());
+
+        let mut removed: Vec<u32> = before
+            .keys()
+            .filter(|group| !now.contains_key(group))
+            .copied()
+            .collect();
+        removed.sort_unstable();
+        for group_id in removed {
+            self.stop_hearing(group_id).await;
+            self.regrouped(group_id, pb::RegroupChange::Removed, None);
+        }
+
+        let mut changed: Vec<(u32, Membership)> = now
+            .into_iter()
+            .filter(|(group, rights)| before.get(group) != Some(rights))
+            .collect();
+        changed.sort_unstable_by_key(|(group, _)| *group);
+        let infos = self.group_infos();
+        for (group_id, rights) in changed {
+            let info = infos.iter().find(|info| info.group_id == group_id).cloned();
+            self.regrouped(group_id, pb::RegroupChange::Added, info);
+            let old = before.get(&group_id);
+            let joined = self.joined.contains(&group_id);
+            if rights.listen && (old.is_none() || joined) {
+                if joined && old.is_some_and(|old| narrowed(old, &rights)) {
+                    self.withdraw_floor(group_id, &rights).await;
+                }
+                // A join of a joined member updates its rights in the floor.
+                self.join(0, group_id).await;
+            } else if !rights.listen {
+                self.stop_hearing(group_id).await;
+            }
+        }
+    }
+
+    /// Leaves the group if joined, without an answer to send; a burst it
+    /// held is revoked.
+    async fn stop_hearing(&mut self, group_id: u32) {
+        if self.joined.contains(&group_id) {
+            let notice = self.floor_notice(group_id, pb::FloorDenyReason::NotMember);
+            self.leave(0, group_id).await;
+            if let Some(notice) = notice {
+                self.link.send(0, notice);
+            }
+        }
+    }
+
+    /// Takes the floor and any queued request away from this terminal in a
+    /// group it stays joined to: the group task lets it leave (its burst
+    /// ends, the queue moves on), and the join that follows applies the
+    /// new rights. The terminal is told as for a revoke or a refusal, so a
+    /// client talking or waiting stops.
+    async fn withdraw_floor(&mut self, group_id: u32, rights: &Membership) {
+        let Some(group) = self.shared.group(group_id).cloned() else {
+            return;
+        };
+        let reason = if rights.talk {
+            pb::FloorDenyReason::PriorityNotAllowed
+        } else {
+            pb::FloorDenyReason::ListenOnly
+        };
+        let notice = self.floor_notice(group_id, reason);
+        group
+            .command(Command::Leave {
+                terminal: self.link.terminal,
+                session: self.link.session,
+                disconnected: false,
+                request_id: 0,
+            })
+            .await;
+        if let Some(notice) = notice {
+            self.link.send(0, notice);
+        }
+    }
+
+    /// What to tell this terminal when it leaves a group's floor for an
+    /// administrator: `FloorRevoked` (REMOVED) if it holds the floor,
+    /// `FloorDenied` if somebody waits in the queue (it may be the one; the
+    /// session does not track its requests, and a client not waiting ignores
+    /// a refusal), else nothing.
+    fn floor_notice(&self, group_id: u32, deny: pb::FloorDenyReason) -> Option<Body> {
+        let group = self.shared.group(group_id)?;
+        if let Some(burst_id) = group.burst_of(self.link.terminal) {
+            return Some(Body::FloorRevoked(pb::FloorRevoked {
+                group_id,
+                burst_id,
+                reason: pb::FloorRevokeReason::Removed.into(),
+                grace_ms: 0,
+            }));
+        }
+        (group.queue_len() > 0).then(|| {
+            Body::FloorDenied(pb::FloorDenied {
+                group_id,
+                reason: deny.into(),
+            })
+        })
+    }
+
+    fn regrouped(&self, group_id: u32, change: pb::RegroupChange, group: Option<pb::GroupInfo>) {
+        self.link.send(
+            0,
+            Body::Regrouped(pb::Regrouped {
+                group_id,
+                terminal_id: self.link.terminal,
+                change: change.into(),
+                reason: pb::RegroupReason::Admin.into(),
+                group,
+                zone: String::new(),
+            }),
+        );
+    }
+}
+
+/// Whether `now` allows less on the floor than `before`: no more talking, or a
+/// lower priority cap.
+fn narrowed(before: &Membership, now: &Membership) -> bool {
+    (before.talk && !now.talk) || now.max_priority < before.max_priority
+}
