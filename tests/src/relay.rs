@@ -17,6 +17,8 @@ use crate::{Client, TestDirectory};
 /// A running relay with its own data directory.
 pub struct TestRelay {
     pub addr: SocketAddr,
+    /// The ops HTTP port (metrics, API, dashboard).
+    pub ops: SocketAddr,
     pub cert: PathBuf,
     pub data: TempDir,
     pub metrics: Arc<Metrics>,
@@ -57,12 +59,14 @@ impl TestRelay {
         tweak(&mut config);
         let relay = Relay::load(config).await?;
         let addr = relay.local_addr();
+        let ops = relay.ops_addr();
         let cert = relay.cert_path().to_owned();
         let metrics = relay.metrics();
         let shutdown = relay.shutdown_token();
         let task = tokio::spawn(relay.run());
         Ok(Self {
             addr,
+            ops,
             cert,
             data,
             metrics,

@@ -281,6 +281,24 @@ async fn the_last_frames_overtaken_by_a_release_are_still_heard() -> anyhow::Res
             .await
             .is_none()
     );
+
+    // Nor in the talker's own next burst, granted within the tail grace:
+    // a late frame of the previous burst is not stamped as the new one's.
+    let first = granted(&talker.press(10).await?).expect("granted");
+    assert!(matches!(talker.release(10).await?, Body::Ack(_)));
+    let again = granted(&talker.press(10).await?).expect("granted again");
+    assert_ne!(first, again);
+    talker.send_datagram(opus::datagram(10, first, 40, 0))?;
+    talker.send_datagram(opus::datagram(10, again, 0, 0))?;
+    let heard = listener
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("voice");
+    assert_eq!(
+        (heard.header.burst_id, heard.header.sequence),
+        (again, 0),
+        "a late frame of the previous burst landed in the new one"
+    );
     relay.stop().await?;
     Ok(())
 }

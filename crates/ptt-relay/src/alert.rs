@@ -129,6 +129,12 @@ impl Alerts {
         self.alerts.is_empty()
     }
 
+    /// How many terminals alert `id` was addressed to, while it is kept (the
+    /// dashboard's roll call: "42 / 90 seen").
+    pub fn targets(&self, id: u64) -> Option<usize> {
+        self.alerts.get(&id).map(|alert| alert.targets.len())
+    }
+
     /// Registers a committed alert, forgetting expired and surplus ones.
     fn insert(&self, id: u64, state: AlertState) {
         let now = Instant::now();
@@ -301,6 +307,7 @@ pub fn send(shared: &Arc<Shared>, link: &Arc<Link>, request_id: u64, alert: pb::
 /// Registers a committed alert, answers the sender and delivers it to every
 /// joined member of its groups, once each, except the sender.
 fn open(shared: &Shared, link: &Link, request_id: u64, alert: pb::Alert) {
+    shared.metrics.alerts_sent.inc();
     let sender = link.terminal;
     let mut reached = HashSet::from([sender]);
     let mut recipients = Vec::new();
@@ -315,12 +322,12 @@ fn open(shared: &Shared, link: &Link, request_id: u64, alert: pb::Alert) {
             }
         }
     }
-    // Every member in the directory, online or not, plus anyone hearing a
-    // group without a static membership.
+    // Every member now (the directory as changed by the admin API), online
+    // or not, plus anyone hearing a group without a membership.
     let mut targets: Vec<u32> = alert
         .target_group_ids
         .iter()
-        .flat_map(|id| shared.directory.members(GroupId(*id)))
+        .flat_map(|id| shared.roster.members(GroupId(*id)))
         .map(|member| member.terminal.0)
         .chain(recipients.iter().map(|r| r.terminal))
         .filter(|terminal| *terminal != sender)

@@ -55,7 +55,8 @@ pub struct GenDirectoryArgs {
 }
 
 /// Everything the relay needs to start; see the module docs for where values come from.
-#[derive(Debug, Clone, PartialEq, Eq, Args, Deserialize)]
+/// Not `PartialEq`: it holds secrets (see [`Token`]).
+#[derive(Debug, Clone, Args, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     /// TOML file to read settings from (flags still win over it).
@@ -146,6 +147,137 @@ pub struct Config {
         env = "PTTD_AUTH_FAILURES_PER_MINUTE"
     )]
     pub auth_failures_per_minute: u32,
+
+    /// Bearer token of the admin API on the ops port (disable terminals, clear emergencies,
+    /// change group members); without it (or empty) those routes answer 403. Never logged.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PTTD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<AdminToken>,
+
+    /// File holding the admin token (one line; surrounding whitespace ignored), so the token
+    /// is not on the command line where `ps` shows it. Read once at start by [`Cli::load`];
+    /// giving both this and `admin-token` is an error.
+    #[arg(long, value_name = "FILE", env = "PTTD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Token that guards reading the ops port (history, recordings, dashboard, live feed):
+    /// when set, every ops route but `/metrics` needs `Authorization: Bearer <view or admin
+    /// token>` or the `pttd_view` cookie a browser gets by opening `/?token=<token>` once.
+    /// Unset, the ops port is open to whoever reaches it. Never logged.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PTTD_VIEW_TOKEN",
+        hide_env_values = true
+    )]
+    pub view_token: Option<ViewToken>,
+
+    /// Host names (besides IP literals and `localhost`) the ops port answers to, e.g. the
+    /// name operators browse to; any other `Host` header is refused with 421 so a web page
+    /// cannot reach the ops port through DNS rebinding.
+    #[arg(
+        long,
+        value_name = "HOST,...",
+        value_delimiter = ',',
+        env = "PTTD_OPS_ALLOWED_HOSTS"
+    )]
+    pub ops_allowed_hosts: Vec<String>,
+
+    /// Record every talk burst as an Ogg Opus file (`--record false` turns it off).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, env = "PTTD_RECORD")]
+    pub record: bool,
+
+    /// Where recordings are written; default `<data-dir>/recordings`.
+    #[arg(long, value_name = "DIR", env = "PTTD_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+
+    /// Recordings older than this many days are deleted; 0 keeps them regardless of age.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 30,
+        env = "PTTD_RECORDING_RETENTION_DAYS"
+    )]
+    pub recording_retention_days: u32,
+
+    /// The oldest recordings are deleted while all of them take more than this; 0 is no limit.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 10_240,
+        env = "PTTD_RECORDING_MAX_MIB"
+    )]
+    pub recording_max_mib: u64,
+
+    /// Capacity of the recording queue in voice frames (1 to 1048576); frames beyond it are
+    /// dropped and counted.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4096,
+        env = "PTTD_RECORDING_QUEUE"
+    )]
+    pub recording_queue: usize,
+}
+
+/// A bearer token of the ops port (admin or view): a secret, so its `Debug` never shows it
+/// (the config is printed in logs and panics) and requests are compared with it in constant
+/// time. Deliberately not `PartialEq`: `==` on strings returns at the first difference.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+/// The admin API's bearer token (see [`Config::admin_token`]).
+pub type AdminToken = Token;
+
+/// The ops port's read token (see [`Config::view_token`]).
+pub type ViewToken = Token;
+
+impl Token {
+    /// Shortest token accepted: a guessable admin token would hand out the whole network.
+    pub const MIN_LEN: usize = 16;
+
+    /// An empty token (e.g. `PTTD_ADMIN_TOKEN=` left blank by a compose file) disables the
+    /// admin API like no token at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `presented` is this token, taking the same time wherever they differ.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        let expected = self.0.as_bytes();
+        // Lengths are compared openly: the length of the token is not the secret.
+        expected.len() == presented.len() && bool::from(expected.ct_eq(presented))
+    }
+
+    /// The token's text, for the few places that must hand it on (the view cookie).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the token is long enough and has no surrounding spaces.
+    fn well_formed(&self) -> bool {
+        self.0.len() >= Token::MIN_LEN && self.0.trim() == self.0
+    }
+}
+
+impl std::str::FromStr for Token {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Token(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
 }
 
 /// The arg ids (= field names) that [`Config::merge_cli`] copies; a test checks it is complete.
@@ -164,6 +296,15 @@ const MERGED_FIELDS: &[&str] = &[
     "datagram_queue_ms",
     "log_queue",
     "auth_failures_per_minute",
+    "admin_token",
+    "admin_token_file",
+    "view_token",
+    "ops_allowed_hosts",
+    "record",
+    "recordings_dir",
+    "recording_retention_days",
+    "recording_max_mib",
+    "recording_queue",
 ];
 
 impl Default for Config {
@@ -183,6 +324,15 @@ impl Default for Config {
             datagram_queue_ms: 60,
             log_queue: 4096,
             auth_failures_per_minute: 10,
+            admin_token: None,
+            admin_token_file: None,
+            view_token: None,
+            ops_allowed_hosts: Vec::new(),
+            record: true,
+            recordings_dir: None,
+            recording_retention_days: 30,
+            recording_max_mib: 10_240,
+            recording_queue: 4096,
         }
     }
 }
@@ -214,12 +364,18 @@ impl Cli {
             merged.merge_cli(&cli.config, &matches);
             cli.config = merged;
         }
+        cli.config.read_token_files()?;
         cli.config.validate()?;
         Ok(cli)
     }
 }
 
 impl Config {
+    /// Largest `recording-queue`: 2^20 frames. The queue allocates every
+    /// slot at start (about 60 MiB at this size) and holds 7 minutes of 50
+    /// groups talking at once: anything larger is a typo.
+    pub const MAX_RECORDING_QUEUE: usize = 1 << 20;
+
     /// Reads a TOML config file; unset fields keep their defaults. Does not validate.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -268,6 +424,15 @@ impl Config {
             datagram_queue_ms,
             log_queue,
             auth_failures_per_minute,
+            admin_token,
+            admin_token_file,
+            view_token,
+            ops_allowed_hosts,
+            record,
+            recordings_dir,
+            recording_retention_days,
+            recording_max_mib,
+            recording_queue,
         );
     }
 
@@ -285,6 +450,11 @@ impl Config {
         }
         if self.log_queue == 0 {
             return invalid("log-queue", "must be at least 1");
+        }
+        // The queue is allocated in full at start: a typo must not reserve
+        // gigabytes.
+        if !(1..=Self::MAX_RECORDING_QUEUE).contains(&self.recording_queue) {
+            return invalid("recording-queue", "must be between 1 and 1048576");
         }
         if !(1..=10_000).contains(&self.datagram_queue_ms) {
             return invalid("datagram-queue-ms", "must be between 1 and 10000");
@@ -304,12 +474,72 @@ impl Config {
         if self.log.trim().is_empty() {
             return invalid("log", "must not be empty");
         }
+        if let Some(token) = &self.admin_token
+            && !token.is_empty()
+            && !token.well_formed()
+        {
+            return invalid(
+                "admin-token",
+                "must be at least 16 characters without surrounding spaces",
+            );
+        }
+        if self.admin_token.is_some() && self.admin_token_file.is_some() {
+            return invalid(
+                "admin-token-file",
+                "give admin-token or admin-token-file, not both",
+            );
+        }
+        // Unlike the admin token, an empty view token is refused: a blank variable must not
+        // silently open the recordings to everyone who reaches the port.
+        if self.view_token.as_ref().is_some_and(|t| !t.well_formed()) {
+            return invalid(
+                "view-token",
+                "must be at least 16 characters without surrounding spaces (leave it unset for an open ops port)",
+            );
+        }
+        if let Some(host) = self.ops_allowed_hosts.iter().find(|h| {
+            h.is_empty() || h.contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
+        }) {
+            return invalid(
+                "ops-allowed-hosts",
+                &format!("{host:?} is not a host name (write names without port or scheme)"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads `admin-token-file` into `admin-token` (then forgets the path, so the two are
+    /// not both set). Called by [`Cli::load`]; embedders building a [`Config`] in code and
+    /// using the file call it before `Relay::load`.
+    pub fn read_token_files(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(());
+        };
+        if self.admin_token.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "admin-token-file",
+                reason: "give admin-token or admin-token-file, not both".to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        self.admin_token = Some(Token(text.trim().to_owned()));
+        self.admin_token_file = None;
         Ok(())
     }
 
     /// Path of the SQLite call log inside the data dir.
     pub fn calllog_path(&self) -> PathBuf {
         self.data_dir.join("pttd.sqlite")
+    }
+
+    /// Directory of the burst recordings: `recordings-dir`, else `<data-dir>/recordings`.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.recordings_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("recordings"))
     }
 }
 
@@ -551,7 +781,12 @@ mod tests {
     #[test]
     fn clap_defaults_match_default_impl() {
         let cli = load(&[]).unwrap();
-        assert_eq!(cli.config, Config::default());
+        // Compared as printed: `Config` is not `PartialEq` (secrets), and tokens print
+        // redacted but still as `Some`/`None`.
+        assert_eq!(
+            format!("{:?}", cli.config),
+            format!("{:?}", Config::default())
+        );
         assert!(cli.command.is_none());
     }
 
@@ -647,6 +882,148 @@ mod tests {
             "{err}"
         );
         assert!(load(&["--cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn admin_token_is_checked_in_constant_time_and_never_shown() {
+        let token: AdminToken = "0123456789abcdef-secret".parse().unwrap();
+        assert!(token.matches(b"0123456789abcdef-secret"));
+        assert!(!token.matches(b"0123456789abcdef-secreT"));
+        assert!(!token.matches(b"0123456789abcdef"));
+        assert!(!token.matches(b""));
+        let config = Config {
+            admin_token: Some(token),
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("secret"), "{config:?}");
+
+        assert!(
+            load(&["--admin-token", ""])
+                .unwrap()
+                .config
+                .admin_token
+                .unwrap()
+                .is_empty()
+        );
+        let cli = load(&["--admin-token", "short"]).unwrap_err();
+        assert!(
+            matches!(
+                cli,
+                ConfigError::Invalid {
+                    field: "admin-token",
+                    ..
+                }
+            ),
+            "{cli}"
+        );
+        let from_file =
+            Config::from_toml_str("admin-token = \"abcdefghijklmnopqrstuvwxyz\"\n", "f").unwrap();
+        assert!(
+            from_file
+                .admin_token
+                .unwrap()
+                .matches(b"abcdefghijklmnopqrstuvwxyz")
+        );
+    }
+
+    #[test]
+    fn the_admin_token_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, "abcdefghijklmnop-from-file\n").unwrap();
+        let path = file.to_str().unwrap();
+        let config = load(&["--admin-token-file", path]).unwrap().config;
+        let token = config.admin_token.expect("read from the file");
+        assert!(token.matches(b"abcdefghijklmnop-from-file"));
+        assert!(config.admin_token_file.is_none());
+
+        let both = load(&[
+            "--admin-token-file",
+            path,
+            "--admin-token",
+            "x".repeat(20).as_str(),
+        ]);
+        assert!(
+            matches!(
+                both,
+                Err(ConfigError::Invalid {
+                    field: "admin-token-file",
+                    ..
+                })
+            ),
+            "{both:?}"
+        );
+        assert!(matches!(
+            load(&["--admin-token-file", "/nonexistent/admin-token"]),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::write(&file, "short\n").unwrap();
+        assert!(matches!(
+            load(&["--admin-token-file", path]),
+            Err(ConfigError::Invalid {
+                field: "admin-token",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn view_token_and_allowed_hosts() {
+        let config = load(&[
+            "--view-token",
+            "viewer-0123456789-secret",
+            "--ops-allowed-hosts",
+            "ops.example.org,Dashboard.local",
+        ])
+        .unwrap()
+        .config;
+        assert!(
+            config
+                .view_token
+                .unwrap()
+                .matches(b"viewer-0123456789-secret")
+        );
+        assert_eq!(
+            config.ops_allowed_hosts,
+            ["ops.example.org", "Dashboard.local"]
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                load(&["--view-token", "viewer-0123456789-secret"]).unwrap()
+            )
+            .contains("secret")
+        );
+        for bad in ["", "short", " viewer-0123456789-secret "] {
+            let err = load(&["--view-token", bad]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        field: "view-token",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+        for bad in ["ops.example.org:7780", "http://ops", ""] {
+            let err = Config {
+                ops_allowed_hosts: vec![bad.to_owned()],
+                ..Config::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("ops-allowed-hosts"), "{err}");
+        }
+        let from_file = Config::from_toml_str(
+            "view-token = \"abcdefghijklmnopqrstuvwxyz\"\nops-allowed-hosts = [\"ops.lan\"]\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(from_file.ops_allowed_hosts, ["ops.lan"]);
+        assert!(from_file.view_token.is_some());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! disk. A full listener queue drops that listener's oldest datagram inside
 //! quinn; it never slows the others.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use ptt_proto::voice::{self, Kind, VoiceDatagram, VoiceError};
 
@@ -28,6 +30,7 @@ pub enum Forwarded {
 /// Forwards a datagram received from `from`, or says why it was dropped.
 /// The caller counts the drop (so tests can see the reason too).
 pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarded, DropReason> {
+    let started = Instant::now();
     let header = match VoiceDatagram::parse(datagram.clone()) {
         Ok(parsed) => parsed.header,
         Err(error) => return Err(classify(error)),
@@ -36,18 +39,20 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
         return Ok(Forwarded::KeepAlive);
     }
     if header.group_id == ALL_CALL_GROUP {
-        return forward_all_call(shared, from, datagram);
+        return forward_all_call(shared, from, datagram, started);
     }
     let group = shared
         .group(header.group_id)
         .ok_or(DropReason::UnknownGroup)?;
     let now_ms = shared.clock.now_ms();
     let (burst, live) = match group.burst_of(from.terminal) {
-        Some(burst) => (burst, true),
-        None if group.accepts_tail(from.terminal, header.burst_id, now_ms) => {
-            (header.burst_id, false)
-        }
-        None => return Err(DropReason::NotHolder),
+        // A client stamps each frame with the burst it was granted (0 if it
+        // does not say); a frame naming another burst is a late frame of the
+        // sender's previous burst, which must not land in the new one (as
+        // audio, or as a colliding sequence number in its recording).
+        Some(burst) if header.burst_id == 0 || header.burst_id == burst => (burst, true),
+        _ if group.accepts_tail(from.terminal, header.burst_id, now_ms) => (header.burst_id, false),
+        _ => return Err(DropReason::NotHolder),
     };
 
     let mut buf = voice::into_stampable(datagram);
@@ -70,7 +75,12 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
             Err(_) => shared.metrics.send_failed.inc(),
         }
     }
+    // One non-blocking queue push per frame, tail frames included.
+    shared
+        .recorder
+        .offer(group.id, burst, from.terminal, header.sequence, &frame);
     shared.metrics.forwarded.add(sent as u64);
+    shared.metrics.forward_latency.observe(started.elapsed());
     Ok(Forwarded::Voice(sent))
 }
 
@@ -80,13 +90,17 @@ pub const ALL_CALL_GROUP: u32 = 0;
 
 /// Forwards an all-call frame: one stamped copy per all-call group the sender
 /// holds (each group has its own burst id), each listener served once even if
-/// it is a member of several of those groups.
+/// it is a member of several of those groups. `started` is when the datagram
+/// reached [`forward`], for the forward latency.
 fn forward_all_call(
     shared: &Shared,
     from: &Link,
     datagram: Bytes,
+    started: Instant,
 ) -> Result<Forwarded, DropReason> {
     let token = from.next_all_call_token();
+    // Parsed once already by `forward`; only the sequence is needed here.
+    let sequence = voice::VoiceHeader::parse(&datagram).map_or(0, |h| h.sequence);
     let mut sent = 0;
     let mut held_any = false;
     for group in shared.all_call_groups() {
@@ -114,11 +128,16 @@ fn forward_all_call(
                 Err(_) => shared.metrics.send_failed.inc(),
             }
         }
+        // Each group's copy is its own burst, so its own recording.
+        shared
+            .recorder
+            .offer(group.id, burst, from.terminal, sequence, &frame);
     }
     if !held_any {
         return Err(DropReason::NotHolder);
     }
     shared.metrics.forwarded.add(sent as u64);
+    shared.metrics.forward_latency.observe(started.elapsed());
     Ok(Forwarded::Voice(sent))
 }
 

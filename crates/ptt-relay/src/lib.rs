@@ -12,7 +12,8 @@
 //! Layout: [`relay`] wires the parts together; [`session`] serves one
 //! terminal's connection; [`group`] owns each talkgroup's floor; [`fanout`]
 //! is the voice hot path; [`directory`], [`config`] and [`calllog`] hold the
-//! terminals and groups, the settings, and the durable log; [`ops`] serves
+//! terminals and groups, the settings, and the durable log; [`recording`]
+//! writes every burst as an Ogg Opus file off the hot path; [`ops`] serves
 //! metrics, the history API and the dashboard on the operations port.
 #![forbid(unsafe_code)]
 
@@ -29,7 +30,9 @@ pub mod metrics;
 pub mod ops;
 pub mod policy;
 pub mod quic;
+pub mod recording;
 pub mod relay;
+pub mod roster;
 pub mod session;
 pub mod tls;
 pub mod wire;

@@ -26,6 +26,10 @@ pub const CLOSE_AUTH: u32 = 2;
 pub const CLOSE_GOING_AWAY: u32 = 3;
 /// Application close code: another connection authenticated as this terminal.
 pub const CLOSE_REPLACED: u32 = 4;
+/// Application close code of a terminal disabled by an administrator: the
+/// authentication code, as its credentials no longer log in (after
+/// `GoingAway{AUTH_REVOKED}` where possible).
+pub const CLOSE_DISABLED: u32 = CLOSE_AUTH;
 
 /// Control messages buffered per terminal before it counts as too slow.
 pub const CONTROL_QUEUE: usize = 512;
@@ -48,6 +52,9 @@ pub struct Link {
     last_all_call_frame: AtomicU64,
     /// All-call frames this terminal has sent, for unique frame tokens.
     all_call_frames: AtomicU64,
+    /// Woken when an administrator changed this terminal's group memberships;
+    /// the session then joins or leaves groups to match (see `crate::roster`).
+    pub(crate) membership_changed: tokio::sync::Notify,
     metrics: Arc<Metrics>,
 }
 
@@ -70,6 +77,7 @@ impl Link {
             cut: AtomicBool::new(false),
             last_all_call_frame: AtomicU64::new(0),
             all_call_frames: AtomicU64::new(0),
+            membership_changed: tokio::sync::Notify::new(),
             metrics,
         });
         (link, rx)

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod quality;
+
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -75,6 +77,86 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// Why a floor request was refused, as the terminal was told (`FloorDenied`):
+/// by the floor, by the group task, or by the session before the request
+/// reached either. Counted by reason so a dashboard tells a full queue from
+/// a misconfigured ACL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DenialReason {
+    /// The group id names no group.
+    UnknownGroup,
+    /// The requester has not joined the group (or is not a member).
+    NotMember,
+    /// The requester is a listen-only member.
+    ListenOnly,
+    /// The queue was full, or the request was displaced from it.
+    QueueFull,
+    /// A broadcast holds the floor: only its caller talks.
+    BroadcastInProgress,
+    /// The request needs rights the requester lacks.
+    PriorityNotAllowed,
+    /// The requester already holds the floor.
+    AlreadyHolder,
+    /// The requester is already queued.
+    AlreadyQueued,
+    /// A queued emergency request was dropped because the emergency ended.
+    EmergencyCleared,
+    /// A queued request waited too long and expired.
+    QueueExpired,
+}
+
+impl DenialReason {
+    /// All reasons, in the order of [`DenialReason::index`].
+    pub const ALL: [DenialReason; 10] = [
+        DenialReason::UnknownGroup,
+        DenialReason::NotMember,
+        DenialReason::ListenOnly,
+        DenialReason::QueueFull,
+        DenialReason::BroadcastInProgress,
+        DenialReason::PriorityNotAllowed,
+        DenialReason::AlreadyHolder,
+        DenialReason::AlreadyQueued,
+        DenialReason::EmergencyCleared,
+        DenialReason::QueueExpired,
+    ];
+
+    /// Stable label for logs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DenialReason::UnknownGroup => "unknown_group",
+            DenialReason::NotMember => "not_member",
+            DenialReason::ListenOnly => "listen_only",
+            DenialReason::QueueFull => "queue_full",
+            DenialReason::BroadcastInProgress => "broadcast_in_progress",
+            DenialReason::PriorityNotAllowed => "priority_not_allowed",
+            DenialReason::AlreadyHolder => "already_holder",
+            DenialReason::AlreadyQueued => "already_queued",
+            DenialReason::EmergencyCleared => "emergency_cleared",
+            DenialReason::QueueExpired => "queue_expired",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<ptt_floor::DenyReason> for DenialReason {
+    fn from(reason: ptt_floor::DenyReason) -> Self {
+        use ptt_floor::DenyReason as D;
+        match reason {
+            D::NotMember => DenialReason::NotMember,
+            D::ListenOnly => DenialReason::ListenOnly,
+            D::QueueFull => DenialReason::QueueFull,
+            D::BroadcastInProgress => DenialReason::BroadcastInProgress,
+            D::PriorityNotAllowed => DenialReason::PriorityNotAllowed,
+            D::AlreadyHolder => DenialReason::AlreadyHolder,
+            D::AlreadyQueued => DenialReason::AlreadyQueued,
+            D::EmergencyCleared => DenialReason::EmergencyCleared,
+        }
+    }
+}
+
 /// The relay's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -104,6 +186,25 @@ pub struct Metrics {
     /// Floor request received → granted, for requests granted at once or
     /// after queueing.
     pub access_time: Histogram,
+    /// Floor grants (a new burst, or an emergency upgrade of the held one).
+    pub floor_grants: Counter,
+    /// Floor requests put in a group's queue.
+    pub floor_queued: Counter,
+    floor_denials: [Counter; DenialReason::ALL.len()],
+    /// Holders whose floor was revoked, for any reason (pre-emptions included).
+    pub floor_revokes: Counter,
+    /// Revokes because a higher-priority request took the floor.
+    pub floor_preemptions: Counter,
+    /// Dispatcher alerts logged and delivered.
+    pub alerts_sent: Counter,
+    /// The terminals' own receive-quality reports, per group.
+    pub client_quality: quality::ClientQuality,
+    /// Burst recordings (Ogg Opus files) completed.
+    pub recordings_written: Counter,
+    /// Voice frames the recorder's full queue dropped.
+    pub recording_frames_dropped: Counter,
+    /// Recordings that failed to write.
+    pub recording_errors: Counter,
 }
 
 impl Metrics {
@@ -116,6 +217,17 @@ impl Metrics {
     /// Datagrams dropped for `reason` since start.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops[reason.index()].get()
+    }
+
+    /// Counts one refused floor request.
+    #[inline]
+    pub fn count_denial(&self, reason: DenialReason) {
+        self.floor_denials[reason.index()].inc();
+    }
+
+    /// Floor requests refused for `reason` since start.
+    pub fn denials(&self, reason: DenialReason) -> u64 {
+        self.floor_denials[reason.index()].get()
     }
 }
 

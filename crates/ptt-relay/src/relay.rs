@@ -18,12 +18,14 @@ use crate::alert::{self, Alerts};
 use crate::auth::AuthLimiter;
 use crate::calllog::{CallLog, CallLogError, Record};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{AdminToken, Config};
 use crate::directory::{Directory, DirectoryError, GroupKind, TerminalId};
 use crate::group::{GroupShared, GroupTask};
 use crate::link::{self, Link};
 use crate::metrics::Metrics;
 use crate::quic::{self, ServerConfigError, TransportSettings};
+use crate::recording::{self, Recorder, RecordingError};
+use crate::roster::Roster;
 use crate::tls::{Identity, TlsError};
 use crate::{policy, session};
 
@@ -51,6 +53,9 @@ pub enum RelayError {
     /// The call log database could not be opened.
     #[error("call log: {0}")]
     CallLog(#[from] CallLogError),
+    /// The recordings directory or the recording thread could not be set up.
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
     /// The QUIC configuration is invalid.
     #[error(transparent)]
     ServerConfig(#[from] ServerConfigError),
@@ -90,6 +95,15 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Alerts of the last hour with their roll-call tallies.
     pub alerts: Alerts,
+    /// Writes every burst as an Ogg Opus file, off the hot path.
+    pub recorder: Recorder,
+    /// Runtime changes to the directory (disabled terminals, members changed
+    /// through the admin API); sessions ask it who may log in and join what.
+    pub roster: Roster,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<AdminToken>,
+    /// Who may use the ops port: allowed host names, the view token.
+    pub ops_access: crate::ops::OpsAccess,
     groups: HashMap<u32, Arc<GroupShared>>,
     control_room: Vec<Arc<GroupShared>>,
     all_call: Vec<Arc<GroupShared>>,
@@ -165,6 +179,12 @@ impl Shared {
         let committed = self.calllog.record_durable(record);
         self.durable.spawn(async move { then(committed.await) });
     }
+
+    /// The call log: its path (for a [`crate::calllog::CallLogReader`]) and
+    /// its queue counters, for the ops port.
+    pub fn calllog(&self) -> &CallLog {
+        &self.calllog
+    }
 }
 
 /// A loaded relay, bound and ready to [`run`](Relay::run).
@@ -200,6 +220,7 @@ impl Relay {
             None => Directory::demo()?,
         });
         let calllog = CallLog::open(&config.calllog_path(), config.log_queue)?;
+        let roster = Roster::load(directory.clone(), &config.calllog_path())?;
 
         let transport = TransportSettings {
             idle_timeout: config.idle_timeout,
@@ -246,9 +267,14 @@ impl Relay {
             .map(|t| (t.id.0, Arc::from(t.name.as_str())))
             .collect();
 
+        let metrics = Arc::new(Metrics::default());
+        let recorder = match recording::Settings::from_config(&config) {
+            Some(settings) => Recorder::start(settings, directory.clone(), metrics.clone())?,
+            None => Recorder::disabled(),
+        };
         let shared = Arc::new(Shared {
             directory,
-            metrics: Arc::new(Metrics::default()),
+            metrics: metrics.clone(),
             clock: Clock::start(),
             sessions: DashMap::new(),
             auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
@@ -257,6 +283,10 @@ impl Relay {
                 control_room.clone(),
                 alert::last_logged_id(&config.calllog_path()),
             ),
+            recorder,
+            roster,
+            admin_token: config.admin_token.clone(),
+            ops_access: crate::ops::OpsAccess::from_config(&config),
             groups,
             control_room,
             all_call,
@@ -362,6 +392,13 @@ impl Relay {
         // bursts that ended and stop. Then the log is flushed.
         self.stop_groups.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.groups.wait()).await;
+        // The bursts have ended: their recordings are closed and named.
+        let recorder = self.shared.recorder.clone();
+        let _ = tokio::time::timeout(
+            SHUTDOWN_GRACE,
+            tokio::task::spawn_blocking(move || recorder.close()),
+        )
+        .await;
         // Acknowledgements waiting for their records are answered first.
         self.shared.durable.close();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.shared.durable.wait()).await;

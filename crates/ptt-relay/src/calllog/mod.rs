@@ -24,9 +24,9 @@ mod schema;
 
 pub use read::{AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, Row};
 pub use record::{
-    AckKind, AlertAckRecord, AlertSentRecord, AuthFailureRecord, BurstKind, BurstOutcome,
-    BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record, SessionEvent, SessionRecord,
-    UnixMs, now_ms,
+    ADMIN_TERMINAL, AckKind, AdminAction, AdminActionRecord, AlertAckRecord, AlertSentRecord,
+    AuthFailureRecord, BurstKind, BurstOutcome, BurstRecord, EmergencyClearedRecord,
+    EmergencyRecord, Record, SessionEvent, SessionRecord, UnixMs, now_ms,
 };
 
 /// Most messages written in one transaction; bounds how long one commit holds the writer.

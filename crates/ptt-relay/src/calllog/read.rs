@@ -132,7 +132,7 @@ impl CallLogReader {
     ) -> Result<Vec<BurstRow>, CallLogError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, group_id, talker, burst_id, started_at_ms, ended_at_ms, priority, kind,
-                    outcome, frames
+                    outcome, frames, recording
              FROM bursts
              WHERE (?1 IS NULL OR group_id = ?1) AND started_at_ms >= ?2 AND started_at_ms < ?3
              ORDER BY started_at_ms DESC, id DESC LIMIT ?4",
@@ -149,11 +149,12 @@ impl CallLogReader {
                 r.get::<_, String>(7)?,
                 r.get::<_, String>(8)?,
                 r.get::<_, i64>(9)?,
+                r.get::<_, Option<String>>(10)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, g, t, b, s, e, p, k, o, f) = row?;
+            let (id, g, t, b, s, e, p, k, o, f, recording) = row?;
             out.push(Row {
                 id,
                 record: BurstRecord {
@@ -166,6 +167,7 @@ impl CallLogReader {
                     kind: text(&k, BurstKind::from_name)?,
                     outcome: text(&o, BurstOutcome::from_name)?,
                     frames: id32(f)?,
+                    recording,
                 },
             });
         }
@@ -386,5 +388,93 @@ impl CallLogReader {
             auth_failures: count("auth_failures")?,
             sessions: count("sessions")?,
         })
+    }
+}
+
+impl CallLogReader {
+    /// Every admin action, oldest first: the order in which the relay replays the directory
+    /// changes among them at start.
+    pub fn admin_actions(&self) -> Result<Vec<Row<super::AdminActionRecord>>, CallLogError> {
+        use super::{AdminAction, AdminActionRecord};
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, action, terminal, group_id, listen, talk, max_priority, by_whom, at_ms
+             FROM admin_actions ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<bool>>(4)?,
+                r.get::<_, Option<bool>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, i64>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, action, t, g, listen, talk, p, by, at_ms) = row?;
+            let missing = |what: &str| corrupt(format!("admin action {id}: no {what}"));
+            let terminal = || -> Result<TerminalId, CallLogError> {
+                Ok(TerminalId(id32(t.ok_or_else(|| missing("terminal"))?)?))
+            };
+            let group = || -> Result<GroupId, CallLogError> {
+                Ok(GroupId(id32(g.ok_or_else(|| missing("group"))?)?))
+            };
+            let action = match action.as_str() {
+                "disable" => AdminAction::Disable {
+                    terminal: terminal()?,
+                },
+                "enable" => AdminAction::Enable {
+                    terminal: terminal()?,
+                },
+                "set-member" => AdminAction::SetMember {
+                    group: group()?,
+                    terminal: terminal()?,
+                    listen: listen.ok_or_else(|| missing("listen"))?,
+                    talk: talk.ok_or_else(|| missing("talk"))?,
+                    max_priority: p.map(|p| text(&p, Priority::from_name)).transpose()?,
+                },
+                "remove-member" => AdminAction::RemoveMember {
+                    group: group()?,
+                    terminal: terminal()?,
+                },
+                "clear-emergency" => AdminAction::ClearEmergency { group: group()? },
+                other => return Err(corrupt(format!("unknown admin action {other:?}"))),
+            };
+            out.push(Row {
+                id,
+                record: AdminActionRecord { action, by, at_ms },
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl CallLogReader {
+    /// The burst with row id `id`, `None` if there is none (for the history
+    /// API's recording download). Decoded by [`Self::bursts`], so a burst
+    /// reads the same whichever way it is found.
+    pub fn burst(&self, id: i64) -> Result<Option<BurstRow>, CallLogError> {
+        let found = self
+            .conn
+            .prepare_cached("SELECT group_id, started_at_ms FROM bursts WHERE id = ?1")?
+            .query_row(params![id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            });
+        let (group, started) = match found {
+            Ok(found) => found,
+            Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let same_start = self.bursts(
+            Some(GroupId(id32(group)?)),
+            started,
+            started.saturating_add(1),
+            usize::MAX,
+        )?;
+        Ok(same_start.into_iter().find(|row| row.id == id))
     }
 }

@@ -114,6 +114,11 @@ pub struct BurstRecord {
     pub outcome: BurstOutcome,
     /// Voice frames forwarded.
     pub frames: u32,
+    /// Where the burst's Ogg Opus recording is, relative to the recordings
+    /// directory (`crate::recording::relative_path`); `None` if recording was
+    /// off or no frame was forwarded. The file may be gone (retention) or
+    /// missing (a disk error).
+    pub recording: Option<String>,
 }
 
 /// A dispatcher alert sent to groups.
@@ -190,6 +195,97 @@ pub struct SessionRecord {
     pub at_ms: UnixMs,
 }
 
+/// The terminal id an emergency clear made through the admin API is logged with in
+/// `emergency_clears.by_terminal` (and sent as `EmergencyState.cleared_by`): no terminal
+/// cleared it. The admin action itself is in `admin_actions` with its `by`.
+pub const ADMIN_TERMINAL: TerminalId = TerminalId(0);
+
+/// What an administrator did through the admin API. The directory changes among them are
+/// replayed over the directory file at start, so they survive a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    /// The terminal may not log in; its session was closed.
+    Disable {
+        /// The terminal.
+        terminal: TerminalId,
+    },
+    /// The terminal may log in again.
+    Enable {
+        /// The terminal.
+        terminal: TerminalId,
+    },
+    /// The terminal became a member of the group, or its rights there changed.
+    SetMember {
+        /// The group.
+        group: GroupId,
+        /// The terminal.
+        terminal: TerminalId,
+        /// May receive the group's voice.
+        listen: bool,
+        /// May request the floor.
+        talk: bool,
+        /// Cap asked for; the terminal's own cap still applies. `None`: the terminal's cap.
+        max_priority: Option<Priority>,
+    },
+    /// The terminal stopped being a member of the group.
+    RemoveMember {
+        /// The group.
+        group: GroupId,
+        /// The terminal.
+        terminal: TerminalId,
+    },
+    /// The group's emergency was cleared.
+    ClearEmergency {
+        /// The group.
+        group: GroupId,
+    },
+}
+
+impl AdminAction {
+    /// The text stored in the `action` column.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AdminAction::Disable { .. } => "disable",
+            AdminAction::Enable { .. } => "enable",
+            AdminAction::SetMember { .. } => "set-member",
+            AdminAction::RemoveMember { .. } => "remove-member",
+            AdminAction::ClearEmergency { .. } => "clear-emergency",
+        }
+    }
+
+    /// The terminal concerned, if any.
+    pub fn terminal(&self) -> Option<TerminalId> {
+        match *self {
+            AdminAction::Disable { terminal }
+            | AdminAction::Enable { terminal }
+            | AdminAction::SetMember { terminal, .. }
+            | AdminAction::RemoveMember { terminal, .. } => Some(terminal),
+            AdminAction::ClearEmergency { .. } => None,
+        }
+    }
+
+    /// The group concerned, if any.
+    pub fn group(&self) -> Option<GroupId> {
+        match *self {
+            AdminAction::SetMember { group, .. }
+            | AdminAction::RemoveMember { group, .. }
+            | AdminAction::ClearEmergency { group } => Some(group),
+            AdminAction::Disable { .. } | AdminAction::Enable { .. } => None,
+        }
+    }
+}
+
+/// An admin action with who made it and when: the audit trail of the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminActionRecord {
+    /// What was done.
+    pub action: AdminAction,
+    /// Who did it ("admin" for the bearer token of the ops port).
+    pub by: String,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
 /// Anything the call log stores; each kind goes to its own table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -207,6 +303,8 @@ pub enum Record {
     AuthFailure(AuthFailureRecord),
     /// A session event.
     Session(SessionRecord),
+    /// An action through the admin API.
+    Admin(AdminActionRecord),
 }
 
 macro_rules! from_record {
@@ -225,5 +323,6 @@ from_record!(
     Emergency(EmergencyRecord),
     EmergencyCleared(EmergencyClearedRecord),
     AuthFailure(AuthFailureRecord),
-    Session(SessionRecord)
+    Session(SessionRecord),
+    Admin(AdminActionRecord)
 );

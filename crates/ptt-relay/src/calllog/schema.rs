@@ -3,7 +3,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::CallLogError;
-use super::record::Record;
+use super::record::{AdminAction, Record};
 
 /// Migration `i` takes the database from `user_version` i to i + 1. Append only: never edit
 /// a migration that has shipped.
@@ -69,6 +69,22 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     CREATE INDEX sessions_at ON sessions (at_ms);",
+    // 2: the admin API's actions; the directory changes among them are replayed at start.
+    // Columns that do not apply to an action are NULL.
+    "CREATE TABLE admin_actions (
+        id INTEGER PRIMARY KEY,
+        action TEXT NOT NULL,
+        terminal INTEGER,
+        group_id INTEGER,
+        listen INTEGER,
+        talk INTEGER,
+        max_priority TEXT,
+        by_whom TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX admin_actions_at ON admin_actions (at_ms);",
+    // 3: where each burst's recording is (relative path), NULL when none.
+    "ALTER TABLE bursts ADD COLUMN recording TEXT;",
 ];
 
 /// The schema version this build writes and reads.
@@ -107,7 +123,7 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<
         Record::Burst(b) => {
             tx.prepare_cached(
                 "INSERT INTO bursts (group_id, talker, burst_id, started_at_ms, ended_at_ms, priority,
-                 kind, outcome, frames) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 kind, outcome, frames, recording) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?
             .execute(params![
                 b.group.0,
@@ -118,7 +134,8 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<
                 b.priority.as_str(),
                 b.kind.as_str(),
                 b.outcome.as_str(),
-                b.frames
+                b.frames,
+                b.recording
             ])?;
         }
         Record::AlertSent(a) => {
@@ -173,6 +190,31 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<
         Record::Session(s) => {
             tx.prepare_cached("INSERT INTO sessions (terminal, event, at_ms) VALUES (?1, ?2, ?3)")?
                 .execute(params![s.terminal.0, s.event.as_str(), s.at_ms])?;
+        }
+        Record::Admin(a) => {
+            let (listen, talk, max_priority) = match &a.action {
+                AdminAction::SetMember {
+                    listen,
+                    talk,
+                    max_priority,
+                    ..
+                } => (Some(*listen), Some(*talk), max_priority.map(|p| p.as_str())),
+                _ => (None, None, None),
+            };
+            tx.prepare_cached(
+                "INSERT INTO admin_actions (action, terminal, group_id, listen, talk, max_priority,
+                 by_whom, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                a.action.as_str(),
+                a.action.terminal().map(|t| t.0),
+                a.action.group().map(|g| g.0),
+                listen,
+                talk,
+                max_priority,
+                a.by,
+                a.at_ms
+            ])?;
         }
     }
     Ok(tx.last_insert_rowid())

@@ -12,6 +12,7 @@ fn burst(n: u32) -> BurstRecord {
         kind: BurstKind::Normal,
         outcome: BurstOutcome::Released,
         frames: 50 * n,
+        recording: None,
     }
 }
 
@@ -149,6 +150,7 @@ async fn reopen_after_close_reads_everything() {
         priority: Priority::Emergency,
         kind: BurstKind::Emergency,
         outcome: BurstOutcome::Preempted,
+        recording: Some("1970-01-01/1003-g10-b3-t303.opus".to_owned()),
         ..burst(3)
     };
     log.record(b.clone()).unwrap();
@@ -228,6 +230,37 @@ async fn migration_is_idempotent_and_refuses_newer_schema() {
         CallLogReader::open(&path),
         Err(CallLogError::TooNew { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_log_from_before_recordings_gains_the_recording_column() {
+    let (_dir, path) = db();
+    CallLog::open(&path, 1).unwrap().close().await.unwrap();
+    // Turn it back into the schema before version 3, with a burst in it.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE bursts DROP COLUMN recording; PRAGMA user_version = 2;")
+        .unwrap();
+    conn.execute(
+        "INSERT INTO bursts (group_id, talker, burst_id, started_at_ms, ended_at_ms, priority,
+         kind, outcome, frames) VALUES (10, 301, 1, 1001, 2001, 'normal', 'normal', 'released', 50)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let log = CallLog::open(&path, 1).unwrap();
+    let with_file = BurstRecord {
+        recording: Some("1970-01-01/1002-g11-b2-t302.opus".to_owned()),
+        ..burst(2)
+    };
+    log.record_durable(with_file.clone()).await.unwrap();
+    log.close().await.unwrap();
+    let rows = CallLogReader::open(&path)
+        .unwrap()
+        .bursts(None, 0, i64::MAX, 10)
+        .unwrap();
+    assert_eq!(rows[0].record, with_file);
+    assert_eq!(rows[1].record.recording, None);
+    assert_eq!(rows[1].record.talker, TerminalId(301));
 }
 
 #[tokio::test]

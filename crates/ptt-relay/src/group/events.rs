@@ -3,13 +3,14 @@
 
 use std::sync::atomic::Ordering;
 
-use ptt_floor::{BurstEnd, Event, FloorState, ParticipantId, RevokeReason};
+use ptt_floor::{BurstEnd, DenyReason, Event, FloorState, ParticipantId, RevokeReason};
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::Answer;
 use super::task::GroupTask;
 use crate::calllog::{BurstOutcome, BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
 use crate::directory::{GroupId, TerminalId};
+use crate::metrics::DenialReason;
 use crate::{link, policy, wire};
 
 impl GroupTask {
@@ -18,9 +19,16 @@ impl GroupTask {
         while let Some(event) = self.floor.poll_event() {
             self.on_event(event);
         }
+        // Published for readers (the dashboard): every queue or emergency
+        // change comes out of the floor as an event drained here.
+        let queue_len = u32::try_from(self.floor.queue_len()).unwrap_or(u32::MAX);
+        self.group.queue_len.store(queue_len, Ordering::Relaxed);
+        let emergency = self.emergency.map_or(0, |(by, _)| 1 << 32 | u64::from(by));
+        self.group.emergency.store(emergency, Ordering::Relaxed);
     }
 
     fn on_event(&mut self, event: Event) {
+        self.count_event(&event);
         let group_id = self.group.id;
         match event {
             Event::Granted {
@@ -156,11 +164,18 @@ impl GroupTask {
                     u64::from(holder.0) << 32 | u64::from(burst.0),
                     Ordering::Release,
                 );
+                let started_at_ms = self.shared.clock.unix_ms(started);
+                // The recording is closed after the tail grace and named
+                // from the logged start; the record says where it will be.
+                let recording =
+                    self.shared
+                        .recorder
+                        .finish(group_id, burst.0, holder.0, started_at_ms, frames);
                 let record = Record::Burst(BurstRecord {
                     group: GroupId(group_id),
                     talker: TerminalId(holder.0),
                     burst_id: burst.0,
-                    started_at_ms: self.shared.clock.unix_ms(started),
+                    started_at_ms,
                     ended_at_ms: self.shared.clock.unix_ms(ended),
                     priority: policy::directory_priority(priority),
                     kind: wire::burst_kind(kind),
@@ -170,6 +185,7 @@ impl GroupTask {
                         wire::burst_outcome(outcome, self.leaving_disconnected)
                     },
                     frames: u32::try_from(frames).unwrap_or(u32::MAX),
+                    recording,
                 });
                 match self.release_ack.take() {
                     Some((link, request_id)) if link.terminal == holder.0 => {
@@ -304,6 +320,45 @@ impl GroupTask {
             priority: wire::priority(priority).into(),
             burst_id: burst,
             kind: wire::kind(kind).into(),
+        }
+    }
+}
+
+impl GroupTask {
+    /// Counts the floor's decisions for the metrics (pttd_floor_*) and
+    /// observes the access time of a grant: request received by this task →
+    /// granted, queue wait included.
+    fn count_event(&mut self, event: &Event) {
+        let metrics = &self.shared.metrics;
+        match *event {
+            Event::Granted { to, .. } => {
+                metrics.floor_grants.inc();
+                if let Some(at) = self.requested_at.remove(&to.0) {
+                    metrics.access_time.observe(at.elapsed());
+                }
+            }
+            Event::Queued { .. } => metrics.floor_queued.inc(),
+            Event::Denied { who, reason } => {
+                metrics.count_denial(DenialReason::from(reason));
+                // A repeated request is refused but the queued one stands.
+                if reason != DenyReason::AlreadyQueued {
+                    self.requested_at.remove(&who.0);
+                }
+            }
+            Event::Expired { who } => {
+                metrics.count_denial(DenialReason::QueueExpired);
+                self.requested_at.remove(&who.0);
+            }
+            Event::Withdrawn { who } => {
+                self.requested_at.remove(&who.0);
+            }
+            Event::Revoked { reason, .. } => {
+                metrics.floor_revokes.inc();
+                if matches!(reason, RevokeReason::Preempted { .. }) {
+                    metrics.floor_preemptions.inc();
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -8,7 +8,7 @@
 //! lock at all. Sessions talk to that task through a bounded command queue.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use ptt_floor::{MemberRights, Priority, RequestKind};
@@ -85,6 +85,13 @@ pub enum Command {
         /// The request to answer with `EmergencyState` or `Error`.
         request_id: u64,
     },
+    /// The admin API clears the group's emergency as a dispatcher would, with
+    /// no session: members see `EmergencyState{active: false, cleared_by: 0}`
+    /// and the call log names [`crate::calllog::ADMIN_TERMINAL`].
+    AdminClearEmergency {
+        /// Answered with whether an emergency was active (and is now cleared).
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
 }
 
 /// What answers a floor-changing request.
@@ -119,6 +126,12 @@ pub struct GroupShared {
     pub(crate) last_media_ms: AtomicU64,
     /// Frames forwarded in the current burst, for the call log.
     pub(crate) frames: AtomicU64,
+    /// Requests waiting in the floor's queue, published by the group task
+    /// after every change so the dashboard reads it without asking the task.
+    pub(crate) queue_len: AtomicU32,
+    /// `1 << 32 | declarer` while the group is in emergency, 0 otherwise;
+    /// published by the group task like `queue_len`.
+    pub(crate) emergency: AtomicU64,
     commands: mpsc::Sender<Command>,
 }
 
@@ -135,6 +148,8 @@ impl GroupShared {
             ended_at_ms: AtomicU64::new(0),
             last_media_ms: AtomicU64::new(0),
             frames: AtomicU64::new(0),
+            queue_len: AtomicU32::new(0),
+            emergency: AtomicU64::new(0),
             commands,
         });
         (shared, rx)
@@ -158,6 +173,24 @@ impl GroupShared {
         self.gate.load(Ordering::Acquire) == 0
             && self.ended.load(Ordering::Acquire) == u64::from(terminal) << 32 | u64::from(burst)
             && now_ms <= self.ended_at_ms.load(Ordering::Acquire) + TAIL_GRACE_MS
+    }
+
+    /// The holder and its burst, or `None` while the floor is idle (for
+    /// readers such as the dashboard; the hot path uses [`Self::burst_of`]).
+    pub fn holder(&self) -> Option<(u32, u32)> {
+        let gate = self.gate.load(Ordering::Acquire);
+        (gate != 0).then_some(((gate >> 32) as u32, gate as u32))
+    }
+
+    /// Requests waiting for the floor, as the group task last published.
+    pub fn queue_len(&self) -> u32 {
+        self.queue_len.load(Ordering::Relaxed)
+    }
+
+    /// Who declared the group's emergency, or `None` if there is none.
+    pub fn emergency_declarer(&self) -> Option<u32> {
+        let state = self.emergency.load(Ordering::Relaxed);
+        (state != 0).then_some(state as u32)
     }
 
     /// Records that the holder's frame was forwarded at `now_ms` (relay clock).

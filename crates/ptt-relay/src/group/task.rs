@@ -12,7 +12,9 @@ use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
 use super::{Answer, Command, GroupShared};
+use crate::calllog::ADMIN_TERMINAL;
 use crate::link::Link;
+use crate::metrics::DenialReason;
 use crate::relay::Shared;
 use crate::wire;
 
@@ -45,6 +47,9 @@ pub struct GroupTask {
     /// Whether the member leaving right now lost its connection (for the
     /// idle reason members see).
     pub(super) leaving_disconnected: bool,
+    /// When each open floor request reached this task, for the access time
+    /// observed at its grant (kept while the request waits in the queue).
+    pub(super) requested_at: HashMap<u32, Instant>,
 }
 
 impl GroupTask {
@@ -67,6 +72,7 @@ impl GroupTask {
             emergency: None,
             current_burst: 0,
             leaving_disconnected: false,
+            requested_at: HashMap::new(),
         }
     }
 
@@ -160,9 +166,14 @@ impl GroupTask {
                 request_id,
             } => {
                 if !self.is_current(&from) {
+                    self.shared.metrics.count_denial(DenialReason::NotMember);
                     return from.send(request_id, not_member(self.group.id));
                 }
                 let terminal = ParticipantId(from.terminal);
+                // A queued requester asking again keeps its first arrival.
+                if !self.floor.queue().any(|queued| queued.who == terminal) {
+                    self.requested_at.insert(terminal.0, now);
+                }
                 self.pending = Some(Pending {
                     link: from,
                     request_id,
@@ -237,7 +248,28 @@ impl GroupTask {
                     }
                 }
             }
+            Command::AdminClearEmergency { reply } => {
+                let _ = reply.send(self.admin_clear_emergency(now));
+            }
         }
+    }
+
+    /// Clears the emergency for the admin API. The floor lets only a
+    /// dispatcher member clear, so the admin joins for this one input as a
+    /// dispatcher under the id no terminal has, and leaves at once: the events
+    /// name it while it is a member (nobody is told as it has no link), and
+    /// its leave emits nothing as it neither holds nor queues.
+    fn admin_clear_emergency(&mut self, now: Instant) -> bool {
+        let admin = ParticipantId(ADMIN_TERMINAL.0);
+        if self.members.contains_key(&admin.0) {
+            tracing::error!("a terminal with id 0, reserved for the admin API, is joined here");
+            return false;
+        }
+        self.floor.handle_join(now, admin, MemberRights::DISPATCHER);
+        let cleared = self.floor.handle_clear_emergency(now, admin).is_ok();
+        self.drain_events();
+        self.floor.handle_leave(now, admin);
+        cleared
     }
 
     /// Whether `link` is the session through which its terminal is a member

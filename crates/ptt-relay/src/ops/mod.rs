@@ -5,6 +5,9 @@
 //! groups' shared state, the call log — and never sits on the voice path: a
 //! slow scraper or a browser left open on a wall screen costs the terminals
 //! nothing.
+//!
+//! Every route sits behind [`access`]: the `Host` check against DNS rebinding and, when
+//! `view-token` is set, the token that guards history and recordings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,18 +18,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::relay::Shared;
 
+mod access;
 mod admin;
 mod api;
 mod dashboard;
 mod prometheus;
 
-/// The ops HTTP routes over the relay's shared state.
+pub use access::{LogThrottle, OpsAccess, VIEW_COOKIE};
+
+/// The ops HTTP routes over the relay's shared state, all behind the access layer.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(prometheus::routes())
         .merge(api::routes())
         .merge(admin::routes())
         .merge(dashboard::routes())
+        // A layer over the merged router covers every route, those added later included
+        // (and the fallback): no route can forget the check.
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            access::guard,
+        ))
         .with_state(shared)
 }
 

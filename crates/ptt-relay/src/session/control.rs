@@ -1,7 +1,7 @@
 //! The control requests of one authenticated terminal: checked against the
 //! directory, then answered here or handed to the group's task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ptt_floor::{Priority, RequestKind};
@@ -10,12 +10,15 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use quinn::RecvStream;
 
 use super::{ReadError, read_message};
-use crate::directory::{GroupId, Role, Terminal};
+use crate::directory::{GroupId, Membership, Role, Terminal};
 use crate::fanout::ALL_CALL_GROUP;
 use crate::group::{Answer, Command, GroupShared};
 use crate::link::{self, Link};
+use crate::metrics::DenialReason;
 use crate::relay::{Shared, terminal_id};
 use crate::{policy, wire};
+
+mod regroup;
 
 /// Malformed control messages tolerated before the terminal is cut off.
 const MAX_MALFORMED: u32 = 16;
@@ -29,6 +32,9 @@ pub(super) struct Session {
     link: Arc<Link>,
     /// Groups this terminal hears now.
     joined: HashSet<u32>,
+    /// The terminal's groups and rights as last told to it, to see what an
+    /// administrator changed (`regroup`).
+    known: HashMap<u32, Membership>,
     malformed: u32,
 }
 
@@ -38,6 +44,7 @@ impl Session {
             shared,
             link,
             joined: HashSet::new(),
+            known: HashMap::new(),
             malformed: 0,
         }
     }
@@ -51,6 +58,7 @@ impl Session {
     /// Answers `Hello` and joins every group the terminal may listen to, as
     /// a radio scans its talkgroups from power-on.
     pub(super) async fn start(&mut self, hello_id: u64) {
+        self.known = self.memberships();
         let groups = self.group_infos();
         let datagrams = self.link.conn.max_datagram_size().is_some();
         let max_datagram_size = self
@@ -85,6 +93,11 @@ impl Session {
         loop {
             let next = tokio::select! {
                 next = read_message(&mut recv, &mut decoder) => next,
+                // Reading is cancel-safe: bytes read stay in `decoder`.
+                () = self.link.membership_changed.notified() => {
+                    self.regroup().await;
+                    continue;
+                }
                 () = self.shared.shutdown.cancelled() => {
                     self.link.send(0, Body::GoingAway(pb::GoingAway {
                         reason: pb::GoingAwayReason::Shutdown.into(),
@@ -210,7 +223,7 @@ impl Session {
                 self.ack(id);
             }
             Request::StatusMessage(status) => self.status(id, status),
-            Request::QualityReport(_) => self.ack(id),
+            Request::QualityReport(report) => self.quality(id, &report),
             Request::Alert(alert) => self.send_alert(id, alert),
             Request::AlertAck(ack) => self.acknowledge_alert(id, ack),
             Request::PrivateCallSetup(_)
@@ -227,15 +240,16 @@ impl Session {
     /// Every group of the terminal with its rights, marked joined where the
     /// terminal may listen.
     fn group_infos(&self) -> Vec<pb::GroupInfo> {
-        let directory = &self.shared.directory;
         let terminal = terminal_id(self.link.terminal);
         let dispatcher = self.terminal().is_some_and(|t| t.role == Role::Dispatcher);
-        directory
+        self.shared
+            .roster
             .groups_of(terminal)
+            .into_iter()
             .map(|(group, membership)| {
                 let rights = self
                     .terminal()
-                    .map(|t| policy::member_rights(t, membership));
+                    .map(|t| policy::member_rights(t, &membership));
                 pb::GroupInfo {
                     group_id: group.id.0,
                     name: group.name.clone(),
@@ -257,11 +271,14 @@ impl Session {
     }
 
     async fn join(&mut self, id: u64, group_id: u32) {
-        let directory = self.shared.directory.clone();
         let (Some(group), Some(terminal)) = (self.shared.group(group_id), self.terminal()) else {
             return self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
         };
-        let Some(membership) = directory.membership(terminal.id, GroupId(group_id)) else {
+        let Some(membership) = self
+            .shared
+            .roster
+            .membership(terminal.id, GroupId(group_id))
+        else {
             return self.error(id, pb::ErrorReason::NotMember, "not a member of this group");
         };
         if !membership.listen {
@@ -271,7 +288,7 @@ impl Session {
                 "may not listen to this group",
             );
         }
-        let rights = policy::member_rights(terminal, membership);
+        let rights = policy::member_rights(terminal, &membership);
         let Some(info) = self
             .group_infos()
             .into_iter()
@@ -318,6 +335,7 @@ impl Session {
         answer: Answer,
     ) {
         let deny = |reason: pb::FloorDenyReason| {
+            self.shared.metrics.count_denial(wire_denial(reason));
             Body::FloorDenied(pb::FloorDenied {
                 group_id,
                 reason: reason.into(),
@@ -364,6 +382,7 @@ impl Session {
     /// grant (or refusal, e.g. under an emergency) follows as an event.
     async fn all_call(&mut self, id: u64, kind: RequestKind) {
         let deny = |reason: pb::FloorDenyReason| {
+            self.shared.metrics.count_denial(wire_denial(reason));
             Body::FloorDenied(pb::FloorDenied {
                 group_id: ALL_CALL_GROUP,
                 reason: reason.into(),
@@ -493,7 +512,31 @@ impl Session {
         self.link.send(id, Body::Ack(pb::Ack {}));
     }
 
+    /// Takes a terminal's receive-quality report into the per-group client
+    /// figures (metrics and dashboard). Entries for groups the terminal does
+    /// not hear are ignored, so a terminal can only speak for its own
+    /// groups and the figures stay keyed by configured groups.
+    fn quality(&self, id: u64, report: &pb::QualityReport) {
+        let now = std::time::Instant::now();
+        let quality = &self.shared.metrics.client_quality;
+        for entry in &report.groups {
+            if self.joined.contains(&entry.group_id) {
+                quality.record(entry, now);
+            }
+        }
+        self.ack(id);
+    }
+
     fn error(&self, id: u64, reason: pb::ErrorReason, detail: &str) {
         self.link.send(id, wire::error(reason, detail));
+    }
+}
+
+/// The metrics label of a refusal the session itself sends.
+fn wire_denial(reason: pb::FloorDenyReason) -> DenialReason {
+    match reason {
+        pb::FloorDenyReason::UnknownGroup => DenialReason::UnknownGroup,
+        pb::FloorDenyReason::PriorityNotAllowed => DenialReason::PriorityNotAllowed,
+        _ => DenialReason::NotMember,
     }
 }

@@ -168,8 +168,28 @@ async fn handshake(
         .await;
         return Err(Refusal::auth("authentication rate-limited"));
     }
-    let directory = shared.directory.clone();
     let terminal = hello.terminal_id;
+    if shared.roster.is_disabled(terminal_id(terminal)) {
+        // Refused before the secret is hashed: a disabled terminal retrying
+        // costs no password hash. Which ids are disabled is no secret (the
+        // answer says so only to whoever names the id), so the secret need
+        // not be right to learn it. Not counted against the address either:
+        // a disabled terminal retrying must not lock out its neighbours
+        // behind one NAT. Logged (call log and warning) once a minute per
+        // terminal at most; every refusal is counted.
+        shared.metrics.auth_failures.inc();
+        if shared.roster.note_refused_login(terminal_id(terminal), now) {
+            shared.log(Record::AuthFailure(AuthFailureRecord {
+                terminal: Some(terminal_id(terminal)),
+                source: remote,
+                at_ms: unix_ms(shared),
+            }));
+            tracing::warn!(terminal, "login of a disabled terminal refused");
+        }
+        refuse(&mut send, request_id, pb::ErrorReason::AuthFailed, DISABLED).await;
+        return Err(Refusal::auth(DISABLED));
+    }
+    let directory = shared.directory.clone();
     let secret = hello.secret;
     let verified = tokio::task::spawn_blocking(move || {
         directory.verify_secret(terminal_id(terminal), &secret)
@@ -257,6 +277,12 @@ async fn run(
             .conn
             .close(link::CLOSE_REPLACED.into(), b"session replaced");
     }
+    // Checked again now that the session is findable: an administrator who
+    // disabled the terminal during the handshake either closes this session
+    // or is seen here.
+    if shared.roster.is_disabled(terminal_id(link.terminal)) {
+        disconnect_disabled(&link);
+    }
     shared.log(Record::Session(SessionRecord {
         terminal: terminal_id(link.terminal),
         event: SessionEvent::Connected,
@@ -290,6 +316,34 @@ async fn run(
     let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
     tracing::info!("terminal offline");
 }
+
+/// What a disabled terminal is told, at login and when its session is closed.
+pub(crate) const DISABLED: &str = "terminal disabled by an administrator";
+
+/// Ends the session of a terminal an administrator disabled: `GoingAway`
+/// with AUTH_REVOKED (the client must not reconnect), then, a moment later so
+/// that message can leave, the connection is closed with
+/// [`link::CLOSE_DISABLED`] and the reason. Returns at once.
+pub(crate) fn disconnect_disabled(link: &Arc<Link>) {
+    link.send(
+        0,
+        Body::GoingAway(pb::GoingAway {
+            reason: pb::GoingAwayReason::AuthRevoked.into(),
+            reconnect_after_ms: 0,
+            detail: DISABLED.into(),
+        }),
+    );
+    let link = link.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(DISABLED_GRACE).await;
+        link.conn
+            .close(link::CLOSE_DISABLED.into(), DISABLED.as_bytes());
+    });
+}
+
+/// How long a disabled terminal's `GoingAway` has to reach it before its
+/// connection is closed (well inside the second the issue allows).
+const DISABLED_GRACE: Duration = Duration::from_millis(50);
 
 /// Writes queued control frames to the stream, in order.
 async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>) {
