@@ -5,7 +5,8 @@
 //! floor), then sends the same datagrams over plain UDP to the same number of
 //! loopback sockets at the same rate: the physical limit of this machine for
 //! that traffic. It prints forwards per second, CPU per forward and the
-//! ratio relay / raw UDP. Raw UDP pays only the `sendto` per listener; the
+//! ratio relay / raw UDP, the one-way p99 the listeners saw and the relay's
+//! own share of it (its forward-latency histogram). Raw UDP pays only the `sendto` per listener; the
 //! relay pays that plus QUIC (encryption, acknowledgements, pacing) and the
 //! floor check, so the ratio is the price of QUIC and of our code.
 //!
@@ -96,7 +97,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8}",
         "scenario",
         "path",
         "forwards",
@@ -106,6 +107,7 @@ fn main() -> anyhow::Result<()> {
         "µs/fwd",
         "ratio",
         "p99 ms",
+        "own p99",
         "fan ms"
     );
     for scenario in &SCENARIOS {
@@ -170,8 +172,9 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
     let relay_us = relay_cpu * 1e6 / forwards.max(1) as f64;
     let raw_us = raw.cpu_per_packet_us();
     let p99 = report.one_way_ms.as_ref().map_or(f64::NAN, |p| p.p99);
+    let own_p99 = report.relay_forward_ms.as_ref().map_or(f64::NAN, |p| p.p99);
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.3} {:>8}",
         name,
         "relay",
         forwards,
@@ -181,10 +184,11 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
         relay_us,
         relay_us / raw_us,
         p99,
+        own_p99,
         "",
     );
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8.2}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8} {:>8.2}",
         "",
         "udp",
         raw.sent,
@@ -193,6 +197,7 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
         raw.cpu_s,
         raw_us,
         "1.00",
+        "",
         "",
         raw.fan_out_p99.as_secs_f64() * 1e3,
     );

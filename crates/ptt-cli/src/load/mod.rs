@@ -15,6 +15,7 @@ use anyhow::Context;
 
 mod probe;
 mod relay;
+mod scrape;
 mod sim;
 mod stats;
 mod tasks;
@@ -159,6 +160,10 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         ..scenario
     };
     let result = sim::run(&target, args.terminals, scenario).await;
+    let relay_forward = match &own {
+        Some(r) => scrape::forward_latency(r.ops).await,
+        None => None,
+    };
     let (cpu_total, peak_rss) = match &own {
         Some(r) => (
             relay::cpu_seconds(r.pid(), ticks),
@@ -203,6 +208,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         lagged_events: t.lagged.load(Ordering::Relaxed),
         access_ms: hists.access.summary(),
         one_way_ms: hists.one_way.summary(),
+        relay_forward_ms: relay_forward,
         mouth_to_ear_ms: hists.mouth_to_ear.summary(),
         mouth_to_ear_approx_ms: hists.mouth_to_ear_approx.summary(),
         decode_errors: t.decode_errors.load(Ordering::Relaxed),

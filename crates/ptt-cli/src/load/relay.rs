@@ -19,6 +19,8 @@ pub(crate) struct OwnRelay {
     child: Child,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
+    /// Its ops HTTP port (metrics).
+    pub(crate) ops: SocketAddr,
     /// Its self-signed certificate, to pin.
     pub(crate) cert: PathBuf,
     /// The secrets of the generated directory (`<id> <secret>` lines).
@@ -61,6 +63,13 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(socket.local_addr()?.port())
 }
 
+/// A TCP port on 127.0.0.1 nobody uses right now.
+fn free_tcp_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free TCP port")?;
+    Ok(listener.local_addr()?.port())
+}
+
 impl OwnRelay {
     /// Generates a directory of `terminals` in `groups`, starts `pttd` on
     /// it and waits until its certificate is written (it is bound by then).
@@ -81,11 +90,12 @@ impl OwnRelay {
         std::fs::create_dir_all(&data)?;
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let ops = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()?));
         let child = Command::new(&pttd)
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--ops-listen")
-            .arg("127.0.0.1:0")
+            .arg(ops.to_string())
             .arg("--data-dir")
             .arg(&data)
             .arg("--directory")
@@ -102,6 +112,7 @@ impl OwnRelay {
         let mut relay = Self {
             child,
             addr,
+            ops,
             cert: data.join("pttd-cert.pem"),
             secrets: generated.secrets,
             _dir: dir,

@@ -108,6 +108,11 @@ pub struct Report {
     /// Sender's capture timestamp (voice header, µs) → datagram received by
     /// a listener; one machine, one clock.
     pub one_way_ms: Option<Percentiles>,
+    /// The relay's own share of one-way: datagram in → handed to every
+    /// listener's connection, from its `pttd_forward_latency_seconds`
+    /// histogram (bucketed: 25/50/100/250/500 µs, 1/2.5/5 ms …), where `ptt
+    /// load` started the relay.
+    pub relay_forward_ms: Option<Percentiles>,
     /// Mouth-to-ear at one probe listener per talk group: the talker's
     /// capture timestamp → the frame decoded (Opus) after playout from a
     /// timer-driven jitter buffer (ptt-client's, default tuning). The
@@ -186,9 +191,10 @@ impl Report {
             "{:<28} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "latency (ms)", "samples", "p50", "p95", "p99", "max"
         );
-        let rows: [(&str, &Option<Percentiles>); 5] = [
+        let rows: [(&str, &Option<Percentiles>); 6] = [
             ("access (press→grant)", &self.access_ms),
             ("one-way (relay path)", &self.one_way_ms),
+            ("relay forward (its own)", &self.relay_forward_ms),
             ("mouth-to-ear (probes)", &self.mouth_to_ear_ms),
             ("mouth-to-ear (≈ 1-way+jb)", &self.mouth_to_ear_approx_ms),
             ("late entry (login→voice)", &self.late_entry_ms),
