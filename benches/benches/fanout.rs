@@ -41,26 +41,31 @@ struct Scenario {
     groups: usize,
     /// Frames per second per talker.
     fps: u32,
+    /// One dispatcher all-calls everyone instead of one talker per group.
+    all_call: bool,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario {
         name: "100 listeners",
         terminals: 102,
         groups: 1,
         fps: FPS,
+        all_call: false,
     },
     Scenario {
         name: "1000 listeners (10 groups x 100)",
         terminals: 1_012,
         groups: 10,
         fps: FPS,
+        all_call: false,
     },
     Scenario {
         name: "saturation (3000 listeners, 30 groups)",
         terminals: 3_040,
         groups: 30,
         fps: FPS,
+        all_call: false,
     },
     // Mostly idle: what a connected terminal costs in memory. One frame a
     // second per talker keeps the floor and fan-out in use without load.
@@ -69,6 +74,16 @@ const SCENARIOS: [Scenario; 4] = [
         terminals: 10_000,
         groups: 100,
         fps: 1,
+        all_call: false,
+    },
+    // A dispatcher's all-call to 1,000 terminals: one-way p99/max is how
+    // long a frame takes to reach the last of them; compare `fan ms`.
+    Scenario {
+        name: "all-call to 1000 terminals",
+        terminals: 1_001,
+        groups: 10,
+        fps: FPS,
+        all_call: true,
     },
 ];
 
@@ -119,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             groups: scenario.groups,
             duration: seconds,
             fps: scenario.fps,
+            all_call: scenario.all_call,
             quiet: true,
             relay_args: relay_args.clone(),
             ..LoadArgs::default()

@@ -65,6 +65,11 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// One dispatcher all-calls the whole district (group 0, broadcast) in
+    /// bursts while every other terminal listens: how long a frame takes to
+    /// reach the last of them (one-way p99/max).
+    #[arg(long)]
+    pub all_call: bool,
     /// An extra argument for the relay `ptt load` starts itself (repeat it;
     /// e.g. `--relay-arg=--record=false` to measure without recordings).
     #[arg(
@@ -90,6 +95,7 @@ impl Default for LoadArgs {
             seed: 1,
             report: None,
             quiet: false,
+            all_call: false,
             relay_args: Vec::new(),
         }
     }
@@ -125,6 +131,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         fps: args.fps,
         seed: args.seed,
         progress: !args.quiet,
+        all_call: args.all_call,
         relay_pid: None,
     };
 

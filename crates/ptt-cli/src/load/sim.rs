@@ -47,10 +47,15 @@ pub(crate) struct Scenario {
     pub(crate) fps: u32,
     pub(crate) seed: u64,
     pub(crate) progress: bool,
+    /// One dispatcher all-calls (group 0) in bursts; everyone else listens.
+    pub(crate) all_call: bool,
     /// The relay's process, when it is ours: its CPU time is sampled
     /// around the talking phase.
     pub(crate) relay_pid: Option<u32>,
 }
+
+/// The group id of a dispatcher's all-call (proto/voice.md).
+pub(crate) const ALL_CALL_GROUP: u32 = 0;
 
 /// Parses a secrets file: `<id> <secret>` per line, `#` comments.
 pub(crate) fn parse_secrets(text: &str) -> anyhow::Result<Vec<(u32, String)>> {
@@ -286,6 +291,26 @@ pub(crate) async fn run(
     });
     let mut chosen = BTreeSet::new();
     let mut plan: Vec<(u32, Vec<Client>)> = Vec::new();
+    if scenario.all_call {
+        // The audience of an all-call: every other terminal logged in (in a
+        // generated directory, group 1 holds everyone and is the all-call
+        // group).
+        let dispatcher = candidates
+            .iter()
+            .find(|c| {
+                c.groups()
+                    .iter()
+                    .any(|g| g.rights.as_ref().is_some_and(|r| r.dispatch))
+            })
+            .context("--all-call needs a dispatcher among the terminals")?;
+        members.insert(
+            ALL_CALL_GROUP,
+            clients.iter().map(Client::terminal_id).collect(),
+        );
+        chosen.insert(dispatcher.terminal_id());
+        plan.push((ALL_CALL_GROUP, vec![(*dispatcher).clone()]));
+        talk_groups.clear();
+    }
     for &group in &talk_groups {
         let talkers: Vec<Client> = candidates
             .iter()
@@ -311,7 +336,9 @@ pub(crate) async fn run(
     // Probes: per talk group, one listener that is neither a talker nor a
     // dispatcher plays the group's voice out for real.
     let mut probes: HashMap<u32, u32> = HashMap::new();
-    for (group, _) in &plan {
+    // An all-call arrives under each all-call group's own id, which a probe
+    // of group 0 would never match: no probes then.
+    for (group, _) in plan.iter().filter(|(g, _)| *g != ALL_CALL_GROUP) {
         let probe = candidates.iter().find(|c| {
             let id = c.terminal_id();
             !chosen.contains(&id)

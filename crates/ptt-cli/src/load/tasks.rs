@@ -49,7 +49,11 @@ pub(super) async fn talk_in_turns(
             m.len() - usize::from(m.contains(&talker.terminal_id()))
         }) as u64;
         let pressed = Instant::now();
-        let talk = talker.press(group, pb::Priority::Normal, pb::FloorKind::Normal);
+        let talk = if group == super::sim::ALL_CALL_GROUP {
+            talker.press(group, pb::Priority::Dispatcher, pb::FloorKind::Broadcast)
+        } else {
+            talker.press(group, pb::Priority::Normal, pb::FloorKind::Normal)
+        };
         match tokio::time::timeout(GRANT_PATIENCE, talk.granted()).await {
             Ok(Ok(_grant)) => {
                 totals
