@@ -435,6 +435,20 @@ async fn history_api_shows_live_state_and_the_call_log() -> anyhow::Result<()> {
     assert_eq!(response.headers()["content-type"], "audio/ogg");
     let ogg = response.bytes().await?;
     assert!(ogg.starts_with(b"OggS"), "an Ogg stream");
+    // Byte ranges, so a player can seek and show the length.
+    let ranged = ops
+        .http
+        .get(format!("{}{url}", ops.base))
+        .header("range", "bytes=0-3")
+        .send()
+        .await?;
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(
+        ranged.headers()["content-range"],
+        format!("bytes 0-3/{}", ogg.len()).as_str()
+    );
+    assert_eq!(ranged.headers()["content-type"], "audio/ogg");
+    assert_eq!(&ranged.bytes().await?[..], b"OggS");
     // Another group's filter and a window before the burst find nothing.
     assert_eq!(bursts_eventually(&ops, 11, 0).await.len(), 0);
     let started = logged["started_at_ms"].as_i64().unwrap();

@@ -14,12 +14,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use tower::ServiceExt as _;
+use tower_http::services::ServeFile;
 
 use crate::calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyRow, UnixMs};
 use crate::directory::{GroupId, GroupKind, Role, TerminalId};
@@ -267,6 +269,7 @@ async fn bursts(
 async fn recording(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let id: i64 = id
         .parse()
@@ -295,25 +298,22 @@ async fn recording(
     if !path.starts_with(&root) {
         return Err(no_recording());
     }
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| no_recording())?;
-    let length = file
-        .metadata()
+    // Served with byte ranges and a length, so a player can seek and show
+    // the duration.
+    let mut response = ServeFile::new(&path)
+        .oneshot(request)
         .await
         .map_err(|e| ApiError::internal("reading the recording", e))?
-        .len();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    let disposition = format!("inline; filename=\"burst-{id}.opus\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "audio/ogg".to_owned()),
-            (header::CONTENT_LENGTH, length.to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+        .map(Body::new);
+    if response.status().is_success() {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/ogg"));
+        let disposition = format!("inline; filename=\"burst-{id}.opus\"");
+        if let Ok(value) = HeaderValue::from_str(&disposition) {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Serialize)]
