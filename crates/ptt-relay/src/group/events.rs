@@ -19,12 +19,19 @@ impl GroupTask {
         while let Some(event) = self.floor.poll_event() {
             self.on_event(event);
         }
-        // Published for readers (the dashboard): every queue or emergency
-        // change comes out of the floor as an event drained here.
+        // Every queue or emergency change comes out of the floor as an event
+        // drained here.
+        self.publish_view();
+    }
+
+    /// Publishes the queue length and the emergency for readers (the
+    /// dashboard, the admin API). An emergency change is published before
+    /// it is announced, so whoever heard of it finds it here.
+    fn publish_view(&self) {
         let queue_len = u32::try_from(self.floor.queue_len()).unwrap_or(u32::MAX);
         self.group.queue_len.store(queue_len, Ordering::Relaxed);
         let emergency = self.emergency.map_or(0, |(by, _)| 1 << 32 | u64::from(by));
-        self.group.emergency.store(emergency, Ordering::Relaxed);
+        self.group.emergency.store(emergency, Ordering::Release);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -216,6 +223,7 @@ impl GroupTask {
                     terminal: TerminalId(by.0),
                     declared_at_ms: i64::try_from(at_us / 1000).unwrap_or(i64::MAX),
                 }));
+                self.publish_view();
                 let state = self.emergency_state(true, 0);
                 self.announce_emergency(by, state);
             }
@@ -229,6 +237,7 @@ impl GroupTask {
                         at_ms: i64::try_from(self.shared.clock.unix_us_now() / 1000)
                             .unwrap_or(i64::MAX),
                     }));
+                self.publish_view();
                 self.announce_emergency(by, state);
             }
         }

@@ -189,7 +189,7 @@ impl GroupShared {
 
     /// Who declared the group's emergency, or `None` if there is none.
     pub fn emergency_declarer(&self) -> Option<u32> {
-        let state = self.emergency.load(Ordering::Relaxed);
+        let state = self.emergency.load(Ordering::Acquire);
         (state != 0).then_some(state as u32)
     }
 
