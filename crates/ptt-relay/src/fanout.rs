@@ -39,7 +39,7 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
         return Ok(Forwarded::KeepAlive);
     }
     if header.group_id == ALL_CALL_GROUP {
-        return forward_all_call(shared, from, datagram, started);
+        return forward_all_call(shared, from, datagram, header.sequence, started);
     }
     let group = shared
         .group(header.group_id)
@@ -90,17 +90,17 @@ pub const ALL_CALL_GROUP: u32 = 0;
 
 /// Forwards an all-call frame: one stamped copy per all-call group the sender
 /// holds (each group has its own burst id), each listener served once even if
-/// it is a member of several of those groups. `started` is when the datagram
-/// reached [`forward`], for the forward latency.
+/// it is a member of several of those groups. `sequence` is the frame's, from
+/// the header [`forward`] parsed (for the recordings); `started` is when the
+/// datagram reached [`forward`], for the forward latency.
 fn forward_all_call(
     shared: &Shared,
     from: &Link,
     datagram: Bytes,
+    sequence: u16,
     started: Instant,
 ) -> Result<Forwarded, DropReason> {
     let token = from.next_all_call_token();
-    // Parsed once already by `forward`; only the sequence is needed here.
-    let sequence = voice::VoiceHeader::parse(&datagram).map_or(0, |h| h.sequence);
     let mut sent = 0;
     let mut held_any = false;
     for group in shared.all_call_groups() {

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ptt_relay::metrics::{HistogramSnapshot, LATENCY_BOUNDS_US};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -20,7 +21,7 @@ pub(crate) async fn forward_latency(ops: SocketAddr) -> Option<Percentiles> {
     let text = tokio::time::timeout(Duration::from_secs(3), get_metrics(ops))
         .await
         .ok()??;
-    summarise(&cumulative_buckets(&text))
+    summarise(&snapshot(&text)?)
 }
 
 async fn get_metrics(ops: SocketAddr) -> Option<String> {
@@ -34,69 +35,46 @@ async fn get_metrics(ops: SocketAddr) -> Option<String> {
         .map(|(_, body)| body.to_owned())
 }
 
-/// `(upper bound in seconds, cumulative count)` in exposition order; the
-/// `+Inf` bucket has an infinite bound.
-fn cumulative_buckets(text: &str) -> Vec<(f64, u64)> {
-    text.lines()
+/// The relay's histogram back from its exposition: the cumulative `le`
+/// buckets, in order, are the relay's own [`LATENCY_BOUNDS_US`] plus `+Inf`.
+/// `None` if the family is missing or has other buckets.
+fn snapshot(text: &str) -> Option<HistogramSnapshot> {
+    let cumulative: Vec<u64> = text
+        .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix(FAMILY)?;
-            let le = rest.split("le=\"").nth(1)?.split('"').next()?;
-            let bound = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            let count = rest.rsplit(' ').next()?.parse::<f64>().ok()? as u64;
-            Some((bound, count))
+            rest.rsplit(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+                .map(|n| n as u64)
         })
-        .collect()
-}
-
-/// Percentiles in ms, interpolated linearly inside a bucket; `max` is the
-/// upper bound of the highest bucket in use.
-fn summarise(buckets: &[(f64, u64)]) -> Option<Percentiles> {
-    let total = buckets.last()?.1;
-    if total == 0 {
+        .collect();
+    if cumulative.len() != LATENCY_BOUNDS_US.len() + 1 {
         return None;
     }
-    let last_finite = buckets
-        .iter()
-        .rev()
-        .find(|(bound, _)| bound.is_finite())
-        .map_or(0.0, |(bound, _)| *bound);
-    let quantile = |q: f64| {
-        let rank = (q * total as f64).max(1.0);
-        let mut lower = (0.0, 0u64);
-        for &(bound, count) in buckets {
-            if count as f64 >= rank {
-                if !bound.is_finite() {
-                    return last_finite * 1e3;
-                }
-                let width = (count - lower.1).max(1) as f64;
-                let fraction = (rank - lower.1 as f64) / width;
-                return (lower.0 + fraction * (bound - lower.0)) * 1e3;
-            }
-            lower = (bound, count);
-        }
-        last_finite * 1e3
-    };
-    let max =
-        buckets
-            .iter()
-            .find(|(_, count)| *count == total)
-            .map_or(last_finite, |(bound, _)| {
-                if bound.is_finite() {
-                    *bound
-                } else {
-                    last_finite
-                }
-            });
+    let mut snapshot = HistogramSnapshot::default();
+    let mut below = 0;
+    for (bucket, &count) in snapshot.buckets.iter_mut().zip(&cumulative) {
+        *bucket = count.saturating_sub(below);
+        below = count.max(below);
+    }
+    Some(snapshot)
+}
+
+/// Percentiles in ms (interpolated inside a bucket, as the dashboard does);
+/// `max` is the upper bound of the highest bucket in use.
+fn summarise(snapshot: &HistogramSnapshot) -> Option<Percentiles> {
+    let ms = |q| snapshot.quantile_us(q).map(|us| us / 1e3);
+    let highest = snapshot.buckets.iter().rposition(|&n| n > 0)?;
+    let largest = LATENCY_BOUNDS_US[LATENCY_BOUNDS_US.len() - 1];
+    let max_us = LATENCY_BOUNDS_US.get(highest).copied().unwrap_or(largest);
     Some(Percentiles {
-        count: total,
-        p50: quantile(0.50),
-        p95: quantile(0.95),
-        p99: quantile(0.99),
-        max: max * 1e3,
+        count: snapshot.count(),
+        p50: ms(0.50)?,
+        p95: ms(0.95)?,
+        p99: ms(0.99)?,
+        max: max_us as f64 / 1e3,
     })
 }
 
@@ -104,21 +82,29 @@ fn summarise(buckets: &[(f64, u64)]) -> Option<Percentiles> {
 mod tests {
     use super::*;
 
+    /// An exposition with 50 frames in (25, 50] µs and 50 in (50, 100] µs.
+    fn exposition() -> String {
+        let mut text = String::from("# HELP x\n");
+        for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {
+            let cumulative = match i {
+                0 => 0,
+                1 => 50,
+                _ => 100,
+            };
+            let le = *bound as f64 / 1e6;
+            text += &format!("{FAMILY}{{le=\"{le}\"}} {cumulative}\n");
+        }
+        text += &format!("{FAMILY}{{le=\"+Inf\"}} 100\npttd_forward_latency_seconds_sum 0.004\n");
+        text
+    }
+
     #[test]
     fn reads_the_histogram_and_interpolates() {
-        let text = "# HELP x\n\
-            pttd_forward_latency_seconds_bucket{le=\"0.000025\"} 0\n\
-            pttd_forward_latency_seconds_bucket{le=\"0.00005\"} 50\n\
-            pttd_forward_latency_seconds_bucket{le=\"0.0001\"} 100\n\
-            pttd_forward_latency_seconds_bucket{le=\"+Inf\"} 100\n\
-            pttd_forward_latency_seconds_sum 0.004\n";
-        let buckets = cumulative_buckets(text);
-        assert_eq!(buckets.len(), 4);
-        let p = summarise(&buckets).unwrap();
+        let p = summarise(&snapshot(&exposition()).unwrap()).unwrap();
         assert_eq!(p.count, 100);
         assert!((p.p50 - 0.05).abs() < 1e-9, "{}", p.p50); // top of (25, 50] µs
         assert!(p.p99 > 0.05 && p.p99 <= 0.1, "{}", p.p99);
         assert!((p.max - 0.1).abs() < 1e-9);
-        assert_eq!(summarise(&cumulative_buckets("")), None);
+        assert_eq!(snapshot(""), None);
     }
 }
