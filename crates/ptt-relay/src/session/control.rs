@@ -79,6 +79,16 @@ impl Session {
                 datagrams,
                 server_time_us: self.shared.clock.unix_us_now(),
                 ping_interval_ms: 0,
+                status_codes: self
+                    .shared
+                    .directory
+                    .status_codes()
+                    .iter()
+                    .map(|s| pb::StatusCodeInfo {
+                        code: u32::from(s.code),
+                        label: s.label.clone(),
+                    })
+                    .collect(),
             }),
         );
         self.presence(pb::PresenceState::Online);
