@@ -40,7 +40,7 @@ use toml::Spanned;
 use super::password;
 use super::{
     Directory, FloorPolicy, Group, GroupId, GroupKind, Membership, Priority, Role, StatusCode,
-    Terminal, TerminalId, Zone, ZoneId,
+    Terminal, TerminalId, Zone, ZoneId, ZoneKind,
 };
 use crate::config::{Location, TomlError, format_duration, parse_duration};
 
@@ -282,7 +282,9 @@ impl Validator<'_> {
             zones.push(Zone {
                 id: ZoneId(*z.id.get_ref()),
                 name: self.name(z.name, "zone.name")?,
+                kind: ZoneKind::Area,
                 neighbours,
+                shape: None,
             });
         }
 
@@ -400,6 +402,7 @@ impl Validator<'_> {
                 all_call: g.all_call,
                 zone,
                 route,
+                patrol: None,
             });
         }
         Ok(Directory::from_parts(

@@ -18,11 +18,13 @@ mod demo;
 #[cfg(test)]
 mod demo_build;
 mod generate;
+mod geo;
 mod load;
 mod password;
 
 pub use demo::DEMO_SECRET_PREFIX;
 pub use generate::{GeneratedDirectory, generate, write_generated};
+pub use geo::{GeoPoint, Shape};
 pub use load::DirectoryError;
 pub use password::{HashError, HashParams, hash_secret};
 
@@ -182,8 +184,22 @@ pub struct FloorPolicy {
     pub queue_limit: Option<u32>,
 }
 
+/// How a patrol group follows its lead terminal (relay patrol): the guards of every
+/// enterprise whose premises the lead comes within `approach_m` of join the group, and
+/// leave once it is more than `approach_m + hysteresis_m` away, so a patrol standing on the
+/// boundary (GPS jitter included) does not make them flap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PatrolRule {
+    /// The terminal whose location reports move the group (a member of it).
+    pub lead: TerminalId,
+    /// Enter distance from a premises zone's edge, metres (0: only inside).
+    pub approach_m: f64,
+    /// Extra distance before guards are dropped again, metres.
+    pub hysteresis_m: f64,
+}
+
 /// A talk group with its ACL and floor policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Group {
     /// Unique id.
     pub id: GroupId,
@@ -199,19 +215,40 @@ pub struct Group {
     pub all_call: bool,
     /// The zone an enterprise/post sits in, for "guards of the neighbouring zones".
     pub zone: Option<ZoneId>,
-    /// The zones a patrol route passes, in order, for relay patrol.
+    /// The zones a patrol route passes, in order (its segments).
     pub route: Vec<ZoneId>,
+    /// Relay patrol: set for a patrol group whose membership follows its lead.
+    pub patrol: Option<PatrolRule>,
 }
 
-/// An area of the district; neighbours are pulled into backup calls.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a zone is, for the zone logic and the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ZoneKind {
+    /// A neighbourhood of the district.
+    Area,
+    /// An enterprise's or compound's premises: its guards join passing patrols and
+    /// backup calls nearby.
+    Premises,
+    /// One of the key areas patrolled on foot.
+    KeyArea,
+    /// A segment of a patrol route.
+    RouteSegment,
+}
+
+/// An area of the district with its outline.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     /// Unique id.
     pub id: ZoneId,
     /// Display name.
     pub name: String,
+    /// What it is.
+    pub kind: ZoneKind,
     /// Adjacent zones (symmetric in the demo; not enforced).
     pub neighbours: Vec<ZoneId>,
+    /// Its outline; `None` for a zone known by name only (no zone logic applies).
+    pub shape: Option<Shape>,
 }
 
 /// A status code a terminal can report ("on scene") or send with an alert acknowledgement.
