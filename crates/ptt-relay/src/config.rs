@@ -222,6 +222,26 @@ pub struct Config {
         env = "PTTD_RECORDING_QUEUE"
     )]
     pub recording_queue: usize,
+
+    /// Backup calls: an emergency pulls in the on-duty guards of every compound whose
+    /// premises are within this many metres of the caller's last position (1 to 20000).
+    #[arg(
+        long,
+        value_name = "METRES",
+        default_value_t = 400,
+        env = "PTTD_BACKUP_RADIUS_M"
+    )]
+    pub backup_radius_m: u32,
+
+    /// Private calls that can be up at once (1 to 4096); each is a temporary group whose
+    /// task is started with the relay.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        env = "PTTD_PRIVATE_CALLS"
+    )]
+    pub private_calls: u32,
 }
 
 /// A bearer token of the ops port (admin or view): a secret, so its `Debug` never shows it
@@ -305,6 +325,8 @@ const MERGED_FIELDS: &[&str] = &[
     "recording_retention_days",
     "recording_max_mib",
     "recording_queue",
+    "backup_radius_m",
+    "private_calls",
 ];
 
 impl Default for Config {
@@ -333,6 +355,8 @@ impl Default for Config {
             recording_retention_days: 30,
             recording_max_mib: 10_240,
             recording_queue: 4096,
+            backup_radius_m: 400,
+            private_calls: 64,
         }
     }
 }
@@ -433,6 +457,8 @@ impl Config {
             recording_retention_days,
             recording_max_mib,
             recording_queue,
+            backup_radius_m,
+            private_calls,
         );
     }
 
@@ -455,6 +481,12 @@ impl Config {
         // gigabytes.
         if !(1..=Self::MAX_RECORDING_QUEUE).contains(&self.recording_queue) {
             return invalid("recording-queue", "must be between 1 and 1048576");
+        }
+        if !(1..=20_000).contains(&self.backup_radius_m) {
+            return invalid("backup-radius-m", "must be between 1 and 20000");
+        }
+        if !(1..=4096).contains(&self.private_calls) {
+            return invalid("private-calls", "must be between 1 and 4096");
         }
         if !(1..=10_000).contains(&self.datagram_queue_ms) {
             return invalid("datagram-queue-ms", "must be between 1 and 10000");

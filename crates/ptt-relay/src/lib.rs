@@ -14,7 +14,9 @@
 //! is the voice hot path; [`directory`], [`config`] and [`calllog`] hold the
 //! terminals and groups, the settings, and the durable log; [`recording`]
 //! writes every burst as an Ogg Opus file off the hot path; [`ops`] serves
-//! metrics, the history API and the dashboard on the operations port.
+//! metrics, the history API and the dashboard on the operations port;
+//! [`dispatch`] moves memberships with location (relay patrols, backup
+//! calls) and [`private_call`] connects two terminals.
 #![forbid(unsafe_code)]
 
 pub mod alert;
@@ -23,12 +25,14 @@ pub mod calllog;
 pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod dispatch;
 pub mod fanout;
 pub mod group;
 pub mod link;
 pub mod metrics;
 pub mod ops;
 pub mod policy;
+pub mod private_call;
 pub mod quic;
 pub mod recording;
 pub mod relay;

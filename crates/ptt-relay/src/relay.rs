@@ -20,9 +20,11 @@ use crate::calllog::{CallLog, CallLogError, Record};
 use crate::clock::Clock;
 use crate::config::{AdminToken, Config};
 use crate::directory::{Directory, DirectoryError, GroupKind, TerminalId};
+use crate::dispatch::Dispatch;
 use crate::group::{GroupShared, GroupTask};
 use crate::link::{self, Link};
 use crate::metrics::Metrics;
+use crate::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
 use crate::quic::{self, ServerConfigError, TransportSettings};
 use crate::recording::{self, Recorder, RecordingError};
 use crate::roster::Roster;
@@ -104,6 +106,10 @@ pub struct Shared {
     pub admin_token: Option<AdminToken>,
     /// Who may use the ops port: allowed host names, the view token.
     pub ops_access: crate::ops::OpsAccess,
+    /// Zone logic: last positions, relay patrols, backup calls.
+    pub dispatch: Dispatch,
+    /// Private calls and their pool of temporary groups.
+    pub private_calls: PrivateCalls,
     groups: HashMap<u32, Arc<GroupShared>>,
     control_room: Vec<Arc<GroupShared>>,
     all_call: Vec<Arc<GroupShared>>,
@@ -121,6 +127,11 @@ impl Shared {
     #[inline]
     pub fn group(&self, id: u32) -> Option<&Arc<GroupShared>> {
         self.groups.get(&id)
+    }
+
+    /// The control-room groups (whose listeners are the dispatchers online).
+    pub fn control_room_groups(&self) -> &[Arc<GroupShared>] {
+        &self.control_room
     }
 
     /// The groups a dispatcher's all-call covers.
@@ -261,6 +272,15 @@ impl Relay {
             receivers.push((shared.clone(), rx, policy::floor_policy(&group.floor)));
             groups.insert(group.id.0, shared);
         }
+        let mut private_slots = Vec::new();
+        for slot in 0..config.private_calls {
+            let id = PRIVATE_CALL_GROUP_BASE + slot;
+            let (shared, rx) =
+                GroupShared::new(id, Arc::from(format!("Private call {}", slot + 1)));
+            receivers.push((shared.clone(), rx, ptt_floor::FloorPolicy::default()));
+            groups.insert(id, shared.clone());
+            private_slots.push(shared);
+        }
         let names = directory
             .terminals()
             .iter()
@@ -272,6 +292,7 @@ impl Relay {
             Some(settings) => Recorder::start(settings, directory.clone(), metrics.clone())?,
             None => Recorder::disabled(),
         };
+        let dispatch = Dispatch::new(&directory, f64::from(config.backup_radius_m));
         let shared = Arc::new(Shared {
             directory,
             metrics: metrics.clone(),
@@ -287,6 +308,8 @@ impl Relay {
             roster,
             admin_token: config.admin_token.clone(),
             ops_access: crate::ops::OpsAccess::from_config(&config),
+            dispatch,
+            private_calls: PrivateCalls::new(private_slots),
             groups,
             control_room,
             all_call,

@@ -7,6 +7,11 @@
 //! terminal stays disabled across a restart. Sessions ask the roster, not the file, who may
 //! log in and which groups a terminal belongs to.
 //!
+//! On top of both, zone logic (`crate::dispatch`) adds members for a while: the guards of a
+//! compound a patrol is passing, the guards pulled into a backup call. Those grants live
+//! only in memory (the call log records each change in `regroups`, but a restart starts
+//! without them: patrols report their positions again, emergencies are declared again).
+//!
 //! Reads take a short read lock (never held across an await) at login, join and regroup —
 //! never on the voice path.
 
@@ -15,8 +20,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::calllog::{AdminAction, CallLogError, CallLogReader};
-use crate::directory::{Directory, Group, GroupId, Membership, TerminalId};
+use crate::calllog::{AdminAction, CallLogError, CallLogReader, RegroupReason};
+use crate::directory::{Directory, Group, GroupId, Membership, TerminalId, ZoneId};
+
+/// A membership granted by zone logic rather than the directory or an administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DynamicGrant {
+    /// Why ([`RegroupReason::ZoneEntered`] or [`RegroupReason::Backup`]).
+    pub reason: RegroupReason,
+    /// The premises zone that brought the terminal in.
+    pub zone: ZoneId,
+}
 
 /// Why an admin action cannot be applied; nothing was changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +62,9 @@ pub struct Roster {
     /// Per terminal, the groups whose membership differs from the file: `Some` rights
     /// (added, or rights changed) or `None` (removed).
     changed: RwLock<HashMap<TerminalId, BTreeMap<GroupId, Option<Membership>>>>,
+    /// Per terminal, the groups zone logic added it to (never one it is a member of
+    /// otherwise).
+    dynamic: RwLock<HashMap<TerminalId, BTreeMap<GroupId, DynamicGrant>>>,
     /// Held by the admin API from writing an action to applying it, so the log holds the
     /// actions in the order they took effect (and replays to the same state).
     writing: tokio::sync::Mutex<()>,
@@ -66,6 +83,7 @@ impl Roster {
             directory,
             disabled: RwLock::new(HashSet::new()),
             changed: RwLock::new(HashMap::new()),
+            dynamic: RwLock::new(HashMap::new()),
             writing: tokio::sync::Mutex::new(()),
             refusals_logged: Mutex::new(HashMap::new()),
         }
@@ -221,11 +239,80 @@ impl Roster {
 
     /// A terminal's rights in a group now; `None` if it is not a member.
     pub fn membership(&self, terminal: TerminalId, group: GroupId) -> Option<Membership> {
+        self.assigned(terminal, group).or_else(|| {
+            read(&self.dynamic)
+                .get(&terminal)
+                .and_then(|groups| groups.get(&group))
+                .and_then(|_| self.dynamic_rights(terminal))
+        })
+    }
+
+    /// The rights from the file as an administrator changed them, without zone logic's.
+    fn assigned(&self, terminal: TerminalId, group: GroupId) -> Option<Membership> {
         let changed = read(&self.changed);
         match changed.get(&terminal).and_then(|groups| groups.get(&group)) {
             Some(rights) => *rights,
             None => self.directory.membership(terminal, group).copied(),
         }
+    }
+
+    /// What a terminal brought in by zone logic may do: listen and talk, up to its own
+    /// priority cap.
+    fn dynamic_rights(&self, terminal: TerminalId) -> Option<Membership> {
+        let cap = self.directory.terminal(terminal)?.max_priority;
+        Some(Membership {
+            terminal,
+            listen: true,
+            talk: true,
+            max_priority: cap,
+        })
+    }
+
+    /// Adds `terminal` to `group` for zone logic. Returns false (and changes nothing) if
+    /// it is a member already, by any means, or either is unknown.
+    pub fn add_dynamic(&self, group: GroupId, terminal: TerminalId, grant: DynamicGrant) -> bool {
+        if self.directory.group(group).is_none() || self.assigned(terminal, group).is_some() {
+            return false;
+        }
+        let mut dynamic = write(&self.dynamic);
+        let groups = dynamic.entry(terminal).or_default();
+        if groups.contains_key(&group) {
+            return false;
+        }
+        groups.insert(group, grant);
+        true
+    }
+
+    /// Takes back a grant of zone logic; the grant, or `None` if there was none.
+    pub fn remove_dynamic(&self, group: GroupId, terminal: TerminalId) -> Option<DynamicGrant> {
+        let mut dynamic = write(&self.dynamic);
+        let groups = dynamic.get_mut(&terminal)?;
+        let grant = groups.remove(&group);
+        if groups.is_empty() {
+            dynamic.remove(&terminal);
+        }
+        grant
+    }
+
+    /// Zone logic's grant of `terminal` in `group`, if that is how it is a member.
+    pub fn dynamic_grant(&self, terminal: TerminalId, group: GroupId) -> Option<DynamicGrant> {
+        if self.assigned(terminal, group).is_some() {
+            return None;
+        }
+        read(&self.dynamic)
+            .get(&terminal)
+            .and_then(|groups| groups.get(&group))
+            .copied()
+    }
+
+    /// The members zone logic added to `group`, by terminal id.
+    pub fn dynamic_members(&self, group: GroupId) -> Vec<(TerminalId, DynamicGrant)> {
+        let mut out: Vec<_> = read(&self.dynamic)
+            .iter()
+            .filter_map(|(terminal, groups)| groups.get(&group).map(|grant| (*terminal, *grant)))
+            .collect();
+        out.sort_unstable_by_key(|(terminal, _)| *terminal);
+        out
     }
 
     /// A group's members now with their rights: the file's (as changed) in file order, then
@@ -249,6 +336,14 @@ impl Roster {
             .collect();
         added.sort_unstable_by_key(|m| m.terminal);
         out.append(&mut added);
+        drop(changed);
+        for (terminal, _) in self.dynamic_members(group) {
+            if !out.iter().any(|m| m.terminal == terminal)
+                && let Some(rights) = self.dynamic_rights(terminal)
+            {
+                out.push(rights);
+            }
+        }
         out
     }
 
@@ -273,6 +368,19 @@ impl Roster {
                 && let Some(group) = self.directory.group(group)
             {
                 out.push((group, *rights));
+            }
+        }
+        drop(changed);
+        let grants: Vec<GroupId> = read(&self.dynamic)
+            .get(&terminal)
+            .map(|groups| groups.keys().copied().collect())
+            .unwrap_or_default();
+        for group in grants {
+            if !out.iter().any(|(g, _)| g.id == group)
+                && let (Some(group), Some(rights)) =
+                    (self.directory.group(group), self.dynamic_rights(terminal))
+            {
+                out.push((group, rights));
             }
         }
         out

@@ -26,7 +26,8 @@ pub use read::{AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, Row};
 pub use record::{
     ADMIN_TERMINAL, AckKind, AdminAction, AdminActionRecord, AlertAckRecord, AlertSentRecord,
     AuthFailureRecord, BurstKind, BurstOutcome, BurstRecord, EmergencyClearedRecord,
-    EmergencyRecord, Record, SessionEvent, SessionRecord, UnixMs, now_ms,
+    EmergencyRecord, PrivateCallOutcome, PrivateCallRecord, Record, RegroupReason, RegroupRecord,
+    SessionEvent, SessionRecord, UnixMs, now_ms,
 };
 
 /// Most messages written in one transaction; bounds how long one commit holds the writer.

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::directory::{GroupId, Priority, TerminalId};
+use crate::directory::{GroupId, Priority, TerminalId, ZoneId};
 
 /// Milliseconds since the unix epoch, the time unit of every record.
 pub type UnixMs = i64;
@@ -173,6 +173,81 @@ pub struct EmergencyClearedRecord {
     pub at_ms: UnixMs,
 }
 
+text_enum!(
+    /// Why zone logic changed a group's membership (the relay's own regroupings; the
+    /// admin API's are in `admin_actions`).
+    RegroupReason {
+        /// A patrol's lead came near the terminal's premises: it joined the patrol.
+        ZoneEntered = "zone-entered",
+        /// The patrol moved away: the terminal left it.
+        ZoneLeft = "zone-left",
+        /// An emergency nearby pulled the terminal into the caller's group.
+        Backup = "backup",
+        /// The emergency was cleared: the terminal left again.
+        BackupCleared = "backup-cleared",
+    }
+);
+
+/// A terminal added to or removed from a group by zone logic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegroupRecord {
+    /// The group.
+    pub group: GroupId,
+    /// The terminal.
+    pub terminal: TerminalId,
+    /// Added (true) or removed.
+    pub added: bool,
+    /// Why.
+    pub reason: RegroupReason,
+    /// The premises zone that caused it.
+    pub zone: ZoneId,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
+text_enum!(
+    /// How a private call ended.
+    PrivateCallOutcome {
+        /// Answered, then a party hung up.
+        Completed = "completed",
+        /// The callee declined.
+        Declined = "declined",
+        /// The callee was in another call.
+        Busy = "busy",
+        /// Nobody answered in time.
+        NoAnswer = "no-answer",
+        /// The callee was offline.
+        Offline = "offline",
+        /// The caller hung up before the callee answered.
+        Cancelled = "cancelled",
+        /// A party's connection was lost.
+        Disconnected = "disconnected",
+    }
+);
+
+/// A private call, logged when it ends (its bursts are in `bursts` under its group id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateCallRecord {
+    /// The relay's call id.
+    pub call_id: u64,
+    /// Who called.
+    pub caller: TerminalId,
+    /// Who was called.
+    pub callee: TerminalId,
+    /// The temporary group the call used.
+    pub group: GroupId,
+    /// An emergency private call.
+    pub emergency: bool,
+    /// How it ended.
+    pub outcome: PrivateCallOutcome,
+    /// When it was set up.
+    pub started_at_ms: UnixMs,
+    /// When the callee answered, if it did.
+    pub answered_at_ms: Option<UnixMs>,
+    /// When it ended.
+    pub ended_at_ms: UnixMs,
+}
+
 /// A failed login, for audit and rate limiting forensics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthFailureRecord {
@@ -305,6 +380,10 @@ pub enum Record {
     Session(SessionRecord),
     /// An action through the admin API.
     Admin(AdminActionRecord),
+    /// A membership change made by zone logic.
+    Regroup(RegroupRecord),
+    /// A private call that ended.
+    PrivateCall(PrivateCallRecord),
 }
 
 macro_rules! from_record {
@@ -324,5 +403,7 @@ from_record!(
     EmergencyCleared(EmergencyClearedRecord),
     AuthFailure(AuthFailureRecord),
     Session(SessionRecord),
-    Admin(AdminActionRecord)
+    Admin(AdminActionRecord),
+    Regroup(RegroupRecord),
+    PrivateCall(PrivateCallRecord)
 );

@@ -85,6 +85,30 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX admin_actions_at ON admin_actions (at_ms);",
     // 3: where each burst's recording is (relative path), NULL when none.
     "ALTER TABLE bursts ADD COLUMN recording TEXT;",
+    // 4: zone logic's membership changes (relay patrol, backup calls) and private calls.
+    "CREATE TABLE regroups (
+        id INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL,
+        terminal INTEGER NOT NULL,
+        change TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        zone INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX regroups_group_at ON regroups (group_id, at_ms);
+    CREATE TABLE private_calls (
+        id INTEGER PRIMARY KEY,
+        call_id INTEGER NOT NULL,
+        caller INTEGER NOT NULL,
+        callee INTEGER NOT NULL,
+        group_id INTEGER NOT NULL,
+        emergency INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        answered_at_ms INTEGER,
+        ended_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX private_calls_started ON private_calls (started_at_ms);",
 ];
 
 /// The schema version this build writes and reads.
@@ -214,6 +238,38 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<
                 max_priority,
                 a.by,
                 a.at_ms
+            ])?;
+        }
+        Record::Regroup(r) => {
+            tx.prepare_cached(
+                "INSERT INTO regroups (group_id, terminal, change, reason, zone, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                r.group.0,
+                r.terminal.0,
+                if r.added { "added" } else { "removed" },
+                r.reason.as_str(),
+                r.zone.0,
+                r.at_ms
+            ])?;
+        }
+        Record::PrivateCall(c) => {
+            tx.prepare_cached(
+                "INSERT INTO private_calls (call_id, caller, callee, group_id, emergency, outcome,
+                 started_at_ms, answered_at_ms, ended_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                c.call_id as i64,
+                c.caller.0,
+                c.callee.0,
+                c.group.0,
+                c.emergency,
+                c.outcome.as_str(),
+                c.started_at_ms,
+                c.answered_at_ms,
+                c.ended_at_ms
             ])?;
         }
     }

@@ -238,8 +238,11 @@ async fn a_log_from_before_recordings_gains_the_recording_column() {
     CallLog::open(&path, 1).unwrap().close().await.unwrap();
     // Turn it back into the schema before version 3, with a burst in it.
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE bursts DROP COLUMN recording; PRAGMA user_version = 2;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE bursts DROP COLUMN recording; DROP TABLE regroups; \
+         DROP TABLE private_calls; PRAGMA user_version = 2;",
+    )
+    .unwrap();
     conn.execute(
         "INSERT INTO bursts (group_id, talker, burst_id, started_at_ms, ended_at_ms, priority,
          kind, outcome, frames) VALUES (10, 301, 1, 1001, 2001, 'normal', 'normal', 'released', 50)",

@@ -226,6 +226,8 @@ impl GroupTask {
                 self.publish_view();
                 let state = self.emergency_state(true, 0);
                 self.announce_emergency(by, state);
+                // A backup call: the guards around the caller join.
+                crate::dispatch::backup::declared(&self.shared, group_id, by.0);
             }
             Event::EmergencyCleared { by } => {
                 let state = self.emergency_state(false, by.0);
@@ -239,6 +241,7 @@ impl GroupTask {
                     }));
                 self.publish_view();
                 self.announce_emergency(by, state);
+                crate::dispatch::backup::cleared(&self.shared, group_id);
             }
         }
     }

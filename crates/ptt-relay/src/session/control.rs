@@ -10,13 +10,14 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use quinn::RecvStream;
 
 use super::{ReadError, read_message};
-use crate::directory::{GroupId, Membership, Role, Terminal};
+use crate::directory::GeoPoint;
+use crate::directory::{GroupId, Role, Terminal};
 use crate::fanout::ALL_CALL_GROUP;
 use crate::group::{Answer, Command, GroupShared};
 use crate::link::{self, Link};
 use crate::metrics::DenialReason;
 use crate::relay::{Shared, terminal_id};
-use crate::{policy, wire};
+use crate::{dispatch, policy, private_call, wire};
 
 mod regroup;
 
@@ -34,7 +35,7 @@ pub(super) struct Session {
     joined: HashSet<u32>,
     /// The terminal's groups and rights as last told to it, to see what an
     /// administrator changed (`regroup`).
-    known: HashMap<u32, Membership>,
+    known: HashMap<u32, regroup::Held>,
     malformed: u32,
 }
 
@@ -161,6 +162,7 @@ impl Session {
                     .await;
             }
         }
+        private_call::disconnected(&self.shared, self.link.terminal).await;
         if still_current {
             self.presence(pb::PresenceState::Offline);
         }
@@ -226,24 +228,23 @@ impl Session {
                     server_time_us: self.shared.clock.unix_us_now(),
                 }),
             ),
-            Request::LocationReport(mut report) => {
-                report.terminal_id = self.link.terminal;
-                let frame = link::frame(0, Body::LocationReport(report));
-                self.shared.notify_control_room(0, &frame);
-                self.ack(id);
-            }
+            Request::LocationReport(report) => self.location(id, report),
             Request::StatusMessage(status) => self.status(id, status),
             Request::QualityReport(report) => self.quality(id, &report),
             Request::Alert(alert) => self.send_alert(id, alert),
             Request::AlertAck(ack) => self.acknowledge_alert(id, ack),
-            Request::PrivateCallSetup(_)
-            | Request::PrivateCallAccept(_)
-            | Request::PrivateCallReject(_)
-            | Request::PrivateCallEnd(_) => self.error(
-                id,
-                pb::ErrorReason::UnsupportedRequest,
-                "private calls are not served yet",
-            ),
+            Request::PrivateCallSetup(setup) => {
+                private_call::setup(&self.shared, &self.link, id, setup).await;
+            }
+            Request::PrivateCallAccept(accept) => {
+                private_call::accept(&self.shared, &self.link, id, accept.call_id).await;
+            }
+            Request::PrivateCallReject(reject) => {
+                private_call::reject(&self.shared, &self.link, id, reject).await;
+            }
+            Request::PrivateCallEnd(end) => {
+                private_call::end(&self.shared, &self.link, id, end.call_id).await;
+            }
         }
     }
 
@@ -274,7 +275,11 @@ impl Session {
                         dispatch: dispatcher,
                     }),
                     joined: membership.listen,
-                    dynamic: false,
+                    dynamic: self
+                        .shared
+                        .roster
+                        .dynamic_grant(terminal, group.id)
+                        .is_some(),
                 }
             })
             .collect()
@@ -357,7 +362,7 @@ impl Session {
         let Some(group) = self.shared.group(group_id).cloned() else {
             return self.link.send(id, deny(pb::FloorDenyReason::UnknownGroup));
         };
-        if !self.joined.contains(&group_id) {
+        if !self.hears(group_id) {
             return self.link.send(id, deny(pb::FloorDenyReason::NotMember));
         }
         if kind == RequestKind::Emergency && !self.terminal().is_some_and(|t| t.emergency) {
@@ -449,6 +454,16 @@ impl Session {
         self.ack(id);
     }
 
+    /// Whether this terminal hears `group_id`: joined to it, or a party of the
+    /// private call using it.
+    fn hears(&self, group_id: u32) -> bool {
+        self.joined.contains(&group_id)
+            || self
+                .shared
+                .private_calls
+                .is_party(group_id, self.link.terminal)
+    }
+
     /// The joined group `group_id`, or `None` after answering the request
     /// with the reason it cannot be used.
     fn joined_group(&self, id: u64, group_id: u32) -> Option<Arc<GroupShared>> {
@@ -457,7 +472,7 @@ impl Session {
                 self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
                 None
             }
-            Some(_) if !self.joined.contains(&group_id) => {
+            Some(_) if !self.hears(group_id) => {
                 self.error(id, pb::ErrorReason::NotMember, "not joined to this group");
                 None
             }
@@ -476,9 +491,50 @@ impl Session {
         crate::alert::acknowledge(&self.shared, &self.link, id, ack);
     }
 
+    /// Takes a position report: checked, remembered, forwarded to the control
+    /// room, and fed to zone logic (relay patrols this terminal leads).
+    fn location(&self, id: u64, mut report: pb::LocationReport) {
+        let Some(at) = GeoPoint::new(report.latitude_deg, report.longitude_deg) else {
+            self.shared.metrics.malformed_control.inc();
+            return self.error(
+                id,
+                pb::ErrorReason::Malformed,
+                "latitude must be within -90..90 and longitude within -180..180",
+            );
+        };
+        report.terminal_id = self.link.terminal;
+        dispatch::report_location(&self.shared, self.link.terminal, at, report);
+        self.ack(id);
+    }
+
+    /// A status message: a code from the directory's table (or 0 with text
+    /// only), delivered to one terminal, a group this terminal hears, or the
+    /// control room. An empty text is filled with the code's label so every
+    /// receiver can show it.
     fn status(&self, id: u64, mut status: pb::StatusMessage) {
         use pb::status_message::Target;
         status.from_terminal_id = self.link.terminal;
+        if status.code != 0 {
+            let label = u16::try_from(status.code)
+                .ok()
+                .and_then(|code| self.shared.directory.status(code));
+            let Some(label) = label else {
+                return self.error(
+                    id,
+                    pb::ErrorReason::Malformed,
+                    &format!("unknown status code {}", status.code),
+                );
+            };
+            if status.text.is_empty() {
+                status.text = label.label.clone();
+            }
+        } else if status.text.trim().is_empty() {
+            return self.error(
+                id,
+                pb::ErrorReason::Malformed,
+                "a status message needs a code or a text",
+            );
+        }
         let target = status.target;
         let frame = link::frame(0, Body::StatusMessage(status));
         match target {
@@ -493,7 +549,7 @@ impl Session {
                 }
             },
             Some(Target::GroupId(group)) => match self.shared.group(group) {
-                Some(group) if self.joined.contains(&group.id) => group.broadcast(&frame),
+                Some(group) if self.hears(group.id) => group.broadcast(&frame),
                 _ => return self.error(id, pb::ErrorReason::NotMember, "not joined to this group"),
             },
             Some(Target::Dispatchers(_)) | None => self.shared.notify_control_room(0, &frame),

@@ -1,7 +1,11 @@
-//! Following an administrator's membership changes while the terminal is
-//! online: it joins the groups it was added to (where it may listen), leaves
-//! those it was removed from, and is told each change with `Regrouped`
-//! (reason ADMIN), as a radio is regrouped over the air.
+//! Following membership changes while the terminal is online — an
+//! administrator's, or zone logic's (relay patrol, backup calls) — it joins
+//! the groups it was added to (where it may listen), leaves those it was
+//! removed from, and is told each change with `Regrouped`, as a radio is
+//! regrouped over the air. The reason comes from how the membership was
+//! granted: a zone logic grant gives ZONE_ENTERED or EMERGENCY_BACKUP when
+//! added and ZONE_LEFT or EMERGENCY_CLEARED when taken back; anything else
+//! is ADMIN.
 //!
 //! Rights that shrink take effect on the floor at once: a member that may no
 //! longer talk (or only at a lower priority) leaves the group's floor and joins
@@ -15,18 +19,33 @@ use std::collections::HashMap;
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::Session;
-use crate::directory::Membership;
+use crate::calllog::RegroupReason;
+use crate::directory::{Membership, ZoneId};
+use crate::dispatch;
 use crate::group::Command;
 use crate::relay::terminal_id;
+use crate::roster::DynamicGrant;
+
+/// A membership as the session last saw it: the rights, and zone logic's
+/// grant if that is how the terminal is a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::session) struct Held {
+    rights: Membership,
+    grant: Option<DynamicGrant>,
+}
 
 impl Session {
     /// The terminal's groups and rights now, from the roster.
-    pub(super) fn memberships(&self) -> HashMap<u32, Membership> {
+    pub(super) fn memberships(&self) -> HashMap<u32, Held> {
+        let terminal = terminal_id(self.link.terminal);
         self.shared
             .roster
-            .groups_of(terminal_id(self.link.terminal))
+            .groups_of(terminal)
             .into_iter()
-            .map(|(group, rights)| (group.id.0, rights))
+            .map(|(group, rights)| {
+                let grant = self.shared.roster.dynamic_grant(terminal, group.id);
+                (group.id.0, Held { rights, grant })
+            })
             .collect()
     }
 
@@ -38,27 +57,37 @@ impl Session {
         let now = self.memberships();
         let before = std::mem::replace(&mut self.known, now.clone());
 
-        let mut removed: Vec<u32> = before
-            .keys()
-            .filter(|group| !now.contains_key(group))
-            .copied()
+        let mut removed: Vec<(u32, Option<DynamicGrant>)> = before
+            .iter()
+            .filter(|(group, _)| !now.contains_key(group))
+            .map(|(group, held)| (*group, held.grant))
             .collect();
-        removed.sort_unstable();
-        for group_id in removed {
+        removed.sort_unstable_by_key(|(group, _)| *group);
+        for (group_id, grant) in removed {
             self.stop_hearing(group_id).await;
-            self.regrouped(group_id, pb::RegroupChange::Removed, None);
+            let (reason, zone) = match grant {
+                Some(grant) if grant.reason == RegroupReason::Backup => {
+                    (RegroupReason::BackupCleared, Some(grant.zone))
+                }
+                Some(grant) => (RegroupReason::ZoneLeft, Some(grant.zone)),
+                None => (RegroupReason::ZoneLeft, None),
+            };
+            self.regrouped(group_id, pb::RegroupChange::Removed, reason, zone, None);
         }
 
-        let mut changed: Vec<(u32, Membership)> = now
+        let mut changed: Vec<(u32, Held)> = now
             .into_iter()
-            .filter(|(group, rights)| before.get(group) != Some(rights))
+            .filter(|(group, held)| before.get(group) != Some(held))
             .collect();
         changed.sort_unstable_by_key(|(group, _)| *group);
         let infos = self.group_infos();
-        for (group_id, rights) in changed {
+        for (group_id, held) in changed {
             let info = infos.iter().find(|info| info.group_id == group_id).cloned();
-            self.regrouped(group_id, pb::RegroupChange::Added, info);
-            let old = before.get(&group_id);
+            let reason = held.grant.map_or(RegroupReason::ZoneEntered, |g| g.reason);
+            let zone = held.grant.map(|g| g.zone);
+            self.regrouped(group_id, pb::RegroupChange::Added, reason, zone, info);
+            let rights = held.rights;
+            let old = before.get(&group_id).map(|held| &held.rights);
             let joined = self.joined.contains(&group_id);
             if rights.listen && (old.is_none() || joined) {
                 if joined && old.is_some_and(|old| narrowed(old, &rights)) {
@@ -135,16 +164,33 @@ impl Session {
         })
     }
 
-    fn regrouped(&self, group_id: u32, change: pb::RegroupChange, group: Option<pb::GroupInfo>) {
+    /// Tells the terminal it was regrouped. `zone` is the premises zone of a
+    /// zone logic grant; without one the change was an administrator's
+    /// (`reason` is then ignored).
+    fn regrouped(
+        &self,
+        group_id: u32,
+        change: pb::RegroupChange,
+        reason: RegroupReason,
+        zone: Option<ZoneId>,
+        group: Option<pb::GroupInfo>,
+    ) {
+        let (reason, zone) = match zone {
+            Some(zone) => (
+                dispatch::wire_reason(reason),
+                dispatch::zone_name(&self.shared, zone),
+            ),
+            None => (pb::RegroupReason::Admin, String::new()),
+        };
         self.link.send(
             0,
             Body::Regrouped(pb::Regrouped {
                 group_id,
                 terminal_id: self.link.terminal,
                 change: change.into(),
-                reason: pb::RegroupReason::Admin.into(),
+                reason: reason.into(),
                 group,
-                zone: String::new(),
+                zone,
             }),
         );
     }

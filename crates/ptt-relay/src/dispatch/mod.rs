@@ -1,0 +1,350 @@
+//! Zone logic: membership that follows location.
+//!
+//! Terminals report their positions on the control stream. The relay keeps the last fix
+//! of each, and two things follow from them:
+//! - **relay patrol** ([`patrol`]): a patrol group follows its lead terminal; the on-duty
+//!   guards of each compound whose premises the lead comes near join the group, and leave
+//!   when it moves on;
+//! - **backup calls** ([`backup`]): an emergency pulls the on-duty guards of every premises
+//!   within the backup radius of the caller into the caller's group until it is cleared.
+//!
+//! Both change the [`Roster`](crate::roster::Roster)'s dynamic grants; [`Regroup`]s are
+//! then logged, each affected terminal's session is woken to join or leave (and tells its
+//! terminal with `Regrouped`), and the control room and the group's other listeners are
+//! told too. All of it runs on the control path: a location report costs one distance
+//! per premises zone (microseconds for a district), and nothing here touches the voice
+//! path.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+
+use dashmap::DashMap;
+use ptt_proto::pb::{self, server_message::Body};
+
+use crate::calllog::{Record, RegroupReason, RegroupRecord, now_ms};
+use crate::directory::{
+    Directory, GeoPoint, GroupId, GroupKind, PatrolRule, Role, TerminalId, ZoneId, ZoneKind,
+};
+use crate::link;
+use crate::relay::Shared;
+use crate::roster::DynamicGrant;
+
+pub mod backup;
+pub mod patrol;
+
+use patrol::{PatrolTracker, Premises};
+
+/// A terminal's last reported position.
+#[derive(Debug, Clone)]
+pub struct Fix {
+    /// Where.
+    pub at: GeoPoint,
+    /// The report as received (terminal id set by the relay), to forward.
+    pub report: pb::LocationReport,
+    /// When the relay received it (Unix ms).
+    pub received_at_ms: i64,
+}
+
+/// A compound's premises with the group whose guards zone logic moves.
+#[derive(Debug, Clone)]
+struct Site {
+    premises: Premises,
+    /// The enterprise group.
+    group: GroupId,
+}
+
+/// One membership change made by zone logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regroup {
+    /// The group changed.
+    pub group: GroupId,
+    /// The terminal added or removed.
+    pub terminal: TerminalId,
+    /// Added (true) or removed.
+    pub added: bool,
+    /// Why.
+    pub reason: RegroupReason,
+    /// The premises zone behind it.
+    pub zone: ZoneId,
+}
+
+/// Zone logic's state: last fixes, the premises index, each patrol's tracker.
+#[derive(Debug)]
+pub struct Dispatch {
+    locations: DashMap<u32, Fix>,
+    sites: Vec<Site>,
+    /// The premises shapes alone, in `sites` order, for the patrol trackers.
+    premises: Vec<Premises>,
+    /// Patrol groups by lead terminal.
+    patrols_led: HashMap<TerminalId, Vec<(GroupId, PatrolRule)>>,
+    trackers: Mutex<HashMap<GroupId, PatrolTracker>>,
+    /// How far from an emergency caller premises are pulled into its call.
+    backup_radius_m: f64,
+}
+
+impl Dispatch {
+    /// Indexes the directory's premises zones (of enterprise groups) and patrol rules.
+    pub fn new(directory: &Directory, backup_radius_m: f64) -> Self {
+        let sites: Vec<Site> = directory
+            .groups()
+            .iter()
+            .filter(|group| group.kind == GroupKind::Enterprise)
+            .filter_map(|group| {
+                let zone = directory.zone(group.zone?)?;
+                let shape = zone.shape.clone()?;
+                (zone.kind == ZoneKind::Premises).then_some(Site {
+                    premises: Premises {
+                        zone: zone.id,
+                        shape,
+                    },
+                    group: group.id,
+                })
+            })
+            .collect();
+        let mut patrols_led: HashMap<TerminalId, Vec<(GroupId, PatrolRule)>> = HashMap::new();
+        for group in directory.groups() {
+            if let Some(rule) = group.patrol {
+                patrols_led
+                    .entry(rule.lead)
+                    .or_default()
+                    .push((group.id, rule));
+            }
+        }
+        Self {
+            locations: DashMap::new(),
+            premises: sites.iter().map(|site| site.premises.clone()).collect(),
+            sites,
+            patrols_led,
+            trackers: Mutex::new(HashMap::new()),
+            backup_radius_m,
+        }
+    }
+
+    /// The last position `terminal` reported, if any.
+    pub fn location(&self, terminal: u32) -> Option<Fix> {
+        self.locations.get(&terminal).map(|fix| fix.clone())
+    }
+
+    /// Every terminal's last position, by terminal id.
+    pub fn locations(&self) -> Vec<(u32, Fix)> {
+        let mut out: Vec<_> = self
+            .locations
+            .iter()
+            .map(|entry| (*entry.key(), entry.value().clone()))
+            .collect();
+        out.sort_unstable_by_key(|(terminal, _)| *terminal);
+        out
+    }
+
+    /// The premises zones the patrol `group` has picked up now.
+    pub fn patrol_near(&self, group: GroupId) -> Vec<ZoneId> {
+        lock(&self.trackers)
+            .get(&group)
+            .map(|tracker| tracker.near().iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The radius of backup calls, metres.
+    pub fn backup_radius_m(&self) -> f64 {
+        self.backup_radius_m
+    }
+
+    /// The enterprise group of a premises zone.
+    fn site_group(&self, zone: ZoneId) -> Option<GroupId> {
+        self.sites
+            .iter()
+            .find(|site| site.premises.zone == zone)
+            .map(|site| site.group)
+    }
+}
+
+/// Takes a terminal's position report: remembers it, forwards it to the control room and,
+/// if the terminal leads patrols, moves their membership. The report was checked
+/// ([`GeoPoint::new`]) by the caller.
+pub fn report_location(shared: &Shared, terminal: u32, at: GeoPoint, report: pb::LocationReport) {
+    let dispatch = &shared.dispatch;
+    let frame = link::frame(0, Body::LocationReport(report));
+    dispatch.locations.insert(
+        terminal,
+        Fix {
+            at,
+            report,
+            received_at_ms: now_ms(),
+        },
+    );
+    shared.notify_control_room(0, &frame);
+    let Some(patrols) = dispatch.patrols_led.get(&TerminalId(terminal)) else {
+        return;
+    };
+    let mut changes = Vec::new();
+    for (group, rule) in patrols {
+        let step =
+            lock(&dispatch.trackers)
+                .entry(*group)
+                .or_default()
+                .step(&dispatch.premises, rule, at);
+        for zone in step.left {
+            changes.extend(release(shared, *group, |grant| {
+                grant.reason == RegroupReason::ZoneEntered && grant.zone == zone
+            }));
+        }
+        for zone in step.entered {
+            let grant = DynamicGrant {
+                reason: RegroupReason::ZoneEntered,
+                zone,
+            };
+            changes.extend(pull_in(shared, *group, zone, grant, TerminalId(terminal)));
+        }
+    }
+    publish(shared, &changes);
+}
+
+/// Adds the on-duty guards of the premises `zone` to `group` (except `except`), as
+/// `grant`; the changes made.
+fn pull_in(
+    shared: &Shared,
+    group: GroupId,
+    zone: ZoneId,
+    grant: DynamicGrant,
+    except: TerminalId,
+) -> Vec<Regroup> {
+    let Some(site_group) = shared.dispatch.site_group(zone) else {
+        return Vec::new();
+    };
+    let directory = shared.roster.directory();
+    shared
+        .roster
+        .members(site_group)
+        .into_iter()
+        .filter(|member| member.terminal != except)
+        // Only the compound's own guards, not members zone logic brought in.
+        .filter(|member| {
+            shared
+                .roster
+                .dynamic_grant(member.terminal, site_group)
+                .is_none()
+        })
+        .filter(|member| {
+            directory
+                .terminal(member.terminal)
+                .is_some_and(|t| t.role == Role::Guard && t.on_duty)
+        })
+        .filter(|member| shared.roster.add_dynamic(group, member.terminal, grant))
+        .map(|member| Regroup {
+            group,
+            terminal: member.terminal,
+            added: true,
+            reason: grant.reason,
+            zone,
+        })
+        .collect()
+}
+
+/// Takes back the grants of `group` that `which` selects; the changes made.
+fn release(shared: &Shared, group: GroupId, which: impl Fn(&DynamicGrant) -> bool) -> Vec<Regroup> {
+    shared
+        .roster
+        .dynamic_members(group)
+        .into_iter()
+        .filter(|(_, grant)| which(grant))
+        .filter_map(|(terminal, _)| {
+            shared
+                .roster
+                .remove_dynamic(group, terminal)
+                .map(|g| (terminal, g))
+        })
+        .map(|(terminal, grant)| Regroup {
+            group,
+            terminal,
+            added: false,
+            reason: match grant.reason {
+                RegroupReason::Backup => RegroupReason::BackupCleared,
+                _ => RegroupReason::ZoneLeft,
+            },
+            zone: grant.zone,
+        })
+        .collect()
+}
+
+/// Logs each change, wakes the session of each terminal concerned (it joins or leaves and
+/// tells its terminal), and tells the control room and the group's other listeners.
+pub fn publish(shared: &Shared, changes: &[Regroup]) {
+    let at_ms = now_ms();
+    for change in changes {
+        tracing::info!(
+            group = change.group.0,
+            terminal = change.terminal.0,
+            added = change.added,
+            reason = change.reason.as_str(),
+            zone = change.zone.0,
+            "regrouped"
+        );
+        shared.log(Record::Regroup(RegroupRecord {
+            group: change.group,
+            terminal: change.terminal,
+            added: change.added,
+            reason: change.reason,
+            zone: change.zone,
+            at_ms,
+        }));
+        if let Some(link) = shared.sessions.get(&change.terminal.0) {
+            link.membership_changed.notify_one();
+        }
+        let frame = link::frame(0, Body::Regrouped(regrouped(shared, change, None)));
+        tell_watchers(shared, change.group, &frame, change.terminal.0);
+    }
+}
+
+/// The `Regrouped` message of a change.
+pub fn regrouped(shared: &Shared, change: &Regroup, group: Option<pb::GroupInfo>) -> pb::Regrouped {
+    pb::Regrouped {
+        group_id: change.group.0,
+        terminal_id: change.terminal.0,
+        change: if change.added {
+            pb::RegroupChange::Added
+        } else {
+            pb::RegroupChange::Removed
+        }
+        .into(),
+        reason: wire_reason(change.reason).into(),
+        group,
+        zone: zone_name(shared, change.zone),
+    }
+}
+
+/// The protocol's name for a regroup reason.
+pub fn wire_reason(reason: RegroupReason) -> pb::RegroupReason {
+    match reason {
+        RegroupReason::ZoneEntered => pb::RegroupReason::ZoneEntered,
+        RegroupReason::ZoneLeft => pb::RegroupReason::ZoneLeft,
+        RegroupReason::Backup => pb::RegroupReason::EmergencyBackup,
+        RegroupReason::BackupCleared => pb::RegroupReason::EmergencyCleared,
+    }
+}
+
+/// A zone's display name, empty if unknown.
+pub fn zone_name(shared: &Shared, zone: ZoneId) -> String {
+    shared
+        .directory
+        .zone(zone)
+        .map(|zone| zone.name.clone())
+        .unwrap_or_default()
+}
+
+/// Sends `frame` once to every dispatcher of the control room and every listener of
+/// `group`, except terminal `skip` (whose own session tells it).
+fn tell_watchers(shared: &Shared, group: GroupId, frame: &bytes::Bytes, skip: u32) {
+    let mut told = HashSet::from([skip]);
+    let rooms = shared.control_room_groups().iter();
+    for listeners in rooms.chain(shared.group(group.0)).map(|g| g.listeners()) {
+        for link in listeners.iter() {
+            if told.insert(link.terminal) {
+                link.send_frame(frame.clone());
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
