@@ -12,6 +12,7 @@ pub struct TestTerminal {
     pub role: &'static str,
     pub max_priority: &'static str,
     pub emergency: bool,
+    pub on_duty: bool,
 }
 
 /// One member entry of a test group.
@@ -37,6 +38,8 @@ pub struct TestGroup {
 pub struct TestDirectory {
     pub terminals: Vec<TestTerminal>,
     pub groups: Vec<TestGroup>,
+    /// Raw TOML tables appended as they are (`[[zone]]`, `[[status]]`).
+    pub tables: Vec<String>,
 }
 
 /// The secret of test terminal `id`.
@@ -58,8 +61,37 @@ impl TestDirectory {
                 role: "guard",
                 max_priority: "normal",
                 emergency: true,
+                on_duty: true,
             });
         }
+        self
+    }
+
+    /// Adds terminals `ids` of `role` (normal priority, may declare emergencies).
+    pub fn terminals_of(mut self, role: &'static str, ids: impl IntoIterator<Item = u32>) -> Self {
+        for id in ids {
+            self.terminals.push(TestTerminal {
+                id,
+                role,
+                max_priority: "normal",
+                emergency: true,
+                on_duty: true,
+            });
+        }
+        self
+    }
+
+    /// Marks `terminal` off duty (zone logic leaves it alone).
+    pub fn off_duty(mut self, terminal: u32) -> Self {
+        for t in self.terminals.iter_mut().filter(|t| t.id == terminal) {
+            t.on_duty = false;
+        }
+        self
+    }
+
+    /// Appends a raw TOML table (a `[[zone]]` or `[[status]]` block).
+    pub fn table(mut self, toml: &str) -> Self {
+        self.tables.push(toml.to_owned());
         self
     }
 
@@ -70,6 +102,7 @@ impl TestDirectory {
             role: "dispatcher",
             max_priority: "dispatcher",
             emergency: true,
+            on_duty: true,
         });
         self
     }
@@ -125,8 +158,8 @@ impl TestDirectory {
             let hash = hash_secret(secret(t.id).as_bytes(), HashParams::LIGHT).expect("hash");
             let _ = write!(
                 out,
-                "[[terminal]]\nid = {}\nname = \"T{}\"\nrole = \"{}\"\norganisation = \"Test\"\nsecret-hash = \"{}\"\nmax-priority = \"{}\"\nemergency = {}\n\n",
-                t.id, t.id, t.role, hash, t.max_priority, t.emergency
+                "[[terminal]]\nid = {}\nname = \"T{}\"\nrole = \"{}\"\norganisation = \"Test\"\nsecret-hash = \"{}\"\nmax-priority = \"{}\"\nemergency = {}\non-duty = {}\n\n",
+                t.id, t.id, t.role, hash, t.max_priority, t.emergency, t.on_duty
             );
         }
         for g in &self.groups {
@@ -149,6 +182,10 @@ impl TestDirectory {
                 }
                 out.push('\n');
             }
+        }
+        for table in &self.tables {
+            out.push_str(table);
+            out.push('\n');
         }
         out
     }

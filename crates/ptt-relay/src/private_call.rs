@@ -468,10 +468,20 @@ async fn join(shared: &Shared, group: &Arc<GroupShared>, link: &Arc<Link>, name:
         .command(Command::Join {
             link: link.clone(),
             rights,
-            info,
+            info: info.clone(),
             request_id: 0,
         })
         .await;
+    // Told after the join is queued, so the party's first floor request
+    // reaches the group's task after it.
+    link.send(
+        0,
+        Body::JoinOk(pb::JoinOk {
+            group: Some(info),
+            floor: None,
+            emergency: None,
+        }),
+    );
 }
 
 fn log_call(shared: &Shared, call_id: u64, call: &Call, outcome: PrivateCallOutcome) {

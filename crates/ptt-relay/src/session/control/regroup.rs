@@ -85,7 +85,6 @@ impl Session {
             let info = infos.iter().find(|info| info.group_id == group_id).cloned();
             let reason = held.grant.map_or(RegroupReason::ZoneEntered, |g| g.reason);
             let zone = held.grant.map(|g| g.zone);
-            self.regrouped(group_id, pb::RegroupChange::Added, reason, zone, info);
             let rights = held.rights;
             let old = before.get(&group_id).map(|held| &held.rights);
             let joined = self.joined.contains(&group_id);
@@ -98,6 +97,9 @@ impl Session {
             } else if !rights.listen {
                 self.stop_hearing(group_id).await;
             }
+            // Told after the join is queued: whatever the terminal does next in
+            // the group reaches the group's task after it.
+            self.regrouped(group_id, pb::RegroupChange::Added, reason, zone, info);
         }
     }
 

@@ -1,0 +1,317 @@
+//! Private calls and status messages through the real relay: setup, answer, floor control
+//! and voice in the call's temporary group, hang-up; refusals (not allowed, offline, busy,
+//! declined); the peer's disconnect; status codes checked against the directory's table.
+
+use std::time::Duration;
+
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use ptt_relay::private_call::PRIVATE_CALL_GROUP_BASE;
+use ptt_tests::client::granted;
+use ptt_tests::{Client, TestDirectory, TestRelay, opus};
+
+/// Guards 100–103 share group 10; guard 110 shares nothing with them; dispatcher 1.
+fn directory() -> TestDirectory {
+    TestDirectory::new()
+        .dispatcher(1)
+        .guards(100..104)
+        .guards([110])
+        .group_with(1, "control-room", [1], &[])
+        .group(10, [100, 101, 102, 103])
+        .group(11, [110])
+        .table("[[status]]\ncode = 1\nlabel = \"On scene\"\n")
+        .table("[[status]]\ncode = 3\nlabel = \"Need backup\"\n")
+}
+
+fn call(callee: u32) -> Request {
+    Request::PrivateCallSetup(pb::PrivateCallSetup {
+        callee_terminal_id: callee,
+        ..Default::default()
+    })
+}
+
+fn error_reason(body: &Body) -> Option<pb::ErrorReason> {
+    match body {
+        Body::Error(e) => pb::ErrorReason::try_from(e.reason).ok(),
+        _ => None,
+    }
+}
+
+fn rejected(body: &Body) -> Option<(u64, pb::PrivateCallRejectReason)> {
+    match body {
+        Body::PrivateCallReject(r) => Some((
+            r.call_id,
+            pb::PrivateCallRejectReason::try_from(r.reason).unwrap_or_default(),
+        )),
+        _ => None,
+    }
+}
+
+fn ended(body: &Body) -> Option<(u64, pb::PrivateCallEndReason)> {
+    match body {
+        Body::PrivateCallEnd(e) => Some((
+            e.call_id,
+            pb::PrivateCallEndReason::try_from(e.reason).unwrap_or_default(),
+        )),
+        _ => None,
+    }
+}
+
+fn incoming(body: &Body) -> Option<pb::PrivateCallSetup> {
+    match body {
+        Body::PrivateCallSetup(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// `caller` calls `callee`, which accepts; returns (call id, group id) once both joined.
+async fn connect(caller: &mut Client, callee: &mut Client) -> anyhow::Result<(u64, u32)> {
+    let answer = caller.request(call(callee.terminal)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("setup not answered with the call: {answer:?}");
+    };
+    assert!(setup.group_id >= PRIVATE_CALL_GROUP_BASE, "{setup:?}");
+    let ringing = callee.expect_body(incoming).await?;
+    assert_eq!(
+        (
+            ringing.call_id,
+            ringing.caller_terminal_id,
+            ringing.group_id
+        ),
+        (setup.call_id, caller.terminal, setup.group_id)
+    );
+    let accepted = callee
+        .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
+            call_id: setup.call_id,
+            group_id: 0,
+        }))
+        .await?;
+    assert!(matches!(accepted, Body::Ack(_)), "{accepted:?}");
+    let told = caller
+        .expect_body(|b| match b {
+            Body::PrivateCallAccept(a) => Some(*a),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(
+        (told.call_id, told.group_id),
+        (setup.call_id, setup.group_id)
+    );
+    for client in [&mut *caller, &mut *callee] {
+        let joined = client
+            .expect_body(|b| match b {
+                Body::JoinOk(j) => j.group.clone(),
+                _ => None,
+            })
+            .await?;
+        assert_eq!(joined.group_id, setup.group_id);
+        assert!(joined.dynamic);
+    }
+    Ok((setup.call_id, setup.group_id))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_call_connects_two_terminals_with_floor_control() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let mut clients = relay.connect_all([1, 100, 101, 102, 110]).await;
+    let stranger = clients.pop().expect("110");
+    let mut bystander = clients.pop().expect("102");
+    let mut callee = clients.pop().expect("101");
+    let mut caller = clients.pop().expect("100");
+    let mut dispatcher = clients.pop().expect("1");
+
+    // Who may call whom.
+    let refused = caller.request(call(110)).await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Forbidden));
+    let refused = caller.request(call(999)).await?;
+    assert_eq!(
+        error_reason(&refused),
+        Some(pb::ErrorReason::UnknownTerminal)
+    );
+    let refused = caller.request(call(100)).await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Malformed));
+
+    let (call_id, group) = connect(&mut caller, &mut callee).await?;
+
+    // Floor control as in any group: one talks, the other is queued, then speaks.
+    let burst = granted(&caller.press(group).await?).expect("caller talks");
+    let queued = callee.press(group).await?;
+    assert!(matches!(queued, Body::FloorQueued(_)), "{queued:?}");
+    caller.send_datagram(opus::datagram(group, burst, 0, 0))?;
+    let heard = callee
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("callee hears the caller");
+    assert_eq!(
+        (heard.header.group_id, heard.header.talker_id),
+        (group, 100)
+    );
+    caller.release(group).await?;
+    let burst = callee
+        .expect_body(|b| match b {
+            Body::FloorGranted(g) if g.group_id == group => Some(g.burst_id),
+            _ => None,
+        })
+        .await?;
+    callee.send_datagram(opus::datagram(group, burst, 0, 0))?;
+    let heard = caller
+        .recv_voice(Duration::from_secs(5))
+        .await
+        .expect("caller hears the answer");
+    assert_eq!(heard.header.talker_id, 101);
+    // Nobody else hears a private call.
+    for other in [&bystander, &dispatcher, &stranger] {
+        assert!(other.recv_voice(Duration::from_millis(200)).await.is_none());
+    }
+    callee.release(group).await?;
+    // An outsider cannot talk in it.
+    let denied = bystander.press(group).await?;
+    assert!(matches!(denied, Body::FloorDenied(_)), "{denied:?}");
+
+    // Busy: the dispatcher calls the callee while it is in the call.
+    let answer = dispatcher.request(call(101)).await?;
+    let Body::PrivateCallSetup(busy) = answer else {
+        anyhow::bail!("{answer:?}");
+    };
+    assert_eq!(
+        dispatcher.expect_body(rejected).await?,
+        (busy.call_id, pb::PrivateCallRejectReason::Busy)
+    );
+
+    // Hang up: the other side is told; neither may talk in the group any more.
+    let hung = caller
+        .request(Request::PrivateCallEnd(pb::PrivateCallEnd {
+            call_id,
+            reason: pb::PrivateCallEndReason::Hangup.into(),
+        }))
+        .await?;
+    assert!(matches!(hung, Body::Ack(_)), "{hung:?}");
+    assert_eq!(
+        callee.expect_body(ended).await?,
+        (call_id, pb::PrivateCallEndReason::Hangup)
+    );
+    let denied = callee.press(group).await?;
+    assert!(matches!(denied, Body::FloorDenied(_)), "{denied:?}");
+
+    // Declined.
+    let answer = caller.request(call(102)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("{answer:?}");
+    };
+    bystander.expect_body(incoming).await?;
+    let declined = bystander
+        .request(Request::PrivateCallReject(pb::PrivateCallReject {
+            call_id: setup.call_id,
+            reason: pb::PrivateCallRejectReason::Declined.into(),
+        }))
+        .await?;
+    assert!(matches!(declined, Body::Ack(_)));
+    assert_eq!(
+        caller.expect_body(rejected).await?,
+        (setup.call_id, pb::PrivateCallRejectReason::Declined)
+    );
+
+    // Offline: 103 never logged in.
+    let answer = caller.request(call(103)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("{answer:?}");
+    };
+    assert_eq!(
+        caller.expect_body(rejected).await?,
+        (setup.call_id, pb::PrivateCallRejectReason::Offline)
+    );
+
+    // The peer's connection is lost mid-call.
+    let (call_id, _) = connect(&mut caller, &mut callee).await?;
+    callee.close().await;
+    assert_eq!(
+        caller.expect_body(ended).await?,
+        (call_id, pb::PrivateCallEndReason::PeerDisconnected)
+    );
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let mut clients = relay.connect_all([1, 100, 101]).await;
+    let mut peer = clients.pop().expect("101");
+    let mut sender = clients.pop().expect("100");
+    let mut dispatcher = clients.pop().expect("1");
+
+    // The code table reaches every terminal at login.
+    let hello = sender.hello.clone();
+    let table: Vec<(u32, &str)> = hello
+        .status_codes
+        .iter()
+        .map(|s| (s.code, s.label.as_str()))
+        .collect();
+    assert_eq!(table, [(1, "On scene"), (3, "Need backup")]);
+
+    let status = |code: u32, text: &str, target| {
+        Request::StatusMessage(pb::StatusMessage {
+            code,
+            text: text.to_owned(),
+            target: Some(target),
+            ..Default::default()
+        })
+    };
+    use pb::status_message::Target;
+    let pick = |b: &Body| match b {
+        Body::StatusMessage(s) => Some(s.clone()),
+        _ => None,
+    };
+
+    // To one terminal: the label fills the empty text; the sender is set by the relay.
+    let answer = sender
+        .request(status(1, "", Target::TerminalId(101)))
+        .await?;
+    assert!(matches!(answer, Body::Ack(_)), "{answer:?}");
+    let got = peer.expect_body(pick).await?;
+    assert_eq!(
+        (got.from_terminal_id, got.code, got.text.as_str()),
+        (100, 1, "On scene")
+    );
+
+    // To the control room, with text of its own.
+    sender
+        .request(status(
+            3,
+            "two men at the east gate",
+            Target::Dispatchers(true),
+        ))
+        .await?;
+    let got = dispatcher.expect_body(pick).await?;
+    assert_eq!(
+        (got.code, got.text.as_str()),
+        (3, "two men at the east gate")
+    );
+
+    // To a group the sender is in.
+    sender
+        .request(status(0, "radio check", Target::GroupId(10)))
+        .await?;
+    let got = peer.expect_body(pick).await?;
+    assert_eq!(got.text, "radio check");
+
+    // Refusals: unknown code, nothing to say, a group not joined, an offline terminal.
+    let refused = sender
+        .request(status(99, "", Target::Dispatchers(true)))
+        .await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Malformed));
+    let refused = sender
+        .request(status(0, " ", Target::Dispatchers(true)))
+        .await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Malformed));
+    let refused = sender.request(status(1, "", Target::GroupId(11))).await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::NotMember));
+    let refused = sender
+        .request(status(1, "", Target::TerminalId(103)))
+        .await?;
+    assert_eq!(
+        error_reason(&refused),
+        Some(pb::ErrorReason::UnknownTerminal)
+    );
+    relay.stop().await?;
+    Ok(())
+}
