@@ -113,20 +113,9 @@ pub fn generate(
                 (dispatchers + 1..=n).filter(|t| (t - dispatchers - 1) % (m - 1) == gid - 2);
             (1..=dispatchers).chain(others).map(member).collect()
         };
-        file.groups.push(FileGroup {
-            id: sp(gid),
-            name: sp(name),
-            kind,
-            all_call: gid == 1,
-            zone: None,
-            route: Vec::new(),
-            talk_limit: None,
-            revoke_grace: None,
-            media_inactivity: None,
-            queue_expiry: None,
-            queue_limit: None,
-            members,
-        });
+        let mut group = FileGroup::new(gid, name, kind, members);
+        group.all_call = gid == 1;
+        file.groups.push(group);
     }
     let mut toml = format!(
         "# Load-test directory from `pttd gen-directory --terminals {terminals} --groups {groups} --seed {seed}`\n\n"

@@ -15,20 +15,43 @@
 //! id = 101
 //! name = "Riverside Garden compound"
 //! kind = "enterprise"
-//! zone = 1
+//! zone = 101                          # its premises: its guards join passing patrols
 //! all-call = false
 //! talk-limit = "30s"                  # also revoke-grace, media-inactivity, queue-expiry, queue-limit
 //! members = [{ terminal = 301 }, { terminal = 1, max-priority = "dispatcher" }, { terminal = 501, talk = false }]
 //!
+//! [[group]]
+//! id = 31
+//! name = "Trunk Road 1"
+//! kind = "patrol-route"
+//! route = [201, 202]                  # its segments, in order
+//! lead = 201                          # relay patrol: follows this talking member's location
+//! approach-m = 60                     # guards join within this of their premises; default 50
+//! hysteresis-m = 30                   # …and leave beyond approach + this; default 25
+//! members = [{ terminal = 201 }, { terminal = 202 }]
+//!
 //! [[zone]]
 //! id = 1
 //! name = "Riverside"
-//! neighbours = [2, 8]
+//! kind = "area"                       # area (default) | premises | key-area | route-segment
+//! neighbours = [8, 2]
+//! # [lat, lon] corners, 3 or more, closed implicitly
+//! polygon = [[30.25, 120.15], [30.23651, 120.141671], [30.23651, 120.129178], [30.243255, 120.129178]]
+//!
+//! [[zone]]
+//! id = 101
+//! name = "Riverside Garden compound"
+//! kind = "premises"                   # premises must have a shape
+//! circle = { lat = 30.239523, lon = 120.136081, radius-m = 60 }   # or as a [zone.circle] table
 //!
 //! [[status]]
 //! code = 1
 //! label = "On scene"
 //! ```
+//!
+//! A zone has at most one shape, `circle` or `polygon`, in WGS-84 degrees. An enterprise
+//! group takes part in relay patrol and backup calls when its `zone` names a `premises`
+//! zone; a patrol group follows its `lead` when one is given.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -43,6 +66,10 @@ use super::{
     Terminal, TerminalId, Zone, ZoneId, ZoneKind,
 };
 use crate::config::{Location, TomlError, format_duration, parse_duration};
+
+mod geometry;
+
+pub(crate) use geometry::{FileCircle, FileCorner};
 
 /// Why a directory could not be loaded or written; the relay must not start with it.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +211,12 @@ pub(crate) struct FileGroup {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) route: Vec<Spanned<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lead: Option<Spanned<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approach_m: Option<Spanned<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) hysteresis_m: Option<Spanned<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) talk_limit: Option<Spanned<Humane>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) revoke_grace: Option<Spanned<Humane>>,
@@ -197,13 +230,42 @@ pub(crate) struct FileGroup {
     pub(crate) members: Vec<FileMember>,
 }
 
+impl FileGroup {
+    /// A group with these members and nothing else set, for generators.
+    pub(crate) fn new(id: u32, name: String, kind: GroupKind, members: Vec<FileMember>) -> Self {
+        FileGroup {
+            id: sp(id),
+            name: sp(name),
+            kind,
+            all_call: false,
+            zone: None,
+            route: Vec::new(),
+            lead: None,
+            approach_m: None,
+            hysteresis_m: None,
+            talk_limit: None,
+            revoke_grace: None,
+            media_inactivity: None,
+            queue_expiry: None,
+            queue_limit: None,
+            members,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct FileZone {
     pub(crate) id: Spanned<u32>,
     pub(crate) name: Spanned<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<Spanned<ZoneKind>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) neighbours: Vec<Spanned<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) polygon: Option<Spanned<Vec<FileCorner>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) circle: Option<Spanned<FileCircle>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -233,8 +295,12 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err<T>(&self, at: &Spanned<T>, field: &'static str, reason: String) -> DirectoryError {
+        self.err_at(at.span().start, field, reason)
+    }
+
+    fn err_at(&self, offset: usize, field: &'static str, reason: String) -> DirectoryError {
         DirectoryError::Invalid {
-            location: Location::from_offset(self.origin, self.text, at.span().start),
+            location: Location::from_offset(self.origin, self.text, offset),
             field,
             reason,
         }
@@ -279,12 +345,13 @@ impl Validator<'_> {
                 .iter()
                 .map(|n| zone_ref(n, "zone.neighbours"))
                 .collect::<Result<_, _>>()?;
+            let (kind, shape) = self.zone_geometry(&z)?;
             zones.push(Zone {
                 id: ZoneId(*z.id.get_ref()),
                 name: self.name(z.name, "zone.name")?,
-                kind: ZoneKind::Area,
+                kind,
                 neighbours,
-                shape: None,
+                shape,
             });
         }
 
@@ -393,6 +460,7 @@ impl Validator<'_> {
                 queue_expiry: timer(&g.queue_expiry, "group.queue-expiry")?,
                 queue_limit: g.queue_limit,
             };
+            let patrol = self.patrol(&g, &members)?;
             groups.push(Group {
                 id: GroupId(id),
                 name: self.name(g.name, "group.name")?,
@@ -402,7 +470,7 @@ impl Validator<'_> {
                 all_call: g.all_call,
                 zone,
                 route,
-                patrol: None,
+                patrol,
             });
         }
         Ok(Directory::from_parts(

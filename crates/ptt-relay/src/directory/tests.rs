@@ -2,6 +2,9 @@ use super::*;
 use crate::directory::demo_build::{demo_markdown, demo_toml};
 use std::time::Instant;
 
+mod demo_geography;
+mod geo_file;
+
 fn hash() -> String {
     hash_secret(b"s3cret", HashParams::LIGHT).unwrap()
 }
@@ -206,7 +209,7 @@ fn demo_district_shape() {
     assert_eq!(count(GroupKind::ControlRoom), 1);
     assert_eq!(count(GroupKind::Squad), 4);
     assert_eq!(count(GroupKind::Post), 3);
-    assert_eq!(count(GroupKind::PatrolRoute), 15);
+    assert_eq!(count(GroupKind::PatrolRoute), 16);
     assert!(count(GroupKind::Enterprise) >= 30);
     let guards = dir
         .terminals()
