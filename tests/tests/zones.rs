@@ -257,10 +257,10 @@ async fn a_backup_call_pulls_in_the_guards_within_the_radius_and_dissolves_on_cl
 -> anyhow::Result<()> {
     let relay = TestRelay::start(&district()).await?;
     let mut clients = relay.connect_all([1, 301, 302, 311, 331, 332]).await;
-    let mut near2 = clients.pop().expect("332");
+    let near2 = clients.pop().expect("332");
     let mut near = clients.pop().expect("331");
     let mut far = clients.pop().expect("311");
-    let mut partner = clients.pop().expect("302");
+    let partner = clients.pop().expect("302");
     let mut caller = clients.pop().expect("301");
     let mut dispatcher = clients.pop().expect("1");
 
@@ -274,9 +274,14 @@ async fn a_backup_call_pulls_in_the_guards_within_the_radius_and_dissolves_on_cl
         .await?;
     let burst = granted(&answer).expect("emergency granted at once");
     // The caller talks at once, a frame every 20 ms, until D's first guard hears it.
-    let mut sequence = 0u32;
+    let mut sequence = 0u16;
     let heard = loop {
-        caller.send_datagram(opus::datagram(101, burst, sequence, sequence * 20))?;
+        caller.send_datagram(opus::datagram(
+            101,
+            burst,
+            sequence,
+            u64::from(sequence) * 20_000,
+        ))?;
         sequence += 1;
         if let Some(voice) = near.recv_voice(Duration::from_millis(20)).await {
             break voice;
@@ -385,6 +390,65 @@ async fn a_position_out_of_range_is_refused_and_counted() -> anyhow::Result<()> 
         "{answer:?}"
     );
     assert!(lead.request(location(0.0, 0.0)).await.is_ok());
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_press_to_neighbouring_guard_hearing_latency() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&district()).await?;
+    let mut clients = relay.connect_all([1, 301, 331]).await;
+    let mut near = clients.pop().expect("331");
+    let mut caller = clients.pop().expect("301");
+    let mut dispatcher = clients.pop().expect("1");
+    caller.request(location(0.0, 50.0)).await?;
+    let mut samples = Vec::new();
+    for _ in 0..10 {
+        let pressed = Instant::now();
+        let answer = caller
+            .press_with(101, pb::Priority::Emergency, pb::FloorKind::Emergency)
+            .await?;
+        let burst = granted(&answer).expect("emergency granted");
+        // Frames every 2 ms from the grant (a client sends what it buffered since the
+        // press at once): the figure is the relay's share plus at most 2 ms.
+        let mut sequence = 0u16;
+        loop {
+            caller.send_datagram(opus::datagram(101, burst, sequence, u64::from(sequence)))?;
+            sequence += 1;
+            if near.recv_voice(Duration::from_millis(2)).await.is_some() {
+                break;
+            }
+            anyhow::ensure!(
+                sequence < 2_000,
+                "the neighbouring guard never heard the caller"
+            );
+        }
+        samples.push(pressed.elapsed());
+        caller.release(101).await?;
+        dispatcher
+            .request(Request::EmergencyClear(pb::EmergencyClear {
+                group_id: 101,
+            }))
+            .await?;
+        let left = near.expect_body(regrouped_of(331)).await?;
+        let left = if left.0 == '+' {
+            near.expect_body(regrouped_of(331)).await?
+        } else {
+            left
+        };
+        assert_eq!(left.0, '-');
+        while near.recv_voice(Duration::from_millis(20)).await.is_some() {}
+        near.clear();
+        dispatcher.clear();
+    }
+    samples.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "emergency press → neighbouring guard hears the caller, {} samples: p50 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        ms(samples[samples.len() / 2]),
+        ms(samples[samples.len() - 1]),
+    );
     relay.stop().await?;
     Ok(())
 }

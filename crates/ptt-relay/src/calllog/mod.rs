@@ -22,7 +22,9 @@ mod read;
 mod record;
 mod schema;
 
-pub use read::{AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, Row};
+pub use read::{
+    AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, PrivateCallRow, RegroupRow, Row,
+};
 pub use record::{
     ADMIN_TERMINAL, AckKind, AdminAction, AdminActionRecord, AlertAckRecord, AlertSentRecord,
     AuthFailureRecord, BurstKind, BurstOutcome, BurstRecord, EmergencyClearedRecord,

@@ -11,10 +11,12 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::CallLogError;
 use super::record::{
     AckKind, AlertAckRecord, AlertSentRecord, AuthFailureRecord, BurstKind, BurstOutcome,
-    BurstRecord, SessionEvent, SessionRecord, UnixMs,
+    BurstRecord, PrivateCallRecord, RegroupRecord, SessionEvent, SessionRecord, UnixMs,
 };
 use super::schema;
 use crate::directory::{GroupId, Priority, TerminalId};
+
+mod dispatch;
 
 /// A stored record with its row id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,12 @@ pub struct Row<T> {
 
 /// A burst as stored.
 pub type BurstRow = Row<BurstRecord>;
+
+/// A membership change of zone logic as stored.
+pub type RegroupRow = Row<RegroupRecord>;
+
+/// A private call as stored.
+pub type PrivateCallRow = Row<PrivateCallRecord>;
 
 /// An alert with every acknowledgement it received (oldest first).
 #[derive(Debug, Clone, PartialEq, Eq)]

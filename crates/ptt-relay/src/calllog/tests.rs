@@ -308,3 +308,184 @@ fn open_in_unwritable_place_is_an_error() {
     std::fs::write(&file, "not a database\n".repeat(512)).unwrap();
     assert!(CallLog::open(&file, 1).is_err());
 }
+
+fn regroup(group: u32, terminal: u32, added: bool, reason: RegroupReason, at_ms: i64) -> Record {
+    Record::Regroup(RegroupRecord {
+        group: GroupId(group),
+        terminal: TerminalId(terminal),
+        added,
+        reason,
+        zone: crate::directory::ZoneId(100 + terminal % 10),
+        at_ms,
+    })
+}
+
+#[tokio::test]
+async fn regroups_read_back_newest_first_by_group_and_window() {
+    let (_dir, path) = db();
+    let log = CallLog::open(&path, 64).unwrap();
+    // A patrol (31) picks up 301 and 302 and lets them go; a backup call in 101 pulls in
+    // 331. The two let-gos share a millisecond: the one logged last comes first.
+    let records = [
+        regroup(31, 301, true, RegroupReason::ZoneEntered, 1_000),
+        regroup(31, 302, true, RegroupReason::ZoneEntered, 1_000),
+        regroup(101, 331, true, RegroupReason::Backup, 1_500),
+        regroup(31, 301, false, RegroupReason::ZoneLeft, 2_000),
+        regroup(31, 302, false, RegroupReason::ZoneLeft, 2_000),
+        regroup(101, 331, false, RegroupReason::BackupCleared, 2_500),
+    ];
+    for record in &records {
+        log.record(record.clone()).unwrap();
+    }
+    log.flush().await.unwrap();
+    let reader = CallLogReader::open(&path).unwrap();
+    let summary = |rows: &[RegroupRow]| -> Vec<(u32, u32, bool, &'static str, i64)> {
+        rows.iter()
+            .map(|r| {
+                let g = &r.record;
+                (g.group.0, g.terminal.0, g.added, g.reason.as_str(), g.at_ms)
+            })
+            .collect()
+    };
+    let all = reader.regroups(None, 0, i64::MAX, 100).unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(Record::Regroup(all[5].record.clone()), records[0]);
+    assert_eq!(
+        summary(&all)[..3],
+        [
+            (101, 331, false, "backup-cleared", 2_500),
+            (31, 302, false, "zone-left", 2_000),
+            (31, 301, false, "zone-left", 2_000),
+        ]
+    );
+    assert!(all.windows(2).all(|w| w[0].id != w[1].id));
+    let patrol = reader
+        .regroups(Some(GroupId(31)), 0, i64::MAX, 100)
+        .unwrap();
+    assert_eq!(
+        summary(&patrol),
+        [
+            (31, 302, false, "zone-left", 2_000),
+            (31, 301, false, "zone-left", 2_000),
+            (31, 302, true, "zone-entered", 1_000),
+            (31, 301, true, "zone-entered", 1_000),
+        ]
+    );
+    assert_eq!(patrol[3].record.zone, crate::directory::ZoneId(101));
+    // Half-open window, limit, a group with no changes.
+    let window = reader.regroups(None, 1_000, 2_000, 100).unwrap();
+    assert_eq!(window.len(), 3, "{:?}", summary(&window));
+    assert_eq!(
+        reader
+            .regroups(Some(GroupId(31)), 0, 1_001, 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        reader
+            .regroups(Some(GroupId(7)), 0, i64::MAX, 10)
+            .unwrap()
+            .is_empty()
+    );
+    // The last changes as logged, whatever their timestamps.
+    let last = reader.last_regroups(2).unwrap();
+    assert_eq!(
+        summary(&last),
+        [
+            (101, 331, false, "backup-cleared", 2_500),
+            (31, 302, false, "zone-left", 2_000),
+        ]
+    );
+    assert!(last[0].id > last[1].id);
+    assert_eq!(reader.last_regroups(100).unwrap().len(), 6);
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn private_calls_read_back_with_their_outcome() {
+    let (_dir, path) = db();
+    let log = CallLog::open(&path, 64).unwrap();
+    let completed = PrivateCallRecord {
+        call_id: 1,
+        caller: TerminalId(100),
+        callee: TerminalId(101),
+        group: GroupId(0xF000_0000),
+        emergency: false,
+        outcome: PrivateCallOutcome::Completed,
+        started_at_ms: 10_000,
+        answered_at_ms: Some(10_400),
+        ended_at_ms: 30_000,
+    };
+    let offline = PrivateCallRecord {
+        call_id: u64::from(u32::MAX) + 7,
+        callee: TerminalId(103),
+        emergency: true,
+        outcome: PrivateCallOutcome::Offline,
+        started_at_ms: 40_000,
+        answered_at_ms: None,
+        ended_at_ms: 40_001,
+        ..completed.clone()
+    };
+    log.record(completed.clone()).unwrap();
+    log.record(offline.clone()).unwrap();
+    log.flush().await.unwrap();
+    let reader = CallLogReader::open(&path).unwrap();
+    let rows = reader.private_calls(0, i64::MAX, 10).unwrap();
+    let records: Vec<&PrivateCallRecord> = rows.iter().map(|r| &r.record).collect();
+    assert_eq!(
+        records,
+        [&offline, &completed],
+        "newest first, read back whole"
+    );
+    let window = reader.private_calls(10_000, 40_000, 10).unwrap();
+    assert_eq!(window.len(), 1);
+    assert_eq!(window[0].record, completed);
+    assert_eq!(
+        reader.private_calls(0, i64::MAX, 1).unwrap()[0].record,
+        offline
+    );
+    assert!(
+        reader
+            .private_calls(50_000, i64::MAX, 10)
+            .unwrap()
+            .is_empty()
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreadable_regroup_or_call_is_an_error_not_a_panic() {
+    let (_dir, path) = db();
+    CallLog::open(&path, 1).unwrap().close().await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO regroups (group_id, terminal, change, reason, zone, at_ms)
+         VALUES (31, 301, 'sideways', 'zone-entered', 101, 1000)",
+        [],
+    )
+    .unwrap();
+    let reader = CallLogReader::open(&path).unwrap();
+    for result in [
+        reader.regroups(None, 0, i64::MAX, 10),
+        reader.regroups(Some(GroupId(31)), 0, i64::MAX, 10),
+        reader.last_regroups(10),
+    ] {
+        assert!(matches!(result, Err(CallLogError::Corrupt(ref m)) if m.contains("sideways")));
+    }
+    conn.execute_batch(
+        "UPDATE regroups SET change = 'added', reason = 'teleported';
+         INSERT INTO private_calls (call_id, caller, callee, group_id, emergency, outcome,
+           started_at_ms, answered_at_ms, ended_at_ms)
+         VALUES (1, -5, 101, 4026531840, 0, 'completed', 1, NULL, 2);",
+    )
+    .unwrap();
+    assert!(matches!(
+        reader.last_regroups(10),
+        Err(CallLogError::Corrupt(ref m)) if m.contains("teleported")
+    ));
+    assert!(matches!(
+        reader.private_calls(0, i64::MAX, 10),
+        Err(CallLogError::Corrupt(ref m)) if m.contains("-5")
+    ));
+}

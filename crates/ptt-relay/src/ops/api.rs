@@ -1,5 +1,6 @@
 //! The read-only history API (`/api/v1/...`, JSON): groups and terminals as
-//! they are now, and bursts, alerts and emergencies from the call log.
+//! they are now (with zone logic's members and positions), zones, and bursts,
+//! alerts, emergencies, regroupings and private calls from the call log.
 //!
 //! What is live (holders, presence, queues) is read from the relay's shared
 //! state: atomics and copy-on-write lists, no lock the voice path takes. What
@@ -27,12 +28,14 @@ use crate::calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyR
 use crate::directory::{GroupId, GroupKind, Role, TerminalId};
 use crate::relay::Shared;
 
+mod dispatch;
 mod params;
 
 use params::{ApiError, Params};
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .merge(dispatch::routes())
         .route("/api/v1/groups", get(groups))
         .route("/api/v1/terminals", get(terminals))
         .route("/api/v1/bursts", get(bursts))
@@ -81,7 +84,8 @@ struct GroupView {
     name: String,
     kind: GroupKind,
     all_call: bool,
-    /// Members now (the directory file as changed through the admin API).
+    /// Members now (the directory file as changed through the admin API, and the
+    /// members zone logic added).
     member_count: usize,
     members: Vec<u32>,
     /// Terminals hearing the group now.
@@ -89,6 +93,10 @@ struct GroupView {
     holder: Option<Holder>,
     queue_length: u32,
     emergency: Option<Named>,
+    /// Members zone logic added (also in `members`), with the premises that brought each.
+    dynamic_members: Vec<dispatch::DynamicMember>,
+    /// A relay patrol's rule and state; `None` for other groups.
+    patrol: Option<dispatch::Patrol>,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,6 +136,8 @@ async fn groups(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Respons
                 emergency: live
                     .and_then(|g| g.emergency_declarer())
                     .map(|id| Named::terminal(&shared, id)),
+                dynamic_members: dispatch::dynamic_members(&shared, group.id),
+                patrol: dispatch::patrol(&shared, group),
             }
         })
         .collect();
@@ -165,6 +175,9 @@ struct TerminalView {
     disabled: bool,
     /// Groups it hears now (joined), by id.
     groups: Vec<u32>,
+    /// Its last reported position; `None` if it never reported one since the relay
+    /// started.
+    location: Option<dispatch::Location>,
 }
 
 /// `GET /api/v1/terminals`: every terminal with its presence now.
@@ -197,6 +210,7 @@ async fn terminals(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Resp
                 online: shared.sessions.contains_key(&t.id.0),
                 disabled: shared.roster.is_disabled(t.id),
                 groups,
+                location: dispatch::location(&shared, t.id.0),
             }
         })
         .collect();

@@ -51,7 +51,7 @@
   // ---- groups -----------------------------------------------------------
 
   const BUSY = 16;
-  const tiles = new Map(); // group id -> { root, name, members, queue, holder, emergency, quality, key }
+  const tiles = new Map(); // group id -> { root, name, members, queue, holder, emergency, dynamic, quality, dynamicKey }
 
   function tile(g) {
     let t = tiles.get(g.id);
@@ -66,12 +66,33 @@
     meta.append(members, queue);
     const emergency = el('div', 'g-emergency');
     const holder = el('div', 'g-holder');
+    const dynamic = el('ul', 'g-dynamic');
     const quality = el('div', 'g-quality');
-    root.append(name, meta, emergency, holder, quality);
+    root.append(name, meta, emergency, holder, dynamic, quality);
     $('groups').append(root);
-    t = { root, name, members, queue, holder, emergency, quality };
+    t = { root, name, members, queue, holder, emergency, dynamic, quality, dynamicKey: '' };
     tiles.set(g.id, t);
     return t;
+  }
+
+  // The members zone logic added to a group, one line per premises:
+  // "+ T301, T302 · Compound A"; an emergency's backup is marked as such.
+  function renderDynamic(t, dynamic) {
+    const key = JSON.stringify(dynamic);
+    if (t.dynamicKey === key) return;
+    t.dynamicKey = key;
+    const lines = new Map(); // reason + zone -> { reason, zone, names }
+    for (const d of dynamic) {
+      const k = d.reason + '|' + d.zone;
+      if (!lines.has(k)) lines.set(k, { reason: d.reason, zone: d.zone, names: [] });
+      lines.get(k).names.push(d.name || 'terminal ' + d.id);
+    }
+    t.dynamic.replaceChildren(...[...lines.values()].map((line) => {
+      const li = el('li', line.reason === 'backup' ? 'backup' : 'patrol',
+        '+ ' + line.names.join(', ') + (line.zone ? ' · ' + line.zone : ''));
+      li.title = (line.reason === 'backup' ? 'pulled in by the emergency: ' : 'picked up by the patrol: ') + li.textContent;
+      return li;
+    }));
   }
 
   function renderGroups(groups) {
@@ -93,6 +114,9 @@
       if (g.m2e_us !== null) quality.push('mouth-to-ear ' + fmtUs(g.m2e_us));
       if (g.loss_pct !== null) quality.push('loss ' + g.loss_pct + ' %');
       setText(t.quality, quality.join(' · '));
+      const dynamic = g.dynamic || [];
+      renderDynamic(t, dynamic);
+      t.root.classList.toggle('regrouped', dynamic.length > 0);
       t.root.classList.toggle('held', !!g.holder);
       t.root.classList.toggle('emergency', !!g.emergency);
       t.root.classList.toggle('queued', g.queue > 0);
@@ -300,6 +324,33 @@
     }));
   }
 
+  // ---- regroupings -------------------------------------------------------
+
+  const REASONS = {
+    'zone-entered': 'patrol near',
+    'zone-left': 'patrol moved on',
+    'backup': 'backup call',
+    'backup-cleared': 'emergency cleared',
+  };
+
+  function renderRegroups(regroups) {
+    if (!changed('regroups', regroups)) return;
+    const list = $('regroups');
+    if (regroups.length === 0) return list.replaceChildren(el('li', 'empty', 'No regroupings yet'));
+    list.replaceChildren(...regroups.map((r) => {
+      const li = el('li', 'regroup ' + (r.added ? 'added' : 'removed'));
+      li.dataset.regroup = String(r.id);
+      const who = el('div', 'r-who');
+      who.append(
+        el('b', '', (r.added ? '+ ' : '− ') + (r.terminal_name || 'terminal ' + r.terminal)),
+        document.createTextNode(' ' + (r.added ? '→ ' : '← ') + (r.group_name || 'group ' + r.group)),
+      );
+      const why = [r.zone_name, REASONS[r.reason] || r.reason, fmtTime(r.at_ms)].filter((s) => s);
+      li.append(who, el('div', 'r-why', why.join(' · ')));
+      return li;
+    }));
+  }
+
   // ---- bursts and the player ---------------------------------------------
 
   const player = $('player');
@@ -381,6 +432,9 @@
     renderOnline(s.online);
     renderAlerts(s.alerts);
     renderBursts(s.bursts);
+    renderRegroups(s.regroups || []);
+    setText($('private-calls'), String(s.private_calls || 0));
+    $('stat-private').classList.toggle('active', s.private_calls > 0);
     setText($('clock'), fmtTime(s.at_ms));
     setText($('updated'), fmtTime(s.at_ms));
     setText($('size'), fmtBytes(size));

@@ -1,11 +1,12 @@
 //! The recent past for the dashboard, read from the call log: the last talk
-//! bursts (each with its recording) and the alerts of the last hour with
-//! their acknowledgement tallies.
+//! bursts (each with its recording), the alerts of the last hour with their
+//! acknowledgement tallies, and zone logic's last membership changes.
 //!
 //! The call log is SQLite, so this runs on a blocking thread, and only when
 //! the log has committed something since the last read: a quiet relay costs
-//! no query at all, a busy one a couple of indexed queries a second whatever
-//! the number of browsers watching.
+//! no query at all, a busy one three indexed queries a second whatever the
+//! number of browsers watching (the regroupings are the last rows of their
+//! table by row id, so their cost does not grow with the table).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,9 @@ pub(crate) const RECENT_BURSTS: usize = 12;
 
 /// Alerts listed.
 pub(crate) const RECENT_ALERTS: usize = 5;
+
+/// Membership changes listed.
+pub(crate) const RECENT_REGROUPS: usize = 20;
 
 /// How far back alerts are listed (the relay keeps tallies for an hour).
 const ALERTS_SPAN_MS: i64 = 60 * 60 * 1000;
@@ -76,6 +80,29 @@ pub(crate) struct AlertView {
     pub(crate) unable: u32,
 }
 
+/// One membership change of the list.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RegroupView {
+    /// Call-log row id.
+    pub(crate) id: i64,
+    /// Unix ms of the change.
+    pub(crate) at_ms: i64,
+    /// Group id.
+    pub(crate) group: u32,
+    /// Group name.
+    pub(crate) group_name: String,
+    /// Terminal id.
+    pub(crate) terminal: u32,
+    /// Terminal name.
+    pub(crate) terminal_name: String,
+    /// Added (true) or removed.
+    pub(crate) added: bool,
+    /// `zone-entered`, `zone-left`, `backup` or `backup-cleared`.
+    pub(crate) reason: &'static str,
+    /// The premises zone behind it, by name.
+    pub(crate) zone_name: String,
+}
+
 /// The call-log part of the dashboard, refreshed on a blocking thread.
 #[derive(Debug)]
 pub(crate) struct LogView {
@@ -88,6 +115,8 @@ pub(crate) struct LogView {
     pub(crate) bursts: Vec<BurstView>,
     /// The newest alerts.
     pub(crate) alerts: Vec<AlertView>,
+    /// The last membership changes.
+    pub(crate) regroups: Vec<RegroupView>,
 }
 
 impl LogView {
@@ -101,6 +130,7 @@ impl LogView {
             read_at: None,
             bursts: Vec::new(),
             alerts: Vec::new(),
+            regroups: Vec::new(),
         }
     }
 
@@ -177,6 +207,30 @@ impl LogView {
                     delivered,
                     responding,
                     unable,
+                }
+            })
+            .collect();
+        self.regroups = reader
+            .last_regroups(RECENT_REGROUPS)?
+            .into_iter()
+            .map(|row| {
+                let r = row.record;
+                RegroupView {
+                    id: row.id,
+                    at_ms: r.at_ms,
+                    group: r.group.0,
+                    group_name: self
+                        .directory
+                        .group(r.group)
+                        .map_or_else(String::new, |g| g.name.clone()),
+                    terminal: r.terminal.0,
+                    terminal_name: name(r.terminal),
+                    added: r.added,
+                    reason: r.reason.as_str(),
+                    zone_name: self
+                        .directory
+                        .zone(r.zone)
+                        .map_or_else(String::new, |z| z.name.clone()),
                 }
             })
             .collect();

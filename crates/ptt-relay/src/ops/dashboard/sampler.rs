@@ -101,6 +101,8 @@ async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
             clients,
             alerts: &log.alerts,
             bursts: &log.bursts,
+            regroups: &log.regroups,
+            private_calls: shared.private_calls.active(),
             sample_us,
         };
         let json = match serde_json::to_string(&snapshot) {

@@ -1,9 +1,11 @@
 //! What the dashboard shows, read from the relay's shared state: every
-//! group's floor, the terminals online, the terminals' own quality reports.
+//! group's floor and the members zone logic added to it, the terminals
+//! online, the terminals' own quality reports.
 //!
-//! Everything here is a read of atomics or a short walk over a concurrent
-//! map; nothing asks a group task or waits on one, so a wall screen costs
-//! the voice path nothing. The types serialize to the JSON the page reads
+//! Everything here is a read of atomics, a short walk over a concurrent
+//! map or a short read lock of the roster's grants (which the voice path
+//! never takes); nothing asks a group task or waits on one, so a wall screen
+//! costs the voice path nothing. The types serialize to the JSON the page reads
 //! (`assets/dashboard.js`), with short field names and no nesting the page
 //! does not need: with 100 groups and 1,000 terminals a snapshot stays a
 //! few tens of kilobytes.
@@ -13,9 +15,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::history::{AlertView, BurstView};
+use super::history::{AlertView, BurstView, RegroupView};
 use super::latency::{Headline, Point};
-use crate::directory::{Directory, Role, TerminalId};
+use crate::directory::{Directory, GroupId, Role, TerminalId};
 use crate::relay::Shared;
 
 /// Most organisations listed by name; the rest are summed into one line, so
@@ -41,6 +43,10 @@ pub(crate) struct Snapshot<'a> {
     pub(crate) alerts: &'a [AlertView],
     /// Recent talk bursts, newest first.
     pub(crate) bursts: &'a [BurstView],
+    /// Zone logic's last membership changes, last first.
+    pub(crate) regroups: &'a [RegroupView],
+    /// Private calls up now (ringing or connected).
+    pub(crate) private_calls: usize,
     /// Microseconds the previous snapshot took to compute and serialize (the
     /// sampler's cost per second, shown in the page footer).
     pub(crate) sample_us: u64,
@@ -74,6 +80,24 @@ pub(crate) struct GroupView<'a> {
     pub(crate) m2e_us: Option<u64>,
     /// Frames lost over the last minute, percent, as the listeners report.
     pub(crate) loss_pct: Option<f64>,
+    /// Members zone logic added (a passing patrol's compound guards, an
+    /// emergency's backup), by terminal id; left out when none, so a quiet
+    /// district's snapshot does not grow.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dynamic: Vec<DynamicView<'a>>,
+}
+
+/// A member zone logic added to a group.
+#[derive(Debug, Serialize)]
+pub(crate) struct DynamicView<'a> {
+    /// Terminal id.
+    pub(crate) id: u32,
+    /// Display name.
+    pub(crate) name: &'a str,
+    /// The premises zone that brought it in, by name.
+    pub(crate) zone: &'a str,
+    /// `zone-entered` or `backup`.
+    pub(crate) reason: &'static str,
 }
 
 /// Terminals online against the directory, by role and organisation.
@@ -236,6 +260,17 @@ pub(crate) fn groups<'a>(shared: &'a Shared, now: Instant) -> (Vec<GroupView<'a>
         .filter_map(|g| shared.group(g.id.0))
         .map(|group| {
             let figures = quality.get(&group.id);
+            let dynamic = shared
+                .roster
+                .dynamic_members(GroupId(group.id))
+                .into_iter()
+                .map(|(terminal, grant)| DynamicView {
+                    id: terminal.0,
+                    name: who(terminal.0).name,
+                    zone: directory.zone(grant.zone).map_or("", |z| z.name.as_str()),
+                    reason: grant.reason.as_str(),
+                })
+                .collect();
             GroupView {
                 id: group.id,
                 name: &group.name,
@@ -245,6 +280,7 @@ pub(crate) fn groups<'a>(shared: &'a Shared, now: Instant) -> (Vec<GroupView<'a>
                 emergency: group.emergency_declarer().map(who),
                 m2e_us: figures.and_then(|f| f.mouth_to_ear).map(micros),
                 loss_pct: figures.and_then(|f| f.loss_ratio).map(percent),
+                dynamic,
             }
         })
         .collect();
