@@ -1,6 +1,6 @@
 //! What monitoring costs: the forward-latency observation the hot path pays
 //! per datagram, and one Prometheus scrape of a real relay serving the demo
-//! district (58 groups) over loopback HTTP.
+//! district (59 groups) over loopback HTTP.
 //!
 //! Run with `cargo bench -p ptt-benches --bench ops`.
 #![allow(missing_docs)]
@@ -102,7 +102,7 @@ fn scrape(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("ops");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("scrape_metrics_demo_58_groups", |b| {
+    group.bench_function("scrape_metrics_demo_district", |b| {
         b.iter(|| {
             runtime
                 .block_on(async { http.get(&url).send().await?.text().await })

@@ -25,7 +25,7 @@ use crate::relay::Shared;
 use crate::{policy, wire};
 
 /// The first temporary group id; directory group ids stay below it.
-pub const PRIVATE_CALL_GROUP_BASE: u32 = 0xF000_0000;
+pub const PRIVATE_CALL_GROUP_BASE: u32 = crate::directory::FIRST_RESERVED_GROUP_ID;
 
 /// How long a call rings before the caller is told nobody answered.
 pub const NO_ANSWER: Duration = Duration::from_secs(30);

@@ -408,6 +408,13 @@ impl Validator<'_> {
                 let reason = "group id 0 is reserved for a dispatcher's all-call".to_owned();
                 return Err(self.err(&g.id, "group.id", reason));
             }
+            if id >= super::FIRST_RESERVED_GROUP_ID {
+                let reason = format!(
+                    "group ids from {} up are the relay's temporary groups (private calls)",
+                    super::FIRST_RESERVED_GROUP_ID
+                );
+                return Err(self.err(&g.id, "group.id", reason));
+            }
             if let Some(first) = group_offsets.insert(id, g.id.span().start) {
                 let first = self.line(first);
                 let reason = format!("duplicate group id {id} (first on line {first})");

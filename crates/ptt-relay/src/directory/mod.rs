@@ -38,6 +38,10 @@ pub struct TerminalId(pub u32);
 #[serde(transparent)]
 pub struct GroupId(pub u32);
 
+/// The first group id the relay keeps for its temporary groups (private calls); the
+/// directory's group ids stay below it.
+pub const FIRST_RESERVED_GROUP_ID: u32 = 0xF000_0000;
+
 /// A zone's id: an area that patrols pass through and compounds sit in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -125,6 +125,14 @@ fn reserved_ids_are_refused() {
         shown.contains("reserved for a dispatcher's all-call"),
         "{shown}"
     );
+
+    let text = small(&hash()).replace("id = 10\n", "id = 4026531840\n");
+    let (line, field, shown) = invalid(&text);
+    assert_eq!((line, field), (20, "group.id"));
+    assert!(
+        shown.contains("temporary groups (private calls)"),
+        "{shown}"
+    );
 }
 
 #[test]
