@@ -96,6 +96,7 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     CREATE INDEX regroups_group_at ON regroups (group_id, at_ms);
+    CREATE INDEX regroups_at ON regroups (at_ms);
     CREATE TABLE private_calls (
         id INTEGER PRIMARY KEY,
         call_id INTEGER NOT NULL,
