@@ -2,23 +2,21 @@
 //! exchange real Opus audio (talk → relay → jitter buffer → decoder → WAV)
 //! and the binary reports unreachable relays and wrong secrets as one line.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ptt_cli::cli::ConnArgs;
+use common::{Relay, secret};
 use ptt_cli::cli::alert::{self, AlertArgs};
 use ptt_cli::cli::listen::{self, ListenArgs};
 use ptt_cli::cli::monitor;
 use ptt_cli::cli::talk::{self, TalkArgs, TalkPriority};
 use ptt_client::codec::signal;
-use ptt_client::{Client, ClientConfig, Trust};
-use ptt_relay::config::Config;
 use ptt_relay::directory::{HashParams, hash_secret};
-use tempfile::TempDir;
 
 /// The group both terminals are in.
 const GROUP: u32 = 10;
@@ -38,10 +36,6 @@ const RATE: usize = 16_000;
 /// concealed frame on a busy machine. Frames out of order, a decoder fed
 /// another stream or a wrong sample format drop it below 0 dB.
 const MIN_SNR_DB: f64 = 6.0;
-
-fn secret(id: u32) -> String {
-    format!("secret-{id}")
-}
 
 fn directory_toml() -> String {
     let mut out = String::new();
@@ -67,65 +61,6 @@ fn directory_toml() -> String {
         let _ = write!(out, "[[group.members]]\nterminal = {id}\n\n");
     }
     out
-}
-
-/// A real relay on 127.0.0.1, any port; stopped when dropped.
-struct Relay {
-    addr: SocketAddr,
-    cert: PathBuf,
-    stop: Option<Box<dyn FnOnce() + Send>>,
-    _dir: TempDir,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            stop();
-        }
-    }
-}
-
-impl Relay {
-    async fn start() -> anyhow::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let directory = dir.path().join("directory.toml");
-        std::fs::write(&directory, directory_toml())?;
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            listen: "127.0.0.1:0".parse()?,
-            ops_listen: "127.0.0.1:0".parse()?,
-            directory: Some(directory),
-            ..Config::default()
-        };
-        let relay = ptt_relay::Relay::load(config).await?;
-        let addr = relay.local_addr();
-        let cert = relay.cert_path().to_owned();
-        let token = relay.shutdown_token();
-        tokio::spawn(relay.run());
-        Ok(Self {
-            addr,
-            cert,
-            stop: Some(Box::new(move || token.cancel())),
-            _dir: dir,
-        })
-    }
-
-    fn conn(&self, id: u32) -> ConnArgs {
-        ConnArgs {
-            server: self.addr.to_string(),
-            ca: self.cert.clone(),
-            id,
-            secret: secret(id),
-            connect_timeout: 3.0,
-        }
-    }
-
-    async fn client(&self, id: u32) -> anyhow::Result<Client> {
-        let config = ClientConfig::new(self.addr, Trust::Pinned(self.cert.clone()), id, secret(id));
-        Client::connect(config)
-            .await
-            .with_context(|| format!("login of {id}"))
-    }
 }
 
 fn write_wav(path: &Path, pcm: &[i16]) -> anyhow::Result<()> {
@@ -168,7 +103,7 @@ fn best_snr(sent: &[i16], heard: &[i16]) -> (f64, usize) {
 /// decoded and written, and what comes out is the same speech.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talk_and_listen_exchange_audio() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let dir = tempfile::tempdir()?;
     let sent_path = dir.path().join("sent.wav");
     let heard_path = dir.path().join("heard.wav");
@@ -253,7 +188,7 @@ async fn talk_and_listen_exchange_audio() -> anyhow::Result<()> {
 /// burst in its recent events afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_shows_who_talks() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let watcher = relay.client(LISTENER).await?;
     let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -301,7 +236,7 @@ async fn monitor_shows_who_talks() -> anyhow::Result<()> {
 /// up in the tally; the offline one is counted as not reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_follows_the_roll_call() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let guard = relay.client(LISTENER).await?;
     let mut guard_events = guard.events();
     let dispatcher = relay.client(DISPATCHER).await?;
@@ -409,7 +344,7 @@ fn stderr_line(output: &Output) -> String {
 /// the connect timeout, not a hang or a backtrace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_reports_an_unreachable_relay() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let free = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
     let server = free.to_string();
     let ca = relay.cert.display().to_string();
@@ -446,7 +381,7 @@ async fn binary_reports_an_unreachable_relay() -> anyhow::Result<()> {
 /// A wrong secret: a one-line message naming the credentials, exit 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_reports_a_wrong_secret() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let server = relay.addr.to_string();
     let ca = relay.cert.display().to_string();
     let (output, _) = ptt(
@@ -468,8 +403,8 @@ async fn binary_reports_a_wrong_secret() -> anyhow::Result<()> {
 /// Another relay's certificate pinned: the message names the pinned file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_reports_a_certificate_mismatch() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
-    let other = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
+    let other = Relay::start(&directory_toml()).await?;
     let server = relay.addr.to_string();
     let ca = other.cert.display().to_string();
     let (output, _) = ptt(
@@ -488,7 +423,7 @@ async fn binary_reports_a_certificate_mismatch() -> anyhow::Result<()> {
 /// Listening to a group the terminal is not in: one line naming the group.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_reports_a_group_not_allowed() -> anyhow::Result<()> {
-    let relay = Relay::start().await?;
+    let relay = Relay::start(&directory_toml()).await?;
     let server = relay.addr.to_string();
     let ca = relay.cert.display().to_string();
     let (output, _) = ptt(

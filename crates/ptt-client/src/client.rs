@@ -133,7 +133,7 @@ impl Drop for CloseGuard {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     guard: Arc<CloseGuard>,
 }
 
@@ -171,6 +171,7 @@ impl Client {
             first_events: Mutex::new(Some(first)),
             link: Mutex::new(None),
             groups: Mutex::new(Groups::default()),
+            status_codes: Mutex::new(Vec::new()),
             watchers: Mutex::new(HashMap::new()),
             next_watcher: AtomicU64::new(1),
             clock_offset_us: AtomicI64::new(0),
@@ -224,6 +225,24 @@ impl Client {
                 ..info.clone()
             })
             .collect()
+    }
+
+    /// The deployment's status code table ("1: On scene", ...) from the
+    /// relay's `HelloOk`, for a status menu and to show received codes by
+    /// name. The last one known is kept while reconnecting.
+    #[must_use]
+    pub fn status_codes(&self) -> Vec<pb::StatusCodeInfo> {
+        lock(&self.shared.status_codes).clone()
+    }
+
+    /// The label of status code `code` in [`Client::status_codes`], if the
+    /// table has it.
+    #[must_use]
+    pub fn status_label(&self, code: u32) -> Option<String> {
+        lock(&self.shared.status_codes)
+            .iter()
+            .find(|s| s.code == code)
+            .map(|s| s.label.clone())
     }
 
     /// The groups joined now, ascending.
@@ -419,7 +438,9 @@ impl Client {
         )
     }
 
-    /// Acknowledges an alert (roll call).
+    /// Answers an alert (roll call): RESPONDING or UNABLE, optionally with a
+    /// status code from [`Client::status_codes`]. The DELIVERED receipt is
+    /// sent by the client itself (see [`ClientConfig::auto_ack_alerts`]).
     pub async fn ack_alert(
         &self,
         alert_id: u64,
@@ -493,7 +514,8 @@ pub(crate) async fn send_quality_report(
     expect_ack(shared.request(Request::QualityReport(report)).await?, None)
 }
 
-fn expect_ack(answer: Body, group: Option<u32>) -> Result<(), ClientError> {
+/// `Ok` for the relay's `Ack`, the error it sent or a protocol error.
+pub(crate) fn expect_ack(answer: Body, group: Option<u32>) -> Result<(), ClientError> {
     match answer {
         Body::Ack(_) => Ok(()),
         other => Err(unexpected(other, group)),

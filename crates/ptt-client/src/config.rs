@@ -91,6 +91,11 @@ pub struct ClientConfig {
     /// Send a `QualityReport` this often (only when there is something to
     /// report); `None` disables it.
     pub quality_report_interval: Option<Duration>,
+    /// Answer every alert that asks for acknowledgement with DELIVERED as
+    /// soon as it arrives, so the dispatcher's roll call counts this
+    /// terminal as reached (on by default). Turn off only for a client that
+    /// shows alerts somewhere else first and sends the receipt itself.
+    pub auto_ack_alerts: bool,
 }
 
 impl ClientConfig {
@@ -117,6 +122,7 @@ impl ClientConfig {
             event_capacity: 1024,
             talk_buffer_frames: 100,
             quality_report_interval: None,
+            auto_ack_alerts: true,
         }
     }
 }
@@ -142,6 +148,7 @@ impl fmt::Debug for ClientConfig {
             .field("event_capacity", &self.event_capacity)
             .field("talk_buffer_frames", &self.talk_buffer_frames)
             .field("quality_report_interval", &self.quality_report_interval)
+            .field("auto_ack_alerts", &self.auto_ack_alerts)
             .finish()
     }
 }

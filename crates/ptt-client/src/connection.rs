@@ -173,7 +173,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
             capabilities: Some(pb::Capabilities {
                 datagrams: true,
                 max_datagram_size: 0,
-                private_calls: false,
+                private_calls: true,
                 location: true,
             }),
         })),
@@ -350,24 +350,38 @@ async fn read_control(
 }
 
 /// Routes one server message: to its waiting request, or to the events.
-fn dispatch(shared: &Shared, link: &Link, message: pb::ServerMessage) {
+fn dispatch(shared: &Shared, link: &Arc<Link>, message: pb::ServerMessage) {
     let Some(body) = message.body else {
         tracing::debug!(request = message.request_id, "server message without body");
         return;
     };
     if message.request_id != 0 {
         let waiting = link.lock_pending().remove(&message.request_id);
-        match waiting {
-            Some(tx) => {
+        match (waiting, &body) {
+            (Some(tx), _) => {
+                shared.note_answer(&body);
                 let _ = tx.send(body);
                 return;
             }
+            // Our own call, set up after we stopped waiting: not an
+            // incoming call, and not wanted any more.
+            (None, Body::PrivateCallSetup(setup)) => {
+                tracing::debug!(call = setup.call_id, "late call setup hung up");
+                crate::auto::hang_up_orphan(link, setup.call_id);
+                return;
+            }
             // An answer that came after its request timed out: still news.
-            None => tracing::debug!(request = message.request_id, "late answer"),
+            (None, _) => tracing::debug!(request = message.request_id, "late answer"),
         }
     }
-    if let Body::GoingAway(g) = &body {
-        *link.going_away.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+    match &body {
+        Body::GoingAway(g) => {
+            *link.going_away.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+        }
+        Body::Alert(alert) if alert.requires_ack && shared.config.auto_ack_alerts => {
+            crate::auto::deliver_receipt(link, alert.alert_id);
+        }
+        _ => {}
     }
     shared.note_unsolicited(&body);
     if let Some(event) = Event::from_body(body) {

@@ -106,8 +106,10 @@ pub enum Event {
         /// Why.
         reason: pb::FloorDenyReason,
     },
-    /// An alert (roll call) for this terminal; answer with
-    /// [`crate::Client::ack_alert`] if it requires it.
+    /// An alert (roll call) for this terminal. If it requires an answer,
+    /// the client has already sent DELIVERED (unless
+    /// [`crate::ClientConfig::auto_ack_alerts`] is off); the user answers
+    /// "responding" or "unable" with [`crate::Client::ack_alert`].
     Alert(pb::Alert),
     /// Acknowledgement counts of an alert this terminal sent or watches.
     AlertTally(pb::AlertTally),
@@ -121,8 +123,37 @@ pub enum Event {
     Location(pb::LocationReport),
     /// A status message for this terminal, its group or the control room.
     Status(pb::StatusMessage),
-    /// A private-call message (setup, accept, reject, end).
-    PrivateCall(Body),
+    /// Someone calls this terminal privately: answer with
+    /// [`crate::Client::accept_call`] or [`crate::Client::reject_call`].
+    /// The setup carries the call id, the caller and the call's group.
+    CallIncoming(pb::PrivateCallSetup),
+    /// The callee accepted this terminal's private call: talk in `group`
+    /// (the relay has joined both parties to it).
+    CallAccepted {
+        /// The call.
+        call_id: u64,
+        /// The call's temporary group.
+        group: u32,
+    },
+    /// This terminal's private call was rejected, by the callee or by the
+    /// relay on its behalf (offline, busy, no answer).
+    CallRejected {
+        /// The call.
+        call_id: u64,
+        /// Why.
+        reason: pb::PrivateCallRejectReason,
+    },
+    /// A private call ended: the other party hung up or was lost, or the
+    /// relay ended it. Its group is forgotten.
+    CallEnded {
+        /// The call.
+        call_id: u64,
+        /// Why.
+        reason: pb::PrivateCallEndReason,
+    },
+    /// The relay joined this terminal to a group by itself: at log-in, into
+    /// a private call's group, or after a regrouping. Carries who talks now.
+    Joined(pb::JoinOk),
     /// The relay reported an error not tied to a request of this client.
     ServerError {
         /// What went wrong.
@@ -233,10 +264,20 @@ impl Event {
             Body::Regrouped(r) => Self::Regrouped(r),
             Body::LocationReport(l) => Self::Location(l),
             Body::StatusMessage(s) => Self::Status(s),
-            body @ (Body::PrivateCallSetup(_)
-            | Body::PrivateCallAccept(_)
-            | Body::PrivateCallReject(_)
-            | Body::PrivateCallEnd(_)) => Self::PrivateCall(body),
+            Body::PrivateCallSetup(setup) => Self::CallIncoming(setup),
+            Body::PrivateCallAccept(a) => Self::CallAccepted {
+                call_id: a.call_id,
+                group: a.group_id,
+            },
+            Body::PrivateCallReject(r) => Self::CallRejected {
+                call_id: r.call_id,
+                reason: enum_or_default(r.reason),
+            },
+            Body::PrivateCallEnd(e) => Self::CallEnded {
+                call_id: e.call_id,
+                reason: enum_or_default(e.reason),
+            },
+            Body::JoinOk(ok) => Self::Joined(ok),
             Body::Error(e) => Self::ServerError {
                 reason: enum_or_default(e.reason),
                 detail: e.detail,
@@ -246,11 +287,7 @@ impl Event {
                 reconnect_after: Duration::from_millis(u64::from(g.reconnect_after_ms)),
                 detail: g.detail,
             },
-            Body::HelloOk(_)
-            | Body::JoinOk(_)
-            | Body::LeaveOk(_)
-            | Body::Pong(_)
-            | Body::Ack(_) => {
+            Body::HelloOk(_) | Body::LeaveOk(_) | Body::Pong(_) | Body::Ack(_) => {
                 return None;
             }
         })

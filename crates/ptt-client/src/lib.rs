@@ -5,11 +5,14 @@
 pub mod codec;
 pub mod jitter;
 
+mod auto;
 pub mod client;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod membership;
+mod private_call;
 pub mod quality;
 pub mod reconnect;
 mod shared;

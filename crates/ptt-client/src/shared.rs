@@ -2,7 +2,7 @@
 //! reconnect supervisor and the talk tasks: the current connection, the
 //! event sender, group membership and the floor watchers of active talks.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use crate::config::ClientConfig;
 use crate::connection::Link;
 use crate::error::ClientError;
 use crate::events::{Event, enum_or_default, limit};
+pub(crate) use crate::membership::Groups;
 use crate::quality::QualityMeter;
 
 #[derive(Debug, Default)]
@@ -38,20 +39,10 @@ pub(crate) enum FloorSignal {
     },
     Denied(pb::FloorDenyReason),
     Revoked(pb::FloorRevokeReason),
+    /// The terminal is no longer in the group (regrouped out, the private
+    /// call ended): a talk there is over, granted or not.
+    Removed,
     Disconnected,
-}
-
-/// Group membership as the relay reported it and as the user asked for it.
-#[derive(Debug, Default)]
-pub(crate) struct Groups {
-    /// Every group of the terminal with its rights (from `HelloOk`).
-    pub(crate) infos: BTreeMap<u32, pb::GroupInfo>,
-    /// Joined on the current connection.
-    pub(crate) joined: BTreeSet<u32>,
-    /// Explicit `join` (true) / `leave` (false) calls, replayed on reconnect.
-    pub(crate) wanted: HashMap<u32, bool>,
-    /// Bursts this terminal holds, by group.
-    pub(crate) held: HashMap<u32, u32>,
 }
 
 /// State shared by the client handles, the connection's tasks, the
@@ -69,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) first_events: Mutex<Option<broadcast::Receiver<Event>>>,
     pub(crate) link: Mutex<Option<Arc<Link>>>,
     pub(crate) groups: Mutex<Groups>,
+    /// The directory's status code table from the latest `HelloOk`; kept
+    /// while disconnected so received codes still show by name.
+    pub(crate) status_codes: Mutex<Vec<pb::StatusCodeInfo>>,
     pub(crate) watchers: Mutex<HashMap<u32, (u64, mpsc::UnboundedSender<FloorSignal>)>>,
     pub(crate) next_watcher: AtomicU64,
     /// Relay clock minus ours, µs, from the latest `Pong`.
@@ -103,35 +97,16 @@ impl Shared {
         self.clock_offset_us.load(Ordering::Relaxed)
     }
 
-    /// Records the groups of a fresh login: what the relay joined us to.
+    /// Records the groups and status codes of a fresh login.
     pub(crate) fn logged_in(&self, hello: &pb::HelloOk) {
-        let mut groups = lock(&self.groups);
-        groups.infos = hello
-            .groups
-            .iter()
-            .map(|g| (g.group_id, g.clone()))
-            .collect();
-        groups.joined = hello
-            .groups
-            .iter()
-            .filter(|g| g.joined)
-            .map(|g| g.group_id)
-            .collect();
-        groups.held.clear();
+        lock(&self.groups).logged_in(hello);
+        *lock(&self.status_codes) = hello.status_codes.clone();
     }
 
     /// The joins and leaves that make a fresh login match what the user
     /// asked for: `(group, join?)`.
     pub(crate) fn reconcile(&self) -> Vec<(u32, bool)> {
-        let groups = lock(&self.groups);
-        let mut todo: Vec<(u32, bool)> = groups
-            .wanted
-            .iter()
-            .filter(|&(group, &join)| groups.joined.contains(group) != join)
-            .map(|(&group, &join)| (group, join))
-            .collect();
-        todo.sort_unstable();
-        todo
+        lock(&self.groups).reconcile()
     }
 
     pub(crate) fn joined(&self) -> Vec<u32> {
@@ -139,15 +114,23 @@ impl Shared {
     }
 
     pub(crate) fn set_joined(&self, group: u32, joined: bool, by_user: bool) {
-        let mut groups = lock(&self.groups);
-        if joined {
-            groups.joined.insert(group);
-        } else {
-            groups.joined.remove(&group);
-            groups.held.remove(&group);
+        lock(&self.groups).set_joined(group, joined, by_user);
+    }
+
+    /// Forgets a private call and its group; a talk in the group ends.
+    pub(crate) fn call_over(&self, call_id: u64) {
+        let group = lock(&self.groups).call_over(call_id);
+        if let Some(group) = group {
+            self.signal(group, FloorSignal::Removed);
         }
-        if by_user {
-            groups.wanted.insert(group, joined);
+    }
+
+    /// Keeps local state in step with the answer to one of our requests,
+    /// in stream order (before the requester even runs, so an event right
+    /// behind the answer finds the state it refers to).
+    pub(crate) fn note_answer(&self, body: &Body) {
+        if let Body::PrivateCallSetup(setup) = body {
+            lock(&self.groups).call_set_up(setup.call_id, setup.group_id);
         }
     }
 
@@ -202,12 +185,29 @@ impl Shared {
                 None
             }
             Body::Regrouped(r) if r.terminal_id == self.config.terminal_id => {
-                let added =
-                    enum_or_default::<pb::RegroupChange>(r.change) == pb::RegroupChange::Added;
-                if let Some(info) = &r.group {
-                    lock(&self.groups).infos.insert(r.group_id, info.clone());
+                let removed = lock(&self.groups).regrouped(r);
+                removed.map(|group| (group, FloorSignal::Removed))
+            }
+            Body::JoinOk(ok) => {
+                if let Some(info) = &ok.group {
+                    lock(&self.groups).relay_joined(info);
                 }
-                self.set_joined(r.group_id, added, false);
+                None
+            }
+            Body::PrivateCallSetup(setup) => {
+                lock(&self.groups).call_set_up(setup.call_id, setup.group_id);
+                None
+            }
+            Body::PrivateCallAccept(accept) => {
+                lock(&self.groups).call_set_up(accept.call_id, accept.group_id);
+                None
+            }
+            Body::PrivateCallReject(reject) => {
+                self.call_over(reject.call_id);
+                None
+            }
+            Body::PrivateCallEnd(end) => {
+                self.call_over(end.call_id);
                 None
             }
             _ => None,

@@ -410,6 +410,9 @@ impl TalkTask {
                     }
                     Some(FloorSignal::Denied(reason)) => return TalkEnd::Denied(reason),
                     Some(FloorSignal::Revoked(_)) => {}
+                    Some(FloorSignal::Removed) => {
+                        return TalkEnd::Denied(pb::FloorDenyReason::NotMember);
+                    }
                     Some(FloorSignal::Disconnected) | None => return TalkEnd::Disconnected,
                 },
                 command = self.commands.recv(), if self.commands_open => self.before_grant(command),
@@ -447,6 +450,10 @@ impl TalkTask {
                         Some(FloorSignal::Revoked(reason)) => {
                             self.shared.set_held(self.request.group, None);
                             return TalkEnd::Revoked(reason);
+                        }
+                        Some(FloorSignal::Removed) => {
+                            self.shared.set_held(self.request.group, None);
+                            return TalkEnd::Revoked(pb::FloorRevokeReason::Removed);
                         }
                         Some(FloorSignal::Disconnected) | None => return TalkEnd::Disconnected,
                         Some(_) => continue,

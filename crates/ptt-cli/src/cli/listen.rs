@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::Args;
 use ptt_client::codec::{Backend, FRAME_DURATION, MAX_DECODE_SAMPLES, SAMPLE_RATE, VoiceDecoder};
 use ptt_client::jitter::{JitterBuffer, JitterConfig, JitterStats};
-use ptt_client::{Client, Event};
+use ptt_client::{Client, Event, Events};
 
 use super::ConnArgs;
 
@@ -242,27 +242,45 @@ pub async fn run(
     if !client.joined().contains(&args.group) {
         client.join(args.group).await?;
     }
-    let mut player = Player::new(args.group);
-    let deadline = super::stop_after(args.seconds);
-    tokio::pin!(stop, deadline);
-    loop {
+    let stop = async {
+        tokio::select! {
+            () = stop => {}
+            () = super::stop_after(args.seconds) => {}
+        }
+    };
+    let (report, _) = hear(&mut events, args.group, stop, |_| false).await?;
+    if let Some(path) = &args.wav {
+        write_wav(path, &report.pcm)?;
+    }
+    Ok(report)
+}
+
+/// Plays `group`'s voice from `events` until `stop` resolves or an event
+/// satisfies `until` (returned with the report: e.g. the end of a private
+/// call). Prints one line per burst.
+pub async fn hear(
+    events: &mut Events,
+    group: u32,
+    stop: impl Future<Output = ()>,
+    mut until: impl FnMut(&Event) -> bool,
+) -> anyhow::Result<(ListenReport, Option<Event>)> {
+    let mut player = Player::new(group);
+    tokio::pin!(stop);
+    let ended_by = loop {
         let wake = player.next_wake(Instant::now());
         tokio::select! {
-            () = &mut stop => break,
-            () = &mut deadline => break,
+            () = &mut stop => break None,
             event = events.recv() => match event {
+                Some(event) if until(&event) => break Some(event),
                 Some(event) => player.on_event(event)?,
                 None => anyhow::bail!("connection to the relay closed"),
             },
             () = tokio::time::sleep_until(wake.into()) => {}
         }
         player.play(Instant::now());
-    }
+    };
     player.finish();
-    if let Some(path) = &args.wav {
-        write_wav(path, &player.report.pcm)?;
-    }
-    Ok(player.report)
+    Ok((player.report, ended_by))
 }
 
 /// Writes 16 kHz mono 16-bit PCM.

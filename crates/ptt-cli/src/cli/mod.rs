@@ -1,4 +1,5 @@
-//! Subcommands of `ptt` (talk, listen, monitor, alert) and the argument parser.
+//! Subcommands of `ptt` (talk, listen, monitor, alert, respond, status,
+//! track, call, answer) and the argument parser.
 //!
 //! Each subcommand is a module with its clap `Args` and an async `run` that
 //! takes a connected [`Client`], so tests drive the same code against a relay
@@ -15,9 +16,15 @@ use clap::{Args, Parser, Subcommand};
 use ptt_client::{Client, ClientConfig, ClientError, Trust};
 
 pub mod alert;
+pub mod answer;
+pub mod call;
+pub mod lines;
 pub mod listen;
 pub mod monitor;
+pub mod respond;
+pub mod status;
 pub mod talk;
+pub mod track;
 
 /// Shown after `ptt --help`.
 const EXAMPLES: &str = "\
@@ -27,12 +34,19 @@ Examples (against `pttd` started with no arguments, the demo district):
   ptt listen --group 11 --wav heard.wav   # record what group 11 says, ctrl-c to stop
   ptt monitor                             # live view of this terminal's groups
   PTT_ID=1 PTT_SECRET=demo-1 ptt alert --all \"Report status\"   # dispatcher roll call
+  ptt respond --alert 1718000000000000 --status 1   # answer it: responding, on scene
+  ptt status --list                       # the district's status codes
+  ptt status --code 3 --dispatchers       # tell the control room: need backup
+  ptt track --file route3.csv --speed 10  # replay a patrol's GPS track
+  ptt call 102 --tone 3                   # private call to terminal 102
+  PTT_ID=102 PTT_SECRET=demo-102 ptt answer --wav call.wav   # take it
   ptt load --terminals 200                # load test against a relay of its own
 
 The connection options (--server, --ca, --id, --secret) belong to each
 subcommand and read PTT_SERVER, PTT_CA, PTT_ID and PTT_SECRET.";
 
-/// `ptt`: talk, listen and watch on a `pttd` push-to-talk relay, or load-test it.
+/// `ptt`: talk, listen, call and watch on a `pttd` push-to-talk relay, report
+/// status and location, or load-test it.
 #[derive(Debug, Parser)]
 #[command(name = "ptt", version, after_help = EXAMPLES)]
 pub struct Cli {
@@ -71,6 +85,31 @@ pub enum Command {
     ///
     /// Example: `PTT_SECRET=demo-1 ptt alert --id 1 --all "All units: report status"`
     Alert(alert::AlertArgs),
+    /// Answer an alert (roll call): responding, or unable, with an optional
+    /// status code. ("Delivered" is sent automatically on arrival.)
+    ///
+    /// Example: `PTT_SECRET=demo-101 ptt respond --id 101 --alert 1718000000000000 --status 1`
+    Respond(respond::RespondArgs),
+    /// Send a status message to a terminal, a group or the control room;
+    /// `--list` shows the district's code table.
+    ///
+    /// Example: `PTT_SECRET=demo-101 ptt status --id 101 --code 1 --text "gate 2" --dispatchers`
+    Status(status::StatusArgs),
+    /// Replay a GPS track (CSV `seconds,lat,lon`) as location reports,
+    /// interpolated between points; prints the regroupings it causes.
+    ///
+    /// Example: `PTT_SECRET=demo-201 ptt track --id 201 --file route3.csv --speed 10 --interval 1s`
+    Track(track::TrackArgs),
+    /// Private call: set it up, wait for the answer, talk, hang up; prints
+    /// setup, answer and floor access times.
+    ///
+    /// Example: `PTT_SECRET=demo-101 ptt call --id 101 102 --tone 3`
+    Call(call::CallArgs),
+    /// Wait for a private call, accept (or --reject) it, and hear it until
+    /// the caller hangs up.
+    ///
+    /// Example: `PTT_SECRET=demo-102 ptt answer --id 102 --wav call.wav --seconds 60`
+    Answer(answer::AnswerArgs),
     /// Load generator: many simulated terminals, MCPTT-style measurements.
     ///
     /// Without `--server` it starts a `pttd` of its own.
@@ -253,6 +292,87 @@ async fn run(command: Command) -> (anyhow::Result<()>, Option<ConnArgs>) {
             let conn = args.conn.clone();
             (alert::main(args).await, Some(conn))
         }
+        Command::Respond(args) => {
+            let conn = args.conn.clone();
+            (respond::main(args).await, Some(conn))
+        }
+        Command::Status(args) => {
+            let conn = args.conn.clone();
+            (status::main(args).await, Some(conn))
+        }
+        Command::Track(args) => {
+            let conn = args.conn.clone();
+            (track::main(args).await, Some(conn))
+        }
+        Command::Call(args) => {
+            let conn = args.conn.clone();
+            (call::main(args).await, Some(conn))
+        }
+        Command::Answer(args) => {
+            let conn = args.conn.clone();
+            (answer::main(args).await, Some(conn))
+        }
         Command::Load(args) => (crate::load::run(args).await, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let mut all = vec!["ptt"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--id", "101", "--secret", "s"]);
+        Cli::try_parse_from(all).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dispatch_commands_parse_as_documented() {
+        let Ok(Command::Call(call)) = parse(&["call", "102", "--tone", "3", "--emergency"]) else {
+            panic!("call");
+        };
+        assert_eq!(
+            (call.callee, call.tone, call.emergency),
+            (102, Some(3.0), true)
+        );
+        assert_eq!(call.answer_timeout, 30.0);
+        assert!(parse(&["call", "102"]).is_err(), "needs --tone or --wav");
+        let Ok(Command::Track(track)) = parse(&[
+            "track",
+            "--file",
+            "r.csv",
+            "--speed",
+            "10",
+            "--interval",
+            "500ms",
+            "--loop",
+        ]) else {
+            panic!("track");
+        };
+        assert_eq!(track.interval, Duration::from_millis(500));
+        assert!(track.repeat);
+        assert!(parse(&["track", "--file", "r.csv", "--interval", "soon"]).is_err());
+        assert!(matches!(
+            parse(&["status", "--code", "3", "--dispatchers"]),
+            Ok(Command::Status(_))
+        ));
+        assert!(parse(&["status", "--list", "--code", "3"]).is_err());
+        assert!(parse(&["status", "--code", "3", "--to", "102", "--dispatchers"]).is_err());
+        assert!(matches!(
+            parse(&["respond", "--alert", "17", "--unable"]),
+            Ok(Command::Respond(r)) if r.alert == 17 && r.unable
+        ));
+        assert!(matches!(
+            parse(&["answer", "--reject"]),
+            Ok(Command::Answer(a)) if a.reject
+        ));
     }
 }

@@ -2,10 +2,15 @@
 //!
 //! Plain text redrawn every 500 ms (ANSI clear screen, no TUI library): per
 //! group who holds the floor and since when, this terminal's queue position
-//! when it waits, the emergency state; below, the latest events and the
-//! round-trip time of a ping every two seconds.
+//! when it waits, the emergency state; below, the latest events (floor,
+//! alerts, regroupings, status messages with their labels, private calls),
+//! the latest position of each terminal that reports one (dispatchers get
+//! them), and the round-trip time of a ping every two seconds.
+//!
+//! Positions have a section of their own instead of event lines: a patrol
+//! reports every second and would push everything else off the screen.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -15,7 +20,7 @@ use ptt_client::{Client, Event};
 use ptt_proto::pb;
 use tokio::sync::watch;
 
-use super::ConnArgs;
+use super::{ConnArgs, lines};
 
 /// How often the view is redrawn.
 const REDRAW: Duration = Duration::from_millis(500);
@@ -23,6 +28,8 @@ const REDRAW: Duration = Duration::from_millis(500);
 const PING: Duration = Duration::from_secs(2);
 /// Events kept in the view.
 const RECENT: usize = 12;
+/// Terminals whose position is shown (the most recently reported).
+const POSITIONS: usize = 8;
 
 /// Options of `ptt monitor`.
 #[derive(Debug, Clone, Args)]
@@ -59,7 +66,15 @@ struct GroupView {
 /// The monitor's whole state; [`View::render`] turns it into text.
 #[derive(Debug, Default)]
 pub struct View {
+    /// This terminal: its own regroupings change the group table.
+    me: u32,
+    /// The relay's status code table, to show codes by name.
+    codes: Vec<pb::StatusCodeInfo>,
     groups: BTreeMap<u32, GroupView>,
+    /// Private calls seen: call id to group, so their end drops the group.
+    calls: HashMap<u64, u32>,
+    /// Latest position per terminal, with when it came.
+    positions: BTreeMap<u32, (Instant, pb::LocationReport)>,
     recent: VecDeque<String>,
     rtt: Option<Duration>,
     connected: bool,
@@ -165,18 +180,32 @@ impl View {
                 };
                 self.note(now, text);
             }
-            Event::Alert(a) => self.note(
-                now,
-                format!(
-                    "ALERT {} from {} {}: {}",
-                    a.alert_id, a.from_terminal_id, a.from_name, a.text
-                ),
-            ),
-            Event::Status(s) => self.note(
-                now,
-                format!("status from {}: {}", s.from_terminal_id, s.text),
-            ),
-            Event::Regrouped(r) => self.note(now, format!("regrouped: {r:?}")),
+            Event::Alert(a) => self.note(now, lines::alert(&a)),
+            Event::Status(s) => {
+                let line = lines::status(&s, &self.codes);
+                self.note(now, line);
+            }
+            Event::Regrouped(r) => {
+                self.note(now, lines::regrouped(&r));
+                if r.terminal_id == self.me {
+                    self.own_regrouping(&r);
+                }
+            }
+            Event::Joined(ok) => self.on_join(now, ok),
+            Event::Location(l) => {
+                self.positions.insert(l.terminal_id, (now, l));
+                if self.positions.len() > POSITIONS * 4 {
+                    // Bounded: forget the terminal heard from longest ago.
+                    let oldest = self.positions.iter().min_by_key(|(_, (at, _))| *at);
+                    if let Some(&id) = oldest.map(|(id, _)| id) {
+                        self.positions.remove(&id);
+                    }
+                }
+            }
+            event @ (Event::CallIncoming(_)
+            | Event::CallAccepted { .. }
+            | Event::CallRejected { .. }
+            | Event::CallEnded { .. }) => self.on_call(now, &event),
             Event::Disconnected { reason, .. } => {
                 self.connected = false;
                 self.note(now, format!("disconnected: {reason}"));
@@ -192,6 +221,52 @@ impl View {
                 self.note(now, format!("relay error: {reason:?} {detail}"));
             }
             Event::Lagged { missed } => self.note(now, format!("(missed {missed} events)")),
+            _ => {}
+        }
+    }
+
+    /// A regrouping of this terminal: the group appears (joined if it may
+    /// listen) or goes.
+    fn own_regrouping(&mut self, r: &pb::Regrouped) {
+        match pb::RegroupChange::try_from(r.change).unwrap_or_default() {
+            pb::RegroupChange::Added => {
+                let info = r.group.clone().unwrap_or_default();
+                let listen = info.rights.as_ref().is_none_or(|rights| rights.listen);
+                let view = self.group(r.group_id);
+                if !info.name.is_empty() {
+                    view.name = info.name;
+                }
+                view.joined |= listen;
+            }
+            pb::RegroupChange::Removed => {
+                self.groups.remove(&r.group_id);
+            }
+            pb::RegroupChange::Unspecified => {}
+        }
+    }
+
+    /// A private-call event: one line, and the call's group follows the
+    /// call (its join arrives as [`Event::Joined`]).
+    fn on_call(&mut self, now: Instant, event: &Event) {
+        if let Some(line) = lines::call(event) {
+            self.note(now, line);
+        }
+        match event {
+            Event::CallIncoming(setup) => {
+                self.calls.insert(setup.call_id, setup.group_id);
+            }
+            Event::CallAccepted { call_id, group } => {
+                self.calls.insert(*call_id, *group);
+                let view = self.group(*group);
+                if view.name.is_empty() {
+                    view.name = format!("private call {call_id}");
+                }
+            }
+            Event::CallRejected { call_id, .. } | Event::CallEnded { call_id, .. } => {
+                if let Some(group) = self.calls.remove(call_id) {
+                    self.groups.remove(&group);
+                }
+            }
             _ => {}
         }
     }
@@ -249,6 +324,19 @@ impl View {
                 g.name
             );
         }
+        if !self.positions.is_empty() {
+            let _ = writeln!(out, "\npositions:");
+            let mut latest: Vec<_> = self.positions.iter().collect();
+            latest.sort_by_key(|(_, (at, _))| std::cmp::Reverse(*at));
+            for (id, (at, report)) in latest.into_iter().take(POSITIONS) {
+                let _ = writeln!(
+                    out,
+                    "  {id:>6}  {}  ({:.1} s ago)",
+                    lines::position(report),
+                    now.duration_since(*at).as_secs_f64()
+                );
+            }
+        }
         let _ = writeln!(out, "\nrecent events:");
         for line in &self.recent {
             let _ = writeln!(out, "  {line}");
@@ -268,6 +356,8 @@ pub async fn run(
     let mut events = client.events();
     let now = Instant::now();
     let mut view = View {
+        me: client.terminal_id(),
+        codes: client.status_codes(),
         connected: client.is_connected(),
         started: Some(now),
         ..View::default()
@@ -330,4 +420,101 @@ pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
     .await?;
     client.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(group: u32, name: &str) -> pb::GroupInfo {
+        pb::GroupInfo {
+            group_id: group,
+            name: name.into(),
+            rights: Some(pb::GroupRights {
+                listen: true,
+                ..Default::default()
+            }),
+            joined: true,
+            dynamic: true,
+        }
+    }
+
+    /// Dynamic groups come and go with their regrouping or call, and
+    /// positions get their own section.
+    #[test]
+    fn dynamic_groups_follow_regroupings_and_calls() {
+        let now = Instant::now();
+        let mut view = View {
+            me: 301,
+            started: Some(now),
+            ..View::default()
+        };
+        view.on_event(
+            now,
+            Event::Regrouped(pb::Regrouped {
+                group_id: 31,
+                terminal_id: 301,
+                change: pb::RegroupChange::Added.into(),
+                reason: pb::RegroupReason::ZoneEntered.into(),
+                group: Some(info(31, "Patrol 3")),
+                zone: "Compound 17".into(),
+            }),
+        );
+        view.on_event(
+            now,
+            Event::CallIncoming(pb::PrivateCallSetup {
+                call_id: 9,
+                caller_terminal_id: 101,
+                group_id: 90_001,
+                ..Default::default()
+            }),
+        );
+        view.on_event(
+            now,
+            Event::Joined(pb::JoinOk {
+                group: Some(info(90_001, "Private 101-301")),
+                ..Default::default()
+            }),
+        );
+        view.on_event(
+            now,
+            Event::Location(pb::LocationReport {
+                terminal_id: 205,
+                latitude_deg: 31.2,
+                longitude_deg: 121.4,
+                ..Default::default()
+            }),
+        );
+        let text = view.render(now);
+        assert!(text.contains("    31  Patrol 3"), "{text}");
+        assert!(text.contains(" 90001  Private 101-301"), "{text}");
+        assert!(text.contains("+ terminal 301 joined group 31 Patrol 3 (zone Compound 17"));
+        assert!(
+            text.contains("positions:\n     205  31.200000, 121.400000"),
+            "{text}"
+        );
+
+        view.on_event(
+            now,
+            Event::CallEnded {
+                call_id: 9,
+                reason: pb::PrivateCallEndReason::Hangup,
+            },
+        );
+        view.on_event(
+            now,
+            Event::Regrouped(pb::Regrouped {
+                group_id: 31,
+                terminal_id: 301,
+                change: pb::RegroupChange::Removed.into(),
+                reason: pb::RegroupReason::ZoneLeft.into(),
+                group: None,
+                zone: "Compound 17".into(),
+            }),
+        );
+        let text = view.render(now);
+        assert!(!text.contains("Patrol 3  "), "{text}");
+        assert!(!text.contains(" 90001  "), "{text}");
+        assert!(text.contains("call 9: ended (Hangup)"), "{text}");
+    }
 }

@@ -172,7 +172,13 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
 
 /// The audio to send: the WAV file or synthetic speech.
 pub fn audio(args: &TalkArgs) -> anyhow::Result<Vec<i16>> {
-    match (&args.wav, args.tone) {
+    audio_from(args.wav.as_deref(), args.tone)
+}
+
+/// The audio of `--wav FILE` or `--tone SECONDS` (the file wins), for every
+/// command that talks.
+pub fn audio_from(wav: Option<&Path>, tone: Option<f32>) -> anyhow::Result<Vec<i16>> {
+    match (wav, tone) {
         (Some(path), _) => read_wav(path),
         (None, Some(seconds)) if seconds.is_finite() && seconds > 0.0 => {
             Ok(signal::speech_like(seconds, 1))
@@ -198,7 +204,8 @@ pub fn encode(pcm: &[i16]) -> anyhow::Result<Vec<Bytes>> {
 }
 
 /// Presses in `args.group`, sends the audio paced in real time, releases
-/// at its end (or as soon as `stop` resolves: ctrl-c).
+/// at its end (or as soon as `stop` resolves: ctrl-c). A talk that did not
+/// end by its own release is an error.
 pub async fn run(
     client: &Client,
     args: &TalkArgs,
@@ -210,10 +217,31 @@ pub async fn run(
     } else {
         (args.priority.into(), pb::FloorKind::Normal)
     };
+    let report = send(client, args.group, priority, kind, &frames, stop).await;
+    match &report.end {
+        TalkEnd::Failed(error) => return Err(error.clone().into()),
+        TalkEnd::Denied(reason) => bail!("floor denied in group {}: {reason:?}", args.group),
+        TalkEnd::Disconnected => bail!("lost the relay while talking in group {}", args.group),
+        _ => {}
+    }
+    Ok(report)
+}
+
+/// Presses in `group`, pushes `frames` one per 20 ms from the moment of the
+/// press, releases after the last (or when `stop` resolves). How it ended
+/// is in the report, for the caller to judge.
+pub async fn send(
+    client: &Client,
+    group: u32,
+    priority: pb::Priority,
+    kind: pb::FloorKind,
+    frames: &[Bytes],
+    stop: impl Future<Output = ()>,
+) -> TalkReport {
     let mut ticks = tokio::time::interval(FRAME_DURATION);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let pressed = Instant::now();
-    let talk = client.press(args.group, priority, kind);
+    let talk = client.press(group, priority, kind);
     let mut access_time = None;
     let mut next = frames.iter();
     tokio::pin!(stop);
@@ -237,33 +265,36 @@ pub async fn run(
         }
     }
     let summary = talk.release().await;
-    match &summary.end {
-        TalkEnd::Failed(error) => return Err(error.clone().into()),
-        TalkEnd::Denied(reason) => bail!("floor denied in group {}: {reason:?}", args.group),
-        TalkEnd::Disconnected => bail!("lost the relay while talking in group {}", args.group),
-        _ => {}
-    }
-    Ok(TalkReport {
+    TalkReport {
         access_time,
         frames_sent: summary.frames_sent,
         frames_encoded: frames.len(),
         frames_dropped: summary.frames_dropped,
         end: summary.end,
-    })
+    }
+}
+
+/// The lines `ptt talk` prints about a talk: access time, frames.
+#[must_use]
+pub fn summary(report: &TalkReport) -> [String; 2] {
+    let access = match report.access_time {
+        Some(t) => format!("access time {:.1} ms", t.as_secs_f64() * 1e3),
+        None => "access time: never granted".to_owned(),
+    };
+    let frames = format!(
+        "sent {} of {} frames ({} dropped), {:?}",
+        report.frames_sent, report.frames_encoded, report.frames_dropped, report.end
+    );
+    [access, frames]
 }
 
 /// `ptt talk` from the command line.
 pub(crate) async fn main(args: TalkArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
     let report = run(&client, &args, super::ctrl_c()).await?;
-    match report.access_time {
-        Some(t) => println!("access time {:.1} ms", t.as_secs_f64() * 1e3),
-        None => println!("access time: never granted"),
+    for line in summary(&report) {
+        println!("{line}");
     }
-    println!(
-        "sent {} of {} frames ({} dropped), {:?}",
-        report.frames_sent, report.frames_encoded, report.frames_dropped, report.end
-    );
     client.close().await;
     Ok(())
 }
