@@ -220,12 +220,22 @@ async fn a_private_call_connects_two_terminals_with_floor_control() -> anyhow::R
         (setup.call_id, pb::PrivateCallRejectReason::Offline)
     );
 
-    // The peer's connection is lost mid-call.
-    let (call_id, _) = connect(&mut caller, &mut callee).await?;
+    // The peer's connection is lost mid-call, while it holds the floor.
+    let (call_id, group) = connect(&mut caller, &mut callee).await?;
+    granted(&callee.press(group).await?).expect("callee talks");
     callee.close().await;
     assert_eq!(
         caller.expect_body(ended).await?,
         (call_id, pb::PrivateCallEndReason::PeerDisconnected)
+    );
+    // The group went back to the pool with nobody left in it: the next call
+    // gets it (the pool is last-in first-out) with its floor free at once.
+    let (_, next) = connect(&mut caller, &mut bystander).await?;
+    assert_eq!(next, group, "the freed group is reused");
+    let answer = caller.press(next).await?;
+    assert!(
+        granted(&answer).is_some(),
+        "no dead holder left: {answer:?}"
     );
     relay.stop().await?;
     Ok(())
@@ -312,6 +322,15 @@ async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
         error_reason(&refused),
         Some(pb::ErrorReason::UnknownTerminal)
     );
+    let refused = sender
+        .request(status(1, "", Target::TerminalId(110)))
+        .await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Forbidden));
+    let long = "x".repeat(1025);
+    let refused = sender
+        .request(status(0, &long, Target::Dispatchers(true)))
+        .await?;
+    assert_eq!(error_reason(&refused), Some(pb::ErrorReason::Malformed));
     relay.stop().await?;
     Ok(())
 }

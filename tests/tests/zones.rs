@@ -308,6 +308,17 @@ async fn a_backup_call_pulls_in_the_guards_within_the_radius_and_dissolves_on_cl
             "Compound D".into()
         )
     );
+    // The caller goes on talking: everyone in the call hears it.
+    for _ in 0..10 {
+        caller.send_datagram(opus::datagram(
+            101,
+            burst,
+            sequence,
+            u64::from(sequence) * 20_000,
+        ))?;
+        sequence += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(near2.recv_voice(Duration::from_secs(2)).await.is_some());
     assert!(partner.recv_voice(Duration::from_secs(2)).await.is_some());
     // B is outside the radius: nothing.
@@ -375,7 +386,7 @@ async fn a_backup_call_pulls_in_the_guards_within_the_radius_and_dissolves_on_cl
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_position_out_of_range_is_refused_and_counted() -> anyhow::Result<()> {
+async fn a_position_out_of_range_is_refused() -> anyhow::Result<()> {
     let relay = TestRelay::start(&district()).await?;
     let mut lead = Client::connect(relay.addr, &relay.cert, 201).await?;
     let answer = lead
@@ -449,6 +460,55 @@ async fn emergency_press_to_neighbouring_guard_hearing_latency() -> anyhow::Resu
         ms(samples[samples.len() / 2]),
         ms(samples[samples.len() - 1]),
     );
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_in_a_patrol_keeps_its_guards_and_an_offline_lead_lets_them_go()
+-> anyhow::Result<()> {
+    let relay = TestRelay::start(&district()).await?;
+    let mut clients = relay.connect_all([1, 201, 301]).await;
+    let mut guard = clients.pop().expect("301");
+    let mut lead = clients.pop().expect("201");
+    let mut dispatcher = clients.pop().expect("1");
+    let changes = |seen: Vec<Change>| -> Vec<String> {
+        seen.iter()
+            .map(|(sign, terminal, _, reason, _)| format!("{sign}{terminal} {reason:?}"))
+            .collect()
+    };
+
+    lead.request(location(0.0, 0.0)).await?;
+    guard.expect_body(regrouped_of(301)).await?;
+    let seen = drain_regroups(&mut dispatcher, Duration::from_millis(300)).await?;
+    assert_eq!(changes(seen), ["+301 ZoneEntered", "+302 ZoneEntered"]);
+
+    // A guard the patrol picked up calls an emergency in the patrol group; the
+    // patrol moves on, but the guards stay until the emergency is cleared.
+    let answer = guard
+        .press_with(31, pb::Priority::Emergency, pb::FloorKind::Emergency)
+        .await?;
+    assert!(granted(&answer).is_some(), "{answer:?}");
+    lead.request(location(-1000.0, 0.0)).await?;
+    let seen = drain_regroups(&mut dispatcher, Duration::from_millis(300)).await?;
+    assert!(seen.is_empty(), "nobody dropped mid-emergency: {seen:?}");
+    guard.release(31).await?;
+    dispatcher
+        .request(Request::EmergencyClear(pb::EmergencyClear { group_id: 31 }))
+        .await?;
+    let seen = drain_regroups(&mut dispatcher, Duration::from_millis(300)).await?;
+    assert_eq!(
+        changes(seen),
+        ["-301 EmergencyCleared", "-302 EmergencyCleared"]
+    );
+
+    // The lead comes back, then its radio goes offline: the patrol lets go.
+    lead.request(location(0.0, 0.0)).await?;
+    let seen = drain_regroups(&mut dispatcher, Duration::from_millis(300)).await?;
+    assert_eq!(changes(seen), ["+301 ZoneEntered", "+302 ZoneEntered"]);
+    lead.close().await;
+    let seen = drain_regroups(&mut dispatcher, Duration::from_millis(500)).await?;
+    assert_eq!(changes(seen), ["-301 ZoneLeft", "-302 ZoneLeft"]);
     relay.stop().await?;
     Ok(())
 }

@@ -7,6 +7,11 @@
 //! from setup to hang-up. The calls' state is one small map behind a mutex, touched only
 //! by control requests (setup, answer, hang-up, disconnect), never by voice.
 //!
+//! Joins and leaves of a call's group are sequenced per group (an async mutex per slot):
+//! the answer's joins and the hang-up's leaves never interleave, so a slot goes back to
+//! the pool only once both parties have left it, and a party's stored link (not whatever
+//! session is current) is what leaves, so a lost connection leaves too.
+//!
 //! Who may call whom: a dispatcher anyone and anyone a dispatcher; otherwise two terminals
 //! that share a group. An emergency private call pre-empts the callee's other call.
 
@@ -33,13 +38,24 @@ pub const NO_ANSWER: Duration = Duration::from_secs(30);
 /// One call from setup to hang-up.
 #[derive(Debug)]
 struct Call {
-    caller: u32,
-    callee: u32,
+    /// The parties' sessions at setup: a later session of either is not a party.
+    caller: Arc<Link>,
+    callee: Arc<Link>,
     slot: usize,
     emergency: bool,
     started_at_ms: i64,
     /// Set when the callee accepted.
     answered_at_ms: Option<i64>,
+    /// Stops the no-answer timer once answered or ended.
+    ringing: Option<tokio::task::AbortHandle>,
+}
+
+impl Call {
+    fn is_party(&self, link: &Link) -> bool {
+        [&self.caller, &self.callee]
+            .iter()
+            .any(|party| party.terminal == link.terminal && party.session == link.session)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,10 +66,17 @@ struct Calls {
     by_terminal: HashMap<u32, u64>,
 }
 
+/// One temporary group and the lock that orders its joins and leaves.
+#[derive(Debug)]
+struct Slot {
+    group: Arc<GroupShared>,
+    moving: tokio::sync::Mutex<()>,
+}
+
 /// The pool of temporary groups and the calls using them.
 #[derive(Debug)]
 pub struct PrivateCalls {
-    slots: Vec<Arc<GroupShared>>,
+    slots: Vec<Slot>,
     state: Mutex<Calls>,
     next_call: AtomicU64,
 }
@@ -68,8 +91,15 @@ struct Ending {
 
 impl PrivateCalls {
     /// The pool over `slots`, the temporary groups (ids from the base, in order).
-    pub fn new(slots: Vec<Arc<GroupShared>>) -> Self {
-        let free = (0..slots.len()).rev().collect();
+    pub fn new(groups: Vec<Arc<GroupShared>>) -> Self {
+        let free = (0..groups.len()).rev().collect();
+        let slots = groups
+            .into_iter()
+            .map(|group| Slot {
+                group,
+                moving: tokio::sync::Mutex::new(()),
+            })
+            .collect();
         Self {
             slots,
             state: Mutex::new(Calls {
@@ -92,6 +122,13 @@ impl PrivateCalls {
             .get(&terminal)
             .and_then(|id| state.calls.get(id))
             .is_some_and(|call| call.answered_at_ms.is_some() && call.slot == slot as usize)
+    }
+
+    /// Whether `group` is one of the temporary groups.
+    pub fn is_call_group(&self, group: u32) -> bool {
+        group
+            .checked_sub(PRIVATE_CALL_GROUP_BASE)
+            .is_some_and(|slot| (slot as usize) < self.slots.len())
     }
 
     /// Calls up now (ringing or connected).
@@ -159,7 +196,7 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
     if let (Some(other), true) = (busy_with, setup.emergency) {
         let ending = Ending {
             peer: pb::PrivateCallEndReason::Preempted,
-            outcome: PrivateCallOutcome::Completed,
+            outcome: PrivateCallOutcome::Preempted,
         };
         finish(shared, other, None, ending).await;
     }
@@ -167,33 +204,49 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
     let call_id = calls.next_call.fetch_add(1, Ordering::Relaxed) + 1;
     let started_at_ms = now_ms();
     let callee_link = shared.sessions.get(&callee).map(|link| link.clone());
-    let refusal = {
+    let placed = {
         let mut state = lock(&calls.state);
-        if callee_link.is_none() {
-            Err((
+        let callee_free = !state.by_terminal.contains_key(&callee);
+        if state.by_terminal.contains_key(&caller.terminal) {
+            // A concurrent setup made this terminal a callee meanwhile.
+            Err(None)
+        } else if let (Some(callee_link), true) = (callee_link.clone(), callee_free) {
+            match state.free.pop() {
+                Some(slot) => {
+                    state.calls.insert(
+                        call_id,
+                        Call {
+                            caller: caller.clone(),
+                            callee: callee_link,
+                            slot,
+                            emergency: setup.emergency,
+                            started_at_ms,
+                            answered_at_ms: None,
+                            ringing: None,
+                        },
+                    );
+                    state.by_terminal.insert(caller.terminal, call_id);
+                    state.by_terminal.insert(callee, call_id);
+                    Ok(slot)
+                }
+                None => {
+                    tracing::warn!("every private-call group is in use; raise private-calls");
+                    Err(Some((
+                        pb::PrivateCallRejectReason::Busy,
+                        PrivateCallOutcome::Busy,
+                    )))
+                }
+            }
+        } else if callee_link.is_none() {
+            Err(Some((
                 pb::PrivateCallRejectReason::Offline,
                 PrivateCallOutcome::Offline,
-            ))
-        } else if state.by_terminal.contains_key(&callee) {
-            Err((pb::PrivateCallRejectReason::Busy, PrivateCallOutcome::Busy))
-        } else if let Some(slot) = state.free.pop() {
-            state.calls.insert(
-                call_id,
-                Call {
-                    caller: caller.terminal,
-                    callee,
-                    slot,
-                    emergency: setup.emergency,
-                    started_at_ms,
-                    answered_at_ms: None,
-                },
-            );
-            state.by_terminal.insert(caller.terminal, call_id);
-            state.by_terminal.insert(callee, call_id);
-            Ok(slot)
+            )))
         } else {
-            tracing::warn!("every private-call group is in use; raise private-calls");
-            Err((pb::PrivateCallRejectReason::Busy, PrivateCallOutcome::Busy))
+            Err(Some((
+                pb::PrivateCallRejectReason::Busy,
+                PrivateCallOutcome::Busy,
+            )))
         }
     };
     let mut answer = pb::PrivateCallSetup {
@@ -204,8 +257,15 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
         group_id: 0,
         emergency: setup.emergency,
     };
-    match refusal {
-        Err((reason, outcome)) => {
+    match placed {
+        Err(None) => caller.send(
+            id,
+            wire::error(
+                pb::ErrorReason::Forbidden,
+                "already in a private call: end it first",
+            ),
+        ),
+        Err(Some((reason, outcome))) => {
             caller.send(id, Body::PrivateCallSetup(answer));
             caller.send(
                 0,
@@ -232,13 +292,19 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
             if let Some(link) = callee_link {
                 link.send(0, Body::PrivateCallSetup(answer));
             }
-            let shared = shared.clone();
-            tokio::spawn(async move {
+            let timer_shared = shared.clone();
+            let timer = tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&shared, call_id).await,
-                    () = shared.shutdown.cancelled() => {}
+                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&timer_shared, call_id),
+                    () = timer_shared.shutdown.cancelled() => {}
                 }
             });
+            match lock(&calls.state).calls.get_mut(&call_id) {
+                Some(call) if call.answered_at_ms.is_none() => {
+                    call.ringing = Some(timer.abort_handle());
+                }
+                _ => timer.abort(),
+            }
         }
     }
 }
@@ -249,85 +315,91 @@ pub async fn accept(shared: &Shared, callee: &Arc<Link>, id: u64, call_id: u64) 
     let accepted = {
         let mut state = lock(&calls.state);
         match state.calls.get_mut(&call_id) {
-            Some(call) if call.callee == callee.terminal && call.answered_at_ms.is_none() => {
+            Some(call)
+                if call.callee.terminal == callee.terminal && call.answered_at_ms.is_none() =>
+            {
                 call.answered_at_ms = Some(now_ms());
-                Some((call.caller, call.slot))
+                if let Some(timer) = call.ringing.take() {
+                    timer.abort();
+                }
+                Some((call.caller.clone(), call.callee.clone(), call.slot))
             }
             _ => None,
         }
     };
-    let Some((caller, slot)) = accepted else {
+    let Some((caller, party, slot)) = accepted else {
         return callee.send(
             id,
             wire::error(pb::ErrorReason::UnknownCall, "no such call ringing here"),
         );
     };
     let group_id = PrivateCalls::group_id(slot);
-    let group = calls.slots[slot].clone();
-    callee.send(id, Body::Ack(pb::Ack {}));
-    let caller_link = shared.sessions.get(&caller).map(|link| link.clone());
-    if let Some(link) = &caller_link {
-        link.send(
-            0,
-            Body::PrivateCallAccept(pb::PrivateCallAccept { call_id, group_id }),
+    let slot = &calls.slots[slot];
+    let _moving = slot.moving.lock().await;
+    // A hang-up or a lost connection may have ended the call meanwhile (its
+    // leaves wait for this lock): then there is nothing to join.
+    if !lock(&calls.state).calls.contains_key(&call_id) {
+        return callee.send(
+            id,
+            wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
         );
     }
-    let name = format!(
-        "Private call: {} – {}",
-        shared.terminal_name(caller),
-        callee.name
-    );
-    for link in caller_link.iter().chain([callee]) {
-        join(shared, &group, link, &name).await;
+    let name = format!("Private call: {} – {}", caller.name, party.name);
+    for link in [&caller, &party] {
+        join(shared, &slot.group, link, &name).await;
     }
+    callee.send(id, Body::Ack(pb::Ack {}));
+    caller.send(
+        0,
+        Body::PrivateCallAccept(pb::PrivateCallAccept { call_id, group_id }),
+    );
 }
 
-/// The callee rejects call `call_id` (or the caller withdraws it, as a hang-up).
+/// The callee rejects call `call_id`, with its reason (declined if none).
 pub async fn reject(shared: &Shared, link: &Arc<Link>, id: u64, reject: pb::PrivateCallReject) {
-    let ringing_here = {
-        let state = lock(&shared.private_calls.state);
-        state
-            .calls
-            .get(&reject.call_id)
-            .is_some_and(|call| call.callee == link.terminal && call.answered_at_ms.is_none())
-    };
-    if !ringing_here {
+    let call = take_if(shared, reject.call_id, |call| {
+        call.callee.terminal == link.terminal && call.answered_at_ms.is_none()
+    });
+    let Some(call) = call else {
         return link.send(
             id,
             wire::error(pb::ErrorReason::UnknownCall, "no such call ringing here"),
         );
+    };
+    if let Some(timer) = &call.ringing {
+        timer.abort();
     }
-    let reason = match pb::PrivateCallRejectReason::try_from(reject.reason) {
-        Ok(pb::PrivateCallRejectReason::Unspecified) | Err(_) => {
-            pb::PrivateCallRejectReason::Declined
+    let (reason, outcome) = match pb::PrivateCallRejectReason::try_from(reject.reason) {
+        Ok(pb::PrivateCallRejectReason::Busy) => {
+            (pb::PrivateCallRejectReason::Busy, PrivateCallOutcome::Busy)
         }
-        Ok(reason) => reason,
+        Ok(pb::PrivateCallRejectReason::Unsupported) => (
+            pb::PrivateCallRejectReason::Unsupported,
+            PrivateCallOutcome::Declined,
+        ),
+        _ => (
+            pb::PrivateCallRejectReason::Declined,
+            PrivateCallOutcome::Declined,
+        ),
     };
     link.send(id, Body::Ack(pb::Ack {}));
-    if let Some(call) = take(shared, reject.call_id) {
-        if let Some(caller) = shared.sessions.get(&call.caller) {
-            caller.send(
-                0,
-                Body::PrivateCallReject(pb::PrivateCallReject {
-                    call_id: reject.call_id,
-                    reason: reason.into(),
-                }),
-            );
-        }
-        free(shared, &call);
-        log_call(shared, reject.call_id, &call, PrivateCallOutcome::Declined);
-    }
+    call.caller.send(
+        0,
+        Body::PrivateCallReject(pb::PrivateCallReject {
+            call_id: reject.call_id,
+            reason: reason.into(),
+        }),
+    );
+    free(shared, &call);
+    log_call(shared, reject.call_id, &call, outcome);
 }
 
-/// A party hangs up call `call_id`.
+/// A party hangs up call `call_id` (the caller may also withdraw it while it rings).
 pub async fn end(shared: &Shared, link: &Arc<Link>, id: u64, call_id: u64) {
-    let party = {
-        let state = lock(&shared.private_calls.state);
-        state
-            .calls
-            .get(&call_id)
-            .is_some_and(|call| call.caller == link.terminal || call.callee == link.terminal)
-    };
+    let party = lock(&shared.private_calls.state)
+        .calls
+        .get(&call_id)
+        .is_some_and(|call| call.is_party(link));
     if !party {
         return link.send(
             id,
@@ -342,74 +414,74 @@ pub async fn end(shared: &Shared, link: &Arc<Link>, id: u64, call_id: u64) {
     finish(shared, call_id, Some(link.terminal), ending).await;
 }
 
-/// `terminal`'s session ended: its call, if any, ends for the peer.
-pub async fn disconnected(shared: &Shared, terminal: u32) {
-    let call_id = lock(&shared.private_calls.state)
-        .by_terminal
-        .get(&terminal)
-        .copied();
+/// The session `link` ended: its call, if any, ends for the peer. A call of a
+/// newer session of the same terminal is not this session's.
+pub async fn disconnected(shared: &Shared, link: &Link) {
+    let call_id = {
+        let state = lock(&shared.private_calls.state);
+        state
+            .by_terminal
+            .get(&link.terminal)
+            .copied()
+            .filter(|id| state.calls.get(id).is_some_and(|call| call.is_party(link)))
+    };
     if let Some(call_id) = call_id {
         let ending = Ending {
             peer: pb::PrivateCallEndReason::PeerDisconnected,
             outcome: PrivateCallOutcome::Disconnected,
         };
-        finish(shared, call_id, Some(terminal), ending).await;
+        finish(shared, call_id, Some(link.terminal), ending).await;
     }
 }
 
 /// Nobody answered in time: the caller hears so, the callee stops ringing.
-async fn no_answer(shared: &Shared, call_id: u64) {
-    let ringing = lock(&shared.private_calls.state)
-        .calls
-        .get(&call_id)
-        .is_some_and(|call| call.answered_at_ms.is_none());
-    if !ringing {
+fn no_answer(shared: &Shared, call_id: u64) {
+    let Some(call) = take_if(shared, call_id, |call| call.answered_at_ms.is_none()) else {
         return;
-    }
-    if let Some(call) = take(shared, call_id) {
-        if let Some(caller) = shared.sessions.get(&call.caller) {
-            caller.send(
-                0,
-                Body::PrivateCallReject(pb::PrivateCallReject {
-                    call_id,
-                    reason: pb::PrivateCallRejectReason::NoAnswer.into(),
-                }),
-            );
-        }
-        if let Some(callee) = shared.sessions.get(&call.callee) {
-            callee.send(
-                0,
-                end_message(call_id, pb::PrivateCallEndReason::Unspecified),
-            );
-        }
-        free(shared, &call);
-        log_call(shared, call_id, &call, PrivateCallOutcome::NoAnswer);
-    }
+    };
+    call.caller.send(
+        0,
+        Body::PrivateCallReject(pb::PrivateCallReject {
+            call_id,
+            reason: pb::PrivateCallRejectReason::NoAnswer.into(),
+        }),
+    );
+    call.callee.send(
+        0,
+        end_message(call_id, pb::PrivateCallEndReason::Unspecified),
+    );
+    free(shared, &call);
+    log_call(shared, call_id, &call, PrivateCallOutcome::NoAnswer);
 }
 
 /// Ends call `call_id`: both parties leave its group, the party other than `by` (both
 /// when `None`) is told why, the group returns to the pool and the call is logged.
 async fn finish(shared: &Shared, call_id: u64, by: Option<u32>, ending: Ending) {
-    let Some(call) = take(shared, call_id) else {
+    let Some(call) = take_if(shared, call_id, |_| true) else {
         return;
     };
-    let group = shared.private_calls.slots[call.slot].clone();
-    for terminal in [call.caller, call.callee] {
-        let link = shared.sessions.get(&terminal).map(|link| link.clone());
-        if let Some(link) = link {
-            if call.answered_at_ms.is_some() {
-                group
-                    .command(Command::Leave {
-                        terminal,
-                        session: link.session,
-                        disconnected: false,
-                        request_id: 0,
-                    })
-                    .await;
-            }
-            if Some(terminal) != by {
-                link.send(0, end_message(call_id, ending.peer));
-            }
+    if let Some(timer) = &call.ringing {
+        timer.abort();
+    }
+    let slot = &shared.private_calls.slots[call.slot];
+    {
+        // After an answer's joins, if one is under way; each party's own
+        // session leaves, connected or not.
+        let _moving = slot.moving.lock().await;
+        for party in [&call.caller, &call.callee] {
+            slot.group
+                .command(Command::Leave {
+                    terminal: party.terminal,
+                    session: party.session,
+                    disconnected: false,
+                    request_id: 0,
+                })
+                .await;
+        }
+    }
+    for party in [&call.caller, &call.callee] {
+        if Some(party.terminal) != by {
+            party.send(0, end_message(call_id, ending.peer));
         }
     }
     free(shared, &call);
@@ -420,12 +492,15 @@ async fn finish(shared: &Shared, call_id: u64, by: Option<u32>, ending: Ending) 
     log_call(shared, call_id, &call, outcome);
 }
 
-/// Removes call `call_id` from the map; its group goes back to the pool with
-/// [`free`] once nobody is joined to it.
-fn take(shared: &Shared, call_id: u64) -> Option<Call> {
+/// Removes call `call_id` from the map if `which` holds for it, in one locked step; its
+/// group goes back to the pool with [`free`] once nobody is joined to it.
+fn take_if(shared: &Shared, call_id: u64, which: impl Fn(&Call) -> bool) -> Option<Call> {
     let mut state = lock(&shared.private_calls.state);
+    if !state.calls.get(&call_id).is_some_and(which) {
+        return None;
+    }
     let call = state.calls.remove(&call_id)?;
-    for terminal in [call.caller, call.callee] {
+    for terminal in [call.caller.terminal, call.callee.terminal] {
         if state.by_terminal.get(&terminal) == Some(&call_id) {
             state.by_terminal.remove(&terminal);
         }
@@ -487,8 +562,8 @@ async fn join(shared: &Shared, group: &Arc<GroupShared>, link: &Arc<Link>, name:
 fn log_call(shared: &Shared, call_id: u64, call: &Call, outcome: PrivateCallOutcome) {
     shared.log(Record::PrivateCall(PrivateCallRecord {
         call_id,
-        caller: TerminalId(call.caller),
-        callee: TerminalId(call.callee),
+        caller: TerminalId(call.caller.terminal),
+        callee: TerminalId(call.callee.terminal),
         group: GroupId(PrivateCalls::group_id(call.slot)),
         emergency: call.emergency,
         outcome,
@@ -506,7 +581,7 @@ fn end_message(call_id: u64, reason: pb::PrivateCallEndReason) -> Body {
 }
 
 /// Whether two terminals are members of one group (now, by any means).
-fn share_a_group(shared: &Shared, a: TerminalId, b: TerminalId) -> bool {
+pub(crate) fn share_a_group(shared: &Shared, a: TerminalId, b: TerminalId) -> bool {
     let groups_of_b: Vec<GroupId> = shared
         .roster
         .groups_of(b)

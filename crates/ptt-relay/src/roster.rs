@@ -147,7 +147,8 @@ impl Roster {
             AdminAction::RemoveMember { group, terminal } => {
                 self.known_terminal(terminal)?;
                 self.known_group(group)?;
-                match self.membership(terminal, group) {
+                // Zone logic's members come and go with it, not by hand.
+                match self.assigned(terminal, group) {
                     Some(_) => Ok(()),
                     None => Err(RosterError::NotMember { terminal, group }),
                 }
@@ -187,6 +188,8 @@ impl Roster {
                     max_priority: max_priority.map_or(cap, |p| p.min(cap)),
                 };
                 let in_file = self.directory.membership(terminal, group).copied();
+                // An administrator's rights replace a grant of zone logic.
+                self.remove_dynamic(group, terminal);
                 let mut changed = write(&self.changed);
                 let entry = changed.entry(terminal).or_default();
                 if in_file == Some(rights) {
@@ -311,8 +314,20 @@ impl Roster {
             .iter()
             .filter_map(|(terminal, groups)| groups.get(&group).map(|grant| (*terminal, *grant)))
             .collect();
+        out.retain(|(terminal, _)| self.assigned(*terminal, group).is_none());
         out.sort_unstable_by_key(|(terminal, _)| *terminal);
         out
+    }
+
+    /// Replaces the grant of `terminal` in `group`, if it has one, keeping the membership:
+    /// a patrol's guards become the emergency's when the patrol group goes into emergency.
+    pub fn regrant(&self, group: GroupId, terminal: TerminalId, grant: DynamicGrant) {
+        if let Some(held) = write(&self.dynamic)
+            .get_mut(&terminal)
+            .and_then(|groups| groups.get_mut(&group))
+        {
+            *held = grant;
+        }
     }
 
     /// A group's members now with their rights: the file's (as changed) in file order, then

@@ -222,6 +222,8 @@ text_enum!(
         Cancelled = "cancelled",
         /// A party's connection was lost.
         Disconnected = "disconnected",
+        /// An emergency call to one of the parties ended it.
+        Preempted = "preempted",
     }
 );
 

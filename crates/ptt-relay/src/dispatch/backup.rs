@@ -6,8 +6,12 @@
 //! floor reports the change. The caller's last position decides who is near: the on-duty
 //! guards of every premises zone within the backup radius (`backup-radius-m`) join the
 //! caller's group, nearest compound first, and the control room gets the caller's position.
-//! A caller that never reported a position gets no backup from zone logic (the control
-//! room still sees the emergency and can send help by hand).
+//! A caller with no position in the last ten minutes gets no backup from zone logic (the
+//! control room still sees the emergency and can send help by hand).
+//!
+//! An emergency in a patrol group keeps the guards the patrol brought in (their grants
+//! become the emergency's) until the clear; the clear lets go of everyone the emergency
+//! held except the guards of premises the patrol is still passing.
 
 use ptt_proto::pb::server_message::Body;
 
@@ -18,14 +22,32 @@ use crate::link;
 use crate::relay::Shared;
 use crate::roster::DynamicGrant;
 
+/// A position older than this is not used to pull in backup: the caller may be far from
+/// where it last reported.
+pub const MAX_FIX_AGE_MS: i64 = 10 * 60 * 1000;
+
 /// `caller` declared an emergency in `group`: pulls in the guards nearby.
 pub fn declared(shared: &Shared, group: u32, caller: u32) {
     let dispatch = &shared.dispatch;
-    let Some(fix) = dispatch.location(caller) else {
+    // Whoever a passing patrol brought into the group stays for the emergency,
+    // even when the patrol moves on.
+    for (terminal, grant) in shared.roster.dynamic_members(GroupId(group)) {
+        if grant.reason == RegroupReason::ZoneEntered {
+            let backup = DynamicGrant {
+                reason: RegroupReason::Backup,
+                ..grant
+            };
+            shared.roster.regrant(GroupId(group), terminal, backup);
+        }
+    }
+    let fix = dispatch
+        .location(caller)
+        .filter(|fix| crate::calllog::now_ms() - fix.received_at_ms <= MAX_FIX_AGE_MS);
+    let Some(fix) = fix else {
         tracing::warn!(
             group,
             caller,
-            "emergency from a terminal with no known position: no backup pulled in"
+            "emergency from a terminal with no recent position: no backup pulled in"
         );
         return;
     };
@@ -56,8 +78,19 @@ pub fn declared(shared: &Shared, group: u32, caller: u32) {
     super::publish(shared, &changes);
 }
 
-/// The emergency of `group` was cleared: the guards pulled in leave.
+/// The emergency of `group` was cleared: the guards pulled in leave, except those of
+/// premises a patrol group is still passing, which stay as the patrol's.
 pub fn cleared(shared: &Shared, group: u32) {
+    let near = shared.dispatch.patrol_near(GroupId(group));
+    for (terminal, grant) in shared.roster.dynamic_members(GroupId(group)) {
+        if grant.reason == RegroupReason::Backup && near.contains(&grant.zone) {
+            let patrol = DynamicGrant {
+                reason: RegroupReason::ZoneEntered,
+                ..grant
+            };
+            shared.roster.regrant(GroupId(group), terminal, patrol);
+        }
+    }
     let changes = release(shared, GroupId(group), |grant| {
         grant.reason == RegroupReason::Backup
     });

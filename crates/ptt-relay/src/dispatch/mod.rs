@@ -158,21 +158,26 @@ impl Dispatch {
     }
 }
 
-/// Takes a terminal's position report: remembers it, forwards it to the control room and,
-/// if the terminal leads patrols, moves their membership. The report was checked
-/// ([`GeoPoint::new`]) by the caller.
-pub fn report_location(shared: &Shared, terminal: u32, at: GeoPoint, report: pb::LocationReport) {
+/// Takes a terminal's position report: remembers it, forwards it to the control room if
+/// `forward` (the session's rate limit) and, if the terminal leads patrols, moves their
+/// membership. The report was checked ([`GeoPoint::new`]) by the caller.
+pub fn report_location(
+    shared: &Shared,
+    terminal: u32,
+    at: GeoPoint,
+    report: pb::LocationReport,
+    forward: bool,
+) {
     let dispatch = &shared.dispatch;
-    let frame = link::frame(0, Body::LocationReport(report));
-    dispatch.locations.insert(
-        terminal,
-        Fix {
-            at,
-            report,
-            received_at_ms: now_ms(),
-        },
-    );
-    shared.notify_control_room(0, &frame);
+    let fix = Fix {
+        at,
+        report,
+        received_at_ms: now_ms(),
+    };
+    dispatch.locations.insert(terminal, fix);
+    if forward {
+        shared.notify_control_room(0, &link::frame(0, Body::LocationReport(report)));
+    }
     let Some(patrols) = dispatch.patrols_led.get(&TerminalId(terminal)) else {
         return;
     };
@@ -195,6 +200,23 @@ pub fn report_location(shared: &Shared, terminal: u32, at: GeoPoint, report: pb:
             };
             changes.extend(pull_in(shared, *group, zone, grant, TerminalId(terminal)));
         }
+    }
+    publish(shared, &changes);
+}
+
+/// The lead of patrols went offline: its patrols let go of the guards they picked up (a
+/// patrol whose position is unknown passes no compound), and start afresh at its next
+/// report.
+pub fn lead_offline(shared: &Shared, terminal: u32) {
+    let Some(patrols) = shared.dispatch.patrols_led.get(&TerminalId(terminal)) else {
+        return;
+    };
+    let mut changes = Vec::new();
+    for (group, _) in patrols {
+        lock(&shared.dispatch.trackers).remove(group);
+        changes.extend(release(shared, *group, |grant| {
+            grant.reason == RegroupReason::ZoneEntered
+        }));
     }
     publish(shared, &changes);
 }

@@ -19,7 +19,19 @@ use crate::metrics::DenialReason;
 use crate::relay::{Shared, terminal_id};
 use crate::{dispatch, policy, private_call, wire};
 
+mod limit;
 mod regroup;
+
+/// Position reports of a terminal forwarded to the control room: 50 a second on
+/// average, 100 at once (a GPS replay at 40 Hz passes). Zone logic sees every
+/// report; only the consoles are spared a flood.
+const LOCATION_RATE: (f64, f64) = (50.0, 100.0);
+
+/// Status messages a terminal may send: 5 a second, 20 at once.
+const STATUS_RATE: (f64, f64) = (5.0, 20.0);
+
+/// Longest status text, bytes.
+const MAX_STATUS_TEXT: usize = 1024;
 
 /// Malformed control messages tolerated before the terminal is cut off.
 const MAX_MALFORMED: u32 = 16;
@@ -37,6 +49,8 @@ pub(super) struct Session {
     /// administrator changed (`regroup`).
     known: HashMap<u32, regroup::Held>,
     malformed: u32,
+    locations: limit::Bucket,
+    statuses: limit::Bucket,
 }
 
 impl Session {
@@ -47,6 +61,8 @@ impl Session {
             joined: HashSet::new(),
             known: HashMap::new(),
             malformed: 0,
+            locations: limit::Bucket::new(LOCATION_RATE.0, LOCATION_RATE.1),
+            statuses: limit::Bucket::new(STATUS_RATE.0, STATUS_RATE.1),
         }
     }
 
@@ -162,8 +178,9 @@ impl Session {
                     .await;
             }
         }
-        private_call::disconnected(&self.shared, self.link.terminal).await;
+        private_call::disconnected(&self.shared, &self.link).await;
         if still_current {
+            dispatch::lead_offline(&self.shared, self.link.terminal);
             self.presence(pb::PresenceState::Offline);
         }
     }
@@ -365,7 +382,12 @@ impl Session {
         if !self.hears(group_id) {
             return self.link.send(id, deny(pb::FloorDenyReason::NotMember));
         }
-        if kind == RequestKind::Emergency && !self.terminal().is_some_and(|t| t.emergency) {
+        // An emergency belongs to a talkgroup the control room watches: a
+        // private call's group outlives the call and nobody could clear it.
+        let private = self.shared.private_calls.is_call_group(group_id);
+        if kind == RequestKind::Emergency
+            && (private || !self.terminal().is_some_and(|t| t.emergency))
+        {
             return self
                 .link
                 .send(id, deny(pb::FloorDenyReason::PriorityNotAllowed));
@@ -492,8 +514,9 @@ impl Session {
     }
 
     /// Takes a position report: checked, remembered, forwarded to the control
-    /// room, and fed to zone logic (relay patrols this terminal leads).
-    fn location(&self, id: u64, mut report: pb::LocationReport) {
+    /// room (within [`LOCATION_RATE`]), and fed to zone logic (relay patrols
+    /// this terminal leads).
+    fn location(&mut self, id: u64, mut report: pb::LocationReport) {
         let Some(at) = GeoPoint::new(report.latitude_deg, report.longitude_deg) else {
             self.shared.metrics.malformed_control.inc();
             return self.error(
@@ -503,7 +526,8 @@ impl Session {
             );
         };
         report.terminal_id = self.link.terminal;
-        dispatch::report_location(&self.shared, self.link.terminal, at, report);
+        let forward = self.locations.take(std::time::Instant::now());
+        dispatch::report_location(&self.shared, self.link.terminal, at, report, forward);
         self.ack(id);
     }
 
@@ -511,14 +535,26 @@ impl Session {
     /// only), delivered to one terminal, a group this terminal hears, or the
     /// control room. An empty text is filled with the code's label so every
     /// receiver can show it.
-    fn status(&self, id: u64, mut status: pb::StatusMessage) {
+    fn status(&mut self, id: u64, mut status: pb::StatusMessage) {
         use pb::status_message::Target;
+        if !self.statuses.take(std::time::Instant::now()) {
+            return self.error(id, pb::ErrorReason::RateLimited, "too many status messages");
+        }
+        if status.text.len() > MAX_STATUS_TEXT {
+            self.shared.metrics.malformed_control.inc();
+            return self.error(
+                id,
+                pb::ErrorReason::Malformed,
+                &format!("status text longer than {MAX_STATUS_TEXT} bytes"),
+            );
+        }
         status.from_terminal_id = self.link.terminal;
         if status.code != 0 {
             let label = u16::try_from(status.code)
                 .ok()
                 .and_then(|code| self.shared.directory.status(code));
             let Some(label) = label else {
+                self.shared.metrics.malformed_control.inc();
                 return self.error(
                     id,
                     pb::ErrorReason::Malformed,
@@ -538,6 +574,13 @@ impl Session {
         let target = status.target;
         let frame = link::frame(0, Body::StatusMessage(status));
         match target {
+            Some(Target::TerminalId(terminal)) if !self.may_reach(terminal) => {
+                return self.error(
+                    id,
+                    pb::ErrorReason::Forbidden,
+                    "status messages only to terminals sharing a group, or dispatchers",
+                );
+            }
             Some(Target::TerminalId(terminal)) => match self.shared.sessions.get(&terminal) {
                 Some(peer) => peer.send_frame(frame),
                 None => {
@@ -555,6 +598,25 @@ impl Session {
             Some(Target::Dispatchers(_)) | None => self.shared.notify_control_room(0, &frame),
         }
         self.ack(id);
+    }
+
+    /// Whether this terminal may address `terminal` directly (a status message):
+    /// the same rule as a private call.
+    fn may_reach(&self, terminal: u32) -> bool {
+        let directory = &self.shared.directory;
+        let dispatcher = |id: u32| {
+            directory
+                .terminal(terminal_id(id))
+                .is_some_and(|t| t.role == Role::Dispatcher)
+        };
+        directory.terminal(terminal_id(terminal)).is_none()
+            || dispatcher(self.link.terminal)
+            || dispatcher(terminal)
+            || private_call::share_a_group(
+                &self.shared,
+                terminal_id(self.link.terminal),
+                terminal_id(terminal),
+            )
     }
 
     fn presence(&self, state: pb::PresenceState) {
