@@ -18,8 +18,10 @@ use ptt_client::{Client, ClientConfig, ClientError, Trust};
 pub mod alert;
 pub mod answer;
 pub mod call;
+pub mod clear;
 pub mod lines;
 pub mod listen;
+pub mod locate;
 pub mod monitor;
 pub mod respond;
 pub mod status;
@@ -38,6 +40,8 @@ Examples (against `pttd` started with no arguments, the demo district):
   ptt status --list                       # the district's status codes
   ptt status --code 3 --dispatchers       # tell the control room: need backup
   ptt track --file route3.csv --speed 10  # replay a patrol's GPS track
+  ptt locate --lat 30.2546 --lon 120.1391 # report this terminal's position once
+  PTT_ID=1 PTT_SECRET=demo-1 ptt clear --group 102   # clear an emergency
   ptt call 102 --tone 3                   # private call to terminal 102
   PTT_ID=102 PTT_SECRET=demo-102 ptt answer --wav call.wav   # take it
   ptt load --terminals 200                # load test against a relay of its own
@@ -100,6 +104,15 @@ pub enum Command {
     ///
     /// Example: `PTT_SECRET=demo-201 ptt track --id 201 --file route3.csv --speed 10 --interval 1s`
     Track(track::TrackArgs),
+    /// Report this terminal's position once (WGS-84 degrees).
+    ///
+    /// Example: `PTT_SECRET=demo-303 ptt locate --id 303 --lat 30.2546 --lon 120.1391`
+    Locate(locate::LocateArgs),
+    /// Clear a group's emergency (dispatchers): the guards a backup call
+    /// pulled in leave the group.
+    ///
+    /// Example: `PTT_SECRET=demo-1 ptt clear --id 1 --group 102`
+    Clear(clear::ClearArgs),
     /// Private call: set it up, wait for the answer, talk, hang up; prints
     /// setup, answer and floor access times.
     ///
@@ -303,6 +316,14 @@ async fn run(command: Command) -> (anyhow::Result<()>, Option<ConnArgs>) {
         Command::Track(args) => {
             let conn = args.conn.clone();
             (track::main(args).await, Some(conn))
+        }
+        Command::Locate(args) => {
+            let conn = args.conn.clone();
+            (locate::main(args).await, Some(conn))
+        }
+        Command::Clear(args) => {
+            let conn = args.conn.clone();
+            (clear::main(args).await, Some(conn))
         }
         Command::Call(args) => {
             let conn = args.conn.clone();

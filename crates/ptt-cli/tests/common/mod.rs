@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use ptt_cli::cli::ConnArgs;
@@ -50,16 +52,27 @@ impl Drop for Relay {
 impl Relay {
     /// Starts a relay serving `directory` (TOML) from a fresh data dir.
     pub(crate) async fn start(directory: &str) -> anyhow::Result<Self> {
+        Self::start_with(directory, |_| {}).await
+    }
+
+    /// Starts a relay serving `directory` with its configuration changed by
+    /// `tweak` (e.g. short idle timeouts, so a lost terminal is noticed in
+    /// a second).
+    pub(crate) async fn start_with(
+        directory: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("directory.toml");
         std::fs::write(&path, directory)?;
-        let config = Config {
+        let mut config = Config {
             data_dir: dir.path().to_owned(),
             listen: "127.0.0.1:0".parse()?,
             ops_listen: "127.0.0.1:0".parse()?,
             directory: Some(path),
             ..Config::default()
         };
+        tweak(&mut config);
         let relay = ptt_relay::Relay::load(config).await?;
         let addr = relay.local_addr();
         let cert = relay.cert_path().to_owned();
@@ -84,11 +97,103 @@ impl Relay {
         }
     }
 
+    /// The client configuration of terminal `id` (defaults otherwise).
+    pub(crate) fn config(&self, id: u32) -> ClientConfig {
+        ClientConfig::new(self.addr, Trust::Pinned(self.cert.clone()), id, secret(id))
+    }
+
     /// Terminal `id`, logged in.
     pub(crate) async fn client(&self, id: u32) -> anyhow::Result<Client> {
-        let config = ClientConfig::new(self.addr, Trust::Pinned(self.cert.clone()), id, secret(id));
-        Client::connect(config)
+        Client::connect(self.config(id))
             .await
             .with_context(|| format!("login of {id}"))
+    }
+}
+
+/// A UDP forwarder on 127.0.0.1 between one client and the relay whose
+/// wire can be cut and mended: a terminal losing coverage, for real (its
+/// QUIC connection times out on both ends), without touching the others.
+pub(crate) struct Wire {
+    /// Where the client connects instead of the relay.
+    pub(crate) addr: SocketAddr,
+    /// Client to relay.
+    up: Arc<AtomicBool>,
+    /// Relay to client.
+    down: Arc<AtomicBool>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Wire {
+    /// A wire to `relay`, up. One client per wire: the relay sees it from
+    /// one fixed port, before and after a cut.
+    pub(crate) async fn to(relay: SocketAddr) -> anyhow::Result<Self> {
+        let front = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await?);
+        let back = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await?);
+        back.connect(relay).await?;
+        let addr = front.local_addr()?;
+        let up = Arc::new(AtomicBool::new(true));
+        let down = Arc::new(AtomicBool::new(true));
+        let (client_tx, mut client_rx) = tokio::sync::watch::channel(None::<SocketAddr>);
+        let outward = {
+            let (front, back, up) = (front.clone(), back.clone(), up.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                while let Ok((n, from)) = front.recv_from(&mut buf).await {
+                    client_tx.send_if_modified(|known| {
+                        let changed = *known != Some(from);
+                        *known = Some(from);
+                        changed
+                    });
+                    if up.load(Ordering::Relaxed) {
+                        let _ = back.send(&buf[..n]).await;
+                    }
+                }
+            })
+        };
+        let inward = {
+            let down = down.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                while let Ok(n) = back.recv(&mut buf).await {
+                    let client = *client_rx.borrow_and_update();
+                    if let (Some(client), true) = (client, down.load(Ordering::Relaxed)) {
+                        let _ = front.send_to(&buf[..n], client).await;
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            addr,
+            up,
+            down,
+            tasks: [outward, inward],
+        })
+    }
+
+    /// Drops every datagram both ways until [`Wire::mend`].
+    pub(crate) fn cut(&self) {
+        self.up.store(false, Ordering::Relaxed);
+        self.down.store(false, Ordering::Relaxed);
+    }
+
+    /// Drops what the relay sends until [`Wire::mend`]; the client's
+    /// datagrams still reach it (the relay thinks the client is there while
+    /// the client has lost the relay).
+    pub(crate) fn cut_down(&self) {
+        self.down.store(false, Ordering::Relaxed);
+    }
+
+    /// Forwards again, both ways.
+    pub(crate) fn mend(&self) {
+        self.up.store(true, Ordering::Relaxed);
+        self.down.store(true, Ordering::Relaxed);
     }
 }
