@@ -1,7 +1,7 @@
 //! The relay: loads its configuration into running parts, accepts
 //! connections until told to stop, then shuts down in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -161,13 +161,19 @@ impl Shared {
         self.next_session.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Sends a framed event to every dispatcher joined to a control-room
-    /// group (except the group the event is about, whose listeners already
-    /// heard it).
+    /// Sends a framed event once to every dispatcher joined to a control-room
+    /// group, except those that hear the group the event is about
+    /// (`about_group`, 0 for none): its listeners were already told.
     pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
+        let mut told: HashSet<u32> = self
+            .group(about_group)
+            .map(|group| group.listeners().iter().map(|link| link.terminal).collect())
+            .unwrap_or_default();
         for group in &self.control_room {
-            if group.id != about_group {
-                group.broadcast(frame);
+            for link in group.listeners().iter() {
+                if told.insert(link.terminal) {
+                    link.send_frame(frame.clone());
+                }
             }
         }
     }
