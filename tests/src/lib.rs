@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod directory;
+pub mod geo;
 pub mod opus;
 pub mod relay;
 

@@ -18,6 +18,7 @@ use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::client::granted;
 use ptt_tests::directory::secret;
+use ptt_tests::geo::{self, location};
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -777,31 +778,6 @@ async fn the_snapshot_of_100_groups_and_1000_terminals_stays_small() -> anyhow::
     Ok(())
 }
 
-/// Metres per degree of latitude on the mean sphere (as the relay computes).
-const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
-
-/// A position report `east` and `north` metres from 30° N 120° E.
-fn location(east: f64, north: f64) -> Request {
-    Request::LocationReport(pb::LocationReport {
-        latitude_deg: 30.0 + north / METRES_PER_DEGREE,
-        longitude_deg: 120.0 + east / (METRES_PER_DEGREE * 30f64.to_radians().cos()),
-        accuracy_m: 5.0,
-        ..Default::default()
-    })
-}
-
-/// A premises zone: a 50 m circle `east` metres along a road and 100 m north of it.
-fn compound(zone: u32, name: &str, east: f64) -> String {
-    let Request::LocationReport(centre) = location(east, 100.0) else {
-        unreachable!()
-    };
-    format!(
-        "[[zone]]\nid = {zone}\nname = \"{name}\"\nkind = \"premises\"\n\
-         circle = {{ lat = {}, lon = {}, radius-m = 50 }}\n",
-        centre.latitude_deg, centre.longitude_deg
-    )
-}
-
 const ZONE_STATE: &str = r#"
     const tile = (id) => document.querySelector(`[data-group="${id}"]`);
     const lines = (t, sel) => t ? [...t.querySelectorAll(sel)].map((li) => li.textContent) : [];
@@ -827,8 +803,8 @@ async fn the_page_shows_who_a_patrol_and_a_backup_call_brought_in() -> anyhow::R
         .dispatcher(1)
         .terminals_of("patrol", [201])
         .guards([301, 302, 311])
-        .table(&compound(101, "Compound A", 0.0))
-        .table(&compound(102, "Compound B", 250.0))
+        .table(&geo::premises(101, "Compound A", 0.0, 100.0, 50.0))
+        .table(&geo::premises(102, "Compound B", 250.0, 100.0, 50.0))
         .group_with(1, "control-room", [1], &[])
         .group_with(
             31,

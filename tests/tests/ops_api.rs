@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::client::granted;
+use ptt_tests::geo::{self, at, location};
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 use serde_json::Value;
 
@@ -715,27 +716,6 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Metres per degree of latitude on the mean sphere (as the relay computes).
-const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
-
-/// The position `east` and `north` metres from 30° N 120° E.
-fn at(east: f64, north: f64) -> (f64, f64) {
-    (
-        30.0 + north / METRES_PER_DEGREE,
-        120.0 + east / (METRES_PER_DEGREE * 30f64.to_radians().cos()),
-    )
-}
-
-fn location(east: f64, north: f64) -> Request {
-    let (lat, lon) = at(east, north);
-    Request::LocationReport(pb::LocationReport {
-        latitude_deg: lat,
-        longitude_deg: lon,
-        accuracy_m: 5.0,
-        ..Default::default()
-    })
-}
-
 /// Compound A (zone 101, guards 301 and 302) 100 m north of a road at 0 m, compound D
 /// (zone 104, guard 331) at 300 m, each a 50 m circle; patrol 201 leads group 31
 /// (approach 60 m, hysteresis 30 m); dispatcher 1 in the control room; a neighbourhood
@@ -755,15 +735,11 @@ fn zoned_district() -> TestDirectory {
         (101, "Compound A", 0.0, 104, vec![301, 302]),
         (104, "Compound D", 300.0, 101, vec![331]),
     ] {
-        let (lat, lon) = at(east, 100.0);
         let zone_line = format!("zone = {zone}");
+        let premises = geo::premises(zone, name, east, 100.0, 50.0);
         directory = directory
             .guards(guards.clone())
-            .table(&format!(
-                "[[zone]]\nid = {zone}\nname = \"{name}\"\nkind = \"premises\"\n\
-                 neighbours = [{neighbour}]\n\
-                 circle = {{ lat = {lat}, lon = {lon}, radius-m = 50 }}\n"
-            ))
+            .table(&format!("{premises}neighbours = [{neighbour}]\n"))
             .group_with(
                 zone,
                 "enterprise",

@@ -8,29 +8,8 @@ use std::time::{Duration, Instant};
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::client::granted;
+use ptt_tests::geo::{self, location};
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
-
-/// Metres per degree of latitude on the mean sphere (as the relay computes).
-const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
-const ORIGIN_LAT: f64 = 30.0;
-const ORIGIN_LON: f64 = 120.0;
-
-/// The position `east` and `north` metres from the origin.
-fn at(east: f64, north: f64) -> (f64, f64) {
-    (
-        ORIGIN_LAT + north / METRES_PER_DEGREE,
-        ORIGIN_LON + east / (METRES_PER_DEGREE * ORIGIN_LAT.to_radians().cos()),
-    )
-}
-
-/// A premises zone: a 50 m circle centred `east` m along the road and 100 m north of it.
-fn compound(zone: u32, name: &str, east: f64) -> String {
-    let (lat, lon) = at(east, 100.0);
-    format!(
-        "[[zone]]\nid = {zone}\nname = \"{name}\"\nkind = \"premises\"\n\
-         circle = {{ lat = {lat}, lon = {lon}, radius-m = 50 }}\n"
-    )
-}
 
 /// Three compounds along a road (A at 0 m, B at 500 m, C at 1000 m) and one just off it
 /// (D at 300 m), each with its guards; patrol 201 leads group 31; dispatcher 1.
@@ -56,7 +35,7 @@ fn district() -> TestDirectory {
         let zone_line = format!("zone = {zone}");
         directory = directory
             .guards(guards)
-            .table(&compound(zone, name, east))
+            .table(&geo::premises(zone, name, east, 100.0, 50.0))
             .group_with(
                 zone,
                 "enterprise",
@@ -65,16 +44,6 @@ fn district() -> TestDirectory {
             );
     }
     directory.off_duty(312)
-}
-
-fn location(east: f64, north: f64) -> Request {
-    let (lat, lon) = at(east, north);
-    Request::LocationReport(pb::LocationReport {
-        latitude_deg: lat,
-        longitude_deg: lon,
-        accuracy_m: 5.0,
-        ..Default::default()
-    })
 }
 
 /// (`+`/`-`, terminal, group, reason, zone) of a `Regrouped`.
