@@ -198,16 +198,22 @@ impl Alerts {
 impl Tally {
     /// Takes `answer` as `terminal`'s latest; false if nothing changed.
     ///
-    /// An answer that arrived before the one already taken is stale; a
-    /// DELIVERED after RESPONDING or UNABLE adds nothing (it is the client's
-    /// automatic receipt) and does not downgrade the answer.
+    /// A DELIVERED once anything is taken adds nothing (it is the client's
+    /// automatic receipt), and the user's own answer always replaces a
+    /// DELIVERED, whichever the relay numbered first: the client sends its
+    /// receipt from a task of its own, so it may follow the user's answer.
+    /// Between two user answers, one that arrived before the one taken is
+    /// stale.
     fn apply(&mut self, terminal: u32, answer: Answer) -> bool {
+        use pb::AlertAckKind::Delivered;
         if let Some(previous) = self.answers.get(&terminal).copied() {
-            let stale = previous.order > answer.order;
-            let downgrade = answer.kind == pb::AlertAckKind::Delivered
-                && previous.kind != pb::AlertAckKind::Delivered;
+            let superseded = match (previous.kind, answer.kind) {
+                (_, Delivered) => true,
+                (Delivered, _) => false,
+                _ => previous.order > answer.order,
+            };
             let same = (previous.kind, previous.status_code) == (answer.kind, answer.status_code);
-            if stale || downgrade || same {
+            if superseded || same {
                 return false;
             }
             self.count(previous.kind, false);
@@ -503,10 +509,15 @@ mod tests {
             tally.apply(8, answer(Responding, Some(1), 6)),
             "first answer"
         );
+        // The automatic receipt numbered after the user's answer but taken
+        // first (its log write finished first) does not hide the answer.
+        assert!(tally.apply(9, answer(Delivered, None, 11)));
+        assert!(tally.apply(9, answer(Responding, None, 10)), "answer wins");
+        assert!(!tally.apply(9, answer(Delivered, None, 12)));
         let wire = tally.to_wire(1, &[7, 8, 9], Vec::new());
         assert_eq!(
             (wire.targets, wire.delivered, wire.responding, wire.unable),
-            (3, 2, 1, 1)
+            (3, 3, 2, 1)
         );
     }
 
