@@ -266,8 +266,16 @@ async fn alert_follows_the_roll_call() -> anyhow::Result<()> {
     guard
         .ack_alert(alert_id, ptt_proto::pb::AlertAckKind::Responding, Some(8))
         .await?;
-    let (id, tally) = calling.await??;
+    let (id, tally, parts) = calling.await??;
     assert_eq!(id, alert_id);
+    // By group (both in it) and by organisation (both "Test").
+    assert!(
+        parts
+            .iter()
+            .any(|l| l.contains("1 of 2 delivered, 1 responding")),
+        "{parts:?}"
+    );
+    assert_eq!(parts.len(), 2, "{parts:?}");
     // Talker (offline) and guard are the targets; the sender is not.
     assert_eq!(
         (tally.targets, tally.delivered, tally.responding),

@@ -70,7 +70,19 @@ struct AlertState {
     sent: Instant,
     /// Every terminal the alert was addressed to, sorted, without the sender.
     targets: Vec<u32>,
+    /// The targets by group and by organisation, for the tally's breakdown.
+    parts: Vec<Part>,
     tally: Mutex<Tally>,
+}
+
+/// One group's or organisation's share of an alert's targets.
+#[derive(Debug)]
+struct Part {
+    /// The group, or 0 for an organisation.
+    group_id: u32,
+    name: String,
+    /// Its targets, sorted.
+    targets: Vec<u32>,
 }
 
 /// The answers to one alert so far.
@@ -173,7 +185,7 @@ impl Alerts {
         let entry = entry(shared, terminal, &answer);
         let frame = link::frame(
             0,
-            Body::AlertTally(tally.to_wire(id, &alert.targets, vec![entry])),
+            Body::AlertTally(tally.to_wire(id, &alert.targets, &alert.parts, vec![entry])),
         );
         if let Some(sender) = shared.sessions.get(&alert.sender) {
             sender.send_frame(frame.clone());
@@ -236,7 +248,17 @@ impl Tally {
         };
     }
 
-    fn to_wire(&self, id: u64, targets: &[u32], entries: Vec<pb::AlertAckEntry>) -> pb::AlertTally {
+    fn to_wire(
+        &self,
+        id: u64,
+        targets: &[u32],
+        parts: &[Part],
+        entries: Vec<pb::AlertAckEntry>,
+    ) -> pb::AlertTally {
+        let (groups, organisations) = parts
+            .iter()
+            .map(|part| self.part(part))
+            .partition(|part| part.group_id != 0);
         pb::AlertTally {
             alert_id: id,
             targets: count(targets.len()),
@@ -245,7 +267,28 @@ impl Tally {
             responding: self.responding,
             unable: self.unable,
             entries,
+            groups,
+            organisations,
         }
+    }
+
+    /// The counts of one part of the targets.
+    fn part(&self, part: &Part) -> pb::AlertTallyPart {
+        let mut out = pb::AlertTallyPart {
+            group_id: part.group_id,
+            name: part.name.clone(),
+            targets: count(part.targets.len()),
+            ..Default::default()
+        };
+        for answer in part.targets.iter().filter_map(|t| self.answers.get(t)) {
+            out.delivered += 1;
+            match answer.kind {
+                pb::AlertAckKind::Responding => out.responding += 1,
+                pb::AlertAckKind::Unable => out.unable += 1,
+                _ => {}
+            }
+        }
+        out
     }
 }
 
@@ -341,7 +384,8 @@ fn open(shared: &Shared, link: &Link, request_id: u64, alert: pb::Alert) {
     targets.sort_unstable();
     targets.dedup();
 
-    let first = Tally::default().to_wire(alert.alert_id, &targets, Vec::new());
+    let parts = parts(shared, &alert.target_group_ids, &targets);
+    let first = Tally::default().to_wire(alert.alert_id, &targets, &parts, Vec::new());
     tracing::info!(
         alert = alert.alert_id,
         targets = targets.len(),
@@ -354,6 +398,7 @@ fn open(shared: &Shared, link: &Link, request_id: u64, alert: pb::Alert) {
             sender,
             sent: Instant::now(),
             targets,
+            parts,
             tally: Mutex::new(Tally::default()),
         },
     );
@@ -365,6 +410,50 @@ fn open(shared: &Shared, link: &Link, request_id: u64, alert: pb::Alert) {
     for recipient in recipients {
         recipient.send_frame(frame.clone());
     }
+}
+
+/// The targets of an alert by target group (members now, as `targets` was
+/// built) and by organisation (from the directory), for the tally's breakdown.
+fn parts(shared: &Shared, groups: &[u32], targets: &[u32]) -> Vec<Part> {
+    let mut out: Vec<Part> = groups
+        .iter()
+        .map(|&group_id| {
+            let mut members: Vec<u32> = shared
+                .roster
+                .members(GroupId(group_id))
+                .iter()
+                .map(|member| member.terminal.0)
+                .filter(|terminal| targets.binary_search(terminal).is_ok())
+                .collect();
+            members.sort_unstable();
+            members.dedup();
+            Part {
+                group_id,
+                name: shared
+                    .group(group_id)
+                    .map(|group| group.name.to_string())
+                    .unwrap_or_default(),
+                targets: members,
+            }
+        })
+        .collect();
+    let mut organisations: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for &terminal in targets {
+        let organisation = shared
+            .directory
+            .terminal(terminal_id(terminal))
+            .map_or("", |t| t.organisation.as_str());
+        organisations
+            .entry(organisation)
+            .or_default()
+            .push(terminal);
+    }
+    out.extend(organisations.into_iter().map(|(name, targets)| Part {
+        group_id: 0,
+        name: name.to_owned(),
+        targets,
+    }));
+    out
 }
 
 /// A recipient's `AlertAck`: checked here, logged durably, then taken into
@@ -514,11 +603,35 @@ mod tests {
         assert!(tally.apply(9, answer(Delivered, None, 11)));
         assert!(tally.apply(9, answer(Responding, None, 10)), "answer wins");
         assert!(!tally.apply(9, answer(Delivered, None, 12)));
-        let wire = tally.to_wire(1, &[7, 8, 9], Vec::new());
+        let parts = [
+            Part {
+                group_id: 10,
+                name: "Compound".into(),
+                targets: vec![7, 9],
+            },
+            Part {
+                group_id: 0,
+                name: "Station".into(),
+                targets: vec![8],
+            },
+        ];
+        let wire = tally.to_wire(1, &[7, 8, 9], &parts, Vec::new());
         assert_eq!(
             (wire.targets, wire.delivered, wire.responding, wire.unable),
             (3, 3, 2, 1)
         );
+        let compound = &wire.groups[0];
+        assert_eq!(
+            (
+                compound.targets,
+                compound.delivered,
+                compound.responding,
+                compound.unable
+            ),
+            (2, 2, 1, 1)
+        );
+        let station = &wire.organisations[0];
+        assert_eq!((station.name.as_str(), station.responding), ("Station", 1));
     }
 
     #[test]
@@ -531,6 +644,7 @@ mod tests {
                     sender: 1,
                     sent: Instant::now(),
                     targets: vec![2],
+                    parts: Vec::new(),
                     tally: Mutex::default(),
                 },
             );

@@ -66,13 +66,38 @@ impl Tally {
     }
 }
 
+/// One line per target group, then per organisation, of the tally: where the
+/// answers are missing.
+pub fn breakdown(tally: &pb::AlertTally) -> Vec<String> {
+    let line = |label: String, part: &pb::AlertTallyPart| {
+        format!(
+            "  {label}: {} of {} delivered, {} responding, {} unable, {} not reached",
+            part.delivered,
+            part.targets,
+            part.responding,
+            part.unable,
+            part.targets.saturating_sub(part.delivered)
+        )
+    };
+    let groups = tally
+        .groups
+        .iter()
+        .map(|part| line(format!("group {} {}", part.group_id, part.name), part));
+    let organisations = tally
+        .organisations
+        .iter()
+        .map(|part| line(part.name.clone(), part));
+    groups.chain(organisations).collect()
+}
+
 /// Sends the alert and follows its tally for `wait`, printing each change
-/// with `print`; returns the alert id and the last tally.
+/// with `print`; returns the alert id, the last tally and its breakdown by
+/// group and organisation ([`breakdown`]).
 pub async fn run(
     client: &Client,
     args: &AlertArgs,
     mut print: impl FnMut(&str),
-) -> anyhow::Result<(u64, Tally)> {
+) -> anyhow::Result<(u64, Tally, Vec<String>)> {
     let mut events = client.events();
     let groups = if args.all {
         Vec::new()
@@ -84,6 +109,7 @@ pub async fn run(
         .await?;
     let alert_id = first.alert_id;
     let mut tally = Tally::of(&first);
+    let mut last = first;
     print(&tally.line(alert_id));
     let wait = Duration::from_secs_f64(args.wait.clamp(0.0, 3600.0));
     let deadline = tokio::time::Instant::now() + wait;
@@ -100,17 +126,22 @@ pub async fn run(
                     tally = next;
                     print(&tally.line(alert_id));
                 }
+                last = update;
             }
             Some(_) => {}
             None => break,
         }
     }
-    Ok((alert_id, tally))
+    Ok((alert_id, tally, breakdown(&last)))
 }
 
 pub(crate) async fn main(args: AlertArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
     let result = run(&client, &args, |line| println!("{line}")).await;
     client.close().await;
-    result.map(|_| ())
+    let (_, _, parts) = result?;
+    for line in parts {
+        println!("{line}");
+    }
+    Ok(())
 }
