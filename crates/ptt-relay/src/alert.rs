@@ -147,6 +147,24 @@ impl Alerts {
         self.alerts.get(&id).map(|alert| alert.targets.len())
     }
 
+    /// Alert `id`'s roll call by organisation, while it is kept: (name,
+    /// targets not reached yet, targets), the most missing first. The
+    /// dashboard shows where answers are missing.
+    pub fn not_reached(&self, id: u64) -> Option<Vec<(String, u32, u32)>> {
+        let alert = self.alerts.get(&id)?;
+        let tally = alert.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(String, u32, u32)> = alert
+            .parts
+            .iter()
+            .filter(|part| part.group_id == 0)
+            .map(|part| tally.part(part))
+            .filter(|part| part.delivered < part.targets)
+            .map(|part| (part.name, part.targets - part.delivered, part.targets))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Some(out)
+    }
+
     /// Registers a committed alert, forgetting expired and surplus ones.
     fn insert(&self, id: u64, state: AlertState) {
         let now = Instant::now();

@@ -320,6 +320,10 @@
         part('a-unable', a.unable, 'unable'),
       );
       li.append(head, el('div', 'a-text', a.text), tally);
+      if (a.not_reached.length > 0) {
+        const where = a.not_reached.map(([name, missing, of]) => `${name} ${missing}/${of}`);
+        li.append(el('div', 'a-missing', 'not reached: ' + where.join(', ')));
+      }
       return li;
     }));
   }

@@ -78,7 +78,14 @@ pub(crate) struct AlertView {
     pub(crate) responding: u32,
     /// Whose latest answer is "unable".
     pub(crate) unable: u32,
+    /// Organisations with targets not reached yet (name, missing, targets),
+    /// the most missing first, at most [`MAX_NOT_REACHED`]; while the relay
+    /// still keeps the tally.
+    pub(crate) not_reached: Vec<(String, u32, u32)>,
 }
+
+/// Most organisations listed as not reached per alert.
+pub(crate) const MAX_NOT_REACHED: usize = 5;
 
 /// One membership change of the list.
 #[derive(Debug, Clone, Serialize)]
@@ -207,6 +214,7 @@ impl LogView {
                     delivered,
                     responding,
                     unable,
+                    not_reached: Vec::new(),
                 }
             })
             .collect();

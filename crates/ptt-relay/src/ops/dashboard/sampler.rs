@@ -83,6 +83,8 @@ async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
                 .alerts
                 .targets(alert.id)
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            alert.not_reached = shared.alerts.not_reached(alert.id).unwrap_or_default();
+            alert.not_reached.truncate(super::history::MAX_NOT_REACHED);
         }
         let now_ms = now_ms();
         let (groups, clients) = snapshot::groups(&shared, Instant::now());
