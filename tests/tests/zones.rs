@@ -62,6 +62,19 @@ fn regrouped(body: &Body) -> Option<Change> {
     Some((sign, r.terminal_id, r.group_id, reason, r.zone.clone()))
 }
 
+/// Prints p50, p95 and max of `samples` (the figures of the closing note).
+fn print_latency(what: &str, mut samples: Vec<Duration>) {
+    samples.sort_unstable();
+    let ms = |at: usize| samples[at.min(samples.len() - 1)].as_secs_f64() * 1000.0;
+    println!(
+        "{what}, {} samples: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+        samples.len(),
+        ms(samples.len() / 2),
+        ms(samples.len() * 95 / 100),
+        ms(samples.len() - 1),
+    );
+}
+
 /// A picker of the `Regrouped` messages about `terminal` only (a listener of the group
 /// is also told about the others).
 fn regrouped_of(terminal: u32) -> impl Fn(&Body) -> Option<Change> {
@@ -208,15 +221,7 @@ async fn location_report_to_regroup_notification_latency() -> anyhow::Result<()>
             assert_eq!((change.0, change.2), (sign, 31));
         }
     }
-    samples.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "location report → Regrouped at the guard, {} samples: p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms",
-        samples.len(),
-        ms(samples[samples.len() / 2]),
-        ms(samples[samples.len() * 95 / 100]),
-        ms(samples[samples.len() - 1]),
-    );
+    print_latency("location report → Regrouped at the guard", samples);
     relay.stop().await?;
     Ok(())
 }
@@ -421,13 +426,9 @@ async fn emergency_press_to_neighbouring_guard_hearing_latency() -> anyhow::Resu
         near.clear();
         dispatcher.clear();
     }
-    samples.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!(
-        "emergency press → neighbouring guard hears the caller, {} samples: p50 {:.2} ms, max {:.2} ms",
-        samples.len(),
-        ms(samples[samples.len() / 2]),
-        ms(samples[samples.len() - 1]),
+    print_latency(
+        "emergency press → neighbouring guard hears the caller",
+        samples,
     );
     relay.stop().await?;
     Ok(())

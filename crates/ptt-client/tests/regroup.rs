@@ -3,27 +3,24 @@
 //! it) when taken out. The relay's administrator regroups here (admin API);
 //! zone regrouping and backup calls send the same `Regrouped` messages.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::ensure;
 use bytes::{BufMut, Bytes, BytesMut};
+use common::{expect, secret};
 use ptt_client::{Client, ClientConfig, Event, Events, Trust};
 use ptt_proto::pb;
 use ptt_relay::config::Config;
 use ptt_relay::directory::{HashParams, hash_secret};
 
-/// How long a test waits for what should happen at once on loopback.
-const PATIENCE: Duration = Duration::from_secs(10);
 const TOKEN: &str = "regroup-test-admin-token-0123";
 const DISTRICT: u32 = 10;
 /// 100 is a member from the start; 101 is regrouped in and out.
 const SQUAD: u32 = 20;
-
-fn secret(id: u32) -> String {
-    format!("secret-{id}")
-}
 
 fn directory_toml() -> String {
     let mut out = String::new();
@@ -51,27 +48,6 @@ fn opus_frame() -> Bytes {
     buf.put_u8(9 << 3);
     buf.resize(40, 0x5a);
     buf.freeze()
-}
-
-/// The first event `pick` accepts, within [`PATIENCE`].
-async fn expect<T>(
-    events: &mut Events,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> anyhow::Result<T> {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            match events.recv().await {
-                Some(event) => {
-                    if let Some(found) = pick(&event) {
-                        return Ok(found);
-                    }
-                }
-                None => bail!("event stream closed"),
-            }
-        }
-    })
-    .await
-    .context("expected event did not arrive")?
 }
 
 /// An admin API call that must succeed.

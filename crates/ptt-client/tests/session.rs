@@ -2,13 +2,16 @@
 //! buffered before the grant, login failures with distinct errors, and
 //! reconnecting by itself after the relay restarts.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::{BufMut, Bytes, BytesMut};
+use common::{PATIENCE, expect, secret};
 use ptt_client::{
     Client, ClientConfig, ClientError, Event, Events, FloorOutcome, ReconnectPolicy, TalkEnd,
     TalkError, TalkState, Trust, VoiceFrame,
@@ -19,18 +22,10 @@ use ptt_relay::directory::{HashParams, hash_secret};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
-/// How long a test waits for something that should happen at once on
-/// loopback (generous: the machine is shared).
-const PATIENCE: Duration = Duration::from_secs(10);
-
 /// Group every test terminal belongs to.
 const DISTRICT: u32 = 10;
 /// A second group of terminals 100 and 101.
 const SQUAD: u32 = 20;
-
-fn secret(id: u32) -> String {
-    format!("secret-{id}")
-}
 
 /// Guards 100..=102 in the district; 100 and 101 also in the squad; 103 is
 /// listen-only in the district.
@@ -152,27 +147,6 @@ fn opus_frame(n: u16) -> Bytes {
 /// The tag of a frame built by [`opus_frame`]; `None` for the end marker.
 fn tag(frame: &VoiceFrame) -> Option<u16> {
     (frame.payload.len() >= 3).then(|| u16::from_be_bytes([frame.payload[1], frame.payload[2]]))
-}
-
-/// The first event `pick` accepts, within [`PATIENCE`].
-async fn expect<T>(
-    events: &mut Events,
-    mut pick: impl FnMut(&Event) -> Option<T>,
-) -> anyhow::Result<T> {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            match events.recv().await {
-                Some(event) => {
-                    if let Some(found) = pick(&event) {
-                        return Ok(found);
-                    }
-                }
-                None => bail!("event stream closed"),
-            }
-        }
-    })
-    .await
-    .context("expected event did not arrive")?
 }
 
 /// What a listener heard of one burst in a group.
