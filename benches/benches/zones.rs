@@ -9,26 +9,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ptt_relay::directory::{Directory, GeoPoint, GroupKind, PatrolRule, TerminalId, ZoneKind};
-use ptt_relay::dispatch::patrol::{PatrolTracker, Premises};
-
-/// The demo district's premises zones (those of enterprise groups).
-fn demo_premises() -> Vec<Premises> {
-    let directory = Directory::demo().expect("demo directory");
-    directory
-        .groups()
-        .iter()
-        .filter(|group| group.kind == GroupKind::Enterprise)
-        .filter_map(|group| directory.zone(group.zone?))
-        .filter(|zone| zone.kind == ZoneKind::Premises)
-        .filter_map(|zone| {
-            Some(Premises {
-                zone: zone.id,
-                shape: zone.shape.clone()?,
-            })
-        })
-        .collect()
-}
+use ptt_relay::directory::{Directory, GeoPoint, PatrolRule, TerminalId};
+use ptt_relay::dispatch::patrol::{PatrolTracker, premises_of};
 
 /// 1,000 positions on a line across the district (about 4 km west to east).
 fn track() -> Vec<GeoPoint> {
@@ -47,7 +29,7 @@ const RULE: PatrolRule = PatrolRule {
 };
 
 fn zones(c: &mut Criterion) {
-    let premises = demo_premises();
+    let premises = premises_of(&Directory::demo().expect("demo directory"));
     let track = track();
     let mut tracker = PatrolTracker::default();
     let mut changes = 0usize;

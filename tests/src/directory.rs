@@ -136,6 +136,41 @@ impl TestDirectory {
         self
     }
 
+    /// Adds patrol terminal `lead` and relay-patrol group `group` it leads, with
+    /// `dispatcher` as the other member: guards join within 60 m of a premises and
+    /// leave beyond 90 m.
+    pub fn patrol(self, group: u32, lead: u32, dispatcher: u32) -> Self {
+        let lead_line = format!("lead = {lead}");
+        self.terminals_of("patrol", [lead]).group_with(
+            group,
+            "patrol-route",
+            [dispatcher, lead],
+            &[lead_line.as_str(), "approach-m = 60", "hysteresis-m = 30"],
+        )
+    }
+
+    /// Adds `guards` and their compound: enterprise group `zone` (with `dispatcher`)
+    /// whose premises, zone `zone`, is a 50 m circle `east` metres along a road and
+    /// 100 m north of it (see [`crate::geo`]).
+    pub fn compound(
+        self,
+        zone: u32,
+        name: &str,
+        east: f64,
+        guards: &[u32],
+        dispatcher: u32,
+    ) -> Self {
+        let zone_line = format!("zone = {zone}");
+        self.guards(guards.iter().copied())
+            .table(&crate::geo::premises(zone, name, east, 100.0, 50.0))
+            .group_with(
+                zone,
+                "enterprise",
+                [dispatcher].into_iter().chain(guards.iter().copied()),
+                &[zone_line.as_str()],
+            )
+    }
+
     /// Makes `terminal` listen-only in `group`.
     pub fn listen_only(mut self, group: u32, terminal: u32) -> Self {
         for member in self

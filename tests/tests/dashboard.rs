@@ -18,7 +18,7 @@ use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::client::granted;
 use ptt_tests::directory::secret;
-use ptt_tests::geo::{self, location};
+use ptt_tests::geo::location;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -807,19 +807,10 @@ async fn the_page_shows_who_a_patrol_and_a_backup_call_brought_in() -> anyhow::R
     // patrol 201 leads group 31; dispatcher 1.
     let directory = TestDirectory::new()
         .dispatcher(1)
-        .terminals_of("patrol", [201])
-        .guards([301, 302, 311])
-        .table(&geo::premises(101, "Compound A", 0.0, 100.0, 50.0))
-        .table(&geo::premises(102, "Compound B", 250.0, 100.0, 50.0))
         .group_with(1, "control-room", [1], &[])
-        .group_with(
-            31,
-            "patrol-route",
-            [1, 201],
-            &["lead = 201", "approach-m = 60", "hysteresis-m = 30"],
-        )
-        .group_with(101, "enterprise", [1, 301, 302], &["zone = 101"])
-        .group_with(102, "enterprise", [1, 311], &["zone = 102"]);
+        .patrol(31, 201, 1)
+        .compound(101, "Compound A", 0.0, &[301, 302], 1)
+        .compound(102, "Compound B", 250.0, &[311], 1);
     let relay = TestRelay::start(&directory).await?;
     let mut clients = relay.connect_all([1, 201, 301, 302, 311]).await;
     let chromium = Chromium::start().await?;

@@ -723,14 +723,8 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
 fn zoned_district() -> TestDirectory {
     let mut directory = TestDirectory::new()
         .dispatcher(1)
-        .terminals_of("patrol", [201])
         .group_with(1, "control-room", [1], &[])
-        .group_with(
-            31,
-            "patrol-route",
-            [1, 201],
-            &["lead = 201", "approach-m = 60", "hysteresis-m = 30"],
-        );
+        .patrol(31, 201, 1);
     for (zone, name, east, neighbour, guards) in [
         (101, "Compound A", 0.0, 104, vec![301, 302]),
         (104, "Compound D", 300.0, 101, vec![331]),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::client::granted;
-use ptt_tests::geo::{self, location};
+use ptt_tests::geo::location;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 
 /// Three compounds along a road (A at 0 m, B at 500 m, C at 1000 m) and one just off it
@@ -23,25 +23,10 @@ fn district() -> TestDirectory {
     ];
     let mut directory = TestDirectory::new()
         .dispatcher(1)
-        .terminals_of("patrol", [201])
         .group_with(1, "control-room", [1], &[])
-        .group_with(
-            31,
-            "patrol-route",
-            [1, 201],
-            &["lead = 201", "approach-m = 60", "hysteresis-m = 30"],
-        );
+        .patrol(31, 201, 1);
     for (zone, name, east, guards) in compounds {
-        let zone_line = format!("zone = {zone}");
-        directory = directory
-            .guards(guards)
-            .table(&geo::premises(zone, name, east, 100.0, 50.0))
-            .group_with(
-                zone,
-                "enterprise",
-                [1].into_iter().chain(guards),
-                &[zone_line.as_str()],
-            );
+        directory = directory.compound(zone, name, east, &guards, 1);
     }
     directory.off_duty(312)
 }

@@ -188,6 +188,17 @@ text_enum!(
     }
 );
 
+impl RegroupReason {
+    /// The reason a membership granted for `self` ends with: a patrol moving on, or the
+    /// emergency's clear.
+    pub fn ending(self) -> RegroupReason {
+        match self {
+            RegroupReason::Backup | RegroupReason::BackupCleared => RegroupReason::BackupCleared,
+            RegroupReason::ZoneEntered | RegroupReason::ZoneLeft => RegroupReason::ZoneLeft,
+        }
+    }
+}
+
 /// A terminal added to or removed from a group by zone logic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegroupRecord {

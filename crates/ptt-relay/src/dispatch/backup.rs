@@ -54,9 +54,9 @@ pub fn declared(shared: &Shared, group: u32, caller: u32) {
     let frame = link::frame(0, Body::LocationReport(fix.report));
     shared.notify_control_room(0, &frame);
     let mut near: Vec<(f64, _)> = dispatch
-        .sites
+        .premises
         .iter()
-        .map(|site| (site.premises.shape.distance_m(fix.at), site.premises.zone))
+        .map(|premises| (premises.shape.distance_m(fix.at), premises.zone))
         .filter(|(distance, _)| *distance <= dispatch.backup_radius_m)
         .collect();
     near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

@@ -8,23 +8,21 @@
 //! - **backup calls** ([`backup`]): an emergency pulls the on-duty guards of every premises
 //!   within the backup radius of the caller into the caller's group until it is cleared.
 //!
-//! Both change the [`Roster`](crate::roster::Roster)'s dynamic grants; [`Regroup`]s are
-//! then logged, each affected terminal's session is woken to join or leave (and tells its
-//! terminal with `Regrouped`), and the control room and the group's other listeners are
-//! told too. All of it runs on the control path: a location report costs one distance
+//! Both change the [`Roster`](crate::roster::Roster)'s dynamic grants. Each change (a
+//! [`RegroupRecord`]) is logged, the affected terminal's session is woken to join or leave
+//! (and tells its terminal with `Regrouped`), and the control room and the group's other
+//! listeners are told too. All of it runs on the control path: a location report costs one distance
 //! per premises zone (microseconds for a district), and nothing here touches the voice
 //! path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use dashmap::DashMap;
 use ptt_proto::pb::{self, server_message::Body};
 
 use crate::calllog::{Record, RegroupReason, RegroupRecord, now_ms};
-use crate::directory::{
-    Directory, GeoPoint, GroupId, GroupKind, PatrolRule, Role, TerminalId, ZoneId, ZoneKind,
-};
+use crate::directory::{Directory, GeoPoint, GroupId, PatrolRule, Role, TerminalId, ZoneId};
 use crate::link;
 use crate::relay::Shared;
 use crate::roster::DynamicGrant;
@@ -45,35 +43,10 @@ pub struct Fix {
     pub received_at_ms: i64,
 }
 
-/// A compound's premises with the group whose guards zone logic moves.
-#[derive(Debug, Clone)]
-struct Site {
-    premises: Premises,
-    /// The enterprise group.
-    group: GroupId,
-}
-
-/// One membership change made by zone logic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Regroup {
-    /// The group changed.
-    pub group: GroupId,
-    /// The terminal added or removed.
-    pub terminal: TerminalId,
-    /// Added (true) or removed.
-    pub added: bool,
-    /// Why.
-    pub reason: RegroupReason,
-    /// The premises zone behind it.
-    pub zone: ZoneId,
-}
-
 /// Zone logic's state: last fixes, the premises index, each patrol's tracker.
 #[derive(Debug)]
 pub struct Dispatch {
     locations: DashMap<u32, Fix>,
-    sites: Vec<Site>,
-    /// The premises shapes alone, in `sites` order, for the patrol trackers.
     premises: Vec<Premises>,
     /// Patrol groups by lead terminal.
     patrols_led: HashMap<TerminalId, Vec<(GroupId, PatrolRule)>>,
@@ -85,22 +58,6 @@ pub struct Dispatch {
 impl Dispatch {
     /// Indexes the directory's premises zones (of enterprise groups) and patrol rules.
     pub fn new(directory: &Directory, backup_radius_m: f64) -> Self {
-        let sites: Vec<Site> = directory
-            .groups()
-            .iter()
-            .filter(|group| group.kind == GroupKind::Enterprise)
-            .filter_map(|group| {
-                let zone = directory.zone(group.zone?)?;
-                let shape = zone.shape.clone()?;
-                (zone.kind == ZoneKind::Premises).then_some(Site {
-                    premises: Premises {
-                        zone: zone.id,
-                        shape,
-                    },
-                    group: group.id,
-                })
-            })
-            .collect();
         let mut patrols_led: HashMap<TerminalId, Vec<(GroupId, PatrolRule)>> = HashMap::new();
         for group in directory.groups() {
             if let Some(rule) = group.patrol {
@@ -112,8 +69,7 @@ impl Dispatch {
         }
         Self {
             locations: DashMap::new(),
-            premises: sites.iter().map(|site| site.premises.clone()).collect(),
-            sites,
+            premises: patrol::premises_of(directory),
             patrols_led,
             trackers: Mutex::new(HashMap::new()),
             backup_radius_m,
@@ -151,10 +107,10 @@ impl Dispatch {
 
     /// The enterprise group of a premises zone.
     fn site_group(&self, zone: ZoneId) -> Option<GroupId> {
-        self.sites
+        self.premises
             .iter()
-            .find(|site| site.premises.zone == zone)
-            .map(|site| site.group)
+            .find(|premises| premises.zone == zone)
+            .map(|premises| premises.group)
     }
 }
 
@@ -229,7 +185,7 @@ fn pull_in(
     zone: ZoneId,
     grant: DynamicGrant,
     except: TerminalId,
-) -> Vec<Regroup> {
+) -> Vec<RegroupRecord> {
     let Some(site_group) = shared.dispatch.site_group(zone) else {
         return Vec::new();
     };
@@ -252,18 +208,23 @@ fn pull_in(
                 .is_some_and(|t| t.role == Role::Guard && t.on_duty)
         })
         .filter(|member| shared.roster.add_dynamic(group, member.terminal, grant))
-        .map(|member| Regroup {
+        .map(|member| RegroupRecord {
             group,
             terminal: member.terminal,
             added: true,
             reason: grant.reason,
             zone,
+            at_ms: now_ms(),
         })
         .collect()
 }
 
 /// Takes back the grants of `group` that `which` selects; the changes made.
-fn release(shared: &Shared, group: GroupId, which: impl Fn(&DynamicGrant) -> bool) -> Vec<Regroup> {
+fn release(
+    shared: &Shared,
+    group: GroupId,
+    which: impl Fn(&DynamicGrant) -> bool,
+) -> Vec<RegroupRecord> {
     shared
         .roster
         .dynamic_members(group)
@@ -275,23 +236,20 @@ fn release(shared: &Shared, group: GroupId, which: impl Fn(&DynamicGrant) -> boo
                 .remove_dynamic(group, terminal)
                 .map(|g| (terminal, g))
         })
-        .map(|(terminal, grant)| Regroup {
+        .map(|(terminal, grant)| RegroupRecord {
             group,
             terminal,
             added: false,
-            reason: match grant.reason {
-                RegroupReason::Backup => RegroupReason::BackupCleared,
-                _ => RegroupReason::ZoneLeft,
-            },
+            reason: grant.reason.ending(),
             zone: grant.zone,
+            at_ms: now_ms(),
         })
         .collect()
 }
 
 /// Logs each change, wakes the session of each terminal concerned (it joins or leaves and
-/// tells its terminal), and tells the control room and the group's other listeners.
-pub fn publish(shared: &Shared, changes: &[Regroup]) {
-    let at_ms = now_ms();
+/// tells its terminal), and tells the group's other listeners and the control room.
+pub fn publish(shared: &Shared, changes: &[RegroupRecord]) {
     for change in changes {
         tracing::info!(
             group = change.group.0,
@@ -301,24 +259,25 @@ pub fn publish(shared: &Shared, changes: &[Regroup]) {
             zone = change.zone.0,
             "regrouped"
         );
-        shared.log(Record::Regroup(RegroupRecord {
-            group: change.group,
-            terminal: change.terminal,
-            added: change.added,
-            reason: change.reason,
-            zone: change.zone,
-            at_ms,
-        }));
+        shared.log(Record::Regroup(change.clone()));
         if let Some(link) = shared.sessions.get(&change.terminal.0) {
             link.membership_changed.notify_one();
         }
-        let frame = link::frame(0, Body::Regrouped(regrouped(shared, change, None)));
-        tell_watchers(shared, change.group, &frame, change.terminal.0);
+        let frame = link::frame(0, Body::Regrouped(regrouped(shared, change)));
+        // The terminal itself is told by its session, with the group's details.
+        if let Some(group) = shared.group(change.group.0) {
+            for link in group.listeners().iter() {
+                if link.terminal != change.terminal.0 {
+                    link.send_frame(frame.clone());
+                }
+            }
+        }
+        shared.notify_control_room(change.group.0, &frame);
     }
 }
 
-/// The `Regrouped` message of a change.
-pub fn regrouped(shared: &Shared, change: &Regroup, group: Option<pb::GroupInfo>) -> pb::Regrouped {
+/// The `Regrouped` message of a change, as its watchers see it.
+fn regrouped(shared: &Shared, change: &RegroupRecord) -> pb::Regrouped {
     pb::Regrouped {
         group_id: change.group.0,
         terminal_id: change.terminal.0,
@@ -329,7 +288,7 @@ pub fn regrouped(shared: &Shared, change: &Regroup, group: Option<pb::GroupInfo>
         }
         .into(),
         reason: wire_reason(change.reason).into(),
-        group,
+        group: None,
         zone: zone_name(shared, change.zone),
     }
 }
@@ -351,20 +310,6 @@ pub fn zone_name(shared: &Shared, zone: ZoneId) -> String {
         .zone(zone)
         .map(|zone| zone.name.clone())
         .unwrap_or_default()
-}
-
-/// Sends `frame` once to every dispatcher of the control room and every listener of
-/// `group`, except terminal `skip` (whose own session tells it).
-fn tell_watchers(shared: &Shared, group: GroupId, frame: &bytes::Bytes, skip: u32) {
-    let mut told = HashSet::from([skip]);
-    let rooms = shared.control_room_groups().iter();
-    for listeners in rooms.chain(shared.group(group.0)).map(|g| g.listeners()) {
-        for link in listeners.iter() {
-            if told.insert(link.terminal) {
-                link.send_frame(frame.clone());
-            }
-        }
-    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,15 +8,39 @@
 
 use std::collections::BTreeSet;
 
-use crate::directory::{GeoPoint, PatrolRule, Shape, ZoneId};
+use crate::directory::{
+    Directory, GeoPoint, GroupId, GroupKind, PatrolRule, Shape, ZoneId, ZoneKind,
+};
 
-/// A premises zone the patrol logic can pick up.
+/// A compound's premises: the zone zone logic measures to, and the enterprise group whose
+/// guards it moves.
 #[derive(Debug, Clone)]
 pub struct Premises {
     /// The zone.
     pub zone: ZoneId,
     /// Its outline.
     pub shape: Shape,
+    /// The enterprise group.
+    pub group: GroupId,
+}
+
+/// The premises of the directory: every enterprise group whose `zone` is a premises zone
+/// with a shape, in group order.
+pub fn premises_of(directory: &Directory) -> Vec<Premises> {
+    directory
+        .groups()
+        .iter()
+        .filter(|group| group.kind == GroupKind::Enterprise)
+        .filter_map(|group| {
+            let zone = directory.zone(group.zone?)?;
+            let shape = zone.shape.clone()?;
+            (zone.kind == ZoneKind::Premises).then_some(Premises {
+                zone: zone.id,
+                shape,
+                group: group.id,
+            })
+        })
+        .collect()
 }
 
 /// What changed for one patrol after a location report.
@@ -72,6 +96,14 @@ mod tests {
     use super::*;
     use crate::directory::TerminalId;
 
+    #[test]
+    fn the_demo_district_has_a_premises_per_enterprise() {
+        let directory = Directory::demo().expect("demo");
+        let premises = premises_of(&directory);
+        assert_eq!(premises.len(), 32);
+        assert!(premises.iter().all(|p| p.zone.0 == p.group.0));
+    }
+
     const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
 
     /// A point `east` metres along the equator-parallel line at 30° N.
@@ -94,6 +126,7 @@ mod tests {
                     },
                     radius_m: 50.0,
                 },
+                group: GroupId(101 + i),
             })
             .collect()
     }

@@ -19,8 +19,7 @@ use std::collections::HashMap;
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::Session;
-use crate::calllog::RegroupReason;
-use crate::directory::{Membership, ZoneId};
+use crate::directory::Membership;
 use crate::dispatch;
 use crate::group::Command;
 use crate::relay::terminal_id;
@@ -49,8 +48,8 @@ impl Session {
             .collect()
     }
 
-    /// Brings the session in line with the roster after an administrator
-    /// changed the terminal's memberships. Groups the user left by hand stay
+    /// Brings the session in line with the roster after an administrator or
+    /// zone logic changed the terminal's memberships. Groups the user left by hand stay
     /// left unless their rights changed; a group whose rights changed is
     /// joined again so the floor applies the new rights.
     pub(super) async fn regroup(&mut self) {
@@ -65,14 +64,11 @@ impl Session {
         removed.sort_unstable_by_key(|(group, _)| *group);
         for (group_id, grant) in removed {
             self.stop_hearing(group_id).await;
-            let (reason, zone) = match grant {
-                Some(grant) if grant.reason == RegroupReason::Backup => {
-                    (RegroupReason::BackupCleared, Some(grant.zone))
-                }
-                Some(grant) => (RegroupReason::ZoneLeft, Some(grant.zone)),
-                None => (RegroupReason::ZoneLeft, None),
-            };
-            self.regrouped(group_id, pb::RegroupChange::Removed, reason, zone, None);
+            let ended = grant.map(|grant| DynamicGrant {
+                reason: grant.reason.ending(),
+                ..grant
+            });
+            self.regrouped(group_id, pb::RegroupChange::Removed, ended, None);
         }
 
         let mut changed: Vec<(u32, Held)> = now
@@ -83,8 +79,6 @@ impl Session {
         let infos = self.group_infos();
         for (group_id, held) in changed {
             let info = infos.iter().find(|info| info.group_id == group_id).cloned();
-            let reason = held.grant.map_or(RegroupReason::ZoneEntered, |g| g.reason);
-            let zone = held.grant.map(|g| g.zone);
             let rights = held.rights;
             let old = before.get(&group_id).map(|held| &held.rights);
             let joined = self.joined.contains(&group_id);
@@ -99,7 +93,7 @@ impl Session {
             }
             // Told after the join is queued: whatever the terminal does next in
             // the group reaches the group's task after it.
-            self.regrouped(group_id, pb::RegroupChange::Added, reason, zone, info);
+            self.regrouped(group_id, pb::RegroupChange::Added, held.grant, info);
         }
     }
 
@@ -166,21 +160,19 @@ impl Session {
         })
     }
 
-    /// Tells the terminal it was regrouped. `zone` is the premises zone of a
-    /// zone logic grant; without one the change was an administrator's
-    /// (`reason` is then ignored).
+    /// Tells the terminal it was regrouped: by zone logic's grant `cause`
+    /// (its reason and premises zone), or by an administrator (`None`).
     fn regrouped(
         &self,
         group_id: u32,
         change: pb::RegroupChange,
-        reason: RegroupReason,
-        zone: Option<ZoneId>,
+        cause: Option<DynamicGrant>,
         group: Option<pb::GroupInfo>,
     ) {
-        let (reason, zone) = match zone {
-            Some(zone) => (
-                dispatch::wire_reason(reason),
-                dispatch::zone_name(&self.shared, zone),
+        let (reason, zone) = match cause {
+            Some(grant) => (
+                dispatch::wire_reason(grant.reason),
+                dispatch::zone_name(&self.shared, grant.zone),
             ),
             None => (pb::RegroupReason::Admin, String::new()),
         };
