@@ -17,8 +17,9 @@ use serde::Serialize;
 use super::params::{ApiError, Params};
 use super::{Named, QueryPairs, group_param, read};
 use crate::calllog::{PrivateCallRow, RegroupRow, UnixMs};
-use crate::directory::{Group, GroupId, Shape, ZoneId, ZoneKind};
+use crate::directory::{Group, GroupId, Shape, ZoneKind};
 use crate::dispatch::Fix;
+use crate::dispatch::zone_name;
 use crate::relay::Shared;
 
 pub(super) fn routes() -> Router<Arc<Shared>> {
@@ -112,14 +113,6 @@ impl From<Fix> for Location {
 /// The last position `terminal` reported, if any.
 pub(super) fn location(shared: &Shared, terminal: u32) -> Option<Location> {
     shared.dispatch.location(terminal).map(Location::from)
-}
-
-fn zone_name(shared: &Shared, zone: ZoneId) -> String {
-    shared
-        .directory
-        .zone(zone)
-        .map(|z| z.name.clone())
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Serialize)]
