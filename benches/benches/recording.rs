@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
 use ptt_relay::directory::{Directory, HashParams, hash_secret};
-use ptt_relay::metrics::Metrics;
+use ptt_relay::recording::Counters;
 use ptt_relay::recording::{Limits, Recorder, Settings};
 
 /// A stamped 20 ms wideband datagram as the fan-out hands it over.
@@ -57,7 +57,7 @@ fn recorder(dir: &std::path::Path, queue: usize, directory: &Arc<Directory>) -> 
         queue,
         limits: Limits::default(),
     };
-    Recorder::start(settings, directory.clone(), Arc::new(Metrics::default())).expect("recorder")
+    Recorder::start(settings, directory.clone(), Arc::new(Counters::default())).expect("recorder")
 }
 
 fn offer(c: &mut Criterion) {

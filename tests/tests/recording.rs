@@ -228,9 +228,9 @@ async fn every_burst_is_an_ogg_opus_file_that_opus_tools_play() -> anyhow::Resul
             "opusdec decoded {decoded} s of burst {burst}"
         );
     }
-    assert_eq!(relay.metrics.recordings_written.get(), 2);
-    assert_eq!(relay.metrics.recording_frames_dropped.get(), 0);
-    assert_eq!(relay.metrics.recording_errors.get(), 0);
+    assert_eq!(relay.metrics.recording.written(), 2);
+    assert_eq!(relay.metrics.recording.frames_dropped(), 0);
+    assert_eq!(relay.metrics.recording.errors(), 0);
     relay.stop().await?;
     Ok(())
 }
@@ -287,7 +287,7 @@ async fn a_recording_cut_by_a_crash_is_finished_at_the_next_start() -> anyhow::R
         "the recovered recording plays {seconds} s:\n{report}"
     );
     assert!(report.contains(&format!("BURST={burst}\n")), "{report}");
-    assert_eq!(relay.metrics.recording_errors.get(), 0);
+    assert_eq!(relay.metrics.recording.errors(), 0);
     relay.stop().await?;
     Ok(())
 }

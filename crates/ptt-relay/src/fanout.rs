@@ -16,7 +16,13 @@ use ptt_proto::voice::{self, Kind, VoiceDatagram, VoiceError};
 
 use crate::link::Link;
 use crate::metrics::DropReason;
-use crate::relay::Shared;
+use std::sync::Arc;
+
+use ptt_recording::Recorder;
+
+use crate::clock::Clock;
+use crate::group::Groups;
+use crate::metrics::Metrics;
 
 /// What happened to one forwarded datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +33,23 @@ pub enum Forwarded {
     KeepAlive,
 }
 
+/// What the hot path reads: the groups (floor gate and listeners), the clock, the
+/// counters, and the recorder's queue. Cheap to share; nothing in it locks.
+#[derive(Debug, Clone)]
+pub struct Fanout {
+    /// Every group, fixed at start.
+    pub groups: Arc<Groups>,
+    /// The relay's clock.
+    pub clock: Clock,
+    /// Forwards, send failures, latency.
+    pub metrics: Arc<Metrics>,
+    /// Gets every forwarded frame, off the hot path.
+    pub recorder: Recorder,
+}
+
 /// Forwards a datagram received from `from`, or says why it was dropped.
 /// The caller counts the drop (so tests can see the reason too).
-pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarded, DropReason> {
+pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarded, DropReason> {
     let started = Instant::now();
     let header = match VoiceDatagram::parse(datagram.clone()) {
         Ok(parsed) => parsed.header,
@@ -42,7 +62,8 @@ pub fn forward(shared: &Shared, from: &Link, datagram: Bytes) -> Result<Forwarde
         return forward_all_call(shared, from, datagram, header.sequence, started);
     }
     let group = shared
-        .group(header.group_id)
+        .groups
+        .get(header.group_id)
         .ok_or(DropReason::UnknownGroup)?;
     let now_ms = shared.clock.now_ms();
     let (burst, live) = match group.burst_of(from.terminal) {
@@ -94,7 +115,7 @@ pub const ALL_CALL_GROUP: u32 = 0;
 /// the header [`forward`] parsed (for the recordings); `started` is when the
 /// datagram reached [`forward`], for the forward latency.
 fn forward_all_call(
-    shared: &Shared,
+    shared: &Fanout,
     from: &Link,
     datagram: Bytes,
     sequence: u16,
@@ -103,7 +124,7 @@ fn forward_all_call(
     let token = from.next_all_call_token();
     let mut sent = 0;
     let mut held_any = false;
-    for group in shared.all_call_groups() {
+    for group in shared.groups.all_call() {
         let Some(burst) = group.burst_of(from.terminal) else {
             continue;
         };

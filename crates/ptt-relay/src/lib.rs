@@ -21,24 +21,30 @@
 
 pub mod alert;
 pub mod auth;
-pub mod calllog;
+/// The call-log crate, under the name it had when it was a module of the relay.
+pub use ptt_calllog as calllog;
 pub mod clock;
 pub mod config;
-pub mod directory;
+/// The directory crate, under the name it had when it was a module of the relay.
+pub use ptt_directory as directory;
 pub mod dispatch;
 pub mod fanout;
 pub mod group;
 pub mod link;
+pub mod log_sink;
 pub mod metrics;
+pub mod online;
 pub mod ops;
 pub mod policy;
 pub mod private_call;
 pub mod quic;
-pub mod recording;
+/// The recordings crate, under the name it had when it was a module of the relay.
+pub use ptt_recording as recording;
 pub mod relay;
 pub mod roster;
 pub mod session;
 pub mod tls;
+pub mod view;
 pub mod wire;
 
 pub use relay::{Relay, RelayError};

@@ -199,12 +199,8 @@ pub struct Metrics {
     pub alerts_sent: Counter,
     /// The terminals' own receive-quality reports, per group.
     pub client_quality: quality::ClientQuality,
-    /// Burst recordings (Ogg Opus files) completed.
-    pub recordings_written: Counter,
-    /// Voice frames the recorder's full queue dropped.
-    pub recording_frames_dropped: Counter,
-    /// Recordings that failed to write.
-    pub recording_errors: Counter,
+    /// The recorder's own counters (files written, frames dropped, errors).
+    pub recording: std::sync::Arc<ptt_recording::Counters>,
 }
 
 impl Metrics {

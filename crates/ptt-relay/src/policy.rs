@@ -2,7 +2,7 @@
 
 use ptt_floor::{FloorPolicy, MemberRights, Priority};
 
-use crate::directory::{self, Membership, Role, Terminal};
+use ptt_directory::{self as directory, Membership, Role, Terminal};
 
 /// The floor priority of a directory priority.
 pub fn priority(priority: directory::Priority) -> Priority {

@@ -22,15 +22,18 @@ use std::time::Duration;
 
 use ptt_proto::pb::{self, server_message::Body};
 
-use crate::calllog::{PrivateCallOutcome, PrivateCallRecord, Record, now_ms};
-use crate::directory::{GroupId, Membership, Role, TerminalId};
 use crate::group::{Command, GroupShared};
 use crate::link::Link;
-use crate::relay::Shared;
+use crate::log_sink::LogSink;
+use crate::online::Online;
+use crate::roster::Roster;
 use crate::{policy, wire};
+use ptt_calllog::{PrivateCallOutcome, PrivateCallRecord, Record, now_ms};
+use ptt_directory::{Directory, GroupId, Membership, Role, TerminalId};
+use tokio_util::sync::CancellationToken;
 
 /// The first temporary group id; directory group ids stay below it.
-pub const PRIVATE_CALL_GROUP_BASE: u32 = crate::directory::FIRST_RESERVED_GROUP_ID;
+pub const PRIVATE_CALL_GROUP_BASE: u32 = ptt_directory::FIRST_RESERVED_GROUP_ID;
 
 /// How long a call rings before the caller is told nobody answered.
 pub const NO_ANSWER: Duration = Duration::from_secs(30);
@@ -79,6 +82,16 @@ pub struct PrivateCalls {
     slots: Vec<Slot>,
     state: Mutex<Calls>,
     next_call: AtomicU64,
+    /// Who may call whom, and the parties' rights in the call's group.
+    directory: Arc<Directory>,
+    /// Whether two terminals share a group.
+    roster: Arc<Roster>,
+    /// To reach the callee.
+    online: Arc<Online>,
+    /// Every call is logged when it ends.
+    log: LogSink,
+    /// Stops the no-answer timers at shutdown.
+    shutdown: CancellationToken,
 }
 
 /// How a call ends, for both parties and the log.
@@ -90,8 +103,15 @@ struct Ending {
 }
 
 impl PrivateCalls {
-    /// The pool over `slots`, the temporary groups (ids from the base, in order).
-    pub fn new(groups: Vec<Arc<GroupShared>>) -> Self {
+    /// The pool over `groups`, the temporary groups (ids from the base, in order).
+    pub fn new(
+        groups: Vec<Arc<GroupShared>>,
+        directory: Arc<Directory>,
+        roster: Arc<Roster>,
+        online: Arc<Online>,
+        log: LogSink,
+        shutdown: CancellationToken,
+    ) -> Self {
         let free = (0..groups.len()).rev().collect();
         let slots = groups
             .into_iter()
@@ -107,6 +127,11 @@ impl PrivateCalls {
                 ..Calls::default()
             }),
             next_call: AtomicU64::new(0),
+            directory,
+            roster,
+            online,
+            log,
+            shutdown,
         }
     }
 
@@ -142,10 +167,14 @@ impl PrivateCalls {
 }
 
 /// `caller` asks to call `setup.callee_terminal_id`; answers request `id`.
-pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb::PrivateCallSetup) {
-    let calls = &shared.private_calls;
+pub async fn setup(
+    calls: &Arc<PrivateCalls>,
+    caller: &Arc<Link>,
+    id: u64,
+    setup: pb::PrivateCallSetup,
+) {
     let callee = setup.callee_terminal_id;
-    let directory = &shared.directory;
+    let directory = &calls.directory;
     let (Some(from), Some(to)) = (
         directory.terminal(TerminalId(caller.terminal)),
         directory.terminal(TerminalId(callee)),
@@ -163,7 +192,7 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
     }
     let allowed = from.role == Role::Dispatcher
         || to.role == Role::Dispatcher
-        || share_a_group(shared, from.id, to.id);
+        || calls.roster.share_a_group(from.id, to.id);
     if !allowed {
         return caller.send(
             id,
@@ -198,12 +227,12 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
             peer: pb::PrivateCallEndReason::Preempted,
             outcome: PrivateCallOutcome::Preempted,
         };
-        finish(shared, other, None, ending).await;
+        finish(calls, other, None, ending).await;
     }
 
     let call_id = calls.next_call.fetch_add(1, Ordering::Relaxed) + 1;
     let started_at_ms = now_ms();
-    let callee_link = shared.sessions.get(&callee).map(|link| link.clone());
+    let callee_link = calls.online.get(callee);
     let placed = {
         let mut state = lock(&calls.state);
         let callee_free = !state.by_terminal.contains_key(&callee);
@@ -274,7 +303,7 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
                     reason: reason.into(),
                 }),
             );
-            shared.log(Record::PrivateCall(PrivateCallRecord {
+            calls.log.log(Record::PrivateCall(PrivateCallRecord {
                 call_id,
                 caller: TerminalId(caller.terminal),
                 callee: TerminalId(callee),
@@ -292,11 +321,11 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
             if let Some(link) = callee_link {
                 link.send(0, Body::PrivateCallSetup(answer));
             }
-            let timer_shared = shared.clone();
+            let timer_calls = calls.clone();
             let timer = tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&timer_shared, call_id),
-                    () = timer_shared.shutdown.cancelled() => {}
+                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&timer_calls, call_id),
+                    () = timer_calls.shutdown.cancelled() => {}
                 }
             });
             match lock(&calls.state).calls.get_mut(&call_id) {
@@ -310,8 +339,7 @@ pub async fn setup(shared: &Arc<Shared>, caller: &Arc<Link>, id: u64, setup: pb:
 }
 
 /// The callee accepts call `call_id`: both parties join its group.
-pub async fn accept(shared: &Shared, callee: &Arc<Link>, id: u64, call_id: u64) {
-    let calls = &shared.private_calls;
+pub async fn accept(calls: &PrivateCalls, callee: &Arc<Link>, id: u64, call_id: u64) {
     let accepted = {
         let mut state = lock(&calls.state);
         match state.calls.get_mut(&call_id) {
@@ -346,7 +374,7 @@ pub async fn accept(shared: &Shared, callee: &Arc<Link>, id: u64, call_id: u64) 
     }
     let name = format!("Private call: {} – {}", caller.name, party.name);
     for link in [&caller, &party] {
-        join(shared, &slot.group, link, &name).await;
+        join(calls, &slot.group, link, &name).await;
     }
     callee.send(id, Body::Ack(pb::Ack {}));
     caller.send(
@@ -356,8 +384,13 @@ pub async fn accept(shared: &Shared, callee: &Arc<Link>, id: u64, call_id: u64) 
 }
 
 /// The callee rejects call `call_id`, with its reason (declined if none).
-pub async fn reject(shared: &Shared, link: &Arc<Link>, id: u64, reject: pb::PrivateCallReject) {
-    let call = take_if(shared, reject.call_id, |call| {
+pub async fn reject(
+    calls: &PrivateCalls,
+    link: &Arc<Link>,
+    id: u64,
+    reject: pb::PrivateCallReject,
+) {
+    let call = take_if(calls, reject.call_id, |call| {
         call.callee.terminal == link.terminal && call.answered_at_ms.is_none()
     });
     let Some(call) = call else {
@@ -390,13 +423,13 @@ pub async fn reject(shared: &Shared, link: &Arc<Link>, id: u64, reject: pb::Priv
             reason: reason.into(),
         }),
     );
-    free(shared, &call);
-    log_call(shared, reject.call_id, &call, outcome);
+    free(calls, &call);
+    log_call(calls, reject.call_id, &call, outcome);
 }
 
 /// A party hangs up call `call_id` (the caller may also withdraw it while it rings).
-pub async fn end(shared: &Shared, link: &Arc<Link>, id: u64, call_id: u64) {
-    let party = lock(&shared.private_calls.state)
+pub async fn end(calls: &PrivateCalls, link: &Arc<Link>, id: u64, call_id: u64) {
+    let party = lock(&calls.state)
         .calls
         .get(&call_id)
         .is_some_and(|call| call.is_party(link));
@@ -411,14 +444,14 @@ pub async fn end(shared: &Shared, link: &Arc<Link>, id: u64, call_id: u64) {
         peer: pb::PrivateCallEndReason::Hangup,
         outcome: PrivateCallOutcome::Completed,
     };
-    finish(shared, call_id, Some(link.terminal), ending).await;
+    finish(calls, call_id, Some(link.terminal), ending).await;
 }
 
 /// The session `link` ended: its call, if any, ends for the peer. A call of a
 /// newer session of the same terminal is not this session's.
-pub async fn disconnected(shared: &Shared, link: &Link) {
+pub async fn disconnected(calls: &PrivateCalls, link: &Link) {
     let call_id = {
-        let state = lock(&shared.private_calls.state);
+        let state = lock(&calls.state);
         state
             .by_terminal
             .get(&link.terminal)
@@ -430,13 +463,13 @@ pub async fn disconnected(shared: &Shared, link: &Link) {
             peer: pb::PrivateCallEndReason::PeerDisconnected,
             outcome: PrivateCallOutcome::Disconnected,
         };
-        finish(shared, call_id, Some(link.terminal), ending).await;
+        finish(calls, call_id, Some(link.terminal), ending).await;
     }
 }
 
 /// Nobody answered in time: the caller hears so, the callee stops ringing.
-fn no_answer(shared: &Shared, call_id: u64) {
-    let Some(call) = take_if(shared, call_id, |call| call.answered_at_ms.is_none()) else {
+fn no_answer(calls: &PrivateCalls, call_id: u64) {
+    let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
         return;
     };
     call.caller.send(
@@ -450,20 +483,20 @@ fn no_answer(shared: &Shared, call_id: u64) {
         0,
         end_message(call_id, pb::PrivateCallEndReason::Unspecified),
     );
-    free(shared, &call);
-    log_call(shared, call_id, &call, PrivateCallOutcome::NoAnswer);
+    free(calls, &call);
+    log_call(calls, call_id, &call, PrivateCallOutcome::NoAnswer);
 }
 
 /// Ends call `call_id`: both parties leave its group, the party other than `by` (both
 /// when `None`) is told why, the group returns to the pool and the call is logged.
-async fn finish(shared: &Shared, call_id: u64, by: Option<u32>, ending: Ending) {
-    let Some(call) = take_if(shared, call_id, |_| true) else {
+async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, ending: Ending) {
+    let Some(call) = take_if(calls, call_id, |_| true) else {
         return;
     };
     if let Some(timer) = &call.ringing {
         timer.abort();
     }
-    let slot = &shared.private_calls.slots[call.slot];
+    let slot = &calls.slots[call.slot];
     {
         // After an answer's joins, if one is under way; each party's own
         // session leaves, connected or not.
@@ -484,18 +517,18 @@ async fn finish(shared: &Shared, call_id: u64, by: Option<u32>, ending: Ending) 
             party.send(0, end_message(call_id, ending.peer));
         }
     }
-    free(shared, &call);
+    free(calls, &call);
     let outcome = match (call.answered_at_ms, ending.outcome) {
         (None, PrivateCallOutcome::Completed) => PrivateCallOutcome::Cancelled,
         (_, outcome) => outcome,
     };
-    log_call(shared, call_id, &call, outcome);
+    log_call(calls, call_id, &call, outcome);
 }
 
 /// Removes call `call_id` from the map if `which` holds for it, in one locked step; its
 /// group goes back to the pool with [`free`] once nobody is joined to it.
-fn take_if(shared: &Shared, call_id: u64, which: impl Fn(&Call) -> bool) -> Option<Call> {
-    let mut state = lock(&shared.private_calls.state);
+fn take_if(calls: &PrivateCalls, call_id: u64, which: impl Fn(&Call) -> bool) -> Option<Call> {
+    let mut state = lock(&calls.state);
     if !state.calls.get(&call_id).is_some_and(which) {
         return None;
     }
@@ -509,13 +542,13 @@ fn take_if(shared: &Shared, call_id: u64, which: impl Fn(&Call) -> bool) -> Opti
 }
 
 /// Returns a call's group to the pool.
-fn free(shared: &Shared, call: &Call) {
-    lock(&shared.private_calls.state).free.push(call.slot);
+fn free(calls: &PrivateCalls, call: &Call) {
+    lock(&calls.state).free.push(call.slot);
 }
 
 /// Joins one party to the call's group with its own priority cap.
-async fn join(shared: &Shared, group: &Arc<GroupShared>, link: &Arc<Link>, name: &str) {
-    let Some(terminal) = shared.directory.terminal(TerminalId(link.terminal)) else {
+async fn join(calls: &PrivateCalls, group: &Arc<GroupShared>, link: &Arc<Link>, name: &str) {
+    let Some(terminal) = calls.directory.terminal(TerminalId(link.terminal)) else {
         return;
     };
     let membership = Membership {
@@ -559,8 +592,8 @@ async fn join(shared: &Shared, group: &Arc<GroupShared>, link: &Arc<Link>, name:
     );
 }
 
-fn log_call(shared: &Shared, call_id: u64, call: &Call, outcome: PrivateCallOutcome) {
-    shared.log(Record::PrivateCall(PrivateCallRecord {
+fn log_call(calls: &PrivateCalls, call_id: u64, call: &Call, outcome: PrivateCallOutcome) {
+    calls.log.log(Record::PrivateCall(PrivateCallRecord {
         call_id,
         caller: TerminalId(call.caller.terminal),
         callee: TerminalId(call.callee.terminal),
@@ -578,21 +611,6 @@ fn end_message(call_id: u64, reason: pb::PrivateCallEndReason) -> Body {
         call_id,
         reason: reason.into(),
     })
-}
-
-/// Whether two terminals are members of one group (now, by any means).
-pub(crate) fn share_a_group(shared: &Shared, a: TerminalId, b: TerminalId) -> bool {
-    let groups_of_b: Vec<GroupId> = shared
-        .roster
-        .groups_of(b)
-        .into_iter()
-        .map(|(group, _)| group.id)
-        .collect();
-    shared
-        .roster
-        .groups_of(a)
-        .into_iter()
-        .any(|(group, _)| groups_of_b.contains(&group.id))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

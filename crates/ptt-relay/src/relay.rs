@@ -1,34 +1,36 @@
 //! The relay: loads its configuration into running parts, accepts
 //! connections until told to stop, then shuts down in order.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use dashmap::DashMap;
+use ptt_calllog::{CallLog, CallLogError};
+use ptt_directory::{Directory, DirectoryError, GroupKind};
+use ptt_recording::{Recorder, RecordingError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::alert::{self, Alerts};
+use crate::alert::{Alerting, Alerts};
 use crate::auth::AuthLimiter;
-use crate::calllog::{CallLog, CallLogError, Record};
 use crate::clock::Clock;
-use crate::config::{AdminToken, Config};
-use crate::directory::{Directory, DirectoryError, GroupKind, TerminalId};
+use crate::config::Config;
 use crate::dispatch::Dispatch;
-use crate::group::{GroupShared, GroupTask};
-use crate::link::{self, Link};
+use crate::fanout::Fanout;
+use crate::group::{GroupContext, GroupShared, GroupTask, Groups};
+use crate::link;
+use crate::log_sink::LogSink;
 use crate::metrics::Metrics;
+use crate::online::Online;
 use crate::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
 use crate::quic::{self, ServerConfigError, TransportSettings};
-use crate::recording::{self, Recorder, RecordingError};
 use crate::roster::Roster;
+use crate::session::context::SessionContext;
 use crate::tls::{Identity, TlsError};
+use crate::view::RelayView;
 use crate::{policy, session};
 
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
@@ -79,138 +81,16 @@ pub enum RelayError {
     },
 }
 
-/// State every task of the relay shares. Read-mostly: the groups map is fixed
-/// at start; sessions come and go in a concurrent map.
-#[derive(Debug)]
-pub struct Shared {
-    /// Terminals, groups and ACLs.
-    pub directory: Arc<Directory>,
-    /// Counters.
-    pub metrics: Arc<Metrics>,
-    /// The relay's clock.
-    pub clock: Clock,
-    /// Authenticated sessions by terminal id (one per terminal).
-    pub sessions: DashMap<u32, Arc<Link>>,
-    /// Failed-authentication limiter per source address.
-    pub auth_limiter: AuthLimiter,
-    /// Cancelled when the relay shuts down.
-    pub shutdown: CancellationToken,
-    /// Alerts of the last hour with their roll-call tallies.
-    pub alerts: Alerts,
-    /// Writes every burst as an Ogg Opus file, off the hot path.
-    pub recorder: Recorder,
-    /// Runtime changes to the directory (disabled terminals, members changed
-    /// through the admin API); sessions ask it who may log in and join what.
-    pub roster: Roster,
-    /// Bearer token of the admin API; `None` disables it.
-    pub admin_token: Option<AdminToken>,
-    /// Who may use the ops port: allowed host names, the view token.
-    pub ops_access: crate::ops::OpsAccess,
-    /// Zone logic: last positions, relay patrols, backup calls.
-    pub dispatch: Dispatch,
-    /// Private calls and their pool of temporary groups.
-    pub private_calls: PrivateCalls,
-    groups: HashMap<u32, Arc<GroupShared>>,
-    control_room: Vec<Arc<GroupShared>>,
-    all_call: Vec<Arc<GroupShared>>,
-    names: HashMap<u32, Arc<str>>,
-    calllog: CallLog,
-    /// Waits for durable log writes, so shutdown flushes after them.
-    durable: TaskTracker,
-    /// Connections open now, against `max_connections`.
-    connections: AtomicUsize,
-    next_session: AtomicU64,
-}
-
-impl Shared {
-    /// The group with id `id`.
-    #[inline]
-    pub fn group(&self, id: u32) -> Option<&Arc<GroupShared>> {
-        self.groups.get(&id)
-    }
-
-    /// The control-room groups (whose listeners are the dispatchers online).
-    pub fn control_room_groups(&self) -> &[Arc<GroupShared>] {
-        &self.control_room
-    }
-
-    /// The groups a dispatcher's all-call covers.
-    #[inline]
-    pub fn all_call_groups(&self) -> &[Arc<GroupShared>] {
-        &self.all_call
-    }
-
-    /// A terminal's display name, empty if unknown.
-    pub fn terminal_name(&self, id: u32) -> String {
-        self.names
-            .get(&id)
-            .map(|name| name.to_string())
-            .unwrap_or_default()
-    }
-
-    /// A terminal's display name as a shared string.
-    pub fn terminal_name_arc(&self, id: u32) -> Arc<str> {
-        self.names
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| Arc::from(""))
-    }
-
-    /// A new relay-unique session id.
-    pub fn next_session(&self) -> u64 {
-        self.next_session.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// Sends a framed event once to every dispatcher joined to a control-room
-    /// group, except those that hear the group the event is about
-    /// (`about_group`, 0 for none): its listeners were already told.
-    pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
-        let mut told: HashSet<u32> = self
-            .group(about_group)
-            .map(|group| group.listeners().iter().map(|link| link.terminal).collect())
-            .unwrap_or_default();
-        for group in &self.control_room {
-            for link in group.listeners().iter() {
-                if told.insert(link.terminal) {
-                    link.send_frame(frame.clone());
-                }
-            }
-        }
-    }
-
-    /// Queues a call-log record without waiting; a full queue drops it and
-    /// counts the drop.
-    pub fn log(&self, record: Record) {
-        if self.calllog.record(record).is_err() {
-            self.metrics.log_dropped.inc();
-        }
-    }
-
-    /// Queues a record and runs `then` once it is committed to disk (or the
-    /// write failed), without blocking the caller.
-    pub fn log_durable(
-        &self,
-        record: Record,
-        then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
-    ) {
-        let committed = self.calllog.record_durable(record);
-        self.durable.spawn(async move { then(committed.await) });
-    }
-
-    /// The call log: its path (for a [`crate::calllog::CallLogReader`]) and
-    /// its queue counters, for the ops port.
-    pub fn calllog(&self) -> &CallLog {
-        &self.calllog
-    }
-}
-
 /// A loaded relay, bound and ready to [`run`](Relay::run).
 #[derive(Debug)]
 pub struct Relay {
-    shared: Arc<Shared>,
+    /// What every session works with.
+    sessions: Arc<SessionContext>,
+    /// What the ops port reads.
+    view: RelayView,
+    ops_state: Arc<crate::ops::OpsState>,
     endpoint: quinn::Endpoint,
     cert_path: PathBuf,
-    calllog: CallLog,
     groups: TaskTracker,
     /// Stops the group tasks once the sessions are gone.
     stop_groups: CancellationToken,
@@ -263,20 +143,19 @@ impl Relay {
             source,
         })?;
 
-        let mut groups = HashMap::new();
+        let metrics = Arc::new(Metrics::default());
+        let clock = Clock::start();
+        let shutdown = CancellationToken::new();
+        let log = LogSink::new(calllog, metrics.clone());
+        let roster = Arc::new(roster);
+        let online = Arc::new(Online::default());
+
+        let mut groups = Groups::default();
         let mut receivers = Vec::new();
-        let mut control_room = Vec::new();
-        let mut all_call = Vec::new();
         for group in directory.groups() {
             let (shared, rx) = GroupShared::new(group.id.0, Arc::from(group.name.as_str()));
-            if group.kind == GroupKind::ControlRoom {
-                control_room.push(shared.clone());
-            }
-            if group.all_call {
-                all_call.push(shared.clone());
-            }
             receivers.push((shared.clone(), rx, policy::floor_policy(&group.floor)));
-            groups.insert(group.id.0, shared);
+            groups.insert(shared, group.kind == GroupKind::ControlRoom, group.all_call);
         }
         let mut private_slots = Vec::new();
         for slot in 0..config.private_calls {
@@ -284,60 +163,104 @@ impl Relay {
             let (shared, rx) =
                 GroupShared::new(id, Arc::from(format!("Private call {}", slot + 1)));
             receivers.push((shared.clone(), rx, ptt_floor::FloorPolicy::default()));
-            groups.insert(id, shared.clone());
+            groups.insert(shared.clone(), false, false);
             private_slots.push(shared);
         }
-        let names = directory
-            .terminals()
-            .iter()
-            .map(|t| (t.id.0, Arc::from(t.name.as_str())))
-            .collect();
+        let groups = Arc::new(groups);
 
-        let metrics = Arc::new(Metrics::default());
-        let recorder = match recording::Settings::from_config(&config) {
-            Some(settings) => Recorder::start(settings, directory.clone(), metrics.clone())?,
+        let recorder = match config.recording_settings() {
+            Some(settings) => {
+                Recorder::start(settings, directory.clone(), metrics.recording.clone())?
+            }
             None => Recorder::disabled(),
         };
-        let dispatch = Dispatch::new(&directory, f64::from(config.backup_radius_m));
-        let shared = Arc::new(Shared {
-            directory,
+        let dispatch = Arc::new(Dispatch::new(
+            directory.clone(),
+            f64::from(config.backup_radius_m),
+            roster.clone(),
+            online.clone(),
+            groups.clone(),
+            log.clone(),
+        ));
+        let alerts = Arc::new(Alerts::new(ptt_calllog::last_alert_id(
+            &config.calllog_path(),
+        )));
+        let alerting = Arc::new(Alerting {
+            alerts: alerts.clone(),
+            groups: groups.clone(),
+            directory: directory.clone(),
+            roster: roster.clone(),
+            online: online.clone(),
+            log: log.clone(),
+            clock,
             metrics: metrics.clone(),
-            clock: Clock::start(),
-            sessions: DashMap::new(),
-            auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
-            shutdown: CancellationToken::new(),
-            alerts: Alerts::new(
-                control_room.clone(),
-                alert::last_logged_id(&config.calllog_path()),
-            ),
-            recorder,
+        });
+        let private_calls = Arc::new(PrivateCalls::new(
+            private_slots,
+            directory.clone(),
+            roster.clone(),
+            online.clone(),
+            log.clone(),
+            shutdown.clone(),
+        ));
+        let view = RelayView {
+            directory: directory.clone(),
+            roster: roster.clone(),
+            groups: groups.clone(),
+            online: online.clone(),
+            alerts: alerts.clone(),
+            dispatch: dispatch.clone(),
+            private_calls: private_calls.clone(),
+            log: log.clone(),
+            recorder: recorder.clone(),
+            clock,
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let group_context = Arc::new(GroupContext {
+            directory: directory.clone(),
+            groups: groups.clone(),
+            clock,
+            metrics: metrics.clone(),
+            log: log.clone(),
+            recorder: recorder.clone(),
+            shutdown: shutdown.clone(),
+            emergencies: dispatch.clone(),
+        });
+        let sessions = Arc::new(SessionContext {
+            fanout: Fanout {
+                groups: groups.clone(),
+                clock,
+                metrics: metrics.clone(),
+                recorder,
+            },
+            directory,
             roster,
-            admin_token: config.admin_token.clone(),
-            ops_access: crate::ops::OpsAccess::from_config(&config),
-            dispatch,
-            private_calls: PrivateCalls::new(private_slots),
             groups,
-            control_room,
-            all_call,
-            names,
-            calllog: calllog.clone(),
-            durable: TaskTracker::new(),
-            connections: AtomicUsize::new(0),
-            next_session: AtomicU64::new(0),
+            online,
+            alerts: alerting,
+            dispatch,
+            private_calls,
+            auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
+            log,
+            clock,
+            metrics,
+            shutdown,
         });
         let tasks = TaskTracker::new();
         let stop_groups = CancellationToken::new();
         for (group, rx, policy) in receivers {
             let span = tracing::info_span!("group", id = group.id);
-            let task = GroupTask::new(group, rx, policy, shared.clone());
+            let task = GroupTask::new(group, rx, policy, group_context.clone());
             tasks.spawn(task.run(stop_groups.clone()).instrument(span));
         }
         tasks.close();
         Ok(Self {
-            shared,
+            ops_state: crate::ops::OpsState::new(view.clone(), &config),
+            sessions,
+            view,
             endpoint,
             cert_path,
-            calllog,
             groups: tasks,
             stop_groups,
             max_connections: config.max_connections,
@@ -368,12 +291,12 @@ impl Relay {
     /// A token that stops the relay gracefully when cancelled (what SIGTERM
     /// and ctrl-c do in `pttd`).
     pub fn shutdown_token(&self) -> CancellationToken {
-        self.shared.shutdown.clone()
+        self.view.shutdown.clone()
     }
 
     /// Counters of the running relay.
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.shared.metrics.clone()
+        self.view.metrics.clone()
     }
 
     /// Accepts terminals until the shutdown token is cancelled, then tells
@@ -383,31 +306,33 @@ impl Relay {
         let stop_ops = CancellationToken::new();
         let ops = tokio::spawn(crate::ops::serve(
             self.ops,
-            crate::ops::router(self.shared.clone()),
+            crate::ops::router(self.ops_state),
             stop_ops.clone(),
         ));
+        let shutdown = self.view.shutdown.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
         let sessions = TaskTracker::new();
         loop {
             let incoming = tokio::select! {
                 incoming = self.endpoint.accept() => incoming,
-                () = self.shared.shutdown.cancelled() => None,
+                () = shutdown.cancelled() => None,
             };
             let Some(incoming) = incoming else { break };
-            let Some(slot) = ConnectionSlot::take(&self.shared, self.max_connections) else {
+            let Some(slot) = ConnectionSlot::take(&connections, self.max_connections) else {
                 tracing::warn!(remote = %incoming.remote_address(), "connection limit reached");
                 incoming.refuse();
                 continue;
             };
-            let shared = self.shared.clone();
+            let context = self.sessions.clone();
             sessions.spawn(async move {
-                session::serve(shared, incoming).await;
+                session::serve(context, incoming).await;
                 drop(slot);
             });
         }
         tracing::info!("shutting down: telling terminals, flushing the call log");
         // Refuse new connections from now on.
         self.endpoint.set_server_config(None);
-        self.shared.shutdown.cancel();
+        shutdown.cancel();
         sessions.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
             .await
@@ -422,20 +347,21 @@ impl Relay {
         self.stop_groups.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.groups.wait()).await;
         // The bursts have ended: their recordings are closed and named.
-        let recorder = self.shared.recorder.clone();
+        let recorder = self.view.recorder.clone();
         let _ = tokio::time::timeout(
             SHUTDOWN_GRACE,
             tokio::task::spawn_blocking(move || recorder.close()),
         )
         .await;
         // Acknowledgements waiting for their records are answered first.
-        self.shared.durable.close();
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.shared.durable.wait()).await;
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.calllog.flush()).await;
+        let log = self.view.log.clone();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, log.drain_durable()).await;
+        let calllog = log.calllog().clone();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, calllog.flush()).await;
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
         stop_ops.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, ops).await;
-        if let Err(error) = self.calllog.close().await {
+        if let Err(error) = calllog.close().await {
             tracing::error!(%error, "closing the call log");
         }
         tracing::info!("relay stopped");
@@ -444,26 +370,20 @@ impl Relay {
 }
 
 /// One of the `max_connections` places, held while a connection is served.
-struct ConnectionSlot(Arc<Shared>);
+struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl ConnectionSlot {
-    fn take(shared: &Arc<Shared>, max: usize) -> Option<Self> {
-        let open = shared.connections.fetch_add(1, Ordering::AcqRel);
-        if open >= max {
-            shared.connections.fetch_sub(1, Ordering::AcqRel);
+    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        if open.fetch_add(1, Ordering::AcqRel) >= max {
+            open.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Self(shared.clone()))
+        Some(Self(open.clone()))
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// The directory's id type for a raw terminal id.
-pub(crate) fn terminal_id(id: u32) -> TerminalId {
-    TerminalId(id)
 }

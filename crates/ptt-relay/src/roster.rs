@@ -20,8 +20,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::calllog::{AdminAction, CallLogError, CallLogReader, RegroupReason};
-use crate::directory::{Directory, Group, GroupId, Membership, TerminalId, ZoneId};
+use ptt_calllog::{AdminAction, CallLogError, CallLogReader, RegroupReason};
+use ptt_directory::{Directory, Group, GroupId, Membership, TerminalId, ZoneId};
 
 /// A membership granted by zone logic rather than the directory or an administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,6 +401,18 @@ impl Roster {
         out
     }
 
+    /// Whether two terminals are members of one group (now, by any means).
+    pub fn share_a_group(&self, a: TerminalId, b: TerminalId) -> bool {
+        let groups_of_b: Vec<GroupId> = self
+            .groups_of(b)
+            .into_iter()
+            .map(|(group, _)| group.id)
+            .collect();
+        self.groups_of(a)
+            .into_iter()
+            .any(|(group, _)| groups_of_b.contains(&group.id))
+    }
+
     fn known_terminal(&self, terminal: TerminalId) -> Result<(), RosterError> {
         match self.directory.terminal(terminal) {
             Some(_) => Ok(()),
@@ -433,8 +445,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calllog::{AdminActionRecord, CallLog, Record};
-    use crate::directory::Priority;
+    use ptt_calllog::{AdminActionRecord, CallLog, Record};
+    use ptt_directory::Priority;
 
     fn roster() -> Roster {
         Roster::new(Arc::new(Directory::demo().unwrap()))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ptt_floor::{BurstEnd, DenyReason, Priority, RequestKind, RevokeReason};
 use ptt_proto::pb::{self, server_message::Body};
 
-use crate::calllog::{BurstKind, BurstOutcome};
+use ptt_calllog::{BurstKind, BurstOutcome};
 
 /// A duration in whole milliseconds for the wire, saturating.
 pub fn millis(duration: Duration) -> u32 {

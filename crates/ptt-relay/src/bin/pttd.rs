@@ -35,7 +35,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::GenDirectory(args)) = &cli.command {
-        let generated = ptt_relay::directory::write_generated(args)?;
+        let generated = ptt_directory::write_generated(
+            args.terminals,
+            args.groups,
+            args.seed,
+            &args.out,
+            &args.secrets,
+        )?;
         println!("{generated}");
         return Ok(());
     }

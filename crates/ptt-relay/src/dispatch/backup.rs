@@ -15,34 +15,43 @@
 
 use ptt_proto::pb::server_message::Body;
 
-use super::{pull_in, release};
-use crate::calllog::RegroupReason;
-use crate::directory::{GroupId, TerminalId};
+use super::{Dispatch, pull_in, release};
+use crate::group::EmergencyWatch;
 use crate::link;
-use crate::relay::Shared;
 use crate::roster::DynamicGrant;
+use ptt_calllog::RegroupReason;
+use ptt_directory::{GroupId, TerminalId};
 
 /// A position older than this is not used to pull in backup: the caller may be far from
 /// where it last reported.
 pub const MAX_FIX_AGE_MS: i64 = 10 * 60 * 1000;
 
+impl EmergencyWatch for Dispatch {
+    fn declared(&self, group: u32, caller: u32) {
+        declared(self, group, caller);
+    }
+
+    fn cleared(&self, group: u32) {
+        cleared(self, group);
+    }
+}
+
 /// `caller` declared an emergency in `group`: pulls in the guards nearby.
-pub fn declared(shared: &Shared, group: u32, caller: u32) {
-    let dispatch = &shared.dispatch;
+pub fn declared(dispatch: &Dispatch, group: u32, caller: u32) {
     // Whoever a passing patrol brought into the group stays for the emergency,
     // even when the patrol moves on.
-    for (terminal, grant) in shared.roster.dynamic_members(GroupId(group)) {
+    for (terminal, grant) in dispatch.roster.dynamic_members(GroupId(group)) {
         if grant.reason == RegroupReason::ZoneEntered {
             let backup = DynamicGrant {
                 reason: RegroupReason::Backup,
                 ..grant
             };
-            shared.roster.regrant(GroupId(group), terminal, backup);
+            dispatch.roster.regrant(GroupId(group), terminal, backup);
         }
     }
     let fix = dispatch
         .location(caller)
-        .filter(|fix| crate::calllog::now_ms() - fix.received_at_ms <= MAX_FIX_AGE_MS);
+        .filter(|fix| ptt_calllog::now_ms() - fix.received_at_ms <= MAX_FIX_AGE_MS);
     let Some(fix) = fix else {
         tracing::warn!(
             group,
@@ -52,7 +61,7 @@ pub fn declared(shared: &Shared, group: u32, caller: u32) {
         return;
     };
     let frame = link::frame(0, Body::LocationReport(fix.report));
-    shared.notify_control_room(0, &frame);
+    dispatch.groups.notify_control_room(0, &frame);
     let mut near: Vec<(f64, _)> = dispatch
         .premises
         .iter()
@@ -67,7 +76,7 @@ pub fn declared(shared: &Shared, group: u32, caller: u32) {
             zone,
         };
         changes.extend(pull_in(
-            shared,
+            dispatch,
             GroupId(group),
             zone,
             grant,
@@ -75,24 +84,24 @@ pub fn declared(shared: &Shared, group: u32, caller: u32) {
         ));
     }
     tracing::info!(group, caller, pulled_in = changes.len(), "backup call");
-    super::publish(shared, &changes);
+    super::publish(dispatch, &changes);
 }
 
 /// The emergency of `group` was cleared: the guards pulled in leave, except those of
 /// premises a patrol group is still passing, which stay as the patrol's.
-pub fn cleared(shared: &Shared, group: u32) {
-    let near = shared.dispatch.patrol_near(GroupId(group));
-    for (terminal, grant) in shared.roster.dynamic_members(GroupId(group)) {
+pub fn cleared(dispatch: &Dispatch, group: u32) {
+    let near = dispatch.patrol_near(GroupId(group));
+    for (terminal, grant) in dispatch.roster.dynamic_members(GroupId(group)) {
         if grant.reason == RegroupReason::Backup && near.contains(&grant.zone) {
             let patrol = DynamicGrant {
                 reason: RegroupReason::ZoneEntered,
                 ..grant
             };
-            shared.roster.regrant(GroupId(group), terminal, patrol);
+            dispatch.roster.regrant(GroupId(group), terminal, patrol);
         }
     }
-    let changes = release(shared, GroupId(group), |grant| {
+    let changes = release(dispatch, GroupId(group), |grant| {
         grant.reason == RegroupReason::Backup
     });
-    super::publish(shared, &changes);
+    super::publish(dispatch, &changes);
 }

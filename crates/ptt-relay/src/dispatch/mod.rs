@@ -16,16 +16,18 @@
 //! path.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use dashmap::DashMap;
 use ptt_proto::pb::{self, server_message::Body};
 
-use crate::calllog::{Record, RegroupReason, RegroupRecord, now_ms};
-use crate::directory::{Directory, GeoPoint, GroupId, PatrolRule, Role, TerminalId, ZoneId};
+use crate::group::Groups;
 use crate::link;
-use crate::relay::Shared;
-use crate::roster::DynamicGrant;
+use crate::log_sink::LogSink;
+use crate::online::Online;
+use crate::roster::{DynamicGrant, Roster};
+use ptt_calllog::{Record, RegroupReason, RegroupRecord, now_ms};
+use ptt_directory::{Directory, GeoPoint, GroupId, PatrolRule, Role, TerminalId, ZoneId};
 
 pub mod backup;
 pub mod patrol;
@@ -53,11 +55,28 @@ pub struct Dispatch {
     trackers: Mutex<HashMap<GroupId, PatrolTracker>>,
     /// How far from an emergency caller premises are pulled into its call.
     backup_radius_m: f64,
+    directory: Arc<Directory>,
+    /// Where the grants zone logic makes are kept.
+    roster: Arc<Roster>,
+    /// To wake the session of a terminal regrouped.
+    online: Arc<Online>,
+    /// To tell a group's listeners and the control room.
+    groups: Arc<Groups>,
+    log: LogSink,
 }
 
 impl Dispatch {
     /// Indexes the directory's premises zones (of enterprise groups) and patrol rules.
-    pub fn new(directory: &Directory, backup_radius_m: f64) -> Self {
+    /// Zone logic changes memberships in `roster`, wakes the sessions of `online`
+    /// terminals concerned, tells the listeners of `groups` and logs each change to `log`.
+    pub fn new(
+        directory: Arc<Directory>,
+        backup_radius_m: f64,
+        roster: Arc<Roster>,
+        online: Arc<Online>,
+        groups: Arc<Groups>,
+        log: LogSink,
+    ) -> Self {
         let mut patrols_led: HashMap<TerminalId, Vec<(GroupId, PatrolRule)>> = HashMap::new();
         for group in directory.groups() {
             if let Some(rule) = group.patrol {
@@ -69,10 +88,15 @@ impl Dispatch {
         }
         Self {
             locations: DashMap::new(),
-            premises: patrol::premises_of(directory),
+            premises: patrol::premises_of(&directory),
             patrols_led,
             trackers: Mutex::new(HashMap::new()),
             backup_radius_m,
+            directory,
+            roster,
+            online,
+            groups,
+            log,
         }
     }
 
@@ -118,13 +142,12 @@ impl Dispatch {
 /// `forward` (the session's rate limit) and, if the terminal leads patrols, moves their
 /// membership. The report was checked ([`GeoPoint::new`]) by the caller.
 pub fn report_location(
-    shared: &Shared,
+    dispatch: &Dispatch,
     terminal: u32,
     at: GeoPoint,
     report: pb::LocationReport,
     forward: bool,
 ) {
-    let dispatch = &shared.dispatch;
     let fix = Fix {
         at,
         report,
@@ -132,7 +155,9 @@ pub fn report_location(
     };
     dispatch.locations.insert(terminal, fix);
     if forward {
-        shared.notify_control_room(0, &link::frame(0, Body::LocationReport(report)));
+        dispatch
+            .groups
+            .notify_control_room(0, &link::frame(0, Body::LocationReport(report)));
     }
     let Some(patrols) = dispatch.patrols_led.get(&TerminalId(terminal)) else {
         return;
@@ -145,7 +170,7 @@ pub fn report_location(
                 .or_default()
                 .step(&dispatch.premises, rule, at);
         for zone in step.left {
-            changes.extend(release(shared, *group, |grant| {
+            changes.extend(release(dispatch, *group, |grant| {
                 grant.reason == RegroupReason::ZoneEntered && grant.zone == zone
             }));
         }
@@ -154,50 +179,50 @@ pub fn report_location(
                 reason: RegroupReason::ZoneEntered,
                 zone,
             };
-            changes.extend(pull_in(shared, *group, zone, grant, TerminalId(terminal)));
+            changes.extend(pull_in(dispatch, *group, zone, grant, TerminalId(terminal)));
         }
     }
-    publish(shared, &changes);
+    publish(dispatch, &changes);
 }
 
 /// The lead of patrols went offline: its patrols let go of the guards they picked up (a
 /// patrol whose position is unknown passes no compound), and start afresh at its next
 /// report.
-pub fn lead_offline(shared: &Shared, terminal: u32) {
-    let Some(patrols) = shared.dispatch.patrols_led.get(&TerminalId(terminal)) else {
+pub fn lead_offline(dispatch: &Dispatch, terminal: u32) {
+    let Some(patrols) = dispatch.patrols_led.get(&TerminalId(terminal)) else {
         return;
     };
     let mut changes = Vec::new();
     for (group, _) in patrols {
-        lock(&shared.dispatch.trackers).remove(group);
-        changes.extend(release(shared, *group, |grant| {
+        lock(&dispatch.trackers).remove(group);
+        changes.extend(release(dispatch, *group, |grant| {
             grant.reason == RegroupReason::ZoneEntered
         }));
     }
-    publish(shared, &changes);
+    publish(dispatch, &changes);
 }
 
 /// Adds the on-duty guards of the premises `zone` to `group` (except `except`), as
 /// `grant`; the changes made.
 fn pull_in(
-    shared: &Shared,
+    dispatch: &Dispatch,
     group: GroupId,
     zone: ZoneId,
     grant: DynamicGrant,
     except: TerminalId,
 ) -> Vec<RegroupRecord> {
-    let Some(site_group) = shared.dispatch.site_group(zone) else {
+    let Some(site_group) = dispatch.site_group(zone) else {
         return Vec::new();
     };
-    let directory = shared.roster.directory();
-    shared
+    let directory = dispatch.roster.directory();
+    dispatch
         .roster
         .members(site_group)
         .into_iter()
         .filter(|member| member.terminal != except)
         // Only the compound's own guards, not members zone logic brought in.
         .filter(|member| {
-            shared
+            dispatch
                 .roster
                 .dynamic_grant(member.terminal, site_group)
                 .is_none()
@@ -207,7 +232,7 @@ fn pull_in(
                 .terminal(member.terminal)
                 .is_some_and(|t| t.role == Role::Guard && t.on_duty)
         })
-        .filter(|member| shared.roster.add_dynamic(group, member.terminal, grant))
+        .filter(|member| dispatch.roster.add_dynamic(group, member.terminal, grant))
         .map(|member| RegroupRecord {
             group,
             terminal: member.terminal,
@@ -221,17 +246,17 @@ fn pull_in(
 
 /// Takes back the grants of `group` that `which` selects; the changes made.
 fn release(
-    shared: &Shared,
+    dispatch: &Dispatch,
     group: GroupId,
     which: impl Fn(&DynamicGrant) -> bool,
 ) -> Vec<RegroupRecord> {
-    shared
+    dispatch
         .roster
         .dynamic_members(group)
         .into_iter()
         .filter(|(_, grant)| which(grant))
         .filter_map(|(terminal, _)| {
-            shared
+            dispatch
                 .roster
                 .remove_dynamic(group, terminal)
                 .map(|g| (terminal, g))
@@ -249,7 +274,7 @@ fn release(
 
 /// Logs each change, wakes the session of each terminal concerned (it joins or leaves and
 /// tells its terminal), and tells the group's other listeners and the control room.
-pub fn publish(shared: &Shared, changes: &[RegroupRecord]) {
+pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
     for change in changes {
         tracing::info!(
             group = change.group.0,
@@ -259,25 +284,25 @@ pub fn publish(shared: &Shared, changes: &[RegroupRecord]) {
             zone = change.zone.0,
             "regrouped"
         );
-        shared.log(Record::Regroup(change.clone()));
-        if let Some(link) = shared.sessions.get(&change.terminal.0) {
+        dispatch.log.log(Record::Regroup(change.clone()));
+        if let Some(link) = dispatch.online.get(change.terminal.0) {
             link.membership_changed.notify_one();
         }
-        let frame = link::frame(0, Body::Regrouped(regrouped(shared, change)));
+        let frame = link::frame(0, Body::Regrouped(regrouped(dispatch, change)));
         // The terminal itself is told by its session, with the group's details.
-        if let Some(group) = shared.group(change.group.0) {
+        if let Some(group) = dispatch.groups.get(change.group.0) {
             for link in group.listeners().iter() {
                 if link.terminal != change.terminal.0 {
                     link.send_frame(frame.clone());
                 }
             }
         }
-        shared.notify_control_room(change.group.0, &frame);
+        dispatch.groups.notify_control_room(change.group.0, &frame);
     }
 }
 
 /// The `Regrouped` message of a change, as its watchers see it.
-fn regrouped(shared: &Shared, change: &RegroupRecord) -> pb::Regrouped {
+fn regrouped(dispatch: &Dispatch, change: &RegroupRecord) -> pb::Regrouped {
     pb::Regrouped {
         group_id: change.group.0,
         terminal_id: change.terminal.0,
@@ -289,7 +314,7 @@ fn regrouped(shared: &Shared, change: &RegroupRecord) -> pb::Regrouped {
         .into(),
         reason: wire_reason(change.reason).into(),
         group: None,
-        zone: zone_name(shared, change.zone),
+        zone: zone_name(dispatch, change.zone),
     }
 }
 
@@ -304,8 +329,8 @@ pub fn wire_reason(reason: RegroupReason) -> pb::RegroupReason {
 }
 
 /// A zone's display name, empty if unknown.
-pub fn zone_name(shared: &Shared, zone: ZoneId) -> String {
-    shared
+pub fn zone_name(dispatch: &Dispatch, zone: ZoneId) -> String {
+    dispatch
         .directory
         .zone(zone)
         .map(|zone| zone.name.clone())

@@ -8,9 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::directory::{
-    Directory, GeoPoint, GroupId, GroupKind, PatrolRule, Shape, ZoneId, ZoneKind,
-};
+use ptt_directory::{Directory, GeoPoint, GroupId, GroupKind, PatrolRule, Shape, ZoneId, ZoneKind};
 
 /// A compound's premises: the zone zone logic measures to, and the enterprise group whose
 /// guards it moves.
@@ -94,7 +92,7 @@ impl PatrolTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::TerminalId;
+    use ptt_directory::TerminalId;
 
     #[test]
     fn the_demo_district_has_a_premises_per_enterprise() {

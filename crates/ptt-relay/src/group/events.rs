@@ -8,10 +8,10 @@ use ptt_proto::pb::{self, server_message::Body};
 
 use super::Answer;
 use super::task::GroupTask;
-use crate::calllog::{BurstOutcome, BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
-use crate::directory::{GroupId, TerminalId};
 use crate::metrics::DenialReason;
 use crate::{link, policy, wire};
+use ptt_calllog::{BurstOutcome, BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
+use ptt_directory::{GroupId, TerminalId};
 
 impl GroupTask {
     /// Drains the floor's events and acts on each, in order.
@@ -166,16 +166,16 @@ impl GroupTask {
                 let frames = self.group.frames.swap(0, Ordering::Relaxed);
                 self.group
                     .ended_at_ms
-                    .store(self.shared.clock.now_ms(), Ordering::Release);
+                    .store(self.ctx.clock.now_ms(), Ordering::Release);
                 self.group.ended.store(
                     u64::from(holder.0) << 32 | u64::from(burst.0),
                     Ordering::Release,
                 );
-                let started_at_ms = self.shared.clock.unix_ms(started);
+                let started_at_ms = self.ctx.clock.unix_ms(started);
                 // The recording is closed after the tail grace and named
                 // from the logged start; the record says where it will be.
                 let recording =
-                    self.shared
+                    self.ctx
                         .recorder
                         .finish(group_id, burst.0, holder.0, started_at_ms, frames);
                 let record = Record::Burst(BurstRecord {
@@ -183,10 +183,10 @@ impl GroupTask {
                     talker: TerminalId(holder.0),
                     burst_id: burst.0,
                     started_at_ms,
-                    ended_at_ms: self.shared.clock.unix_ms(ended),
+                    ended_at_ms: self.ctx.clock.unix_ms(ended),
                     priority: policy::directory_priority(priority),
                     kind: wire::burst_kind(kind),
-                    outcome: if outcome == BurstEnd::Left && self.shared.shutdown.is_cancelled() {
+                    outcome: if outcome == BurstEnd::Left && self.ctx.shutdown.is_cancelled() {
                         BurstOutcome::Shutdown
                     } else {
                         wire::burst_outcome(outcome, self.leaving_disconnected)
@@ -198,7 +198,7 @@ impl GroupTask {
                     Some((link, request_id)) if link.terminal == holder.0 => {
                         // The release is acknowledged once its record is on
                         // disk: what the relay acknowledged survives a crash.
-                        self.shared.log_durable(record, move |written| {
+                        self.ctx.log.log_durable(record, move |written| {
                             let answer = match written {
                                 Ok(_) => Body::Ack(pb::Ack {}),
                                 Err(error) => wire::error(
@@ -211,14 +211,14 @@ impl GroupTask {
                     }
                     other => {
                         self.release_ack = other;
-                        self.shared.log(record);
+                        self.ctx.log.log(record);
                     }
                 }
             }
             Event::EmergencyStarted { by } => {
-                let at_us = self.shared.clock.unix_us_now();
+                let at_us = self.ctx.clock.unix_us_now();
                 self.emergency = Some((by.0, at_us));
-                self.shared.log(Record::Emergency(EmergencyRecord {
+                self.ctx.log.log(Record::Emergency(EmergencyRecord {
                     group: GroupId(group_id),
                     terminal: TerminalId(by.0),
                     declared_at_ms: i64::try_from(at_us / 1000).unwrap_or(i64::MAX),
@@ -227,21 +227,22 @@ impl GroupTask {
                 let state = self.emergency_state(true, 0);
                 self.announce_emergency(by, state);
                 // A backup call: the guards around the caller join.
-                crate::dispatch::backup::declared(&self.shared, group_id, by.0);
+                self.ctx.emergencies.declared(group_id, by.0);
             }
             Event::EmergencyCleared { by } => {
                 let state = self.emergency_state(false, by.0);
                 self.emergency = None;
-                self.shared
+                self.ctx
+                    .log
                     .log(Record::EmergencyCleared(EmergencyClearedRecord {
                         group: GroupId(group_id),
                         by: TerminalId(by.0),
-                        at_ms: i64::try_from(self.shared.clock.unix_us_now() / 1000)
+                        at_ms: i64::try_from(self.ctx.clock.unix_us_now() / 1000)
                             .unwrap_or(i64::MAX),
                     }));
                 self.publish_view();
                 self.announce_emergency(by, state);
-                crate::dispatch::backup::cleared(&self.shared, group_id);
+                self.ctx.emergencies.cleared(group_id);
             }
         }
     }
@@ -279,7 +280,7 @@ impl GroupTask {
                 link.send_frame(event.clone());
             }
         }
-        self.shared.notify_control_room(self.group.id, &event);
+        self.ctx.groups.notify_control_room(self.group.id, &event);
         self.answer(by, Body::EmergencyState(state), Some(Answer::Emergency));
     }
 
@@ -290,7 +291,11 @@ impl GroupTask {
             group_id: self.group.id,
             active,
             declared_by,
-            declared_by_name: self.shared.terminal_name(declared_by),
+            declared_by_name: self
+                .ctx
+                .directory
+                .name_of(TerminalId(declared_by))
+                .to_owned(),
             declared_at_us,
             cleared_by,
             text: String::new(),
@@ -328,7 +333,7 @@ impl GroupTask {
         pb::FloorTaken {
             group_id: self.group.id,
             holder_terminal_id: holder.0,
-            holder_name: self.shared.terminal_name(holder.0),
+            holder_name: self.ctx.directory.name_of(TerminalId(holder.0)).to_owned(),
             priority: wire::priority(priority).into(),
             burst_id: burst,
             kind: wire::kind(kind).into(),
@@ -341,7 +346,7 @@ impl GroupTask {
     /// observes the access time of a grant: request received by this task →
     /// granted, queue wait included.
     fn count_event(&mut self, event: &Event) {
-        let metrics = &self.shared.metrics;
+        let metrics = &self.ctx.metrics;
         match *event {
             Event::Granted { to, .. } => {
                 metrics.floor_grants.inc();

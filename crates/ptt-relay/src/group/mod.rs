@@ -17,14 +17,21 @@ use tokio::sync::mpsc;
 
 use crate::link::Link;
 
+pub mod context;
 mod events;
+pub mod registry;
 mod task;
 
+pub use context::{EmergencyWatch, GroupContext};
+pub use registry::Groups;
 pub use task::GroupTask;
 
 /// How long after a burst ends its late frames are still forwarded (while
 /// nobody else holds the floor).
 pub const TAIL_GRACE_MS: u64 = 200;
+
+// The recorder keeps a burst's file open past its end for the frames of the tail window.
+const _: () = assert!((TAIL_GRACE_MS as u128) < ptt_recording::CLOSE_AFTER.as_millis());
 
 /// Commands a group task accepts; queued per group, bounded.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -87,7 +94,7 @@ pub enum Command {
     },
     /// The admin API clears the group's emergency as a dispatcher would, with
     /// no session: members see `EmergencyState{active: false, cleared_by: 0}`
-    /// and the call log names [`crate::calllog::ADMIN_TERMINAL`].
+    /// and the call log names [`ptt_calllog::ADMIN_TERMINAL`].
     AdminClearEmergency {
         /// Answered with whether an emergency was active (and is now cleared).
         reply: tokio::sync::oneshot::Sender<bool>,

@@ -11,12 +11,12 @@ use ptt_floor::{ClearEmergencyError, Floor, FloorPolicy, MemberRights, Participa
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
+use super::context::GroupContext;
 use super::{Answer, Command, GroupShared};
-use crate::calllog::ADMIN_TERMINAL;
 use crate::link::Link;
 use crate::metrics::DenialReason;
-use crate::relay::Shared;
 use crate::wire;
+use ptt_calllog::ADMIN_TERMINAL;
 
 /// A request waiting for the event that answers it.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub(super) struct Pending {
 /// The task owning one group's floor.
 pub struct GroupTask {
     pub(super) group: Arc<GroupShared>,
-    pub(super) shared: Arc<Shared>,
+    pub(super) ctx: Arc<GroupContext>,
     pub(super) floor: Floor,
     commands: mpsc::Receiver<Command>,
     /// Joined members by terminal id (the same links as `group.listeners`).
@@ -58,11 +58,11 @@ impl GroupTask {
         group: Arc<GroupShared>,
         commands: mpsc::Receiver<Command>,
         policy: FloorPolicy,
-        shared: Arc<Shared>,
+        ctx: Arc<GroupContext>,
     ) -> Self {
         Self {
             group,
-            shared,
+            ctx,
             floor: Floor::new(policy),
             commands,
             members: HashMap::new(),
@@ -139,7 +139,7 @@ impl GroupTask {
         }
         self.media_synced_ms = media_ms;
         if let Some(holder) = self.floor.holder() {
-            let at = self.shared.clock.instant(media_ms).min(now);
+            let at = self.ctx.clock.instant(media_ms).min(now);
             let _ = self.floor.handle_media(at, holder);
         }
     }
@@ -166,7 +166,7 @@ impl GroupTask {
                 request_id,
             } => {
                 if !self.is_current(&from) {
-                    self.shared.metrics.count_denial(DenialReason::NotMember);
+                    self.ctx.metrics.count_denial(DenialReason::NotMember);
                     return from.send(request_id, not_member(self.group.id));
                 }
                 let terminal = ParticipantId(from.terminal);

@@ -25,8 +25,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::state::OpsState;
 use crate::config::{Config, ViewToken};
-use crate::relay::Shared;
 
 /// The cookie a browser holds after `/?token=`.
 pub const VIEW_COOKIE: &str = "pttd_view";
@@ -89,11 +89,11 @@ impl OpsAccess {
 
 /// The layer's function: the host check, then the view token.
 pub(super) async fn guard(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let access = &shared.ops_access;
+    let access = &shared.access;
     // HTTP/1.1 carries the host in `Host`, HTTP/2 in the URI; a request with neither did
     // not come from a browser, which is what the check is about.
     let host = request
@@ -216,8 +216,8 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn warn(shared: &Shared, what: &'static str, detail: &str) {
-    if let Some(unlogged) = shared.ops_access.refused.allow(shared.clock.now_ms()) {
+fn warn(shared: &OpsState, what: &'static str, detail: &str) {
+    if let Some(unlogged) = shared.access.refused.allow(shared.relay.clock.now_ms()) {
         tracing::warn!(detail, unlogged, "{what}");
     }
 }

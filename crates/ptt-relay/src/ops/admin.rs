@@ -41,11 +41,11 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::calllog::{AdminAction, AdminActionRecord, Record};
-use crate::directory::{GroupId, Priority, TerminalId};
+use super::state::OpsState;
 use crate::group::Command;
-use crate::relay::Shared;
 use crate::roster::RosterError;
+use ptt_calllog::{AdminAction, AdminActionRecord, Record};
+use ptt_directory::{GroupId, Priority, TerminalId};
 
 /// Who the call log names for an action made with the admin token when the request does
 /// not say.
@@ -54,7 +54,7 @@ const BY: &str = "admin";
 /// Longest operator name stored.
 const MAX_BY_CHARS: usize = 64;
 
-pub(super) fn routes() -> Router<Arc<Shared>> {
+pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
         .route("/api/v1/admin/terminals/{id}/disable", post(disable))
         .route("/api/v1/admin/terminals/{id}/enable", post(enable))
@@ -73,12 +73,12 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
 /// so nothing else about a request is looked at before it is authorised.
 struct Admin;
 
-impl FromRequestParts<Arc<Shared>> for Admin {
+impl FromRequestParts<Arc<OpsState>> for Admin {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        shared: &Arc<Shared>,
+        shared: &Arc<OpsState>,
     ) -> Result<Self, Self::Rejection> {
         let Some(token) = shared.admin_token.as_ref().filter(|t| !t.is_empty()) else {
             return Err(error(
@@ -94,8 +94,8 @@ impl FromRequestParts<Arc<Shared>> for Admin {
             Some(presented) if token.matches(presented) => Ok(Admin),
             _ => {
                 // At most a line a minute: a client retrying a wrong token fills no disk.
-                let now = shared.clock.now_ms();
-                if let Some(unlogged) = shared.ops_access.admin_refused.allow(now) {
+                let now = shared.relay.clock.now_ms();
+                if let Some(unlogged) = shared.access.admin_refused.allow(now) {
                     tracing::warn!(path = %parts.uri.path(), unlogged, "admin API: missing or wrong token");
                 }
                 let mut response = error(StatusCode::UNAUTHORIZED, "a valid admin token is needed");
@@ -120,7 +120,7 @@ struct TerminalState {
 
 async fn disable(
     _: Admin,
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<TerminalState>, Response> {
@@ -128,12 +128,12 @@ async fn disable(
     detached(async move {
         let terminal = TerminalId(id);
         {
-            let _turn = shared.roster.writing().await;
+            let _turn = shared.relay.roster.writing().await;
             commit(&shared, AdminAction::Disable { terminal }, &by).await?;
         }
         // After the roster says disabled: a login racing this either is found
         // here or sees the flag once its session is registered.
-        let session = shared.sessions.get(&id).map(|link| link.clone());
+        let session = shared.relay.online.get(id);
         if let Some(link) = &session {
             crate::session::disconnect_disabled(link);
         }
@@ -149,14 +149,14 @@ async fn disable(
 
 async fn enable(
     _: Admin,
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<TerminalState>, Response> {
     let by = operator(actor)?;
     detached(async move {
         {
-            let _turn = shared.roster.writing().await;
+            let _turn = shared.relay.roster.writing().await;
             let action = AdminAction::Enable {
                 terminal: TerminalId(id),
             };
@@ -178,9 +178,15 @@ struct Disabled {
     disabled: Vec<u32>,
 }
 
-async fn disabled(_: Admin, State(shared): State<Arc<Shared>>) -> Json<Disabled> {
+async fn disabled(_: Admin, State(shared): State<Arc<OpsState>>) -> Json<Disabled> {
     Json(Disabled {
-        disabled: shared.roster.disabled().into_iter().map(|t| t.0).collect(),
+        disabled: shared
+            .relay
+            .roster
+            .disabled()
+            .into_iter()
+            .map(|t| t.0)
+            .collect(),
     })
 }
 
@@ -194,16 +200,16 @@ struct Cleared {
 
 async fn clear_emergency(
     _: Admin,
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<Cleared>, Response> {
     let by = operator(actor)?;
     detached(async move {
-        let Some(group) = shared.group(id).cloned() else {
+        let Some(group) = shared.relay.group(id).cloned() else {
             return Err(roster_error(RosterError::UnknownGroup(GroupId(id))));
         };
-        let _turn = shared.roster.writing().await;
+        let _turn = shared.relay.roster.writing().await;
         if group.emergency_declarer().is_none() {
             // Nothing to clear, nothing logged.
             return Ok(Json(Cleared {
@@ -273,7 +279,7 @@ struct Member {
 
 async fn set_member(
     _: Admin,
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Ids((group, terminal)): Ids<(u32, u32)>,
     JsonBody(body): JsonBody<MemberBody>,
 ) -> Result<Json<Member>, Response> {
@@ -290,7 +296,7 @@ async fn set_member(
 
 async fn remove_member(
     _: Admin,
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Ids((group, terminal)): Ids<(u32, u32)>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<Member>, Response> {
@@ -304,19 +310,19 @@ async fn remove_member(
 
 /// Commits a membership change and wakes the terminal's session to follow it.
 async fn change_membership(
-    shared: Arc<Shared>,
+    shared: Arc<OpsState>,
     action: AdminAction,
     group: u32,
     terminal: u32,
     by: String,
 ) -> Result<Json<Member>, Response> {
     {
-        let _turn = shared.roster.writing().await;
+        let _turn = shared.relay.roster.writing().await;
         commit(&shared, action, &by).await?;
     }
     // After the roster changed: a session registering now reads the new
     // roster at its start, one registered already is woken here.
-    let online = match shared.sessions.get(&terminal) {
+    let online = match shared.relay.online.get(terminal) {
         Some(link) => {
             link.membership_changed.notify_one();
             true
@@ -324,6 +330,7 @@ async fn change_membership(
         None => false,
     };
     let rights = shared
+        .relay
         .roster
         .membership(TerminalId(terminal), GroupId(group));
     tracing::info!(
@@ -365,12 +372,15 @@ async fn detached<T: Send + 'static>(
 
 /// Checks `action`, writes it durably to the call log, then applies it to the roster.
 /// The caller holds the roster's writing turn.
-async fn commit(shared: &Shared, action: AdminAction, by: &str) -> Result<(), Response> {
-    shared.roster.check(&action).map_err(roster_error)?;
+async fn commit(shared: &OpsState, action: AdminAction, by: &str) -> Result<(), Response> {
+    shared.relay.roster.check(&action).map_err(roster_error)?;
     let (done, written) = tokio::sync::oneshot::channel();
-    shared.log_durable(record(shared, action.clone(), by), move |result| {
-        let _ = done.send(result);
-    });
+    shared
+        .relay
+        .log
+        .log_durable(record(shared, action.clone(), by), move |result| {
+            let _ = done.send(result);
+        });
     match written.await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
@@ -387,14 +397,14 @@ async fn commit(shared: &Shared, action: AdminAction, by: &str) -> Result<(), Re
             ));
         }
     }
-    shared.roster.apply(&action).map_err(roster_error)
+    shared.relay.roster.apply(&action).map_err(roster_error)
 }
 
-fn record(shared: &Shared, action: AdminAction, by: &str) -> Record {
+fn record(shared: &OpsState, action: AdminAction, by: &str) -> Record {
     Record::Admin(AdminActionRecord {
         action,
         by: by.to_owned(),
-        at_ms: i64::try_from(shared.clock.unix_us_now() / 1000).unwrap_or(i64::MAX),
+        at_ms: i64::try_from(shared.relay.clock.unix_us_now() / 1000).unwrap_or(i64::MAX),
     })
 }
 

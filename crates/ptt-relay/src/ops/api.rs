@@ -24,16 +24,16 @@ use serde::Serialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use crate::calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyRow, UnixMs};
-use crate::directory::{GroupId, GroupKind, Role, TerminalId};
-use crate::relay::Shared;
+use super::state::OpsState;
+use ptt_calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyRow, UnixMs};
+use ptt_directory::{GroupId, GroupKind, Role, TerminalId};
 
 mod dispatch;
 mod params;
 
 use params::{ApiError, Params};
 
-pub(super) fn routes() -> Router<Arc<Shared>> {
+pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
         .merge(dispatch::routes())
         .route("/api/v1/groups", get(groups))
@@ -54,17 +54,18 @@ struct Named {
 }
 
 impl Named {
-    fn terminal(shared: &Shared, id: u32) -> Self {
+    fn terminal(shared: &OpsState, id: u32) -> Self {
         Self {
             id,
-            name: shared.terminal_name(id),
+            name: shared.relay.terminal_name(id),
         }
     }
 
-    fn group(shared: &Shared, id: u32) -> Self {
+    fn group(shared: &OpsState, id: u32) -> Self {
         Self {
             id,
             name: shared
+                .relay
                 .directory
                 .group(GroupId(id))
                 .map(|g| g.name.clone())
@@ -107,17 +108,18 @@ struct Holder {
 }
 
 /// `GET /api/v1/groups`: every group with its members and its floor now.
-async fn groups(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Response {
+async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Response {
     if let Err(error) = Params::new(query, &[]) {
         return error.into_response();
     }
     let mut members = members_by_group(&shared);
     let groups = shared
+        .relay
         .directory
         .groups()
         .iter()
         .map(|group| {
-            let live = shared.group(group.id.0);
+            let live = shared.relay.group(group.id.0);
             let members = members.remove(&group.id.0).unwrap_or_default();
             GroupView {
                 id: group.id.0,
@@ -129,7 +131,7 @@ async fn groups(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Respons
                 listening: live.map_or(0, |g| g.listeners().len()),
                 holder: live.and_then(|g| g.holder()).map(|(id, burst_id)| Holder {
                     id,
-                    name: shared.terminal_name(id),
+                    name: shared.relay.terminal_name(id),
                     burst_id,
                 }),
                 queue_length: live.map_or(0, |g| g.queue_len()),
@@ -145,10 +147,10 @@ async fn groups(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Respons
 }
 
 /// Members of every group now, by group id, each list in terminal id order.
-fn members_by_group(shared: &Shared) -> HashMap<u32, Vec<u32>> {
+fn members_by_group(shared: &OpsState) -> HashMap<u32, Vec<u32>> {
     let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
-    for terminal in shared.directory.terminals() {
-        for (group, _) in shared.roster.groups_of(terminal.id) {
+    for terminal in shared.relay.directory.terminals() {
+        for (group, _) in shared.relay.roster.groups_of(terminal.id) {
             out.entry(group.id.0).or_default().push(terminal.id.0);
         }
     }
@@ -181,21 +183,22 @@ struct TerminalView {
 }
 
 /// `GET /api/v1/terminals`: every terminal with its presence now.
-async fn terminals(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Response {
+async fn terminals(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Response {
     if let Err(error) = Params::new(query, &[]) {
         return error.into_response();
     }
     // Who hears which group, from the groups' listener lists (lock-free
     // snapshots), rather than asking every session.
     let mut joined: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for group in shared.directory.groups() {
-        if let Some(live) = shared.group(group.id.0) {
+    for group in shared.relay.directory.groups() {
+        if let Some(live) = shared.relay.group(group.id.0) {
             for link in live.listeners().iter() {
                 joined.entry(link.terminal).or_default().push(group.id.0);
             }
         }
     }
     let terminals = shared
+        .relay
         .directory
         .terminals()
         .iter()
@@ -207,8 +210,8 @@ async fn terminals(State(shared): State<Arc<Shared>>, query: QueryPairs) -> Resp
                 name: t.name.clone(),
                 role: t.role,
                 organisation: t.organisation.clone(),
-                online: shared.sessions.contains_key(&t.id.0),
-                disabled: shared.roster.is_disabled(t.id),
+                online: shared.relay.online.contains(t.id.0),
+                disabled: shared.relay.roster.is_disabled(t.id),
                 groups,
                 location: dispatch::location(&shared, t.id.0),
             }
@@ -240,7 +243,7 @@ struct BurstView {
 }
 
 impl BurstView {
-    fn new(shared: &Shared, row: BurstRow) -> Self {
+    fn new(shared: &OpsState, row: BurstRow) -> Self {
         let b = row.record;
         Self {
             id: row.id,
@@ -262,7 +265,7 @@ impl BurstView {
 
 /// `GET /api/v1/bursts?group=&from=&to=&limit=`: talk bursts, newest first.
 async fn bursts(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<Bursts>, ApiError> {
     let params = Params::new(query, &["group", "from", "to", "limit"])?;
@@ -281,7 +284,7 @@ async fn bursts(
 
 /// `GET /api/v1/bursts/{id}/recording`: the burst's Ogg Opus file, streamed.
 async fn recording(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -294,11 +297,12 @@ async fn recording(
     let no_recording = || ApiError::not_found(format!("burst {id} has no recording"));
     let relative = row.record.recording.ok_or_else(no_recording)?;
     let root = shared
+        .relay
         .recorder
         .dir()
         .ok_or_else(no_recording)?
         .to_path_buf();
-    let path = crate::recording::resolve(&root, &relative).ok_or_else(no_recording)?;
+    let path = ptt_recording::resolve(&root, &relative).ok_or_else(no_recording)?;
     // `resolve` refuses `..` and absolute paths; a symlink could still lead
     // out, so the real path must stay under the real root too.
     let (Ok(root), Ok(path)) = (
@@ -355,7 +359,7 @@ struct AckView {
 }
 
 impl AlertView {
-    fn new(shared: &Shared, row: AlertRow) -> Self {
+    fn new(shared: &OpsState, row: AlertRow) -> Self {
         let a = row.alert;
         Self {
             id: row.id,
@@ -380,7 +384,7 @@ impl AlertView {
 
 /// `GET /api/v1/alerts?from=&to=&limit=`: alerts with their acknowledgements.
 async fn alerts(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<Alerts>, ApiError> {
     let range = Params::new(query, &["from", "to", "limit"])?.range()?;
@@ -418,7 +422,7 @@ struct Cleared {
 }
 
 impl EmergencyView {
-    fn new(shared: &Shared, row: EmergencyRow) -> Self {
+    fn new(shared: &OpsState, row: EmergencyRow) -> Self {
         Self {
             id: row.id,
             group: Named::group(shared, row.group.0),
@@ -436,7 +440,7 @@ impl EmergencyView {
 
 /// `GET /api/v1/emergencies?group=&from=&to=&limit=`.
 async fn emergencies(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<Emergencies>, ApiError> {
     let params = Params::new(query, &["group", "from", "to", "limit"])?;
@@ -454,10 +458,10 @@ async fn emergencies(
 }
 
 /// The optional `group` filter; a group that does not exist is a 400.
-fn group_param(shared: &Shared, params: &Params) -> Result<Option<u32>, ApiError> {
+fn group_param(shared: &OpsState, params: &Params) -> Result<Option<u32>, ApiError> {
     let group = params.get::<u32>("group", "a group id")?;
     match group {
-        Some(id) if shared.group(id).is_none() => {
+        Some(id) if shared.relay.group(id).is_none() => {
             Err(ApiError::bad_param("group", format!("no group {id}")))
         }
         _ => Ok(group),
@@ -467,10 +471,10 @@ fn group_param(shared: &Shared, params: &Params) -> Result<Option<u32>, ApiError
 /// Runs `query` against the call log on the blocking pool, with a read-only
 /// connection of its own.
 async fn read<T: Send + 'static>(
-    shared: &Shared,
+    shared: &OpsState,
     query: impl FnOnce(&CallLogReader) -> Result<T, CallLogError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let path = shared.calllog().path().to_path_buf();
+    let path = shared.relay.log.calllog().path().to_path_buf();
     tokio::task::spawn_blocking(move || query(&CallLogReader::open(&path)?))
         .await
         .map_err(|e| ApiError::internal("the call log query stopped", e))?

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
 
-use crate::relay::Shared;
+use super::state::OpsState;
 
 mod history;
 mod latency;
@@ -44,7 +44,7 @@ const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
 const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");
 
 /// The dashboard's routes: the page, its assets and the live event stream.
-pub(super) fn routes() -> Router<Arc<Shared>> {
+pub(super) fn routes() -> Router<Arc<OpsState>> {
     let hub = Arc::new(Hub::default());
     Router::new()
         .route(
@@ -61,7 +61,7 @@ pub(super) fn routes() -> Router<Arc<Shared>> {
         )
         .route(
             "/api/v1/live",
-            get(move |State(shared): State<Arc<Shared>>| live(hub.clone(), shared)),
+            get(move |State(shared): State<Arc<OpsState>>| live(hub.clone(), shared)),
         )
 }
 
@@ -88,7 +88,7 @@ struct Hub {
 }
 
 impl Hub {
-    fn subscribe(&self, shared: &Arc<Shared>) -> sampler::Feed {
+    fn subscribe(&self, shared: &Arc<OpsState>) -> sampler::Feed {
         self.feed
             .get_or_init(|| sampler::spawn(shared.clone()))
             .clone()
@@ -107,7 +107,7 @@ enum Step {
 /// shuts down (the sampler drops its sender).
 async fn live(
     hub: Arc<Hub>,
-    shared: Arc<Shared>,
+    shared: Arc<OpsState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let feed = hub.subscribe(&shared);
     let stream = futures_util::stream::unfold((feed, Step::Start), |(mut feed, step)| async {

@@ -16,18 +16,18 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::relay::Shared;
-
 mod access;
 mod admin;
 mod api;
 mod dashboard;
 mod prometheus;
+mod state;
 
 pub use access::{LogThrottle, OpsAccess, VIEW_COOKIE};
+pub use state::OpsState;
 
 /// The ops HTTP routes over the relay's shared state, all behind the access layer.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub fn router(shared: Arc<OpsState>) -> Router {
     Router::new()
         .merge(prometheus::routes())
         .merge(api::routes())

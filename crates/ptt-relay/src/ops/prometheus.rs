@@ -29,9 +29,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::directory::Role;
+use super::state::OpsState;
 use crate::metrics::{DenialReason, DropReason, HistogramSnapshot, LATENCY_BOUNDS_US};
-use crate::relay::Shared;
+use ptt_directory::{Role, TerminalId};
 
 /// Content type of the Prometheus text exposition format 0.0.4.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -50,7 +50,7 @@ const ROLES: [Role; 6] = [
     Role::Other,
 ];
 
-pub(super) fn routes() -> Router<Arc<Shared>> {
+pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new().route("/metrics", get(metrics))
 }
 
@@ -63,7 +63,7 @@ enum Format {
     OpenMetrics,
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn metrics(State(shared): State<Arc<OpsState>>, headers: HeaderMap) -> Response {
     let format = if headers
         .get_all(header::ACCEPT)
         .iter()
@@ -94,7 +94,7 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 }
 
 /// The whole exposition, read from the relay's counters now.
-fn render(shared: &Arc<Shared>, format: Format) -> Result<String, fmt::Error> {
+fn render(shared: &Arc<OpsState>, format: Format) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(RelayCollector(shared.clone())));
     let mut text = String::with_capacity(16 * 1024);
@@ -109,12 +109,12 @@ fn render(shared: &Arc<Shared>, format: Format) -> Result<String, fmt::Error> {
 
 /// Reads the relay's state at scrape time.
 #[derive(Debug)]
-struct RelayCollector(Arc<Shared>);
+struct RelayCollector(Arc<OpsState>);
 
 impl Collector for RelayCollector {
     fn encode(&self, mut out: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
         let shared = &*self.0;
-        let m = &*shared.metrics;
+        let m = &*shared.relay.metrics;
         let out = &mut out;
 
         info_gauge(out)?;
@@ -195,7 +195,7 @@ impl Collector for RelayCollector {
         )?;
         client_quality(out, shared)?;
 
-        let log = shared.calllog().stats();
+        let log = shared.relay.log.calllog().stats();
         gauge(
             out,
             "pttd_calllog_queue_depth",
@@ -214,19 +214,19 @@ impl Collector for RelayCollector {
             out,
             "pttd_recordings_written",
             "Burst recordings (Ogg Opus files) completed.",
-            m.recordings_written.get(),
+            m.recording.written(),
         )?;
         counter(
             out,
             "pttd_recording_frames_dropped",
             "Voice frames not recorded because the recorder's queue was full.",
-            m.recording_frames_dropped.get(),
+            m.recording.frames_dropped(),
         )?;
         counter(
             out,
             "pttd_recording_errors",
             "Recordings that failed to write.",
-            m.recording_errors.get(),
+            m.recording.errors(),
         )?;
 
         counter(
@@ -280,12 +280,16 @@ fn info_gauge(out: &mut DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
     ConstGauge::new(1i64).encode(family.encode_family(&labels)?)
 }
 
-fn terminals_connected(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
+fn terminals_connected(
+    out: &mut DescriptorEncoder<'_>,
+    shared: &OpsState,
+) -> Result<(), fmt::Error> {
     let mut by_role = [0u64; ROLES.len()];
-    for session in shared.sessions.iter() {
+    for terminal in shared.relay.online.terminals() {
         let role = shared
+            .relay
             .directory
-            .terminal(crate::relay::terminal_id(*session.key()))
+            .terminal(TerminalId(terminal))
             .map_or(Role::Other, |t| t.role);
         if let Some(i) = ROLES.iter().position(|&r| r == role) {
             by_role[i] += 1;
@@ -303,11 +307,11 @@ fn terminals_connected(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Resu
     Ok(())
 }
 
-fn groups(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
+fn groups(out: &mut DescriptorEncoder<'_>, shared: &OpsState) -> Result<(), fmt::Error> {
     let (mut configured, mut active, mut emergencies) = (0u64, 0u64, 0u64);
-    for group in shared.directory.groups() {
+    for group in shared.relay.directory.groups() {
         configured += 1;
-        if let Some(group) = shared.group(group.id.0) {
+        if let Some(group) = shared.relay.group(group.id.0) {
             active += u64::from(group.holder().is_some());
             emergencies += u64::from(group.emergency_declarer().is_some());
         }
@@ -335,8 +339,8 @@ fn groups(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::E
     )
 }
 
-fn client_quality(out: &mut DescriptorEncoder<'_>, shared: &Shared) -> Result<(), fmt::Error> {
-    let figures = shared.metrics.client_quality.all(Instant::now());
+fn client_quality(out: &mut DescriptorEncoder<'_>, shared: &OpsState) -> Result<(), fmt::Error> {
+    let figures = shared.relay.metrics.client_quality.all(Instant::now());
     let labels: Vec<[(&str, String); 1]> = figures
         .iter()
         .map(|(group, _)| [("group", group.to_string())])

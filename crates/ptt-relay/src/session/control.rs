@@ -10,14 +10,14 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use quinn::RecvStream;
 
 use super::{ReadError, read_message};
-use crate::directory::GeoPoint;
-use crate::directory::{GroupId, Role, Terminal};
 use crate::fanout::ALL_CALL_GROUP;
 use crate::group::{Answer, Command, GroupShared};
 use crate::link::{self, Link};
 use crate::metrics::DenialReason;
-use crate::relay::{Shared, terminal_id};
+use crate::session::context::SessionContext;
 use crate::{dispatch, policy, private_call, wire};
+use ptt_directory::GeoPoint;
+use ptt_directory::{GroupId, Role, Terminal, TerminalId};
 
 mod limit;
 mod regroup;
@@ -41,7 +41,7 @@ const SERVER_VERSION: &str = concat!("pttd/", env!("CARGO_PKG_VERSION"));
 
 /// One terminal's control session.
 pub(super) struct Session {
-    shared: Arc<Shared>,
+    shared: Arc<SessionContext>,
     link: Arc<Link>,
     /// Groups this terminal hears now.
     joined: HashSet<u32>,
@@ -54,7 +54,7 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(shared: Arc<Shared>, link: Arc<Link>) -> Self {
+    pub(super) fn new(shared: Arc<SessionContext>, link: Arc<Link>) -> Self {
         Self {
             shared,
             link,
@@ -69,7 +69,7 @@ impl Session {
     fn terminal(&self) -> Option<&Terminal> {
         self.shared
             .directory
-            .terminal(terminal_id(self.link.terminal))
+            .terminal(TerminalId(self.link.terminal))
     }
 
     /// Answers `Hello` and joins every group the terminal may listen to, as
@@ -167,7 +167,7 @@ impl Session {
     /// control room the terminal went offline.
     pub(super) async fn finish(&mut self, still_current: bool) {
         for group in std::mem::take(&mut self.joined) {
-            if let Some(group) = self.shared.group(group) {
+            if let Some(group) = self.shared.groups.get(group) {
                 group
                     .command(Command::Leave {
                         terminal: self.link.terminal,
@@ -178,9 +178,9 @@ impl Session {
                     .await;
             }
         }
-        private_call::disconnected(&self.shared, &self.link).await;
+        private_call::disconnected(&self.shared.private_calls, &self.link).await;
         if still_current {
-            dispatch::lead_offline(&self.shared, self.link.terminal);
+            dispatch::lead_offline(&self.shared.dispatch, self.link.terminal);
             self.presence(pb::PresenceState::Offline);
         }
     }
@@ -251,16 +251,17 @@ impl Session {
             Request::Alert(alert) => self.send_alert(id, alert),
             Request::AlertAck(ack) => self.acknowledge_alert(id, ack),
             Request::PrivateCallSetup(setup) => {
-                private_call::setup(&self.shared, &self.link, id, setup).await;
+                private_call::setup(&self.shared.private_calls, &self.link, id, setup).await;
             }
             Request::PrivateCallAccept(accept) => {
-                private_call::accept(&self.shared, &self.link, id, accept.call_id).await;
+                private_call::accept(&self.shared.private_calls, &self.link, id, accept.call_id)
+                    .await;
             }
             Request::PrivateCallReject(reject) => {
-                private_call::reject(&self.shared, &self.link, id, reject).await;
+                private_call::reject(&self.shared.private_calls, &self.link, id, reject).await;
             }
             Request::PrivateCallEnd(end) => {
-                private_call::end(&self.shared, &self.link, id, end.call_id).await;
+                private_call::end(&self.shared.private_calls, &self.link, id, end.call_id).await;
             }
         }
     }
@@ -268,7 +269,7 @@ impl Session {
     /// Every group of the terminal with its rights, marked joined where the
     /// terminal may listen.
     fn group_infos(&self) -> Vec<pb::GroupInfo> {
-        let terminal = terminal_id(self.link.terminal);
+        let terminal = TerminalId(self.link.terminal);
         let dispatcher = self.terminal().is_some_and(|t| t.role == Role::Dispatcher);
         self.shared
             .roster
@@ -303,7 +304,8 @@ impl Session {
     }
 
     async fn join(&mut self, id: u64, group_id: u32) {
-        let (Some(group), Some(terminal)) = (self.shared.group(group_id), self.terminal()) else {
+        let (Some(group), Some(terminal)) = (self.shared.groups.get(group_id), self.terminal())
+        else {
             return self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
         };
         let Some(membership) = self
@@ -345,7 +347,7 @@ impl Session {
         if !self.joined.remove(&group_id) {
             return self.error(id, pb::ErrorReason::NotMember, "not joined to this group");
         }
-        if let Some(group) = self.shared.group(group_id) {
+        if let Some(group) = self.shared.groups.get(group_id) {
             group
                 .command(Command::Leave {
                     terminal: self.link.terminal,
@@ -376,7 +378,7 @@ impl Session {
         if group_id == ALL_CALL_GROUP {
             return self.all_call(id, kind).await;
         }
-        let Some(group) = self.shared.group(group_id).cloned() else {
+        let Some(group) = self.shared.groups.get(group_id).cloned() else {
             return self.link.send(id, deny(pb::FloorDenyReason::UnknownGroup));
         };
         if !self.hears(group_id) {
@@ -406,7 +408,8 @@ impl Session {
     /// The all-call groups this terminal has joined.
     fn all_call_groups(&self) -> Vec<Arc<GroupShared>> {
         self.shared
-            .all_call_groups()
+            .groups
+            .all_call()
             .iter()
             .filter(|g| self.joined.contains(&g.id))
             .cloned()
@@ -428,7 +431,7 @@ impl Session {
         let dispatcher = self
             .shared
             .directory
-            .may_all_call(terminal_id(self.link.terminal));
+            .may_all_call(TerminalId(self.link.terminal));
         if kind != RequestKind::Broadcast || !dispatcher {
             return self
                 .link
@@ -489,7 +492,7 @@ impl Session {
     /// The joined group `group_id`, or `None` after answering the request
     /// with the reason it cannot be used.
     fn joined_group(&self, id: u64, group_id: u32) -> Option<Arc<GroupShared>> {
-        match self.shared.group(group_id) {
+        match self.shared.groups.get(group_id) {
             None => {
                 self.error(id, pb::ErrorReason::UnknownGroup, "no such group");
                 None
@@ -505,12 +508,12 @@ impl Session {
     /// A dispatcher's alert; answered with the first `AlertTally` once the
     /// alert is logged, without holding up this session's requests.
     fn send_alert(&self, id: u64, alert: pb::Alert) {
-        crate::alert::send(&self.shared, &self.link, id, alert);
+        crate::alert::send(&self.shared.alerts, &self.link, id, alert);
     }
 
     /// A recipient's answer to an alert; answered with `Ack` once logged.
     fn acknowledge_alert(&self, id: u64, ack: pb::AlertAck) {
-        crate::alert::acknowledge(&self.shared, &self.link, id, ack);
+        crate::alert::acknowledge(&self.shared.alerts, &self.link, id, ack);
     }
 
     /// Takes a position report: checked, remembered, forwarded to the control
@@ -527,7 +530,13 @@ impl Session {
         };
         report.terminal_id = self.link.terminal;
         let forward = self.locations.take(std::time::Instant::now());
-        dispatch::report_location(&self.shared, self.link.terminal, at, report, forward);
+        dispatch::report_location(
+            &self.shared.dispatch,
+            self.link.terminal,
+            at,
+            report,
+            forward,
+        );
         self.ack(id);
     }
 
@@ -581,7 +590,7 @@ impl Session {
                     "status messages only to terminals sharing a group, or dispatchers",
                 );
             }
-            Some(Target::TerminalId(terminal)) => match self.shared.sessions.get(&terminal) {
+            Some(Target::TerminalId(terminal)) => match self.shared.online.get(terminal) {
                 Some(peer) => peer.send_frame(frame),
                 None => {
                     return self.error(
@@ -591,11 +600,13 @@ impl Session {
                     );
                 }
             },
-            Some(Target::GroupId(group)) => match self.shared.group(group) {
+            Some(Target::GroupId(group)) => match self.shared.groups.get(group) {
                 Some(group) if self.hears(group.id) => group.broadcast(&frame),
                 _ => return self.error(id, pb::ErrorReason::NotMember, "not joined to this group"),
             },
-            Some(Target::Dispatchers(_)) | None => self.shared.notify_control_room(0, &frame),
+            Some(Target::Dispatchers(_)) | None => {
+                self.shared.groups.notify_control_room(0, &frame)
+            }
         }
         self.ack(id);
     }
@@ -606,17 +617,16 @@ impl Session {
         let directory = &self.shared.directory;
         let dispatcher = |id: u32| {
             directory
-                .terminal(terminal_id(id))
+                .terminal(TerminalId(id))
                 .is_some_and(|t| t.role == Role::Dispatcher)
         };
-        directory.terminal(terminal_id(terminal)).is_none()
+        directory.terminal(TerminalId(terminal)).is_none()
             || dispatcher(self.link.terminal)
             || dispatcher(terminal)
-            || private_call::share_a_group(
-                &self.shared,
-                terminal_id(self.link.terminal),
-                terminal_id(terminal),
-            )
+            || self
+                .shared
+                .roster
+                .share_a_group(TerminalId(self.link.terminal), TerminalId(terminal))
     }
 
     fn presence(&self, state: pb::PresenceState) {
@@ -633,7 +643,7 @@ impl Session {
                 group_id,
             }),
         );
-        self.shared.notify_control_room(0, &frame);
+        self.shared.groups.notify_control_room(0, &frame);
     }
 
     fn ack(&self, id: u64) {

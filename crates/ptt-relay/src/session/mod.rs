@@ -13,12 +13,14 @@ use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::calllog::{AuthFailureRecord, Record, SessionEvent, SessionRecord};
 use crate::fanout;
 use crate::link::{self, Link};
-use crate::relay::{Shared, terminal_id};
 use crate::wire;
+use context::SessionContext;
+use ptt_calllog::{AuthFailureRecord, Record, SessionEvent, SessionRecord};
+use ptt_directory::TerminalId;
 
+pub mod context;
 mod control;
 
 /// How long a new connection may take to open its control stream and say
@@ -30,7 +32,7 @@ const PROTOCOL_VERSION: u32 = 1;
 
 /// Serves one incoming connection to its end. Errors are logged, never
 /// propagated: one terminal's trouble is not the relay's.
-pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
+pub async fn serve(shared: Arc<SessionContext>, incoming: quinn::Incoming) {
     let remote = incoming.remote_address();
     let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
     async move {
@@ -102,7 +104,7 @@ impl Refusal {
 
 /// Accepts the control stream, reads `Hello` and authenticates it.
 async fn handshake(
-    shared: &Shared,
+    shared: &SessionContext,
     conn: &quinn::Connection,
     remote: SocketAddr,
 ) -> Result<Handshake, Refusal> {
@@ -169,7 +171,7 @@ async fn handshake(
         return Err(Refusal::auth("authentication rate-limited"));
     }
     let terminal = hello.terminal_id;
-    if shared.roster.is_disabled(terminal_id(terminal)) {
+    if shared.roster.is_disabled(TerminalId(terminal)) {
         // Refused before the secret is hashed: a disabled terminal retrying
         // costs no password hash. Which ids are disabled is no secret (the
         // answer says so only to whoever names the id), so the secret need
@@ -178,9 +180,9 @@ async fn handshake(
         // behind one NAT. Logged (call log and warning) once a minute per
         // terminal at most; every refusal is counted.
         shared.metrics.auth_failures.inc();
-        if shared.roster.note_refused_login(terminal_id(terminal), now) {
-            shared.log(Record::AuthFailure(AuthFailureRecord {
-                terminal: Some(terminal_id(terminal)),
+        if shared.roster.note_refused_login(TerminalId(terminal), now) {
+            shared.log.log(Record::AuthFailure(AuthFailureRecord {
+                terminal: Some(TerminalId(terminal)),
                 source: remote,
                 at_ms: unix_ms(shared),
             }));
@@ -191,18 +193,17 @@ async fn handshake(
     }
     let directory = shared.directory.clone();
     let secret = hello.secret;
-    let verified = tokio::task::spawn_blocking(move || {
-        directory.verify_secret(terminal_id(terminal), &secret)
-    })
-    .await
-    .unwrap_or(false);
+    let verified =
+        tokio::task::spawn_blocking(move || directory.verify_secret(TerminalId(terminal), &secret))
+            .await
+            .unwrap_or(false);
     if !verified {
         // Counted after the check: reserving before it would refuse a burst
         // of good logins from one address (a depot NAT, the load generator).
         shared.auth_limiter.record_failure(remote.ip(), now);
         shared.metrics.auth_failures.inc();
-        shared.log(Record::AuthFailure(AuthFailureRecord {
-            terminal: Some(terminal_id(terminal)),
+        shared.log.log(Record::AuthFailure(AuthFailureRecord {
+            terminal: Some(TerminalId(terminal)),
             source: remote,
             at_ms: unix_ms(shared),
         }));
@@ -219,8 +220,8 @@ async fn handshake(
 
     let (link, outbound) = Link::new(
         terminal,
-        shared.terminal_name_arc(terminal),
-        shared.next_session(),
+        Arc::from(shared.directory.name_of(TerminalId(terminal))),
+        shared.online.next_session(),
         conn.clone(),
         shared.metrics.clone(),
     );
@@ -248,7 +249,7 @@ async fn refuse(send: &mut SendStream, request_id: u64, reason: pb::ErrorReason,
 
 /// Runs an authenticated session to its end.
 async fn run(
-    shared: Arc<Shared>,
+    shared: Arc<SessionContext>,
     link: Arc<Link>,
     streams: ControlStreams,
     outbound: mpsc::Receiver<Bytes>,
@@ -260,7 +261,7 @@ async fn run(
         decoder,
     } = streams;
     shared.metrics.sessions_opened.inc();
-    if let Some(previous) = shared.sessions.insert(link.terminal, link.clone()) {
+    if let Some(previous) = shared.online.insert(link.clone()) {
         tracing::info!(
             previous = previous.session,
             "replacing the terminal's older session"
@@ -280,11 +281,11 @@ async fn run(
     // Checked again now that the session is findable: an administrator who
     // disabled the terminal during the handshake either closes this session
     // or is seen here.
-    if shared.roster.is_disabled(terminal_id(link.terminal)) {
+    if shared.roster.is_disabled(TerminalId(link.terminal)) {
         disconnect_disabled(&link);
     }
-    shared.log(Record::Session(SessionRecord {
-        terminal: terminal_id(link.terminal),
+    shared.log.log(Record::Session(SessionRecord {
+        terminal: TerminalId(link.terminal),
         event: SessionEvent::Connected,
         at_ms: unix_ms(&shared),
     }));
@@ -297,15 +298,12 @@ async fn run(
     session.start(hello_id).await;
     session.serve(recv, decoder).await;
     voice.abort();
-    let still_current = shared
-        .sessions
-        .remove_if(&link.terminal, |_, current| current.session == link.session)
-        .is_some();
+    let still_current = shared.online.remove_if_current(&link);
     // A replaced session leaves its groups quietly: its successor is online.
     session.finish(still_current).await;
     if still_current {
-        shared.log(Record::Session(SessionRecord {
-            terminal: terminal_id(link.terminal),
+        shared.log.log(Record::Session(SessionRecord {
+            terminal: TerminalId(link.terminal),
             event: SessionEvent::Disconnected,
             at_ms: unix_ms(&shared),
         }));
@@ -356,10 +354,10 @@ async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>
 }
 
 /// Forwards the terminal's voice datagrams until the connection ends.
-async fn receive_voice(shared: Arc<Shared>, link: Arc<Link>) {
+async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
     while let Ok(datagram) = link.conn.read_datagram().await {
         shared.metrics.datagrams_in.inc();
-        if let Err(reason) = fanout::forward(&shared, &link, datagram) {
+        if let Err(reason) = fanout::forward(&shared.fanout, &link, datagram) {
             shared.metrics.count_drop(reason);
             tracing::trace!(%reason, "datagram dropped");
         }
@@ -411,6 +409,6 @@ async fn read_message(
     }
 }
 
-fn unix_ms(shared: &Shared) -> i64 {
+fn unix_ms(shared: &SessionContext) -> i64 {
     i64::try_from(shared.clock.unix_us_now() / 1000).unwrap_or(i64::MAX)
 }

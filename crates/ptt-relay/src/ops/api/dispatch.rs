@@ -16,13 +16,13 @@ use serde::Serialize;
 
 use super::params::{ApiError, Params};
 use super::{Named, QueryPairs, group_param, read};
-use crate::calllog::{PrivateCallRow, RegroupRow, UnixMs};
-use crate::directory::{Group, GroupId, Shape, ZoneKind};
 use crate::dispatch::Fix;
 use crate::dispatch::zone_name;
-use crate::relay::Shared;
+use crate::ops::state::OpsState;
+use ptt_calllog::{PrivateCallRow, RegroupRow, UnixMs};
+use ptt_directory::{Group, GroupId, Shape, ZoneKind};
 
-pub(super) fn routes() -> Router<Arc<Shared>> {
+pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
         .route("/api/v1/zones", get(zones))
         .route("/api/v1/regroups", get(regroups))
@@ -41,17 +41,18 @@ pub(super) struct DynamicMember {
 }
 
 /// The members zone logic added to `group` now, by terminal id.
-pub(super) fn dynamic_members(shared: &Shared, group: GroupId) -> Vec<DynamicMember> {
+pub(super) fn dynamic_members(shared: &OpsState, group: GroupId) -> Vec<DynamicMember> {
     shared
+        .relay
         .roster
         .dynamic_members(group)
         .into_iter()
         .map(|(terminal, grant)| DynamicMember {
             terminal: terminal.0,
-            name: shared.terminal_name(terminal.0),
+            name: shared.relay.terminal_name(terminal.0),
             reason: grant.reason.as_str(),
             zone: grant.zone.0,
-            zone_name: zone_name(shared, grant.zone),
+            zone_name: zone_name(&shared.relay.dispatch, grant.zone),
         })
         .collect()
 }
@@ -70,20 +71,25 @@ pub(super) struct Patrol {
 }
 
 /// The patrol state of `group`, `None` unless it is a patrol group.
-pub(super) fn patrol(shared: &Shared, group: &Group) -> Option<Patrol> {
+pub(super) fn patrol(shared: &OpsState, group: &Group) -> Option<Patrol> {
     let rule = group.patrol?;
     Some(Patrol {
         lead: rule.lead.0,
-        lead_name: shared.terminal_name(rule.lead.0),
+        lead_name: shared.relay.terminal_name(rule.lead.0),
         approach_m: rule.approach_m,
         hysteresis_m: rule.hysteresis_m,
         near: shared
+            .relay
             .dispatch
             .patrol_near(group.id)
             .into_iter()
             .map(|zone| zone.0)
             .collect(),
-        lead_location: shared.dispatch.location(rule.lead.0).map(Location::from),
+        lead_location: shared
+            .relay
+            .dispatch
+            .location(rule.lead.0)
+            .map(Location::from),
     })
 }
 
@@ -111,8 +117,8 @@ impl From<Fix> for Location {
 }
 
 /// The last position `terminal` reported, if any.
-pub(super) fn location(shared: &Shared, terminal: u32) -> Option<Location> {
-    shared.dispatch.location(terminal).map(Location::from)
+pub(super) fn location(shared: &OpsState, terminal: u32) -> Option<Location> {
+    shared.relay.dispatch.location(terminal).map(Location::from)
 }
 
 #[derive(Debug, Serialize)]
@@ -156,11 +162,12 @@ impl From<&Shape> for ShapeView {
 
 /// `GET /api/v1/zones`: the directory's zones with their outlines.
 async fn zones(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<Zones>, ApiError> {
     Params::new(query, &[])?;
     let zones = shared
+        .relay
         .directory
         .zones()
         .iter()
@@ -194,7 +201,7 @@ struct RegroupView {
 }
 
 impl RegroupView {
-    fn new(shared: &Shared, row: RegroupRow) -> Self {
+    fn new(shared: &OpsState, row: RegroupRow) -> Self {
         let r = row.record;
         Self {
             id: row.id,
@@ -204,7 +211,7 @@ impl RegroupView {
             reason: r.reason.as_str(),
             zone: Named {
                 id: r.zone.0,
-                name: zone_name(shared, r.zone),
+                name: zone_name(&shared.relay.dispatch, r.zone),
             },
             at_ms: r.at_ms,
         }
@@ -213,7 +220,7 @@ impl RegroupView {
 
 /// `GET /api/v1/regroups?group=&from=&to=&limit=`: zone logic's membership changes.
 async fn regroups(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<Regroups>, ApiError> {
     let params = Params::new(query, &["group", "from", "to", "limit"])?;
@@ -255,7 +262,7 @@ struct PrivateCallView {
 }
 
 impl PrivateCallView {
-    fn new(shared: &Shared, row: PrivateCallRow) -> Self {
+    fn new(shared: &OpsState, row: PrivateCallRow) -> Self {
         let c = row.record;
         Self {
             id: row.id,
@@ -275,7 +282,7 @@ impl PrivateCallView {
 /// `GET /api/v1/private-calls?from=&to=&limit=`: private calls that ended, by setup
 /// time, and how many are up now.
 async fn private_calls(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
 ) -> Result<Json<PrivateCalls>, ApiError> {
     let range = Params::new(query, &["from", "to", "limit"])?.range()?;
@@ -288,7 +295,7 @@ async fn private_calls(
         .map(|row| PrivateCallView::new(&shared, row))
         .collect();
     Ok(Json(PrivateCalls {
-        active: shared.private_calls.active(),
+        active: shared.relay.private_calls.active(),
         private_calls,
     }))
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::calllog::UnixMs;
+use ptt_calllog::UnixMs;
 
 /// Rows a listing returns unless `limit` says otherwise.
 pub(crate) const DEFAULT_LIMIT: usize = 100;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::calllog::{AckKind, CallLogReader, now_ms};
-use crate::directory::{Directory, TerminalId};
+use ptt_calllog::{AckKind, CallLogReader, now_ms};
+use ptt_directory::{Directory, TerminalId};
 
 /// Bursts listed.
 pub(crate) const RECENT_BURSTS: usize = 12;
@@ -160,7 +160,7 @@ impl LogView {
         }
     }
 
-    fn read(&mut self) -> Result<(), crate::calllog::CallLogError> {
+    fn read(&mut self) -> Result<(), ptt_calllog::CallLogError> {
         if self.reader.is_none() {
             self.reader = Some(CallLogReader::open(&self.path)?);
         }
@@ -249,7 +249,7 @@ impl LogView {
 /// The tally of an alert's logged answers (oldest first): every terminal
 /// that answered counts as delivered; its latest answer counts as responding
 /// or unable, and a later bare "delivered" receipt does not undo either.
-fn tally(acks: &[crate::calllog::AlertAckRecord]) -> (u32, u32, u32) {
+fn tally(acks: &[ptt_calllog::AlertAckRecord]) -> (u32, u32, u32) {
     let mut latest: HashMap<u32, AckKind> = HashMap::new();
     for ack in acks {
         let entry = latest.entry(ack.terminal.0).or_insert(ack.kind);
@@ -268,7 +268,7 @@ fn tally(acks: &[crate::calllog::AlertAckRecord]) -> (u32, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calllog::AlertAckRecord;
+    use ptt_calllog::AlertAckRecord;
 
     fn ack(terminal: u32, kind: AckKind) -> AlertAckRecord {
         AlertAckRecord {

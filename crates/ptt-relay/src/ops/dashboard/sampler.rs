@@ -20,8 +20,8 @@ use tokio::sync::watch;
 use super::history::LogView;
 use super::latency::{Latency, Point};
 use super::snapshot::{self, Census, Snapshot};
-use crate::calllog::now_ms;
-use crate::relay::Shared;
+use crate::ops::state::OpsState;
+use ptt_calllog::now_ms;
 
 /// How often the snapshot is taken.
 pub(crate) const PERIOD: Duration = Duration::from_secs(1);
@@ -58,14 +58,14 @@ impl Published {
 pub(crate) type Feed = watch::Receiver<Option<Arc<Published>>>;
 
 /// Starts the sampler for `shared`; it runs until the relay shuts down.
-pub(crate) fn spawn(shared: Arc<Shared>) -> Feed {
+pub(crate) fn spawn(shared: Arc<OpsState>) -> Feed {
     let (tx, rx) = watch::channel(None);
     tokio::spawn(run(shared, tx));
     rx
 }
 
-async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
-    let census = Census::new(&shared.directory);
+async fn run(shared: Arc<OpsState>, tx: watch::Sender<Option<Arc<Published>>>) {
+    let census = Census::new(&shared.relay.directory);
     let mut latency = Latency::default();
     let mut log = new_log(&shared);
     let mut interval = tokio::time::interval(PERIOD);
@@ -73,25 +73,30 @@ async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
     let mut sample_us = 0;
     loop {
         tokio::select! {
-            () = shared.shutdown.cancelled() => break,
+            () = shared.relay.shutdown.cancelled() => break,
             _ = interval.tick() => {}
         }
         let started = Instant::now();
         log = refresh_log(&shared, log).await;
         for alert in &mut log.alerts {
             alert.targets = shared
+                .relay
                 .alerts
                 .targets(alert.id)
                 .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-            alert.not_reached = shared.alerts.not_reached(alert.id).unwrap_or_default();
+            alert.not_reached = shared
+                .relay
+                .alerts
+                .not_reached(alert.id)
+                .unwrap_or_default();
             alert.not_reached.truncate(super::history::MAX_NOT_REACHED);
         }
         let now_ms = now_ms();
         let (groups, clients) = snapshot::groups(&shared, Instant::now());
         latency.tick(
             now_ms / 1000,
-            &shared.metrics.forward_latency,
-            &shared.metrics.access_time,
+            &shared.relay.metrics.forward_latency,
+            &shared.relay.metrics.access_time,
             clients.m2e_us,
         );
         let snapshot = Snapshot {
@@ -104,7 +109,7 @@ async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
             alerts: &log.alerts,
             bursts: &log.bursts,
             regroups: &log.regroups,
-            private_calls: shared.private_calls.active(),
+            private_calls: shared.relay.private_calls.active(),
             sample_us,
         };
         let json = match serde_json::to_string(&snapshot) {
@@ -125,14 +130,17 @@ async fn run(shared: Arc<Shared>, tx: watch::Sender<Option<Arc<Published>>>) {
     tracing::debug!("dashboard sampler stopped");
 }
 
-fn new_log(shared: &Shared) -> LogView {
-    LogView::new(shared.calllog().path(), shared.directory.clone())
+fn new_log(shared: &OpsState) -> LogView {
+    LogView::new(
+        shared.relay.log.calllog().path(),
+        shared.relay.directory.clone(),
+    )
 }
 
 /// Re-reads the call log's lists on a blocking thread if the log committed
 /// anything since the last read.
-async fn refresh_log(shared: &Shared, mut log: LogView) -> LogView {
-    let written = shared.calllog().stats().written;
+async fn refresh_log(shared: &OpsState, mut log: LogView) -> LogView {
+    let written = shared.relay.log.calllog().stats().written;
     if !log.stale(written) {
         return log;
     }

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use super::history::{AlertView, BurstView, RegroupView};
 use super::latency::{Headline, Point};
-use crate::directory::{Directory, GroupId, Role, TerminalId};
-use crate::relay::Shared;
+use crate::ops::state::OpsState;
+use ptt_directory::{Directory, GroupId, Role, TerminalId};
 
 /// Most organisations listed by name; the rest are summed into one line, so
 /// a directory of hundreds of small companies keeps the snapshot small.
@@ -188,13 +188,13 @@ impl Census {
     }
 
     /// Counts the authenticated sessions of `shared`.
-    pub(crate) fn online(&self, shared: &Shared) -> Online<'_> {
+    pub(crate) fn online(&self, shared: &OpsState) -> Online<'_> {
         let mut orgs = vec![0u32; self.organisations.len()];
         let mut roles = [0u32; ROLES.len()];
         let mut total = 0;
-        for session in &shared.sessions {
+        for terminal in shared.relay.online.terminals() {
             total += 1;
-            if let Some(&(org, role)) = self.index.get(session.key()) {
+            if let Some(&(org, role)) = self.index.get(&terminal) {
                 orgs[org] += 1;
                 roles[role] += 1;
             }
@@ -245,22 +245,29 @@ fn role_index(role: Role) -> usize {
 
 /// Every group's floor as the group tasks last published it, with the
 /// listeners' reported quality.
-pub(crate) fn groups<'a>(shared: &'a Shared, now: Instant) -> (Vec<GroupView<'a>>, ClientView) {
-    let directory = &shared.directory;
+pub(crate) fn groups<'a>(shared: &'a OpsState, now: Instant) -> (Vec<GroupView<'a>>, ClientView) {
+    let directory = &shared.relay.directory;
     let who = |id: u32| Who {
         id,
         name: directory
             .terminal(TerminalId(id))
             .map_or("", |t| t.name.as_str()),
     };
-    let quality: HashMap<u32, _> = shared.metrics.client_quality.all(now).into_iter().collect();
+    let quality: HashMap<u32, _> = shared
+        .relay
+        .metrics
+        .client_quality
+        .all(now)
+        .into_iter()
+        .collect();
     let groups = directory
         .groups()
         .iter()
-        .filter_map(|g| shared.group(g.id.0))
+        .filter_map(|g| shared.relay.group(g.id.0))
         .map(|group| {
             let figures = quality.get(&group.id);
             let dynamic = shared
+                .relay
                 .roster
                 .dynamic_members(GroupId(group.id))
                 .into_iter()

@@ -19,11 +19,10 @@ use std::collections::HashMap;
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::Session;
-use crate::directory::Membership;
 use crate::dispatch;
 use crate::group::Command;
-use crate::relay::terminal_id;
 use crate::roster::DynamicGrant;
+use ptt_directory::{Membership, TerminalId};
 
 /// A membership as the session last saw it: the rights, and zone logic's
 /// grant if that is how the terminal is a member.
@@ -36,7 +35,7 @@ pub(in crate::session) struct Held {
 impl Session {
     /// The terminal's groups and rights now, from the roster.
     pub(super) fn memberships(&self) -> HashMap<u32, Held> {
-        let terminal = terminal_id(self.link.terminal);
+        let terminal = TerminalId(self.link.terminal);
         self.shared
             .roster
             .groups_of(terminal)
@@ -115,7 +114,7 @@ impl Session {
     /// new rights. The terminal is told as for a revoke or a refusal, so a
     /// client talking or waiting stops.
     async fn withdraw_floor(&mut self, group_id: u32, rights: &Membership) {
-        let Some(group) = self.shared.group(group_id).cloned() else {
+        let Some(group) = self.shared.groups.get(group_id).cloned() else {
             return;
         };
         let reason = if rights.talk {
@@ -143,7 +142,7 @@ impl Session {
     /// session does not track its requests, and a client not waiting ignores
     /// a refusal), else nothing.
     fn floor_notice(&self, group_id: u32, deny: pb::FloorDenyReason) -> Option<Body> {
-        let group = self.shared.group(group_id)?;
+        let group = self.shared.groups.get(group_id)?;
         if let Some(burst_id) = group.burst_of(self.link.terminal) {
             return Some(Body::FloorRevoked(pb::FloorRevoked {
                 group_id,
@@ -172,7 +171,7 @@ impl Session {
         let (reason, zone) = match cause {
             Some(grant) => (
                 dispatch::wire_reason(grant.reason),
-                dispatch::zone_name(&self.shared, grant.zone),
+                dispatch::zone_name(&self.shared.dispatch, grant.zone),
             ),
             None => (pb::RegroupReason::Admin, String::new()),
         };

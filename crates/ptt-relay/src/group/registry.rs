@@ -1,0 +1,66 @@
+//! Every group of the relay by id, fixed at start: the directory's groups and the pool of
+//! private-call groups, with the two subsets the relay addresses as a whole (the
+//! control room, and the groups an all-call covers).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::GroupShared;
+
+/// The relay's groups. Built once at start, then only read.
+#[derive(Debug, Default)]
+pub struct Groups {
+    by_id: HashMap<u32, Arc<GroupShared>>,
+    control_room: Vec<Arc<GroupShared>>,
+    all_call: Vec<Arc<GroupShared>>,
+}
+
+impl Groups {
+    /// Adds `group`, also to the control room and the all-call groups when it belongs
+    /// there.
+    pub fn insert(&mut self, group: Arc<GroupShared>, control_room: bool, all_call: bool) {
+        if control_room {
+            self.control_room.push(group.clone());
+        }
+        if all_call {
+            self.all_call.push(group.clone());
+        }
+        self.by_id.insert(group.id, group);
+    }
+
+    /// The group with id `id`.
+    #[inline]
+    pub fn get(&self, id: u32) -> Option<&Arc<GroupShared>> {
+        self.by_id.get(&id)
+    }
+
+    /// The control-room groups (whose listeners are the dispatchers online).
+    pub fn control_room(&self) -> &[Arc<GroupShared>] {
+        &self.control_room
+    }
+
+    /// The groups a dispatcher's all-call covers.
+    #[inline]
+    pub fn all_call(&self) -> &[Arc<GroupShared>] {
+        &self.all_call
+    }
+
+    /// Sends a framed event once to every dispatcher joined to a control-room group,
+    /// except those that hear the group the event is about (`about_group`, 0 for none):
+    /// its listeners were already told.
+    pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
+        let mut told: HashSet<u32> = self
+            .get(about_group)
+            .map(|group| group.listeners().iter().map(|link| link.terminal).collect())
+            .unwrap_or_default();
+        for group in &self.control_room {
+            for link in group.listeners().iter() {
+                if told.insert(link.terminal) {
+                    link.send_frame(frame.clone());
+                }
+            }
+        }
+    }
+}
