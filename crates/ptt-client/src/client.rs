@@ -23,7 +23,7 @@ use crate::events::{Events, enum_or_default, limit};
 use crate::quality::QualityMeter;
 use crate::shared::{Groups, Shared, Stats, lock};
 use crate::talk::{Talk, TalkRequest};
-use crate::{reconnect, tls};
+use crate::{clock, reconnect, tls};
 
 /// The relay's answer to a floor request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,7 +394,7 @@ impl Client {
     /// and updates the clock offset used for latency measurement.
     pub async fn ping(&self) -> Result<Duration, ClientError> {
         let sent = Instant::now();
-        let sent_us = connection::unix_us();
+        let sent_us = clock::unix_us();
         match self
             .shared
             .request(Request::Ping(pb::Ping {

@@ -7,10 +7,12 @@ pub mod jitter;
 
 mod auto;
 pub mod client;
+mod clock;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod link;
 mod membership;
 mod private_call;
 pub mod quality;

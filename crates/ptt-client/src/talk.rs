@@ -26,9 +26,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{release, unexpected};
-use crate::connection::{Link, unix_us};
+use crate::clock::unix_us;
 use crate::error::ClientError;
 use crate::events::{enum_or_default, limit};
+use crate::link::Link;
 use crate::shared::{FloorSignal, Shared};
 
 /// Pause between the burst's last datagram and `FloorRelease`.
