@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod jitter;
 
+mod answers;
 mod auto;
 pub mod client;
 mod clock;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use tokio::task::JoinHandle;
 
-use crate::client::send_quality_report;
+use crate::answers::send_quality_report;
 use crate::config::ReconnectPolicy;
 use crate::connection::{self, CLOSE_NORMAL, Established, SessionEnd};
 use crate::error::ClientError;

@@ -25,7 +25,7 @@ use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::client::{release, unexpected};
+use crate::answers::{release, unexpected};
 use crate::clock::unix_us;
 use crate::error::ClientError;
 use crate::events::{enum_or_default, limit};
