@@ -20,7 +20,8 @@ use ptt_client::{Client, Event};
 use ptt_proto::pb;
 use tokio::sync::watch;
 
-use super::{ConnArgs, lines};
+use super::args::ConnArgs;
+use super::lines;
 
 /// How often the view is redrawn.
 const REDRAW: Duration = Duration::from_millis(500);
@@ -385,7 +386,7 @@ pub async fn run(
             }
         }
     });
-    let deadline = super::stop_after(seconds);
+    let deadline = super::stop::stop_after(seconds);
     tokio::pin!(stop, deadline);
     let mut redraw = tokio::time::interval(REDRAW);
     let result = loop {
@@ -411,7 +412,7 @@ pub async fn run(
 /// `ptt monitor` from the command line.
 pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    run(&client, args.seconds, super::ctrl_c(), |text| {
+    run(&client, args.seconds, super::stop::ctrl_c(), |text| {
         use std::io::Write as _;
         let mut stdout = std::io::stdout().lock();
         let _ = write!(stdout, "\x1b[2J\x1b[H{text}");
@@ -424,7 +425,7 @@ pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::monitor::*;
 
     fn info(group: u32, name: &str) -> pb::GroupInfo {
         pb::GroupInfo {
