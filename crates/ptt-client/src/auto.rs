@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 
-use crate::connection::Link;
+use crate::link::Link;
 
 /// Sends the delivery receipt of `alert_id` on `link`.
 pub(crate) fn deliver_receipt(link: &Arc<Link>, alert_id: u64) {

@@ -16,58 +16,16 @@ use std::time::{Duration, Instant};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use tokio::sync::{broadcast, watch};
 
+pub use crate::answers::FloorOutcome;
+use crate::answers::{expect_ack, release, send_quality_report, unexpected};
 use crate::config::ClientConfig;
 use crate::connection::{self, CLOSE_NORMAL};
 use crate::error::ClientError;
-use crate::events::{Events, enum_or_default, limit};
+use crate::events::Events;
 use crate::quality::QualityMeter;
 use crate::shared::{Groups, Shared, Stats, lock};
 use crate::talk::{Talk, TalkRequest};
-use crate::{reconnect, tls};
-
-/// The relay's answer to a floor request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FloorOutcome {
-    /// Talk now, with this burst id in every voice datagram.
-    Granted {
-        /// The burst id.
-        burst: u32,
-        /// When the relay revokes the burst; `None`: no limit.
-        talk_limit: Option<Duration>,
-    },
-    /// The floor is busy; the request waits in the queue. The grant (or a
-    /// refusal) follows as an event.
-    Queued {
-        /// 1-based position (1: next).
-        position: u32,
-        /// Requests queued in all.
-        queue_length: u32,
-    },
-    /// Refused.
-    Denied {
-        /// Why.
-        reason: pb::FloorDenyReason,
-    },
-}
-
-impl FloorOutcome {
-    fn from_answer(answer: Body, group: u32) -> Result<Self, ClientError> {
-        match answer {
-            Body::FloorGranted(g) => Ok(Self::Granted {
-                burst: g.burst_id,
-                talk_limit: limit(g.talk_limit_ms),
-            }),
-            Body::FloorQueued(q) => Ok(Self::Queued {
-                position: q.position,
-                queue_length: q.queue_length,
-            }),
-            Body::FloorDenied(d) => Ok(Self::Denied {
-                reason: enum_or_default(d.reason),
-            }),
-            other => Err(unexpected(other, Some(group))),
-        }
-    }
-}
+use crate::{clock, reconnect, tls};
 
 /// Counters of one client since it was created, for the load generator and
 /// diagnostics.
@@ -394,7 +352,7 @@ impl Client {
     /// and updates the clock offset used for latency measurement.
     pub async fn ping(&self) -> Result<Duration, ClientError> {
         let sent = Instant::now();
-        let sent_us = connection::unix_us();
+        let sent_us = clock::unix_us();
         match self
             .shared
             .request(Request::Ping(pb::Ping {
@@ -492,41 +450,5 @@ impl Client {
         let endpoint = self.shared.endpoint.clone();
         drop(self.guard);
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-    }
-}
-
-/// Sends `FloorRelease` and waits for the `Ack`.
-pub(crate) async fn release(shared: &Shared, group: u32, burst: u32) -> Result<(), ClientError> {
-    let answer = shared
-        .request(Request::FloorRelease(pb::FloorRelease {
-            group_id: group,
-            burst_id: burst,
-        }))
-        .await?;
-    shared.set_held(group, None);
-    expect_ack(answer, Some(group))
-}
-
-pub(crate) async fn send_quality_report(
-    shared: &Shared,
-    report: pb::QualityReport,
-) -> Result<(), ClientError> {
-    expect_ack(shared.request(Request::QualityReport(report)).await?, None)
-}
-
-/// `Ok` for the relay's `Ack`, the error it sent or a protocol error.
-pub(crate) fn expect_ack(answer: Body, group: Option<u32>) -> Result<(), ClientError> {
-    match answer {
-        Body::Ack(_) => Ok(()),
-        other => Err(unexpected(other, group)),
-    }
-}
-
-/// An answer that is not the success message of its request: the relay's
-/// `Error`, or a protocol error.
-pub(crate) fn unexpected(answer: Body, group: Option<u32>) -> ClientError {
-    match answer {
-        Body::Error(error) => ClientError::from_relay(&error, group),
-        other => ClientError::Protocol(format!("unexpected answer: {other:?}")),
     }
 }

@@ -1,29 +1,27 @@
 //! One authenticated connection to the relay: the QUIC handshake, `Hello`,
-//! the control stream with request/answer correlation, and the two reader
-//! tasks (control messages, voice datagrams).
+//! and the two reader tasks (control messages, voice datagrams); the
+//! requests themselves go through its [`Link`].
 //!
 //! A [`Link`] lives as long as its QUIC connection; reconnecting makes a new
-//! one. Requests register a oneshot under a fresh `request_id` before the
-//! frame is written, and the control reader completes it when the answer
-//! with that id arrives; messages with `request_id` 0 become events.
+//! one. The control reader completes the request waiting for each answer;
+//! messages with `request_id` 0 become events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ptt_proto::framing::{self, Decoder};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::{Kind, VoiceDatagram};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::clock::unix_us;
 use crate::error::ClientError;
 use crate::events::{Event, VoiceFrame, enum_or_default};
+use crate::link::{HELLO_ID, Link};
 use crate::shared::Shared;
-use crate::tls;
+use crate::{auto, tls};
 
 /// Application close codes of voice.md §1.
 pub(crate) const CLOSE_NORMAL: u32 = 0;
@@ -32,24 +30,6 @@ const CLOSE_REPLACED: u64 = 4;
 
 /// Largest read from the control stream at once.
 const READ_CHUNK: usize = framing::MAX_MESSAGE_SIZE;
-
-/// The `request_id` of `Hello`, the first request of every connection.
-const HELLO_ID: u64 = 1;
-
-/// One authenticated QUIC connection.
-#[derive(Debug)]
-pub(crate) struct Link {
-    /// The QUIC connection (voice datagrams go straight to it).
-    pub(crate) conn: quinn::Connection,
-    /// The relay's answer to `Hello`.
-    pub(crate) hello: pb::HelloOk,
-    send: tokio::sync::Mutex<quinn::SendStream>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Body>>>,
-    next_id: AtomicU64,
-    /// The `GoingAway` the relay sent, if it did.
-    going_away: Mutex<Option<pb::GoingAway>>,
-    request_timeout: Duration,
-}
 
 /// How a connection ended, as far as reconnecting is concerned.
 #[derive(Debug, Clone)]
@@ -60,63 +40,6 @@ pub(crate) struct SessionEnd {
     pub(crate) going_away: Option<pb::GoingAway>,
     /// Do not reconnect: credentials revoked or session taken over.
     pub(crate) fatal: bool,
-}
-
-impl Link {
-    /// Sends `body` with a fresh request id and waits for its answer.
-    ///
-    /// An `Error` answer is returned as `Ok(Body::Error)`; the caller maps it
-    /// knowing what the request was about.
-    pub(crate) async fn request(&self, body: Request) -> Result<Body, ClientError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.lock_pending().insert(id, tx);
-        if let Err(error) = self.write(id, body).await {
-            self.lock_pending().remove(&id);
-            return Err(error);
-        }
-        match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            // The reader dropped the sender: the connection ended.
-            Ok(Err(_)) => Err(ClientError::Disconnected),
-            Err(_) => {
-                self.lock_pending().remove(&id);
-                Err(ClientError::Timeout)
-            }
-        }
-    }
-
-    async fn write(&self, request_id: u64, body: Request) -> Result<(), ClientError> {
-        let frame = framing::encode_to_bytes(&pb::ClientMessage {
-            request_id,
-            body: Some(body),
-        })
-        .map_err(|e| ClientError::Protocol(format!("request does not fit a frame: {e}")))?;
-        self.send
-            .lock()
-            .await
-            .write_all(&frame)
-            .await
-            .map_err(|_| ClientError::Disconnected)
-    }
-
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Body>>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Largest voice datagram this connection may carry (voice.md §3.2).
-    pub(crate) fn max_datagram(&self) -> usize {
-        let negotiated = self.conn.max_datagram_size().unwrap_or(0);
-        let announced = usize::try_from(self.hello.max_datagram_size).unwrap_or(0);
-        let announced = if announced == 0 {
-            ptt_proto::voice::MAX_DATAGRAM_SIZE
-        } else {
-            announced
-        };
-        negotiated
-            .min(announced)
-            .min(ptt_proto::voice::MAX_DATAGRAM_SIZE)
-    }
 }
 
 /// A freshly authenticated connection with its reader tasks running.
@@ -218,15 +141,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
         terminal = hello.terminal_id,
         "logged in"
     );
-    let link = Arc::new(Link {
-        conn: conn.clone(),
-        hello,
-        send: tokio::sync::Mutex::new(send),
-        pending: Mutex::new(HashMap::new()),
-        next_id: AtomicU64::new(HELLO_ID + 1),
-        going_away: Mutex::new(None),
-        request_timeout: config.request_timeout,
-    });
+    let link = Arc::new(Link::new(conn.clone(), hello, send, config.request_timeout));
     tokio::spawn(read_voice(shared.clone(), link.clone()));
     if link.hello.ping_interval_ms > 0 {
         let interval = Duration::from_millis(u64::from(link.hello.ping_interval_ms));
@@ -318,12 +233,8 @@ async fn read_control(
         }
     };
     // Fail every request still waiting: its answer will never come.
-    link.lock_pending().clear();
-    let going_away = link
-        .going_away
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    link.fail_pending();
+    let going_away = link.going_away();
     let close = link.conn.close_reason();
     let replaced = matches!(&close, Some(quinn::ConnectionError::ApplicationClosed(c))
         if u64::from(c.error_code) == CLOSE_REPLACED);
@@ -356,7 +267,7 @@ fn dispatch(shared: &Shared, link: &Arc<Link>, message: pb::ServerMessage) {
         return;
     };
     if message.request_id != 0 {
-        let waiting = link.lock_pending().remove(&message.request_id);
+        let waiting = link.take_pending(message.request_id);
         match (waiting, &body) {
             (Some(tx), _) => {
                 shared.note_answer(&body);
@@ -367,7 +278,7 @@ fn dispatch(shared: &Shared, link: &Arc<Link>, message: pb::ServerMessage) {
             // incoming call, and not wanted any more.
             (None, Body::PrivateCallSetup(setup)) => {
                 tracing::debug!(call = setup.call_id, "late call setup hung up");
-                crate::auto::hang_up_orphan(link, setup.call_id);
+                auto::hang_up_orphan(link, setup.call_id);
                 return;
             }
             // An answer that came after its request timed out: still news.
@@ -376,10 +287,10 @@ fn dispatch(shared: &Shared, link: &Arc<Link>, message: pb::ServerMessage) {
     }
     match &body {
         Body::GoingAway(g) => {
-            *link.going_away.lock().unwrap_or_else(|e| e.into_inner()) = Some(g.clone());
+            link.set_going_away(g.clone());
         }
         Body::Alert(alert) if alert.requires_ack && shared.config.auto_ack_alerts => {
-            crate::auto::deliver_receipt(link, alert.alert_id);
+            auto::deliver_receipt(link, alert.alert_id);
         }
         _ => {}
     }
@@ -443,11 +354,4 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
             payload: datagram.payload,
         }));
     }
-}
-
-/// This machine's clock in Unix µs (0 before 1970, which never happens).
-pub(crate) fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

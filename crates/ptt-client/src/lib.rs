@@ -5,12 +5,15 @@
 pub mod codec;
 pub mod jitter;
 
+mod answers;
 mod auto;
 pub mod client;
+mod clock;
 pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod link;
 mod membership;
 mod private_call;
 pub mod quality;

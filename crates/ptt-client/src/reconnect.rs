@@ -16,11 +16,12 @@ use std::time::Duration;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use tokio::task::JoinHandle;
 
-use crate::client::send_quality_report;
+use crate::answers::send_quality_report;
 use crate::config::ReconnectPolicy;
-use crate::connection::{self, CLOSE_NORMAL, Established, Link, SessionEnd};
+use crate::connection::{self, CLOSE_NORMAL, Established, SessionEnd};
 use crate::error::ClientError;
 use crate::events::Event;
+use crate::link::Link;
 use crate::shared::{FloorSignal, Shared};
 
 /// Exponential backoff with jitter: the delays between reconnect attempts.

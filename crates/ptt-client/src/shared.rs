@@ -11,9 +11,9 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::ClientConfig;
-use crate::connection::Link;
 use crate::error::ClientError;
 use crate::events::{Event, enum_or_default, limit};
+use crate::link::Link;
 pub(crate) use crate::membership::Groups;
 use crate::quality::QualityMeter;
 

@@ -6,7 +6,7 @@ use clap::Args;
 use ptt_client::{Client, Event};
 use ptt_proto::pb;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 
 /// Options of `ptt alert`.
 #[derive(Debug, Clone, Args)]
@@ -117,7 +117,7 @@ pub async fn run(
         let event = tokio::select! {
             event = events.recv() => event,
             () = tokio::time::sleep_until(deadline) => break,
-            () = super::ctrl_c() => break,
+            () = super::stop::ctrl_c() => break,
         };
         match event {
             Some(Event::AlertTally(update)) if update.alert_id == alert_id => {

@@ -9,7 +9,7 @@ use clap::Args;
 use ptt_client::{Client, ClientError, Event};
 use ptt_proto::pb;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 use super::lines;
 use super::listen::{self, ListenReport};
 
@@ -57,7 +57,7 @@ pub async fn run(
     let stop = async {
         tokio::select! {
             () = stop => {}
-            () = super::stop_after(args.seconds) => {}
+            () = super::stop::stop_after(args.seconds) => {}
         }
     };
     tokio::pin!(stop);
@@ -126,7 +126,10 @@ pub async fn run(
 /// `ptt answer` from the command line.
 pub(crate) async fn main(args: AnswerArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let result = run(&client, &args, super::ctrl_c(), |line| println!("{line}")).await;
+    let result = run(&client, &args, super::stop::ctrl_c(), |line| {
+        println!("{line}")
+    })
+    .await;
     if let (Ok(report), Some(path)) = (&result, &args.wav) {
         eprintln!(
             "wrote {:.2} s of audio to {}",

@@ -12,7 +12,7 @@ use clap::Args;
 use ptt_client::{Client, ClientError, Event, Events, TalkEnd};
 use ptt_proto::pb;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 use super::talk::{self, TalkReport};
 
 /// Options of `ptt call`.
@@ -217,7 +217,10 @@ async fn hang_up(client: &Client, call_id: u64) {
 /// `ptt call` from the command line.
 pub(crate) async fn main(args: CallArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let result = run(&client, &args, super::ctrl_c(), |line| println!("{line}")).await;
+    let result = run(&client, &args, super::stop::ctrl_c(), |line| {
+        println!("{line}")
+    })
+    .await;
     if let Ok(report) = &result {
         println!(
             "call setup {:.1} ms, answered after {:.2} s",

@@ -5,7 +5,7 @@
 use clap::Args;
 use ptt_client::Client;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 
 /// Options of `ptt clear`.
 #[derive(Debug, Clone, Args)]

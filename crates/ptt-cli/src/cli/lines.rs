@@ -127,7 +127,7 @@ pub fn alert(a: &pb::Alert) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::lines::*;
 
     fn codes() -> Vec<pb::StatusCodeInfo> {
         vec![pb::StatusCodeInfo {

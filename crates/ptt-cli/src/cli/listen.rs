@@ -17,7 +17,7 @@ use ptt_client::codec::{Backend, FRAME_DURATION, MAX_DECODE_SAMPLES, SAMPLE_RATE
 use ptt_client::jitter::{JitterBuffer, JitterConfig, JitterStats};
 use ptt_client::{Client, Event, Events};
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 
 /// A burst with no frame for this long and nothing buffered is over, even
 /// without its last frame or a `FloorIdle`.
@@ -245,7 +245,7 @@ pub async fn run(
     let stop = async {
         tokio::select! {
             () = stop => {}
-            () = super::stop_after(args.seconds) => {}
+            () = super::stop::stop_after(args.seconds) => {}
         }
     };
     let (report, _) = hear(&mut events, args.group, stop, |_| false).await?;
@@ -304,7 +304,7 @@ pub fn write_wav(path: &Path, pcm: &[i16]) -> anyhow::Result<()> {
 /// `ptt listen` from the command line.
 pub(crate) async fn main(args: ListenArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::ctrl_c()).await?;
+    let report = run(&client, &args, super::stop::ctrl_c()).await?;
     if let Some(path) = &args.wav {
         eprintln!(
             "wrote {:.2} s of audio to {}",

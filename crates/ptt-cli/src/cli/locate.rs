@@ -7,7 +7,7 @@ use clap::Args;
 use ptt_client::Client;
 use ptt_proto::pb;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 
 /// Options of `ptt locate`.
 #[derive(Debug, Clone, Args)]

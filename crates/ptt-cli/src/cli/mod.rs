@@ -2,31 +2,34 @@
 //! track, call, answer) and the argument parser.
 //!
 //! Each subcommand is a module with its clap `Args` and an async `run` that
-//! takes a connected [`Client`], so tests drive the same code against a relay
+//! takes a connected [`Client`](ptt_client::Client), so tests drive the same code against a relay
 //! they started; [`main`] only parses, connects, and turns errors into one
 //! line a person can act on ([`describe`]).
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use ptt_client::{Client, ClientConfig, ClientError, Trust};
+use clap::{Parser, Subcommand};
 
 pub mod alert;
 pub mod answer;
+mod args;
 pub mod call;
 pub mod clear;
+mod describe;
 pub mod lines;
 pub mod listen;
 pub mod locate;
 pub mod monitor;
 pub mod respond;
 pub mod status;
+mod stop;
 pub mod talk;
 pub mod track;
+
+pub use args::ConnArgs;
+pub use describe::describe;
+pub use stop::ctrl_c;
 
 /// Shown after `ptt --help`.
 const EXAMPLES: &str = "\
@@ -129,131 +132,6 @@ pub enum Command {
     ///
     /// Example: `ptt load --terminals 500 --groups 50 --duration 30`
     Load(crate::load::LoadArgs),
-}
-
-/// Where the relay is and who this terminal is; every subcommand but `load`
-/// takes these.
-#[derive(Debug, Clone, Args)]
-pub struct ConnArgs {
-    /// The relay, `HOST:PORT`.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        env = "PTT_SERVER",
-        default_value = "127.0.0.1:7700"
-    )]
-    pub server: String,
-    /// The relay's certificate to pin (PEM): `pttd` writes it to
-    /// `<data-dir>/pttd-cert.pem`. Only exactly this certificate is trusted.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "PTT_CA",
-        default_value = "./data/pttd-cert.pem"
-    )]
-    pub ca: PathBuf,
-    /// This terminal's id in the relay's directory.
-    #[arg(long, value_name = "N", env = "PTT_ID")]
-    pub id: u32,
-    /// This terminal's secret. Prefer the PTT_SECRET environment variable:
-    /// a command-line argument is visible to every user in `ps`.
-    #[arg(long, value_name = "S", env = "PTT_SECRET", hide_env_values = true)]
-    pub secret: String,
-    /// Seconds to wait for the relay to answer before calling it unreachable.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub connect_timeout: f64,
-}
-
-impl ConnArgs {
-    /// The client configuration these options describe.
-    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
-        let server = resolve(&self.server)?;
-        let mut config = ClientConfig::new(
-            server,
-            Trust::Pinned(self.ca.clone()),
-            self.id,
-            self.secret.as_bytes(),
-        );
-        config.client_version = concat!("ptt-cli/", env!("CARGO_PKG_VERSION")).to_owned();
-        if self.connect_timeout.is_finite() && self.connect_timeout > 0.0 {
-            config.connect_timeout = Duration::from_secs_f64(self.connect_timeout.min(600.0));
-        }
-        Ok(config)
-    }
-
-    /// Connects and logs in.
-    pub async fn connect(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(self.client_config()?).await?)
-    }
-}
-
-/// `HOST:PORT` to the first address it resolves to.
-fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
-    server
-        .to_socket_addrs()
-        .with_context(|| format!("--server {server}: not HOST:PORT or does not resolve"))?
-        .next()
-        .with_context(|| format!("--server {server}: resolves to no address"))
-}
-
-/// One line saying what went wrong and what to do about it: client errors
-/// get the options involved (`conn`), anything else its context chain.
-#[must_use]
-pub fn describe(error: &anyhow::Error, conn: Option<&ConnArgs>) -> String {
-    let Some(client) = error.chain().find_map(|e| e.downcast_ref::<ClientError>()) else {
-        return format!("{error:#}");
-    };
-    let ca = conn.map_or_else(
-        || "the --ca file".to_owned(),
-        |c| c.ca.display().to_string(),
-    );
-    let id = conn.map_or_else(|| "?".to_owned(), |c| c.id.to_string());
-    match client {
-        ClientError::Unreachable { addr, detail } => format!(
-            "relay {addr} unreachable ({detail}): is pttd running there and UDP open? \
-             (--server / PTT_SERVER)"
-        ),
-        ClientError::CertificateNotTrusted(detail) => format!(
-            "the relay's certificate does not match the pinned {ca} ({detail}): wrong relay, \
-             or its certificate changed; get its current pttd-cert.pem (--ca / PTT_CA)"
-        ),
-        ClientError::CertificateFile { path, detail } => format!(
-            "cannot use the pinned certificate {}: {detail} (--ca / PTT_CA should name the \
-             relay's pttd-cert.pem)",
-            path.display()
-        ),
-        ClientError::AuthFailed => format!(
-            "login refused: unknown terminal {id} or wrong secret (check --id / PTT_ID and \
-             PTT_SECRET)"
-        ),
-        ClientError::RateLimited => {
-            "login refused: too many failed logins from this address; wait a minute".to_owned()
-        }
-        ClientError::NotAllowed { group, reason } => {
-            format!("terminal {id} is not allowed in group {group} ({reason:?})")
-        }
-        _ => format!("{error:#}"),
-    }
-}
-
-/// Resolves when ctrl-c is pressed (never, if the handler cannot be set).
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Resolves after `seconds` (if given) or at ctrl-c, whichever is first.
-pub(crate) async fn stop_after(seconds: Option<f64>) {
-    match seconds.filter(|s| s.is_finite() && *s >= 0.0) {
-        Some(s) => {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs_f64(s.min(1e7))) => {}
-                () = ctrl_c() => {}
-            }
-        }
-        None => ctrl_c().await,
-    }
 }
 
 /// The `ptt` command: parse, run, print errors as one line, exit non-zero

@@ -10,7 +10,8 @@ use clap::Args;
 use ptt_client::{Client, ClientError};
 use ptt_proto::pb;
 
-use super::{ConnArgs, lines};
+use super::args::ConnArgs;
+use super::lines;
 
 /// Options of `ptt respond`.
 #[derive(Debug, Clone, Args)]

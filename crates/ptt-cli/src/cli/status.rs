@@ -10,7 +10,8 @@ use clap::Args;
 use ptt_client::Client;
 use ptt_proto::pb;
 
-use super::{ConnArgs, lines};
+use super::args::ConnArgs;
+use super::lines;
 
 /// Options of `ptt status`.
 #[derive(Debug, Clone, Args)]
@@ -118,7 +119,7 @@ pub(crate) async fn main(args: StatusArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::status::*;
 
     fn args(code: Option<u32>, text: Option<&str>) -> StatusArgs {
         StatusArgs {

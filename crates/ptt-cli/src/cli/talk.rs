@@ -17,7 +17,7 @@ use ptt_client::codec::{SAMPLE_RATE, signal};
 use ptt_client::{Client, TalkEnd, TalkError};
 use ptt_proto::pb;
 
-use super::ConnArgs;
+use super::args::ConnArgs;
 
 /// Options of `ptt talk`.
 #[derive(Debug, Clone, Args)]
@@ -291,7 +291,7 @@ pub fn summary(report: &TalkReport) -> [String; 2] {
 /// `ptt talk` from the command line.
 pub(crate) async fn main(args: TalkArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::ctrl_c()).await?;
+    let report = run(&client, &args, super::stop::ctrl_c()).await?;
     for line in summary(&report) {
         println!("{line}");
     }

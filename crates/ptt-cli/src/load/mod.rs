@@ -18,7 +18,9 @@ mod relay;
 mod scrape;
 mod sim;
 mod stats;
+mod target;
 mod tasks;
+mod totals;
 
 pub use sim::speech_packets;
 pub use stats::{Percentiles, Report};
@@ -139,10 +141,10 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         (Some(addr), Some(ca), Some(secrets)) => {
             let text = std::fs::read_to_string(secrets)
                 .with_context(|| format!("cannot read {}", secrets.display()))?;
-            let target = sim::Target {
+            let target = target::Target {
                 addr: *addr,
                 cert: ca.clone(),
-                secrets: sim::parse_secrets(&text)?,
+                secrets: target::parse_secrets(&text)?,
             };
             (target, None)
         }
@@ -150,10 +152,10 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
             let own =
                 relay::OwnRelay::start(args.terminals, args.groups, args.seed, &args.relay_args)
                     .await?;
-            let target = sim::Target {
+            let target = target::Target {
                 addr: own.addr,
                 cert: own.cert.clone(),
-                secrets: sim::parse_secrets(&own.secrets)?,
+                secrets: target::parse_secrets(&own.secrets)?,
             };
             (target, Some(own))
         }

@@ -210,7 +210,7 @@ fn status_kib(pid: u32, field: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::relay::*;
 
     #[test]
     fn reads_own_process() {

@@ -10,7 +10,7 @@ use ptt_relay::metrics::{HistogramSnapshot, LATENCY_BOUNDS_US};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::Percentiles;
+use super::stats::Percentiles;
 
 /// The histogram family to read.
 const FAMILY: &str = "pttd_forward_latency_seconds_bucket";
@@ -80,7 +80,7 @@ fn summarise(snapshot: &HistogramSnapshot) -> Option<Percentiles> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::scrape::*;
 
     /// An exposition with 50 frames in (25, 50] µs and 50 in (50, 100] µs.
     fn exposition() -> String {

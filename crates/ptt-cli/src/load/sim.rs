@@ -4,22 +4,24 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
 use ptt_client::jitter::{JitterBuffer, JitterConfig};
-use ptt_client::{Client, ClientConfig, Event, ReconnectPolicy, Trust};
+use ptt_client::{Client, Event};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::probe::Probe;
-use super::stats::{Arrival, Latency, ListenerRx};
+use super::relay;
+use super::stats::{Arrival, ListenerRx};
+use super::target::{ALL_CALL_GROUP, Target, client_config};
 use super::tasks;
+use super::totals::{Outcome, Totals, duration_us};
 
 /// Terminals per shared client endpoint (one UDP socket each).
 const TERMINALS_PER_ENDPOINT: usize = 64;
@@ -29,15 +31,6 @@ const CONCURRENT_LOGINS: usize = 32;
 const DRAIN: Duration = Duration::from_millis(500);
 /// Seconds of speech encoded once and replayed by every talker.
 const SPEECH_SECONDS: f32 = 4.0;
-
-/// The relay to load and how to log in to it.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    pub(crate) addr: SocketAddr,
-    pub(crate) cert: PathBuf,
-    /// `(terminal id, secret)`, in file order.
-    pub(crate) secrets: Vec<(u32, String)>,
-}
 
 /// The scenario.
 #[derive(Debug, Clone, Copy)]
@@ -54,114 +47,10 @@ pub(crate) struct Scenario {
     pub(crate) relay_pid: Option<u32>,
 }
 
-/// The group id of a dispatcher's all-call (proto/voice.md).
-pub(crate) const ALL_CALL_GROUP: u32 = 0;
-
-/// Parses a secrets file: `<id> <secret>` per line, `#` comments.
-pub(crate) fn parse_secrets(text: &str) -> anyhow::Result<Vec<(u32, String)>> {
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut parts = line.split_whitespace();
-        let (Some(id), Some(secret)) = (parts.next(), parts.next()) else {
-            bail!("secrets line {}: expected `<id> <secret>`", n + 1);
-        };
-        let id = id
-            .parse()
-            .with_context(|| format!("secrets line {}: bad terminal id {id:?}", n + 1))?;
-        out.push((id, secret.to_owned()));
-    }
-    Ok(out)
-}
-
 fn unix_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-pub(super) fn duration_us(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// Every histogram of the run.
-#[derive(Debug)]
-pub(crate) struct Hists {
-    pub(crate) access: Latency,
-    pub(crate) one_way: Latency,
-    /// Capture → decoded after timed jitter-buffer playout, at the probes.
-    pub(crate) mouth_to_ear: Latency,
-    /// One-way + jitter-buffer playout delay, at every listener.
-    pub(crate) mouth_to_ear_approx: Latency,
-    pub(crate) late_entry: Latency,
-}
-
-/// Counters and histograms shared by every task.
-#[derive(Debug)]
-pub(crate) struct Totals {
-    pub(crate) hists: Mutex<Hists>,
-    pub(crate) bursts: AtomicU64,
-    pub(crate) floor_failures: AtomicU64,
-    pub(crate) frames_pushed: AtomicU64,
-    pub(crate) frames_sent: AtomicU64,
-    pub(crate) frames_expected: AtomicU64,
-    pub(crate) frames_received: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) reordered: AtomicU64,
-    pub(crate) lagged: AtomicU64,
-    pub(crate) late_entries: AtomicU64,
-    pub(crate) late_failures: AtomicU64,
-    pub(crate) decode_errors: AtomicU64,
-}
-
-impl Totals {
-    fn new() -> Self {
-        Self {
-            hists: Mutex::new(Hists {
-                access: Latency::new(),
-                one_way: Latency::new(),
-                mouth_to_ear: Latency::new(),
-                mouth_to_ear_approx: Latency::new(),
-                late_entry: Latency::new(),
-            }),
-            bursts: AtomicU64::new(0),
-            floor_failures: AtomicU64::new(0),
-            frames_pushed: AtomicU64::new(0),
-            frames_sent: AtomicU64::new(0),
-            frames_expected: AtomicU64::new(0),
-            frames_received: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            reordered: AtomicU64::new(0),
-            lagged: AtomicU64::new(0),
-            late_entries: AtomicU64::new(0),
-            late_failures: AtomicU64::new(0),
-            decode_errors: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn hists(&self) -> std::sync::MutexGuard<'_, Hists> {
-        self.hists.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// What a run produced, for the report.
-#[derive(Debug)]
-pub(crate) struct Outcome {
-    pub(crate) totals: Arc<Totals>,
-    pub(crate) listeners: usize,
-    pub(crate) late_terminals: usize,
-    pub(crate) groups: usize,
-    pub(crate) talk_groups: usize,
-    pub(crate) talkers: usize,
-    /// The relay's CPU seconds during the talking phase, when known.
-    pub(crate) cpu_talk_phase: Option<f64>,
-    /// This process's CPU seconds during the talking phase.
-    pub(crate) load_cpu: Option<f64>,
-    /// The relay's resident memory with everyone logged in, KiB.
-    pub(crate) relay_rss_logged_in: Option<u64>,
 }
 
 /// Encodes [`SPEECH_SECONDS`] of the synthetic voice once: the Opus packets
@@ -183,17 +72,6 @@ pub fn speech_packets(seed: u64) -> anyhow::Result<Arc<Vec<Bytes>>> {
         bail!("no speech encoded");
     }
     Ok(Arc::new(packets))
-}
-
-pub(super) fn client_config(target: &Target, id: u32, secret: &str) -> ClientConfig {
-    let mut config = ClientConfig::new(target.addr, Trust::Pinned(target.cert.clone()), id, secret);
-    config.client_version = concat!("ptt-load/", env!("CARGO_PKG_VERSION")).to_owned();
-    config.connect_timeout = Duration::from_secs(10);
-    config.reconnect = ReconnectPolicy {
-        enabled: false,
-        ..ReconnectPolicy::default()
-    };
-    config
 }
 
 /// Logs every terminal in, a bounded number at a time.
@@ -254,7 +132,7 @@ pub(crate) async fn run(
     let clients = login_all(target, counted, &endpoints).await?;
     // The relay joins each terminal to its groups right after log-in.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let relay_rss_logged_in = scenario.relay_pid.and_then(super::relay::rss_kib);
+    let relay_rss_logged_in = scenario.relay_pid.and_then(relay::rss_kib);
 
     // Membership as the relay told each terminal.
     let mut members: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
@@ -362,14 +240,14 @@ pub(crate) async fn run(
         listeners.spawn(listen(client.clone(), totals.clone(), stop.clone(), probe));
     }
 
-    let ticks = super::relay::clock_ticks();
+    let ticks = relay::clock_ticks();
     let cpu = || {
         scenario
             .relay_pid
-            .and_then(|pid| super::relay::cpu_seconds(pid, ticks))
+            .and_then(|pid| relay::cpu_seconds(pid, ticks))
     };
     let cpu_before = cpu();
-    let own_cpu = || super::relay::cpu_seconds(std::process::id(), ticks);
+    let own_cpu = || relay::cpu_seconds(std::process::id(), ticks);
     let own_cpu_before = own_cpu();
     let start = Instant::now();
     let deadline = start + scenario.duration;
@@ -525,18 +403,5 @@ async fn listen(
         totals
             .decode_errors
             .fetch_add(probe.decode_errors, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_parse() {
-        let s = parse_secrets("# c\n1 abc\n\n2 def\n").unwrap();
-        assert_eq!(s, vec![(1, "abc".to_owned()), (2, "def".to_owned())]);
-        assert!(parse_secrets("x y\n").is_err());
-        assert!(parse_secrets("1\n").is_err());
     }
 }

@@ -317,7 +317,7 @@ impl ListenerRx {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::load::stats::*;
 
     #[test]
     fn burst_rx_classifies() {

@@ -12,7 +12,8 @@ use ptt_client::{Client, Event};
 use ptt_proto::pb;
 use tokio::sync::watch;
 
-use super::sim::{Target, Totals, client_config, duration_us};
+use super::target::{ALL_CALL_GROUP, Target, client_config};
+use super::totals::{Totals, duration_us};
 
 /// Length of one talk burst.
 const BURST: Duration = Duration::from_secs(2);
@@ -49,7 +50,7 @@ pub(super) async fn talk_in_turns(
             m.len() - usize::from(m.contains(&talker.terminal_id()))
         }) as u64;
         let pressed = Instant::now();
-        let talk = if group == super::sim::ALL_CALL_GROUP {
+        let talk = if group == ALL_CALL_GROUP {
             talker.press(group, pb::Priority::Dispatcher, pb::FloorKind::Broadcast)
         } else {
             talker.press(group, pb::Priority::Normal, pb::FloorKind::Normal)

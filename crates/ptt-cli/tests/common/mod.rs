@@ -1,5 +1,6 @@
 //! What the `ptt` command's tests share: a real relay on loopback serving a
-//! directory the test writes, and the connection options for its terminals.
+//! directory the test writes, the connection options for its terminals,
+//! waiting for one event, and (in `calls`) the private call setup.
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
@@ -8,13 +9,45 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use ptt_cli::cli::ConnArgs;
-use ptt_client::{Client, ClientConfig, Trust};
+use ptt_client::{Client, ClientConfig, Event, Events, Trust};
 use ptt_relay::config::Config;
 use ptt_relay::directory::{HashParams, hash_secret};
 use tempfile::TempDir;
+
+pub(crate) mod calls;
+
+/// How long a test waits for what should happen at once on loopback.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Every event already received.
+pub(crate) fn drain(events: &mut Events) -> Vec<Event> {
+    std::iter::from_fn(|| events.try_recv()).collect()
+}
+
+/// The first event `pick` accepts, within [`PATIENCE`].
+pub(crate) async fn expect<T>(
+    events: &mut Events,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Some(event) => {
+                    if let Some(found) = pick(&event) {
+                        return Ok(found);
+                    }
+                }
+                None => bail!("event stream closed"),
+            }
+        }
+    })
+    .await
+    .context("expected event did not arrive")?
+}
 
 /// The secret of terminal `id` in every test directory.
 pub(crate) fn secret(id: u32) -> String {

@@ -10,10 +10,12 @@
 
 use opus::{Application, Bitrate, Channels, Decoder, Encoder};
 
-use super::{
-    CodecConfig, CodecError, FRAME_SAMPLES, MAX_PACKET_LEN, SAMPLE_RATE, VoiceDecoder,
-    VoiceEncoder, check_frame, check_out, packet_samples,
+use super::config::CodecConfig;
+use super::error::CodecError;
+use super::frame::{
+    FRAME_SAMPLES, MAX_PACKET_LEN, SAMPLE_RATE, check_frame, check_out, packet_samples,
 };
+use super::traits::{VoiceDecoder, VoiceEncoder};
 
 fn backend(e: opus::Error) -> CodecError {
     CodecError::Backend(e.to_string())

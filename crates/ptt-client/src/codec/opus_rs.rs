@@ -19,10 +19,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use opus_rs::{Application, OpusDecoder, OpusEncoder};
 
-use super::{
-    CodecConfig, CodecError, FRAME_SAMPLES, MAX_DECODE_SAMPLES, MAX_PACKET_LEN, SAMPLE_RATE,
-    VoiceDecoder, VoiceEncoder, check_frame, check_out, packet_samples,
+use super::config::CodecConfig;
+use super::error::CodecError;
+use super::frame::{
+    FRAME_SAMPLES, MAX_DECODE_SAMPLES, MAX_PACKET_LEN, SAMPLE_RATE, check_frame, check_out,
+    packet_samples,
 };
+use super::traits::{VoiceDecoder, VoiceEncoder};
 
 /// Runs `f`, turning a panic into [`CodecError::Panicked`].
 fn guarded<T>(f: impl FnOnce() -> Result<T, &'static str>) -> Result<T, CodecError> {

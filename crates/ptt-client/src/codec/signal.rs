@@ -19,7 +19,7 @@
 
 use std::f64::consts::TAU;
 
-use super::SAMPLE_RATE;
+use super::frame::SAMPLE_RATE;
 
 /// Formants (Hz) of five vowels, roughly /a/ /e/ /i/ /o/ /u/ of an adult
 /// voice.
@@ -204,7 +204,7 @@ fn normalise(signal: &[f64]) -> Vec<i16> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::codec::signal::*;
 
     #[test]
     fn deterministic_and_sized() {

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::JitterConfig;
+use super::config::JitterConfig;
 use crate::codec::FRAME_DURATION;
 
 /// Cap on one interarrival deviation fed to the estimator, µs: a sender clock

@@ -1,11 +1,17 @@
 //! What the client's end-to-end tests share: the patience of a test, test
-//! secrets, and waiting for one event.
+//! secrets, and waiting for one event; the session tests' relay (`relay`)
+//! and talk bursts (`burst`); the jitter tests' simulated network
+//! (`network`).
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ptt_client::{Event, Events};
+
+pub(crate) mod burst;
+pub(crate) mod network;
+pub(crate) mod relay;
 
 /// How long a test waits for something that should happen at once on
 /// loopback (generous: the machine is shared).

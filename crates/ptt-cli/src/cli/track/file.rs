@@ -255,7 +255,7 @@ fn bearing_deg(a: &Point, b: &Point) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::track::file::*;
 
     const TRACK: &str = "\
 # Patrol 3 along the river

@@ -19,7 +19,8 @@ use clap::Args;
 use ptt_client::{Client, ClientError, Event};
 use ptt_proto::pb;
 
-use super::{ConnArgs, lines};
+use super::args::ConnArgs;
+use super::lines;
 use file::{Fix, Track};
 
 /// Shortest report interval accepted: a bound on what one simulated
@@ -123,7 +124,7 @@ pub async fn run(
     let started = tokio::time::Instant::now();
     let mut ticks = tokio::time::interval_at(started, args.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let deadline = super::stop_after(args.seconds);
+    let deadline = super::stop::stop_after(args.seconds);
     tokio::pin!(stop, deadline);
     let mut finished = false;
     while !finished {
@@ -198,7 +199,10 @@ fn on_event(
 /// `ptt track` from the command line.
 pub(crate) async fn main(args: TrackArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::ctrl_c(), |line| println!("{line}")).await?;
+    let report = run(&client, &args, super::stop::ctrl_c(), |line| {
+        println!("{line}")
+    })
+    .await?;
     let at = report.last.map_or_else(
         || "-".to_owned(),
         |(lat, lon)| format!("{lat:.6}, {lon:.6}"),
@@ -213,7 +217,7 @@ pub(crate) async fn main(args: TrackArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::track::*;
 
     #[test]
     fn speed_scales_track_time_and_loop_wraps_it() {

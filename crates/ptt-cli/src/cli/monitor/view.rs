@@ -1,46 +1,20 @@
-//! `ptt monitor`: a live text view of this terminal's groups.
-//!
-//! Plain text redrawn every 500 ms (ANSI clear screen, no TUI library): per
-//! group who holds the floor and since when, this terminal's queue position
-//! when it waits, the emergency state; below, the latest events (floor,
-//! alerts, regroupings, status messages with their labels, private calls),
-//! the latest position of each terminal that reports one (dispatchers get
-//! them), and the round-trip time of a ping every two seconds.
-//!
-//! Positions have a section of their own instead of event lines: a patrol
-//! reports every second and would push everything else off the screen.
+//! What `ptt monitor` knows and shows: per group who holds the floor, the
+//! queue and the emergency state, the latest positions and events, rendered
+//! as text.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use clap::Args;
-use ptt_client::{Client, Event};
+use ptt_client::Event;
 use ptt_proto::pb;
-use tokio::sync::watch;
 
-use super::{ConnArgs, lines};
+use crate::cli::lines;
 
-/// How often the view is redrawn.
-const REDRAW: Duration = Duration::from_millis(500);
-/// How often the relay is pinged.
-const PING: Duration = Duration::from_secs(2);
 /// Events kept in the view.
 const RECENT: usize = 12;
 /// Terminals whose position is shown (the most recently reported).
 const POSITIONS: usize = 8;
-
-/// Options of `ptt monitor`.
-#[derive(Debug, Clone, Args)]
-pub struct MonitorArgs {
-    /// Connection and identity.
-    #[command(flatten)]
-    pub conn: ConnArgs,
-    /// Stop after this many seconds (default: at ctrl-c).
-    #[arg(long, value_name = "N")]
-    pub seconds: Option<f64>,
-}
 
 /// Who holds a floor.
 #[derive(Debug, Clone)]
@@ -54,9 +28,9 @@ struct Holder {
 
 /// What is known of one group.
 #[derive(Debug, Clone, Default)]
-struct GroupView {
-    name: String,
-    joined: bool,
+pub(super) struct GroupView {
+    pub(super) name: String,
+    pub(super) joined: bool,
     holder: Option<Holder>,
     /// This terminal's queued request: (position, length).
     queue: Option<(u32, u32)>,
@@ -76,13 +50,30 @@ pub struct View {
     /// Latest position per terminal, with when it came.
     positions: BTreeMap<u32, (Instant, pb::LocationReport)>,
     recent: VecDeque<String>,
-    rtt: Option<Duration>,
-    connected: bool,
+    pub(super) rtt: Option<Duration>,
+    pub(super) connected: bool,
     started: Option<Instant>,
 }
 
 impl View {
-    fn group(&mut self, id: u32) -> &mut GroupView {
+    /// The view of terminal `me`, which shows status codes by their label
+    /// in `codes`, from `now` on.
+    pub(super) fn new(
+        me: u32,
+        codes: Vec<pb::StatusCodeInfo>,
+        connected: bool,
+        now: Instant,
+    ) -> Self {
+        Self {
+            me,
+            codes,
+            connected,
+            started: Some(now),
+            ..Self::default()
+        }
+    }
+
+    pub(super) fn group(&mut self, id: u32) -> &mut GroupView {
         self.groups.entry(id).or_default()
     }
 
@@ -96,7 +87,7 @@ impl View {
         self.recent.push_back(format!("{at:7.1} s  {text}"));
     }
 
-    fn on_join(&mut self, now: Instant, ok: pb::JoinOk) {
+    pub(super) fn on_join(&mut self, now: Instant, ok: pb::JoinOk) {
         let Some(info) = ok.group else { return };
         let view = self.group(info.group_id);
         view.name = info.name;
@@ -345,86 +336,9 @@ impl View {
     }
 }
 
-/// Watches `client`'s groups, calling `draw` with the rendered view every
-/// 500 ms, until `stop` resolves or `seconds` pass.
-pub async fn run(
-    client: &Client,
-    seconds: Option<f64>,
-    stop: impl Future<Output = ()>,
-    mut draw: impl FnMut(&str),
-) -> anyhow::Result<()> {
-    let mut events = client.events();
-    let now = Instant::now();
-    let mut view = View {
-        me: client.terminal_id(),
-        codes: client.status_codes(),
-        connected: client.is_connected(),
-        started: Some(now),
-        ..View::default()
-    };
-    for info in client.groups() {
-        let group = view.group(info.group_id);
-        group.name = info.name;
-        group.joined = info.joined;
-    }
-    // Joining again answers with who talks now and any emergency.
-    for id in client.joined() {
-        if let Ok(ok) = client.join(id).await {
-            view.on_join(now, ok);
-        }
-    }
-    let (rtt_tx, mut rtt) = watch::channel(None);
-    let pinger = client.clone();
-    let pings = tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(PING);
-        loop {
-            ticks.tick().await;
-            let measured = pinger.ping().await.ok();
-            if rtt_tx.send(measured).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = super::stop_after(seconds);
-    tokio::pin!(stop, deadline);
-    let mut redraw = tokio::time::interval(REDRAW);
-    let result = loop {
-        tokio::select! {
-            () = &mut stop => break Ok(()),
-            () = &mut deadline => break Ok(()),
-            event = events.recv() => match event {
-                Some(event) => view.on_event(Instant::now(), event),
-                None => break Err(anyhow::anyhow!("connection to the relay closed")),
-            },
-            Ok(()) = rtt.changed() => view.rtt = *rtt.borrow_and_update(),
-            _ = redraw.tick() => {
-                view.connected = client.is_connected();
-                draw(&view.render(Instant::now()));
-            }
-        }
-    };
-    pings.abort();
-    draw(&view.render(Instant::now()));
-    result
-}
-
-/// `ptt monitor` from the command line.
-pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
-    let client = args.conn.connect().await?;
-    run(&client, args.seconds, super::ctrl_c(), |text| {
-        use std::io::Write as _;
-        let mut stdout = std::io::stdout().lock();
-        let _ = write!(stdout, "\x1b[2J\x1b[H{text}");
-        let _ = stdout.flush();
-    })
-    .await?;
-    client.close().await;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::cli::monitor::view::*;
 
     fn info(group: u32, name: &str) -> pb::GroupInfo {
         pb::GroupInfo {

@@ -1,18 +1,5 @@
-//! Talking: press → wait for the floor → send voice → release, without
-//! clipping the first syllable.
-//!
-//! A user starts speaking the moment they press the button, but the grant
-//! comes a round trip later (or much later, from the queue). [`Talk`] holds
-//! the encoded frames pushed meanwhile in a bounded buffer and sends them
-//! first, with the granted burst id and sequence numbers from 0, as soon as
-//! the grant arrives; later frames go out as they are pushed. The buffered
-//! frames leave back to back: listeners' jitter buffers absorb the burst,
-//! and the talker's extra delay is drained instead of kept for the whole
-//! burst.
-//!
-//! The API carries encoded Opus packets, not audio: the `ptt` command feeds
-//! it from its microphone encoder, the load generator from canned packets.
-//! One talk task per press owns the state; the handle only queues frames.
+//! The task behind a [`Talk`](super::Talk): it asks for the floor, holds
+//! the frames pushed meanwhile, sends the burst and gives the floor back.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,12 +10,14 @@ use bytes::{Bytes, BytesMut};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 
-use crate::client::{release, unexpected};
-use crate::connection::{Link, unix_us};
+use super::request::{Command, Frame, TalkRequest};
+use super::state::{TalkEnd, TalkState, TalkSummary};
+use crate::answers::{release, unexpected};
+use crate::clock::unix_us;
 use crate::error::ClientError;
 use crate::events::{enum_or_default, limit};
+use crate::link::Link;
 use crate::shared::{FloorSignal, Shared};
 
 /// Pause between the burst's last datagram and `FloorRelease`.
@@ -40,228 +29,8 @@ use crate::shared::{FloorSignal, Shared};
 /// the final frame through; it is the time that frame's audio lasts anyway.
 pub const RELEASE_HANG: Duration = Duration::from_millis(20);
 
-/// What was pressed: the group, and the priority and kind of the request.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TalkRequest {
-    pub(crate) group: u32,
-    pub(crate) priority: pb::Priority,
-    pub(crate) kind: pb::FloorKind,
-}
-
-/// Where a talk is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TalkState {
-    /// The floor request is on its way; frames are buffered.
-    Requesting,
-    /// The floor is busy and the request waits in the queue; frames are
-    /// buffered (the oldest dropped once the buffer is full).
-    Queued {
-        /// 1-based position (1: next).
-        position: u32,
-        /// Requests queued in all.
-        queue_length: u32,
-    },
-    /// The floor is ours: frames are sent as they are pushed.
-    Talking {
-        /// The granted burst id.
-        burst: u32,
-        /// When the relay will revoke the burst; `None`: no limit.
-        talk_limit: Option<Duration>,
-    },
-    /// The talk is over; pushed frames are refused.
-    Ended(TalkEnd),
-}
-
-/// How a talk ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TalkEnd {
-    /// Released after talking; the relay acknowledged.
-    Released,
-    /// Released before the floor was granted: the request was withdrawn and
-    /// the buffered audio discarded.
-    Withdrawn,
-    /// The relay refused the floor (or a queued request expired); the
-    /// buffered audio was discarded.
-    Denied(pb::FloorDenyReason),
-    /// The relay took the floor away (pre-emption, talk limit, ...).
-    Revoked(pb::FloorRevokeReason),
-    /// The connection was lost during the talk.
-    Disconnected,
-    /// Something else failed (e.g. the relay answered with an error).
-    Failed(ClientError),
-}
-
-/// Why a frame was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TalkError {
-    /// The talk is over (denied, revoked, released, disconnected): stop
-    /// capturing, and tell the user why.
-    #[error("the talk has ended: {0:?}")]
-    Ended(TalkEnd),
-    /// The talk task is behind by a whole buffer; this frame was dropped.
-    /// Happens only if the runtime is starved.
-    #[error("talk buffer full; frame dropped")]
-    Overloaded,
-}
-
-/// The result of a talk once it has ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TalkSummary {
-    /// The group.
-    pub group: u32,
-    /// The burst id, if the floor was granted.
-    pub burst: Option<u32>,
-    /// Voice frames sent.
-    pub frames_sent: u64,
-    /// Frames dropped: buffer overflow while waiting, audio discarded after
-    /// a denial, frames refused by the connection, frames after revocation.
-    pub frames_dropped: u64,
-    /// How it ended.
-    pub end: TalkEnd,
-}
-
-/// The floor grant a talk got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Grant {
-    /// The burst id.
-    pub burst: u32,
-    /// When the relay will revoke the burst; `None`: no limit.
-    pub talk_limit: Option<Duration>,
-}
-
-/// One encoded frame and when its audio was captured.
-#[derive(Debug)]
-struct Frame {
-    opus: Bytes,
-    captured_us: u64,
-}
-
-#[derive(Debug)]
-enum Command {
-    Frame(Frame),
-    Release,
-}
-
-/// The handle of one press of the talk button. Push encoded 20 ms Opus
-/// frames with [`Talk::push_frame`] from the moment of the press; end with
-/// [`Talk::release`]. Dropping the handle releases too.
-#[derive(Debug)]
-pub struct Talk {
-    group: u32,
-    commands: mpsc::Sender<Command>,
-    state: watch::Receiver<TalkState>,
-    task: JoinHandle<TalkSummary>,
-}
-
-impl Talk {
-    pub(crate) fn start(shared: Arc<Shared>, request: TalkRequest) -> Self {
-        let capacity = shared.config.talk_buffer_frames.max(1);
-        let (commands, rx) = mpsc::channel(capacity);
-        let (state_tx, state) = watch::channel(TalkState::Requesting);
-        let task = tokio::spawn(TalkTask::new(shared, request, rx, state_tx, capacity).run());
-        Self {
-            group: request.group,
-            commands,
-            state,
-            task,
-        }
-    }
-
-    /// The group talked in.
-    #[must_use]
-    pub fn group(&self) -> u32 {
-        self.group
-    }
-
-    /// Where the talk is now.
-    #[must_use]
-    pub fn state(&self) -> TalkState {
-        self.state.borrow().clone()
-    }
-
-    /// Queues one encoded Opus packet (normally 20 ms), captured now.
-    pub fn push_frame(&self, opus: Bytes) -> Result<(), TalkError> {
-        self.push_frame_at(opus, unix_us())
-    }
-
-    /// Queues one encoded Opus packet whose first sample was captured at
-    /// `captured_us` (Unix µs), for callers that know better than "now".
-    pub fn push_frame_at(&self, opus: Bytes, captured_us: u64) -> Result<(), TalkError> {
-        if let TalkState::Ended(end) = &*self.state.borrow() {
-            return Err(TalkError::Ended(end.clone()));
-        }
-        match self
-            .commands
-            .try_send(Command::Frame(Frame { opus, captured_us }))
-        {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(TalkError::Overloaded),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(TalkError::Ended(self.end_or_failed()))
-            }
-        }
-    }
-
-    fn end_or_failed(&self) -> TalkEnd {
-        match &*self.state.borrow() {
-            TalkState::Ended(end) => end.clone(),
-            _ => TalkEnd::Failed(ClientError::Protocol("talk task ended".into())),
-        }
-    }
-
-    /// Waits until the floor is granted (frames buffered so far are being
-    /// sent), or the talk ended without it.
-    pub async fn granted(&self) -> Result<Grant, TalkError> {
-        let mut state = self.state.clone();
-        let state = state
-            .wait_for(|s| matches!(s, TalkState::Talking { .. } | TalkState::Ended(_)))
-            .await
-            .map_err(|_| {
-                TalkError::Ended(TalkEnd::Failed(ClientError::Protocol(
-                    "talk task ended".into(),
-                )))
-            })?
-            .clone();
-        match state {
-            TalkState::Talking { burst, talk_limit } => Ok(Grant { burst, talk_limit }),
-            TalkState::Ended(end) => Err(TalkError::Ended(end)),
-            _ => Err(TalkError::Ended(self.end_or_failed())),
-        }
-    }
-
-    /// Waits until the talk ends by itself (revoked, denied, disconnected).
-    pub async fn ended(&self) -> TalkEnd {
-        let mut state = self.state.clone();
-        let ended = state
-            .wait_for(|s| matches!(s, TalkState::Ended(_)))
-            .await
-            .map(|s| s.clone());
-        match ended {
-            Ok(TalkState::Ended(end)) => end,
-            _ => self.end_or_failed(),
-        }
-    }
-
-    /// Releases the button: frames pushed so far are sent (the last one
-    /// marked as the burst's last frame) and the floor is given back; before
-    /// the grant, a queued request is withdrawn and its audio discarded.
-    pub async fn release(self) -> TalkSummary {
-        let _ = self.commands.send(Command::Release).await;
-        let group = self.group;
-        drop(self.commands);
-        self.task.await.unwrap_or_else(|_| TalkSummary {
-            group,
-            burst: None,
-            frames_sent: 0,
-            frames_dropped: 0,
-            end: TalkEnd::Failed(ClientError::Protocol("talk task failed".into())),
-        })
-    }
-}
-
 /// The task behind a [`Talk`].
-struct TalkTask {
+pub(super) struct TalkTask {
     shared: Arc<Shared>,
     request: TalkRequest,
     commands: mpsc::Receiver<Command>,
@@ -279,7 +48,7 @@ struct TalkTask {
 }
 
 impl TalkTask {
-    fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         request: TalkRequest,
         commands: mpsc::Receiver<Command>,
@@ -304,7 +73,7 @@ impl TalkTask {
         }
     }
 
-    async fn run(mut self) -> TalkSummary {
+    pub(super) async fn run(mut self) -> TalkSummary {
         let group = self.request.group;
         let (token, mut signals) = self.shared.watch_floor(group);
         let end = self.drive(&mut signals).await;

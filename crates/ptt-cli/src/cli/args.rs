@@ -1,0 +1,75 @@
+//! The connection options every subcommand but `load` takes, and the
+//! client configuration they describe.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use ptt_client::{Client, ClientConfig, Trust};
+
+/// Where the relay is and who this terminal is; every subcommand but `load`
+/// takes these.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// The relay, `HOST:PORT`.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "PTT_SERVER",
+        default_value = "127.0.0.1:7700"
+    )]
+    pub server: String,
+    /// The relay's certificate to pin (PEM): `pttd` writes it to
+    /// `<data-dir>/pttd-cert.pem`. Only exactly this certificate is trusted.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "PTT_CA",
+        default_value = "./data/pttd-cert.pem"
+    )]
+    pub ca: PathBuf,
+    /// This terminal's id in the relay's directory.
+    #[arg(long, value_name = "N", env = "PTT_ID")]
+    pub id: u32,
+    /// This terminal's secret. Prefer the PTT_SECRET environment variable:
+    /// a command-line argument is visible to every user in `ps`.
+    #[arg(long, value_name = "S", env = "PTT_SECRET", hide_env_values = true)]
+    pub secret: String,
+    /// Seconds to wait for the relay to answer before calling it unreachable.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub connect_timeout: f64,
+}
+
+impl ConnArgs {
+    /// The client configuration these options describe.
+    pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        let server = resolve(&self.server)?;
+        let mut config = ClientConfig::new(
+            server,
+            Trust::Pinned(self.ca.clone()),
+            self.id,
+            self.secret.as_bytes(),
+        );
+        config.client_version = concat!("ptt-cli/", env!("CARGO_PKG_VERSION")).to_owned();
+        if self.connect_timeout.is_finite() && self.connect_timeout > 0.0 {
+            config.connect_timeout = Duration::from_secs_f64(self.connect_timeout.min(600.0));
+        }
+        Ok(config)
+    }
+
+    /// Connects and logs in.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(self.client_config()?).await?)
+    }
+}
+
+/// `HOST:PORT` to the first address it resolves to.
+fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
+    server
+        .to_socket_addrs()
+        .with_context(|| format!("--server {server}: not HOST:PORT or does not resolve"))?
+        .next()
+        .with_context(|| format!("--server {server}: resolves to no address"))
+}

@@ -1,0 +1,116 @@
+//! `ptt monitor`: a live text view of this terminal's groups.
+//!
+//! Plain text redrawn every 500 ms (ANSI clear screen, no TUI library): per
+//! group who holds the floor and since when, this terminal's queue position
+//! when it waits, the emergency state; below, the latest events (floor,
+//! alerts, regroupings, status messages with their labels, private calls),
+//! the latest position of each terminal that reports one (dispatchers get
+//! them), and the round-trip time of a ping every two seconds.
+//!
+//! Positions have a section of their own instead of event lines: a patrol
+//! reports every second and would push everything else off the screen.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use ptt_client::Client;
+use tokio::sync::watch;
+
+use super::args::ConnArgs;
+
+mod view;
+
+pub use view::View;
+
+/// How often the view is redrawn.
+const REDRAW: Duration = Duration::from_millis(500);
+/// How often the relay is pinged.
+const PING: Duration = Duration::from_secs(2);
+
+/// Options of `ptt monitor`.
+#[derive(Debug, Clone, Args)]
+pub struct MonitorArgs {
+    /// Connection and identity.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Stop after this many seconds (default: at ctrl-c).
+    #[arg(long, value_name = "N")]
+    pub seconds: Option<f64>,
+}
+
+/// Watches `client`'s groups, calling `draw` with the rendered view every
+/// 500 ms, until `stop` resolves or `seconds` pass.
+pub async fn run(
+    client: &Client,
+    seconds: Option<f64>,
+    stop: impl Future<Output = ()>,
+    mut draw: impl FnMut(&str),
+) -> anyhow::Result<()> {
+    let mut events = client.events();
+    let now = Instant::now();
+    let mut view = View::new(
+        client.terminal_id(),
+        client.status_codes(),
+        client.is_connected(),
+        now,
+    );
+    for info in client.groups() {
+        let group = view.group(info.group_id);
+        group.name = info.name;
+        group.joined = info.joined;
+    }
+    // Joining again answers with who talks now and any emergency.
+    for id in client.joined() {
+        if let Ok(ok) = client.join(id).await {
+            view.on_join(now, ok);
+        }
+    }
+    let (rtt_tx, mut rtt) = watch::channel(None);
+    let pinger = client.clone();
+    let pings = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(PING);
+        loop {
+            ticks.tick().await;
+            let measured = pinger.ping().await.ok();
+            if rtt_tx.send(measured).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = super::stop::stop_after(seconds);
+    tokio::pin!(stop, deadline);
+    let mut redraw = tokio::time::interval(REDRAW);
+    let result = loop {
+        tokio::select! {
+            () = &mut stop => break Ok(()),
+            () = &mut deadline => break Ok(()),
+            event = events.recv() => match event {
+                Some(event) => view.on_event(Instant::now(), event),
+                None => break Err(anyhow::anyhow!("connection to the relay closed")),
+            },
+            Ok(()) = rtt.changed() => view.rtt = *rtt.borrow_and_update(),
+            _ = redraw.tick() => {
+                view.connected = client.is_connected();
+                draw(&view.render(Instant::now()));
+            }
+        }
+    };
+    pings.abort();
+    draw(&view.render(Instant::now()));
+    result
+}
+
+/// `ptt monitor` from the command line.
+pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
+    let client = args.conn.connect().await?;
+    run(&client, args.seconds, super::stop::ctrl_c(), |text| {
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        let _ = write!(stdout, "\x1b[2J\x1b[H{text}");
+        let _ = stdout.flush();
+    })
+    .await?;
+    client.close().await;
+    Ok(())
+}
