@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ptt_proto::pb;
 use ptt_relay::Relay;
 use ptt_relay::config::Config;
-use ptt_relay::metrics::Histogram;
+use ptt_relay_core::metrics::Histogram;
 
 fn histogram_observation(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward_latency");
@@ -67,7 +67,7 @@ fn scrape(c: &mut Criterion) {
     // Every group has client figures and both histograms have data, so the
     // scrape writes every series it can.
     let now = Instant::now();
-    let demo = ptt_relay::directory::Directory::demo().expect("demo district");
+    let demo = ptt_directory::Directory::demo().expect("demo district");
     for group in demo.groups() {
         metrics.client_quality.record(
             &pb::GroupQuality {

@@ -19,10 +19,10 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ptt_directory::{Directory, HashParams, hash_secret};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
-use ptt_relay::directory::{Directory, HashParams, hash_secret};
-use ptt_relay::recording::Counters;
-use ptt_relay::recording::{Limits, Recorder, Settings};
+use ptt_recording::Counters;
+use ptt_recording::{Limits, Recorder, Settings};
 
 /// A stamped 20 ms wideband datagram as the fan-out hands it over.
 fn frame() -> Bytes {

@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ptt_relay::directory::{Directory, GeoPoint, PatrolRule, TerminalId};
-use ptt_relay::dispatch::patrol::{PatrolTracker, premises_of};
+use ptt_directory::{Directory, GeoPoint, PatrolRule, TerminalId};
+use ptt_relay_core::dispatch::patrol::{PatrolTracker, premises_of};
 
 /// 1,000 positions on a line across the district (about 4 km west to east).
 fn track() -> Vec<GeoPoint> {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use ptt_relay::directory::{HashParams, hash_secret};
+use ptt_directory::{HashParams, hash_secret};
 
 /// One terminal of a test directory.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ptt_relay::Relay;
 use ptt_relay::config::Config;
-use ptt_relay::metrics::Metrics;
+use ptt_relay_core::metrics::Metrics;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

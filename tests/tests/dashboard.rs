@@ -557,9 +557,9 @@ fn big_directory(groups: u32) -> String {
                     (1..=terminals)
                         .filter(|id| id % cores == core)
                         .map(|id| {
-                            let hash = ptt_relay::directory::hash_secret(
+                            let hash = ptt_directory::hash_secret(
                                 secret(id).as_bytes(),
-                                ptt_relay::directory::HashParams::LIGHT,
+                                ptt_directory::HashParams::LIGHT,
                             )
                             .expect("hash");
                             (id, hash)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ptt_proto::pb::{self, server_message::Body};
-use ptt_relay::metrics::DropReason;
+use ptt_relay_core::metrics::DropReason;
 use ptt_tests::client::granted;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 

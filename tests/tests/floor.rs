@@ -236,7 +236,7 @@ async fn listen_only_member_cannot_talk() -> anyhow::Result<()> {
     assert!(
         relay
             .metrics
-            .dropped(ptt_relay::metrics::DropReason::NotHolder)
+            .dropped(ptt_relay_core::metrics::DropReason::NotHolder)
             >= 1
     );
     relay.stop().await?;

@@ -7,9 +7,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ptt_calllog::{ADMIN_TERMINAL, AdminAction, CallLogReader};
+use ptt_directory::{GroupId, TerminalId};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use ptt_relay::calllog::{ADMIN_TERMINAL, AdminAction, CallLogReader};
-use ptt_relay::directory::{GroupId, TerminalId};
 use ptt_tests::client::granted;
 use ptt_tests::directory::secret;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
@@ -609,7 +609,10 @@ async fn a_talker_demoted_to_listen_only_loses_the_floor_at_once() -> anyhow::Re
 
     // What it still sends goes nowhere (past the tail grace that lets the
     // last frames before an end through).
-    tokio::time::sleep(Duration::from_millis(ptt_relay::group::TAIL_GRACE_MS + 100)).await;
+    tokio::time::sleep(Duration::from_millis(
+        ptt_relay_core::group::TAIL_GRACE_MS + 100,
+    ))
+    .await;
     for seq in 5..15 {
         talker.send_datagram(opus::datagram(GROUP, burst, seq, 0))?;
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -620,7 +620,7 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
     assert!(terminal_of(&ops.json("/api/v1/terminals").await, 1)["location"].is_null());
 
     // Terminal 1 reports where it is: the API shows the position as received.
-    let before = ptt_relay::calllog::now_ms();
+    let before = ptt_calllog::now_ms();
     let answer = by_id(&mut clients, 1)
         .request(Request::LocationReport(pb::LocationReport {
             latitude_deg: 30.001_25,
@@ -630,7 +630,7 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
         }))
         .await?;
     assert!(matches!(answer, Body::Ack(_)), "{answer:?}");
-    let after = ptt_relay::calllog::now_ms();
+    let after = ptt_calllog::now_ms();
     let terminals = ops.json("/api/v1/terminals").await;
     let location = &terminal_of(&terminals, 1)["location"];
     assert_eq!(location["lat"], 30.001_25, "{location}");

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use ptt_relay::private_call::PRIVATE_CALL_GROUP_BASE;
+use ptt_relay_core::private_call::PRIVATE_CALL_GROUP_BASE;
 use ptt_tests::client::granted;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 

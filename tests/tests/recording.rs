@@ -9,10 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use ptt_calllog::{BurstRow, CallLogReader};
 use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
+use ptt_directory::GroupId;
 use ptt_proto::voice::{self, Kind, VoiceHeader};
-use ptt_relay::calllog::{BurstRow, CallLogReader};
-use ptt_relay::directory::GroupId;
 use ptt_tests::client::granted;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay};
 

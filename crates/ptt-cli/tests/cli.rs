@@ -16,7 +16,7 @@ use ptt_cli::cli::listen::{self, ListenArgs};
 use ptt_cli::cli::monitor;
 use ptt_cli::cli::talk::{self, TalkArgs, TalkPriority};
 use ptt_client::codec::signal;
-use ptt_relay::directory::{HashParams, hash_secret};
+use ptt_directory::{HashParams, hash_secret};
 
 /// The group both terminals are in.
 const GROUP: u32 = 10;

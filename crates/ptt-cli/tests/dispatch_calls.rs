@@ -16,7 +16,7 @@ use ptt_cli::cli::answer;
 use ptt_cli::cli::call::{self, CallArgs};
 use ptt_client::Event;
 use ptt_proto::pb;
-use ptt_relay::private_call::PRIVATE_CALL_GROUP_BASE;
+use ptt_relay_core::private_call::PRIVATE_CALL_GROUP_BASE;
 
 /// `ptt call` and `ptt answer` run side by side: both parties are joined to
 /// the call's group, the callee hears the caller's tone, the caller hangs

@@ -11,7 +11,7 @@ use ptt_relay::config::Config;
 async fn small_run_against_in_process_relay() -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = tempfile::tempdir()?;
-    let generated = ptt_relay::directory::generate(30, 3, 7)?;
+    let generated = ptt_directory::generate(30, 3, 7)?;
     let directory = dir.path().join("directory.toml");
     let secrets = dir.path().join("secrets.txt");
     std::fs::write(&directory, &generated.toml)?;

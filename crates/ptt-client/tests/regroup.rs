@@ -13,9 +13,9 @@ use anyhow::ensure;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{expect, secret};
 use ptt_client::{Client, ClientConfig, Event, Events, Trust};
+use ptt_directory::{HashParams, hash_secret};
 use ptt_proto::pb;
 use ptt_relay::config::Config;
-use ptt_relay::directory::{HashParams, hash_secret};
 
 const TOKEN: &str = "regroup-test-admin-token-0123";
 const DISTRICT: u32 = 10;

@@ -26,7 +26,7 @@ async fn login_failures_have_distinct_errors() -> anyhow::Result<()> {
 
     // Another relay's certificate (generated in another data directory).
     let other: TempDir = tempfile::tempdir()?;
-    let identity = ptt_relay::tls::Identity::load_or_generate(other.path())?;
+    let identity = ptt_relay_core::tls::Identity::load_or_generate(other.path())?;
     let mut wrong_cert = relay.config(100);
     wrong_cert.trust = Trust::Pinned(identity.cert_path.clone());
     let error = Client::connect(wrong_cert).await.expect_err("refused");

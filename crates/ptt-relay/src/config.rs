@@ -6,7 +6,7 @@
 //! A bad file stops the relay with `file:line:column: message`, naming the field.
 
 use std::ffi::OsString;
-use std::fmt;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 /// Humane durations (`250ms`, `1m30s`), as the config file and flags write them.
 pub use ptt_directory::toml_text::parse_duration;
 use ptt_directory::toml_text::{DurationError, Location, TomlError, duration_serde};
+use ptt_ops::{AdminToken, Token, ViewToken};
 use serde::Deserialize;
 
 /// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
@@ -106,7 +107,7 @@ pub struct Config {
     #[arg(long, value_name = "FILE", env = "PTTD_KEY")]
     pub key: Option<PathBuf>,
 
-    /// Tracing filter, e.g. `info` or `ptt_relay=debug,quinn=warn`.
+    /// Tracing filter, e.g. `info` or `ptt_relay_core=debug,quinn=warn`.
     #[arg(long, value_name = "FILTER", default_value = "info", env = "PTTD_LOG")]
     pub log: String,
 
@@ -245,62 +246,6 @@ pub struct Config {
         env = "PTTD_PRIVATE_CALLS"
     )]
     pub private_calls: u32,
-}
-
-/// A bearer token of the ops port (admin or view): a secret, so its `Debug` never shows it
-/// (the config is printed in logs and panics) and requests are compared with it in constant
-/// time. Deliberately not `PartialEq`: `==` on strings returns at the first difference.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct Token(String);
-
-/// The admin API's bearer token (see [`Config::admin_token`]).
-pub type AdminToken = Token;
-
-/// The ops port's read token (see [`Config::view_token`]).
-pub type ViewToken = Token;
-
-impl Token {
-    /// Shortest token accepted: a guessable admin token would hand out the whole network.
-    pub const MIN_LEN: usize = 16;
-
-    /// An empty token (e.g. `PTTD_ADMIN_TOKEN=` left blank by a compose file) disables the
-    /// admin API like no token at all.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether `presented` is this token, taking the same time wherever they differ.
-    pub fn matches(&self, presented: &[u8]) -> bool {
-        use subtle::ConstantTimeEq;
-        let expected = self.0.as_bytes();
-        // Lengths are compared openly: the length of the token is not the secret.
-        expected.len() == presented.len() && bool::from(expected.ct_eq(presented))
-    }
-
-    /// The token's text, for the few places that must hand it on (the view cookie).
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the token is long enough and has no surrounding spaces.
-    fn well_formed(&self) -> bool {
-        self.0.len() >= Token::MIN_LEN && self.0.trim() == self.0
-    }
-}
-
-impl std::str::FromStr for Token {
-    type Err = std::convert::Infallible;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Token(s.to_owned()))
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
 }
 
 /// The arg ids (= field names) that [`Config::merge_cli`] copies; a test checks it is complete.
@@ -560,7 +505,7 @@ impl Config {
             path: path.clone(),
             source,
         })?;
-        self.admin_token = Some(Token(text.trim().to_owned()));
+        self.admin_token = Some(Token::from(text.trim().to_owned()));
         self.admin_token_file = None;
         Ok(())
     }

@@ -14,24 +14,24 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::alert::{Alerting, Alerts};
-use crate::auth::AuthLimiter;
-use crate::clock::Clock;
 use crate::config::Config;
-use crate::dispatch::Dispatch;
-use crate::fanout::Fanout;
-use crate::group::{GroupContext, GroupShared, GroupTask, Groups};
-use crate::link;
-use crate::log_sink::LogSink;
-use crate::metrics::Metrics;
-use crate::online::Online;
-use crate::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
-use crate::quic::{self, ServerConfigError, TransportSettings};
-use crate::roster::Roster;
-use crate::session::context::SessionContext;
-use crate::tls::{Identity, TlsError};
-use crate::view::RelayView;
-use crate::{policy, session};
+use ptt_relay_core::alert::{Alerting, Alerts};
+use ptt_relay_core::auth::AuthLimiter;
+use ptt_relay_core::clock::Clock;
+use ptt_relay_core::dispatch::Dispatch;
+use ptt_relay_core::fanout::Fanout;
+use ptt_relay_core::group::{GroupContext, GroupShared, GroupTask, Groups};
+use ptt_relay_core::link;
+use ptt_relay_core::log_sink::LogSink;
+use ptt_relay_core::metrics::Metrics;
+use ptt_relay_core::online::Online;
+use ptt_relay_core::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
+use ptt_relay_core::quic::{self, ServerConfigError, TransportSettings};
+use ptt_relay_core::roster::Roster;
+use ptt_relay_core::session::context::SessionContext;
+use ptt_relay_core::tls::{Identity, TlsError};
+use ptt_relay_core::view::RelayView;
+use ptt_relay_core::{policy, session};
 
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
 /// for the call log to drain.
@@ -88,7 +88,7 @@ pub struct Relay {
     sessions: Arc<SessionContext>,
     /// What the ops port reads.
     view: RelayView,
-    ops_state: Arc<crate::ops::OpsState>,
+    ops_state: Arc<ptt_ops::OpsState>,
     endpoint: quinn::Endpoint,
     cert_path: PathBuf,
     groups: TaskTracker,
@@ -138,7 +138,7 @@ impl Relay {
             Arc::new(quinn::TokioRuntime),
         )
         .map_err(bind_error)?;
-        let ops = crate::ops::bind(config.ops_listen).map_err(|source| RelayError::OpsBind {
+        let ops = ptt_ops::bind(config.ops_listen).map_err(|source| RelayError::OpsBind {
             addr: config.ops_listen,
             source,
         })?;
@@ -256,7 +256,11 @@ impl Relay {
         }
         tasks.close();
         Ok(Self {
-            ops_state: crate::ops::OpsState::new(view.clone(), &config),
+            ops_state: ptt_ops::OpsState::new(
+                view.clone(),
+                ptt_ops::OpsAccess::new(config.view_token.clone(), &config.ops_allowed_hosts),
+                config.admin_token.clone(),
+            ),
             sessions,
             view,
             endpoint,
@@ -304,9 +308,9 @@ impl Relay {
     /// returns.
     pub async fn run(self) -> Result<(), RelayError> {
         let stop_ops = CancellationToken::new();
-        let ops = tokio::spawn(crate::ops::serve(
+        let ops = tokio::spawn(ptt_ops::serve(
             self.ops,
-            crate::ops::router(self.ops_state),
+            ptt_ops::router(self.ops_state),
             stop_ops.clone(),
         ));
         let shutdown = self.view.shutdown.clone();

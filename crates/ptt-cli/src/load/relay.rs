@@ -81,7 +81,7 @@ impl OwnRelay {
         extra: &[String],
     ) -> anyhow::Result<Self> {
         let pttd = pttd_path()?;
-        let generated = ptt_relay::directory::generate(terminals, groups, seed)
+        let generated = ptt_directory::generate(terminals, groups, seed)
             .context("cannot generate the load directory")?;
         let dir = tempfile::tempdir().context("cannot create a temporary data dir")?;
         let directory = dir.path().join("load-directory.toml");

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ptt_relay::metrics::{HistogramSnapshot, LATENCY_BOUNDS_US};
+use ptt_relay_core::metrics::{HistogramSnapshot, LATENCY_BOUNDS_US};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ptt_cli::cli::ConnArgs;
 use ptt_client::{Client, ClientConfig, Event, Events, Trust};
+use ptt_directory::{HashParams, hash_secret};
 use ptt_relay::config::Config;
-use ptt_relay::directory::{HashParams, hash_secret};
 use tempfile::TempDir;
 
 pub(crate) mod calls;

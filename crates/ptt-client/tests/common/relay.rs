@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ptt_client::{Client, ClientConfig, ReconnectPolicy, Trust};
+use ptt_directory::{HashParams, hash_secret};
 use ptt_relay::config::Config;
-use ptt_relay::directory::{HashParams, hash_secret};
 use tokio::task::JoinHandle;
 
 use super::{PATIENCE, secret};

@@ -42,7 +42,7 @@ pub struct TrackArgs {
     pub speed: f64,
     /// Wall-clock time between two reports (e.g. `1s`, `500ms`).
     #[arg(long, value_name = "DURATION", default_value = "1s",
-          value_parser = ptt_relay::config::parse_duration)]
+          value_parser = ptt_directory::toml_text::parse_duration)]
     pub interval: Duration,
     /// Start again from the first point at the end of the track.
     #[arg(long = "loop")]

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::history::{AlertView, BurstView, RegroupView};
 use super::latency::{Headline, Point};
-use crate::ops::state::OpsState;
+use crate::state::OpsState;
 use ptt_directory::{Directory, GroupId, Role, TerminalId};
 
 /// Most organisations listed by name; the rest are summed into one line, so
@@ -296,7 +296,7 @@ pub(crate) fn groups<'a>(shared: &'a OpsState, now: Instant) -> (Vec<GroupView<'
 
 /// The relay-wide figures: each group's means weighted by its frames.
 fn clients<'a>(
-    groups: impl Iterator<Item = &'a crate::metrics::quality::GroupFigures>,
+    groups: impl Iterator<Item = &'a ptt_relay_core::metrics::quality::GroupFigures>,
 ) -> ClientView {
     let mut view = ClientView::default();
     let (mut m2e, mut jitter, mut weight_m2e, mut weight_jitter) = (0f64, 0f64, 0f64, 0f64);

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::config::{AdminToken, Config};
-use crate::view::RelayView;
+use ptt_relay_core::view::RelayView;
 
-use super::access::OpsAccess;
+use crate::access::OpsAccess;
+use crate::token::AdminToken;
 
 /// The state behind every ops route.
 #[derive(Debug)]
@@ -19,12 +19,12 @@ pub struct OpsState {
 }
 
 impl OpsState {
-    /// The ops state over `relay` with the access rules of `config`.
-    pub fn new(relay: RelayView, config: &Config) -> Arc<Self> {
+    /// The ops state over `relay`, with its access rules and admin token.
+    pub fn new(relay: RelayView, access: OpsAccess, admin_token: Option<AdminToken>) -> Arc<Self> {
         Arc::new(Self {
             relay,
-            access: OpsAccess::from_config(config),
-            admin_token: config.admin_token.clone(),
+            access,
+            admin_token,
         })
     }
 }

@@ -54,7 +54,7 @@ pub struct Link {
     all_call_frames: AtomicU64,
     /// Woken when an administrator changed this terminal's group memberships;
     /// the session then joins or leaves groups to match (see `crate::roster`).
-    pub(crate) membership_changed: tokio::sync::Notify,
+    pub membership_changed: tokio::sync::Notify,
     metrics: Arc<Metrics>,
 }
 

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::state::OpsState;
-use crate::config::{Config, ViewToken};
+use crate::token::ViewToken;
 
 /// The cookie a browser holds after `/?token=`.
 pub const VIEW_COOKIE: &str = "pttd_view";
@@ -49,17 +49,12 @@ pub struct OpsAccess {
 }
 
 impl OpsAccess {
-    /// The rules `config` asks for (validated by `Config::validate`).
-    pub fn from_config(config: &Config) -> Self {
-        let view_token = config.view_token.clone();
+    /// The rules of `view-token` and `ops-allowed-hosts` (validated by the relay's config).
+    pub fn new(view_token: Option<ViewToken>, allowed_hosts: &[String]) -> Self {
         Self {
             view_cookie: view_token.as_ref().map(|t| hex(t.expose().as_bytes())),
             view_token,
-            allowed_hosts: config
-                .ops_allowed_hosts
-                .iter()
-                .map(|h| normal_host(h))
-                .collect(),
+            allowed_hosts: allowed_hosts.iter().map(|h| normal_host(h)).collect(),
             refused: LogThrottle::default(),
             admin_refused: LogThrottle::default(),
         }
@@ -275,10 +270,8 @@ mod tests {
     use super::*;
 
     fn access(hosts: &[&str]) -> OpsAccess {
-        OpsAccess::from_config(&Config {
-            ops_allowed_hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
-            ..Config::default()
-        })
+        let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        OpsAccess::new(None, &hosts)
     }
 
     #[test]

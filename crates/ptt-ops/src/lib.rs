@@ -6,8 +6,14 @@
 //! slow scraper or a browser left open on a wall screen costs the terminals
 //! nothing.
 //!
-//! Every route sits behind [`access`]: the `Host` check against DNS rebinding and, when
-//! `view-token` is set, the token that guards history and recordings.
+//! Every route sits behind the access layer ([`OpsAccess`]): the `Host` check against DNS
+//! rebinding and, when `view-token` is set, the token that guards history and recordings.
+//!
+//! This crate owns the HTTP surface and its access rules. It reads the relay only through
+//! the core's [`RelayView`](ptt_relay_core::view::RelayView) (and acts through it for the
+//! admin API), never through the relay's whole state, and knows nothing of how the relay
+//! is configured or started: the composition root hands it its settings.
+#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,9 +28,11 @@ mod api;
 mod dashboard;
 mod prometheus;
 mod state;
+mod token;
 
 pub use access::{LogThrottle, OpsAccess, VIEW_COOKIE};
 pub use state::OpsState;
+pub use token::{AdminToken, Token, ViewToken};
 
 /// The ops HTTP routes over the relay's shared state, all behind the access layer.
 pub fn router(shared: Arc<OpsState>) -> Router {

@@ -2,7 +2,7 @@
 //! OpenMetrics, when the scraper asks for it).
 //!
 //! Nothing is counted here. The hot path keeps counting into its own relaxed
-//! atomics and lock-free histograms ([`crate::metrics`]); a scrape builds a
+//! atomics and lock-free histograms ([`ptt_relay_core::metrics`]); a scrape builds a
 //! throw-away registry holding one [`Collector`] that reads those at scrape
 //! time. So a scrape takes no lock the voice path takes (the group gates are
 //! atomics, the session map is never touched by the fan-out, the client
@@ -30,8 +30,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::state::OpsState;
-use crate::metrics::{DenialReason, DropReason, HistogramSnapshot, LATENCY_BOUNDS_US};
 use ptt_directory::{Role, TerminalId};
+use ptt_relay_core::metrics::{DenialReason, DropReason, HistogramSnapshot, LATENCY_BOUNDS_US};
 
 /// Content type of the Prometheus text exposition format 0.0.4.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -462,7 +462,7 @@ fn seconds_buckets(snapshot: &HistogramSnapshot) -> [(f64, u64); LATENCY_BOUNDS_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Histogram;
+    use ptt_relay_core::metrics::Histogram;
 
     #[test]
     fn histogram_buckets_are_seconds_ending_in_infinity() {

@@ -322,7 +322,7 @@ pub(crate) const DISABLED: &str = "terminal disabled by an administrator";
 /// with AUTH_REVOKED (the client must not reconnect), then, a moment later so
 /// that message can leave, the connection is closed with
 /// [`link::CLOSE_DISABLED`] and the reason. Returns at once.
-pub(crate) fn disconnect_disabled(link: &Arc<Link>) {
+pub fn disconnect_disabled(link: &Arc<Link>) {
     link.send(
         0,
         Body::GoingAway(pb::GoingAway {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
-use crate::metrics::{Histogram, HistogramSnapshot};
+use ptt_relay_core::metrics::{Histogram, HistogramSnapshot};
 
 /// Seconds of per-second points kept for the charts (five minutes).
 pub(crate) const HISTORY_SECS: usize = 300;

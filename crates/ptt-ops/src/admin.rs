@@ -42,10 +42,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::state::OpsState;
-use crate::group::Command;
-use crate::roster::RosterError;
 use ptt_calllog::{AdminAction, AdminActionRecord, Record};
 use ptt_directory::{GroupId, Priority, TerminalId};
+use ptt_relay_core::group::Command;
+use ptt_relay_core::roster::RosterError;
 
 /// Who the call log names for an action made with the admin token when the request does
 /// not say.
@@ -135,7 +135,7 @@ async fn disable(
         // here or sees the flag once its session is registered.
         let session = shared.relay.online.get(id);
         if let Some(link) = &session {
-            crate::session::disconnect_disabled(link);
+            ptt_relay_core::session::disconnect_disabled(link);
         }
         tracing::warn!(terminal = id, by, "terminal disabled by an administrator");
         Ok(Json(TerminalState {

@@ -16,11 +16,11 @@ use serde::Serialize;
 
 use super::params::{ApiError, Params};
 use super::{Named, QueryPairs, group_param, read};
-use crate::dispatch::Fix;
-use crate::dispatch::zone_name;
-use crate::ops::state::OpsState;
+use crate::state::OpsState;
 use ptt_calllog::{PrivateCallRow, RegroupRow, UnixMs};
 use ptt_directory::{Group, GroupId, Shape, ZoneKind};
+use ptt_relay_core::dispatch::Fix;
+use ptt_relay_core::dispatch::zone_name;
 
 pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 use super::history::LogView;
 use super::latency::{Latency, Point};
 use super::snapshot::{self, Census, Snapshot};
-use crate::ops::state::OpsState;
+use crate::state::OpsState;
 use ptt_calllog::now_ms;
 
 /// How often the snapshot is taken.
