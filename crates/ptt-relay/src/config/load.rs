@@ -1,0 +1,454 @@
+//! Loading: the TOML file, then `PTTD_*` variables and flags over it ([`Cli::load`]), with
+//! file errors reported as `file:line:column: message` naming the field.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use ptt_directory::toml_text::TomlError;
+
+use super::error::ConfigError;
+use super::settings::{Cli, Config};
+
+/// The arg ids (= field names) that [`Config::merge_cli`] copies; a test checks it is complete.
+#[cfg(test)]
+const MERGED_FIELDS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "ops_listen",
+    "directory",
+    "cert",
+    "key",
+    "log",
+    "max_connections",
+    "idle_timeout",
+    "keep_alive",
+    "datagram_queue_ms",
+    "log_queue",
+    "auth_failures_per_minute",
+    "admin_token",
+    "admin_token_file",
+    "view_token",
+    "ops_allowed_hosts",
+    "record",
+    "recordings_dir",
+    "recording_retention_days",
+    "recording_max_mib",
+    "recording_queue",
+    "backup_radius_m",
+    "private_calls",
+];
+
+impl Cli {
+    /// Parses the process arguments and merges `--config FILE`, so `main` is one line.
+    ///
+    /// `--help`, `--version` and malformed flags print and exit the process as clap does;
+    /// a bad config file is returned so `main` can report it and exit non-zero.
+    pub fn load() -> Result<Cli, ConfigError> {
+        match Cli::try_load_from(std::env::args_os()) {
+            Err(ConfigError::Cli(e)) => e.exit(),
+            other => other,
+        }
+    }
+
+    /// Like [`Cli::load`] but from the given arguments (first one is the program name) and
+    /// never exits; tests and embedders use it.
+    pub fn try_load_from<I, T>(args: I) -> Result<Cli, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let Some(path) = cli.config.config.clone() {
+            let mut merged = Config::from_file(&path)?;
+            merged.config = Some(path);
+            merged.merge_cli(&cli.config, &matches);
+            cli.config = merged;
+        }
+        cli.config.read_token_files()?;
+        cli.config.validate()?;
+        Ok(cli)
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file; unset fields keep their defaults. Does not validate.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// Parses TOML text; `origin` names it in errors (usually the file path). Does not validate.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let err = TomlError::new(&e, text, origin);
+            ConfigError::Parse {
+                location: err.location,
+                field: err.field,
+                message: err.message,
+            }
+        })
+    }
+
+    /// Overwrites every field that was set on the command line (or by environment variable).
+    fn merge_cli(&mut self, cli: &Config, matches: &ArgMatches) {
+        let from_cli = |id: &str| {
+            matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        macro_rules! merge {
+            ($($field:ident),* $(,)?) => {
+                $( if from_cli(stringify!($field)) { self.$field = cli.$field.clone(); } )*
+            };
+        }
+        merge!(
+            data_dir,
+            listen,
+            ops_listen,
+            directory,
+            cert,
+            key,
+            log,
+            max_connections,
+            idle_timeout,
+            keep_alive,
+            datagram_queue_ms,
+            log_queue,
+            auth_failures_per_minute,
+            admin_token,
+            admin_token_file,
+            view_token,
+            ops_allowed_hosts,
+            record,
+            recordings_dir,
+            recording_retention_days,
+            recording_max_mib,
+            recording_queue,
+            backup_radius_m,
+            private_calls,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use ptt_ops::AdminToken;
+
+    use super::super::settings::Command;
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Cli, ConfigError> {
+        Cli::try_load_from(std::iter::once("pttd").chain(args.iter().copied()))
+    }
+
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("pttd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_example_deploy_config_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/pttd.toml");
+        let config = Config::from_file(&example).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/pttd"));
+        // The example documents the defaults for everything else.
+        assert_eq!(config.idle_timeout, Config::default().idle_timeout);
+        assert_eq!(config.keep_alive, Config::default().keep_alive);
+    }
+
+    #[test]
+    fn clap_defaults_match_default_impl() {
+        let cli = load(&[]).unwrap();
+        // Compared as printed: `Config` is not `PartialEq` (secrets), and tokens print
+        // redacted but still as `Some`/`None`.
+        assert_eq!(
+            format!("{:?}", cli.config),
+            format!("{:?}", Config::default())
+        );
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn every_flag_is_merged() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "config" | "help" | "version") {
+                continue;
+            }
+            assert!(
+                MERGED_FIELDS.contains(&id),
+                "{id} is not merged from the command line"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "listen = \"0.0.0.0:9000\"\nlog = \"debug\"\nidle-timeout = \"1m\"\n",
+        );
+        let p = path.to_str().unwrap();
+        let cli = load(&["--config", p, "--log", "trace", "--max-connections", "7"]).unwrap();
+        let c = cli.config;
+        assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap()); // file over default
+        assert_eq!(c.log, "trace"); // flag over file
+        assert_eq!(c.max_connections, 7); // flag over default
+        assert_eq!(c.idle_timeout, Duration::from_secs(60)); // file
+        assert_eq!(c.ops_listen, Config::default().ops_listen); // default
+        assert_eq!(c.config.as_deref(), Some(path.as_path()));
+    }
+
+    #[test]
+    fn flag_equal_to_default_still_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "log = \"debug\"\n");
+        let cli = load(&["--config", path.to_str().unwrap(), "--log", "info"]).unwrap();
+        assert_eq!(cli.config.log, "info");
+    }
+
+    #[test]
+    fn unknown_field_names_line_and_field() {
+        let text = "listen = \"127.0.0.1:1\"\n\nlisen = \"x\"\n";
+        let err = Config::from_toml_str(text, "pttd.toml").unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("pttd.toml:3:1: unknown field `lisen`, expected one of"),
+            "{shown}"
+        );
+        assert!(shown.contains("`listen`"), "{shown}");
+    }
+
+    #[test]
+    fn bad_duration_names_field() {
+        let text = "# comment\nkeep-alive = \"5 parsecs\"\n";
+        let err = Config::from_toml_str(text, "pttd.toml").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("pttd.toml:2:"), "{shown}");
+        assert!(shown.contains("keep-alive"), "{shown}");
+        assert!(shown.contains("5 parsecs"), "{shown}");
+    }
+
+    #[test]
+    fn bad_type_and_bad_flag_duration() {
+        let err = Config::from_toml_str("max-connections = \"many\"\n", "f.toml").unwrap_err();
+        assert!(err.to_string().starts_with("f.toml:1:"), "{err}");
+        assert!(err.to_string().contains("max-connections"), "{err}");
+        assert!(matches!(
+            load(&["--idle-timeout", "soon"]),
+            Err(ConfigError::Cli(_))
+        ));
+    }
+
+    #[test]
+    fn missing_file_and_invalid_combination() {
+        assert!(matches!(
+            load(&["--config", "/nonexistent/pttd.toml"]),
+            Err(ConfigError::Read { .. })
+        ));
+        let err = load(&["--keep-alive", "40s"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "keep-alive",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(load(&["--cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn admin_token_is_checked_in_constant_time_and_never_shown() {
+        let token: AdminToken = "0123456789abcdef-secret".parse().unwrap();
+        assert!(token.matches(b"0123456789abcdef-secret"));
+        assert!(!token.matches(b"0123456789abcdef-secreT"));
+        assert!(!token.matches(b"0123456789abcdef"));
+        assert!(!token.matches(b""));
+        let config = Config {
+            admin_token: Some(token),
+            ..Config::default()
+        };
+        config.validate().unwrap();
+        assert!(!format!("{config:?}").contains("secret"), "{config:?}");
+
+        assert!(
+            load(&["--admin-token", ""])
+                .unwrap()
+                .config
+                .admin_token
+                .unwrap()
+                .is_empty()
+        );
+        let cli = load(&["--admin-token", "short"]).unwrap_err();
+        assert!(
+            matches!(
+                cli,
+                ConfigError::Invalid {
+                    field: "admin-token",
+                    ..
+                }
+            ),
+            "{cli}"
+        );
+        let from_file =
+            Config::from_toml_str("admin-token = \"abcdefghijklmnopqrstuvwxyz\"\n", "f").unwrap();
+        assert!(
+            from_file
+                .admin_token
+                .unwrap()
+                .matches(b"abcdefghijklmnopqrstuvwxyz")
+        );
+    }
+
+    #[test]
+    fn the_admin_token_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, "abcdefghijklmnop-from-file\n").unwrap();
+        let path = file.to_str().unwrap();
+        let config = load(&["--admin-token-file", path]).unwrap().config;
+        let token = config.admin_token.expect("read from the file");
+        assert!(token.matches(b"abcdefghijklmnop-from-file"));
+        assert!(config.admin_token_file.is_none());
+
+        let both = load(&[
+            "--admin-token-file",
+            path,
+            "--admin-token",
+            "x".repeat(20).as_str(),
+        ]);
+        assert!(
+            matches!(
+                both,
+                Err(ConfigError::Invalid {
+                    field: "admin-token-file",
+                    ..
+                })
+            ),
+            "{both:?}"
+        );
+        assert!(matches!(
+            load(&["--admin-token-file", "/nonexistent/admin-token"]),
+            Err(ConfigError::Read { .. })
+        ));
+        std::fs::write(&file, "short\n").unwrap();
+        assert!(matches!(
+            load(&["--admin-token-file", path]),
+            Err(ConfigError::Invalid {
+                field: "admin-token",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn view_token_and_allowed_hosts() {
+        let config = load(&[
+            "--view-token",
+            "viewer-0123456789-secret",
+            "--ops-allowed-hosts",
+            "ops.example.org,Dashboard.local",
+        ])
+        .unwrap()
+        .config;
+        assert!(
+            config
+                .view_token
+                .unwrap()
+                .matches(b"viewer-0123456789-secret")
+        );
+        assert_eq!(
+            config.ops_allowed_hosts,
+            ["ops.example.org", "Dashboard.local"]
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                load(&["--view-token", "viewer-0123456789-secret"]).unwrap()
+            )
+            .contains("secret")
+        );
+        for bad in ["", "short", " viewer-0123456789-secret "] {
+            let err = load(&["--view-token", bad]).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        field: "view-token",
+                        ..
+                    }
+                ),
+                "{bad:?}: {err}"
+            );
+        }
+        for bad in ["ops.example.org:7780", "http://ops", ""] {
+            let err = Config {
+                ops_allowed_hosts: vec![bad.to_owned()],
+                ..Config::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.to_string().contains("ops-allowed-hosts"), "{err}");
+        }
+        let from_file = Config::from_toml_str(
+            "view-token = \"abcdefghijklmnopqrstuvwxyz\"\nops-allowed-hosts = [\"ops.lan\"]\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(from_file.ops_allowed_hosts, ["ops.lan"]);
+        assert!(from_file.view_token.is_some());
+    }
+
+    #[test]
+    fn gen_directory_subcommand() {
+        let cli = load(&[
+            "gen-directory",
+            "--terminals",
+            "10",
+            "--groups",
+            "3",
+            "--out",
+            "d.toml",
+            "--secrets",
+            "s.txt",
+        ])
+        .unwrap();
+        let Some(Command::GenDirectory(args)) = cli.command else {
+            panic!("no subcommand")
+        };
+        assert_eq!((args.terminals, args.groups, args.seed), (10, 3, 1));
+    }
+
+    #[test]
+    fn a_recording_queue_beyond_the_cap_is_refused_by_name() {
+        let with = |queue| {
+            Config {
+                recording_queue: queue,
+                ..Config::default()
+            }
+            .validate()
+        };
+        assert!(with(Config::MAX_RECORDING_QUEUE).is_ok());
+        for bad in [0, Config::MAX_RECORDING_QUEUE + 1, usize::MAX] {
+            let error = with(bad).unwrap_err();
+            assert!(error.to_string().contains("recording-queue"), "{error}");
+        }
+    }
+}

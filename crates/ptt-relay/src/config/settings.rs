@@ -1,0 +1,415 @@
+//! What can be set: the one flat [`Config`] struct (each setting's flag, `PTTD_*` variable,
+//! TOML key and built-in default) and the `pttd` command line ([`Cli`]) that carries it.
+//!
+//! The fields stay in one struct, in this order, because the order is the wire: it is the
+//! order of `pttd --help` and of the keys a bad config file is told to choose from.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ptt_directory::toml_text::{DurationError, duration_serde, parse_duration};
+use ptt_ops::{AdminToken, Token, ViewToken};
+use serde::Deserialize;
+
+use super::error::ConfigError;
+
+/// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
+#[derive(Debug, Clone, Parser)]
+#[command(name = "pttd", version, about = "Push-to-talk relay over QUIC")]
+pub struct Cli {
+    /// What to do instead of serving; `None` runs the relay.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The relay configuration, already merged with `--config FILE` by [`Cli::load`].
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands of `pttd` that do something other than serve.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Write a large directory (and its plain-text secrets) for load tests.
+    GenDirectory(GenDirectoryArgs),
+}
+
+/// Arguments of `pttd gen-directory`; passed to [`ptt_directory::write_generated`].
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct GenDirectoryArgs {
+    /// Number of terminals to generate (the first few are dispatchers).
+    #[arg(long)]
+    pub terminals: usize,
+    /// Number of groups to generate (group 1 is a district group holding everyone).
+    #[arg(long)]
+    pub groups: usize,
+    /// Where to write the directory TOML.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to write the secrets, one `<terminal id> <secret>` per line.
+    #[arg(long)]
+    pub secrets: PathBuf,
+    /// Seed of the generator: the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Everything the relay needs to start; see the module docs for where values come from.
+/// Not `PartialEq`: it holds secrets (see [`Token`]).
+#[derive(Debug, Clone, Args, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// TOML file to read settings from (flags still win over it).
+    #[arg(long, short = 'c', value_name = "FILE", env = "PTTD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Directory for the call log, recordings and the generated certificate.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "./data",
+        env = "PTTD_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+
+    /// UDP address the QUIC endpoint binds.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7700",
+        env = "PTTD_LISTEN"
+    )]
+    pub listen: SocketAddr,
+
+    /// TCP address of the operations HTTP server (metrics, JSON API, dashboard).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7780",
+        env = "PTTD_OPS_LISTEN"
+    )]
+    pub ops_listen: SocketAddr,
+
+    /// Directory TOML (terminals, groups, ACLs); without it the built-in demo district is used.
+    #[arg(long, value_name = "FILE", env = "PTTD_DIRECTORY")]
+    pub directory: Option<PathBuf>,
+
+    /// TLS certificate chain (PEM); without it a self-signed one is generated in the data dir.
+    #[arg(long, value_name = "FILE", env = "PTTD_CERT")]
+    pub cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) matching `--cert`.
+    #[arg(long, value_name = "FILE", env = "PTTD_KEY")]
+    pub key: Option<PathBuf>,
+
+    /// Tracing filter, e.g. `info` or `ptt_relay_core=debug,quinn=warn`.
+    #[arg(long, value_name = "FILTER", default_value = "info", env = "PTTD_LOG")]
+    pub log: String,
+
+    /// Most QUIC connections served at once; more are refused at the handshake.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        env = "PTTD_MAX_CONNECTIONS"
+    )]
+    pub max_connections: usize,
+
+    /// A connection silent for this long is closed, freeing its floor ("10s", "1m").
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg, env = "PTTD_IDLE_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub idle_timeout: Duration,
+
+    /// Interval of QUIC keep-alive pings; must be shorter than the idle timeout.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
+    #[serde(with = "duration_serde")]
+    pub keep_alive: Duration,
+
+    /// Per-connection datagram send budget in milliseconds of audio; older frames are dropped.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 60,
+        env = "PTTD_DATAGRAM_QUEUE_MS"
+    )]
+    pub datagram_queue_ms: u32,
+
+    /// Capacity of the call-log queue; records beyond it are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = 4096, env = "PTTD_LOG_QUEUE")]
+    pub log_queue: usize,
+
+    /// Failed authentications allowed per source address per minute before it is refused.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        env = "PTTD_AUTH_FAILURES_PER_MINUTE"
+    )]
+    pub auth_failures_per_minute: u32,
+
+    /// Bearer token of the admin API on the ops port (disable terminals, clear emergencies,
+    /// change group members); without it (or empty) those routes answer 403. Never logged.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PTTD_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<AdminToken>,
+
+    /// File holding the admin token (one line; surrounding whitespace ignored), so the token
+    /// is not on the command line where `ps` shows it. Read once at start by [`Cli::load`];
+    /// giving both this and `admin-token` is an error.
+    #[arg(long, value_name = "FILE", env = "PTTD_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Token that guards reading the ops port (history, recordings, dashboard, live feed):
+    /// when set, every ops route but `/metrics` needs `Authorization: Bearer <view or admin
+    /// token>` or the `pttd_view` cookie a browser gets by opening `/?token=<token>` once.
+    /// Unset, the ops port is open to whoever reaches it. Never logged.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "PTTD_VIEW_TOKEN",
+        hide_env_values = true
+    )]
+    pub view_token: Option<ViewToken>,
+
+    /// Host names (besides IP literals and `localhost`) the ops port answers to, e.g. the
+    /// name operators browse to; any other `Host` header is refused with 421 so a web page
+    /// cannot reach the ops port through DNS rebinding.
+    #[arg(
+        long,
+        value_name = "HOST,...",
+        value_delimiter = ',',
+        env = "PTTD_OPS_ALLOWED_HOSTS"
+    )]
+    pub ops_allowed_hosts: Vec<String>,
+
+    /// Record every talk burst as an Ogg Opus file (`--record false` turns it off).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, env = "PTTD_RECORD")]
+    pub record: bool,
+
+    /// Where recordings are written; default `<data-dir>/recordings`.
+    #[arg(long, value_name = "DIR", env = "PTTD_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+
+    /// Recordings older than this many days are deleted; 0 keeps them regardless of age.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 30,
+        env = "PTTD_RECORDING_RETENTION_DAYS"
+    )]
+    pub recording_retention_days: u32,
+
+    /// The oldest recordings are deleted while all of them take more than this; 0 is no limit.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 10_240,
+        env = "PTTD_RECORDING_MAX_MIB"
+    )]
+    pub recording_max_mib: u64,
+
+    /// Capacity of the recording queue in voice frames (1 to 1048576); frames beyond it are
+    /// dropped and counted.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 4096,
+        env = "PTTD_RECORDING_QUEUE"
+    )]
+    pub recording_queue: usize,
+
+    /// Backup calls: an emergency pulls in the on-duty guards of every compound whose
+    /// premises are within this many metres of the caller's last position (1 to 20000).
+    #[arg(
+        long,
+        value_name = "METRES",
+        default_value_t = 400,
+        env = "PTTD_BACKUP_RADIUS_M"
+    )]
+    pub backup_radius_m: u32,
+
+    /// Private calls that can be up at once (1 to 4096); each is a temporary group whose
+    /// task is started with the relay.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        env = "PTTD_PRIVATE_CALLS"
+    )]
+    pub private_calls: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            config: None,
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 7780)),
+            directory: None,
+            cert: None,
+            key: None,
+            log: "info".to_owned(),
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(2),
+            datagram_queue_ms: 60,
+            log_queue: 4096,
+            auth_failures_per_minute: 10,
+            admin_token: None,
+            admin_token_file: None,
+            view_token: None,
+            ops_allowed_hosts: Vec::new(),
+            record: true,
+            recordings_dir: None,
+            recording_retention_days: 30,
+            recording_max_mib: 10_240,
+            recording_queue: 4096,
+            backup_radius_m: 400,
+            private_calls: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Largest `recording-queue`: 2^20 frames. The queue allocates every
+    /// slot at start (about 60 MiB at this size) and holds 7 minutes of 50
+    /// groups talking at once: anything larger is a typo.
+    pub const MAX_RECORDING_QUEUE: usize = 1 << 20;
+
+    /// Checks values that parse but cannot work together, so the relay refuses to start
+    /// with a clear message instead of failing later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_connections == 0 {
+            return invalid("max-connections", "must be at least 1");
+        }
+        if self.log_queue == 0 {
+            return invalid("log-queue", "must be at least 1");
+        }
+        // The queue is allocated in full at start: a typo must not reserve
+        // gigabytes.
+        if !(1..=Self::MAX_RECORDING_QUEUE).contains(&self.recording_queue) {
+            return invalid("recording-queue", "must be between 1 and 1048576");
+        }
+        if !(1..=20_000).contains(&self.backup_radius_m) {
+            return invalid("backup-radius-m", "must be between 1 and 20000");
+        }
+        if !(1..=4096).contains(&self.private_calls) {
+            return invalid("private-calls", "must be between 1 and 4096");
+        }
+        if !(1..=10_000).contains(&self.datagram_queue_ms) {
+            return invalid("datagram-queue-ms", "must be between 1 and 10000");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("idle-timeout", "must be more than zero");
+        }
+        if self.keep_alive.is_zero() || self.keep_alive >= self.idle_timeout {
+            return invalid(
+                "keep-alive",
+                "must be more than zero and less than idle-timeout",
+            );
+        }
+        if self.cert.is_some() != self.key.is_some() {
+            return invalid("cert", "cert and key must be given together");
+        }
+        if self.log.trim().is_empty() {
+            return invalid("log", "must not be empty");
+        }
+        if let Some(token) = &self.admin_token
+            && !token.is_empty()
+            && !token.well_formed()
+        {
+            return invalid(
+                "admin-token",
+                "must be at least 16 characters without surrounding spaces",
+            );
+        }
+        if self.admin_token.is_some() && self.admin_token_file.is_some() {
+            return invalid(
+                "admin-token-file",
+                "give admin-token or admin-token-file, not both",
+            );
+        }
+        // Unlike the admin token, an empty view token is refused: a blank variable must not
+        // silently open the recordings to everyone who reaches the port.
+        if self.view_token.as_ref().is_some_and(|t| !t.well_formed()) {
+            return invalid(
+                "view-token",
+                "must be at least 16 characters without surrounding spaces (leave it unset for an open ops port)",
+            );
+        }
+        if let Some(host) = self.ops_allowed_hosts.iter().find(|h| {
+            h.is_empty() || h.contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
+        }) {
+            return invalid(
+                "ops-allowed-hosts",
+                &format!("{host:?} is not a host name (write names without port or scheme)"),
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads `admin-token-file` into `admin-token` (then forgets the path, so the two are
+    /// not both set). Called by [`Cli::load`]; embedders building a [`Config`] in code and
+    /// using the file call it before `Relay::load`.
+    pub fn read_token_files(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.admin_token_file else {
+            return Ok(());
+        };
+        if self.admin_token.is_some() {
+            return Err(ConfigError::Invalid {
+                field: "admin-token-file",
+                reason: "give admin-token or admin-token-file, not both".to_owned(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        self.admin_token = Some(Token::from(text.trim().to_owned()));
+        self.admin_token_file = None;
+        Ok(())
+    }
+
+    /// Path of the SQLite call log inside the data dir.
+    pub fn calllog_path(&self) -> PathBuf {
+        self.data_dir.join("pttd.sqlite")
+    }
+
+    /// Directory of the burst recordings: `recordings-dir`, else `<data-dir>/recordings`.
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.recordings_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("recordings"))
+    }
+
+    /// The recorder's settings, or `None` when recording is off.
+    pub fn recording_settings(&self) -> Option<ptt_recording::Settings> {
+        self.record.then(|| ptt_recording::Settings {
+            dir: self.recordings_dir(),
+            queue: self.recording_queue,
+            limits: ptt_recording::Limits {
+                max_age: (self.recording_retention_days > 0).then(|| {
+                    Duration::from_secs(u64::from(self.recording_retention_days) * 86_400)
+                }),
+                max_bytes: (self.recording_max_mib > 0)
+                    .then(|| self.recording_max_mib.saturating_mul(1 << 20)),
+            },
+        })
+    }
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, DurationError> {
+    parse_duration(s)
+}
