@@ -51,3 +51,13 @@ fn with_field(field: Option<&str>, message: &str) -> String {
         _ => message.to_owned(),
     }
 }
+
+/// `Err(ConfigError::Invalid { .. })` for `field` (its flag and file name) and `reason`: how
+/// each concern's part of [`Config::validate`](super::settings::Config::validate) refuses a
+/// value.
+pub(super) fn invalid(field: &'static str, reason: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    })
+}

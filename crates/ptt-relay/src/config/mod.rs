@@ -4,10 +4,29 @@
 //! file given with `--config`, built-in defaults. The file uses the same names as the flags
 //! (`data-dir = "/var/lib/pttd"`, `idle-timeout = "30s"`), so there is one name per setting.
 //! A bad file stops the relay with `file:line:column: message`, naming the field.
+//!
+//! [`Config`] is one flat struct (its field order is the order of `pttd --help`); each
+//! concern keeps its rules and derived values in a file of its own:
+//!
+//! - `settings.rs`: the struct itself with every flag, variable and default, the `pttd`
+//!   command line ([`Cli`]), [`Config::validate`] and the general `log` filter;
+//! - `transport.rs`: `listen`, `max-connections`, `idle-timeout`, `keep-alive`,
+//!   `datagram-queue-ms`, `cert`/`key`, `auth-failures-per-minute`;
+//! - `storage.rs`: `data-dir`, `log-queue` and the recordings (`record`, `recordings-dir`,
+//!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
+//! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
+//!   `ops-allowed-hosts`, with [`Config::read_token_files`];
+//! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`;
+//! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);
+//! - `error.rs`: [`ConfigError`].
 
+mod dispatch;
 mod error;
 mod load;
+mod ops_access;
 mod settings;
+mod storage;
+mod transport;
 
 pub use error::ConfigError;
 pub use settings::{Cli, Command, Config, GenDirectoryArgs};

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ptt_directory::toml_text::{DurationError, duration_serde, parse_duration};
-use ptt_ops::{AdminToken, Token, ViewToken};
+use ptt_ops::{AdminToken, ViewToken};
 use serde::Deserialize;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, invalid};
 
 /// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
 #[derive(Debug, Clone, Parser)]
@@ -55,7 +55,7 @@ pub struct GenDirectoryArgs {
 }
 
 /// Everything the relay needs to start; see the module docs for where values come from.
-/// Not `PartialEq`: it holds secrets (see [`Token`]).
+/// Not `PartialEq`: it holds secrets (see [`Token`](ptt_ops::Token)).
 #[derive(Debug, Clone, Args, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
@@ -277,136 +277,19 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Largest `recording-queue`: 2^20 frames. The queue allocates every
-    /// slot at start (about 60 MiB at this size) and holds 7 minutes of 50
-    /// groups talking at once: anything larger is a typo.
-    pub const MAX_RECORDING_QUEUE: usize = 1 << 20;
-
     /// Checks values that parse but cannot work together, so the relay refuses to start
     /// with a clear message instead of failing later.
+    ///
+    /// Each concern checks its own fields (transport, storage, dispatch, then the general
+    /// `log` here, then ops access); the first rule broken is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &'static str, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
-        if self.max_connections == 0 {
-            return invalid("max-connections", "must be at least 1");
-        }
-        if self.log_queue == 0 {
-            return invalid("log-queue", "must be at least 1");
-        }
-        // The queue is allocated in full at start: a typo must not reserve
-        // gigabytes.
-        if !(1..=Self::MAX_RECORDING_QUEUE).contains(&self.recording_queue) {
-            return invalid("recording-queue", "must be between 1 and 1048576");
-        }
-        if !(1..=20_000).contains(&self.backup_radius_m) {
-            return invalid("backup-radius-m", "must be between 1 and 20000");
-        }
-        if !(1..=4096).contains(&self.private_calls) {
-            return invalid("private-calls", "must be between 1 and 4096");
-        }
-        if !(1..=10_000).contains(&self.datagram_queue_ms) {
-            return invalid("datagram-queue-ms", "must be between 1 and 10000");
-        }
-        if self.idle_timeout.is_zero() {
-            return invalid("idle-timeout", "must be more than zero");
-        }
-        if self.keep_alive.is_zero() || self.keep_alive >= self.idle_timeout {
-            return invalid(
-                "keep-alive",
-                "must be more than zero and less than idle-timeout",
-            );
-        }
-        if self.cert.is_some() != self.key.is_some() {
-            return invalid("cert", "cert and key must be given together");
-        }
+        self.validate_transport()?;
+        self.validate_storage()?;
+        self.validate_dispatch()?;
         if self.log.trim().is_empty() {
             return invalid("log", "must not be empty");
         }
-        if let Some(token) = &self.admin_token
-            && !token.is_empty()
-            && !token.well_formed()
-        {
-            return invalid(
-                "admin-token",
-                "must be at least 16 characters without surrounding spaces",
-            );
-        }
-        if self.admin_token.is_some() && self.admin_token_file.is_some() {
-            return invalid(
-                "admin-token-file",
-                "give admin-token or admin-token-file, not both",
-            );
-        }
-        // Unlike the admin token, an empty view token is refused: a blank variable must not
-        // silently open the recordings to everyone who reaches the port.
-        if self.view_token.as_ref().is_some_and(|t| !t.well_formed()) {
-            return invalid(
-                "view-token",
-                "must be at least 16 characters without surrounding spaces (leave it unset for an open ops port)",
-            );
-        }
-        if let Some(host) = self.ops_allowed_hosts.iter().find(|h| {
-            h.is_empty() || h.contains(|c: char| c == ':' || c == '/' || c.is_whitespace())
-        }) {
-            return invalid(
-                "ops-allowed-hosts",
-                &format!("{host:?} is not a host name (write names without port or scheme)"),
-            );
-        }
-        Ok(())
-    }
-
-    /// Reads `admin-token-file` into `admin-token` (then forgets the path, so the two are
-    /// not both set). Called by [`Cli::load`]; embedders building a [`Config`] in code and
-    /// using the file call it before `Relay::load`.
-    pub fn read_token_files(&mut self) -> Result<(), ConfigError> {
-        let Some(path) = &self.admin_token_file else {
-            return Ok(());
-        };
-        if self.admin_token.is_some() {
-            return Err(ConfigError::Invalid {
-                field: "admin-token-file",
-                reason: "give admin-token or admin-token-file, not both".to_owned(),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        self.admin_token = Some(Token::from(text.trim().to_owned()));
-        self.admin_token_file = None;
-        Ok(())
-    }
-
-    /// Path of the SQLite call log inside the data dir.
-    pub fn calllog_path(&self) -> PathBuf {
-        self.data_dir.join("pttd.sqlite")
-    }
-
-    /// Directory of the burst recordings: `recordings-dir`, else `<data-dir>/recordings`.
-    pub fn recordings_dir(&self) -> PathBuf {
-        self.recordings_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("recordings"))
-    }
-
-    /// The recorder's settings, or `None` when recording is off.
-    pub fn recording_settings(&self) -> Option<ptt_recording::Settings> {
-        self.record.then(|| ptt_recording::Settings {
-            dir: self.recordings_dir(),
-            queue: self.recording_queue,
-            limits: ptt_recording::Limits {
-                max_age: (self.recording_retention_days > 0).then(|| {
-                    Duration::from_secs(u64::from(self.recording_retention_days) * 86_400)
-                }),
-                max_bytes: (self.recording_max_mib > 0)
-                    .then(|| self.recording_max_mib.saturating_mul(1 << 20)),
-            },
-        })
+        self.validate_ops_access()
     }
 }
 

@@ -1,0 +1,31 @@
+//! Transport: how terminals reach the relay over QUIC — `listen`, `max-connections`,
+//! `idle-timeout`, `keep-alive`, `datagram-queue-ms`, `cert` and `key`, and
+//! `auth-failures-per-minute` — and the rules these settings must meet.
+
+use super::error::{ConfigError, invalid};
+use super::settings::Config;
+
+impl Config {
+    /// The transport's part of [`Config::validate`].
+    pub(super) fn validate_transport(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return invalid("max-connections", "must be at least 1");
+        }
+        if !(1..=10_000).contains(&self.datagram_queue_ms) {
+            return invalid("datagram-queue-ms", "must be between 1 and 10000");
+        }
+        if self.idle_timeout.is_zero() {
+            return invalid("idle-timeout", "must be more than zero");
+        }
+        if self.keep_alive.is_zero() || self.keep_alive >= self.idle_timeout {
+            return invalid(
+                "keep-alive",
+                "must be more than zero and less than idle-timeout",
+            );
+        }
+        if self.cert.is_some() != self.key.is_some() {
+            return invalid("cert", "cert and key must be given together");
+        }
+        Ok(())
+    }
+}
