@@ -7,6 +7,7 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub mod client;
+pub mod clients;
 pub mod directory;
 pub mod geo;
 pub mod opus;
