@@ -9,12 +9,12 @@ use ptt_proto::framing::Decoder;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use quinn::RecvStream;
 
-use super::{ReadError, read_message};
 use crate::fanout::ALL_CALL_GROUP;
 use crate::group::{Answer, Command, GroupShared};
 use crate::link::{self, Link};
 use crate::metrics::DenialReason;
 use crate::session::context::SessionContext;
+use crate::session::read::{ReadError, read_message};
 use crate::{dispatch, policy, private_call, wire};
 use ptt_directory::GeoPoint;
 use ptt_directory::{GroupId, Role, Terminal, TerminalId};
