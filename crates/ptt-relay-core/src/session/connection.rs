@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::fanout;
 use crate::link::{self, Link};
 use crate::session::context::SessionContext;
-use crate::session::control::Session;
+use crate::session::control::session::Session;
 use crate::session::disable::disconnect_disabled;
 use crate::session::handshake::{ControlStreams, Refusal, handshake};
 use ptt_calllog::{Record, SessionEvent, SessionRecord};
