@@ -50,3 +50,11 @@ pub struct SessionContext {
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
 }
+
+impl SessionContext {
+    /// The relay clock's wall time in milliseconds since the Unix epoch, as
+    /// the call log records it.
+    pub(super) fn unix_ms(&self) -> i64 {
+        i64::try_from(self.clock.unix_us_now() / 1000).unwrap_or(i64::MAX)
+    }
+}

@@ -18,19 +18,11 @@ use std::collections::HashMap;
 
 use ptt_proto::pb::{self, server_message::Body};
 
-use super::Session;
+use super::session::{Held, Session};
 use crate::dispatch;
 use crate::group::Command;
 use crate::roster::DynamicGrant;
 use ptt_directory::{Membership, TerminalId};
-
-/// A membership as the session last saw it: the rights, and zone logic's
-/// grant if that is how the terminal is a member.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::session) struct Held {
-    rights: Membership,
-    grant: Option<DynamicGrant>,
-}
 
 impl Session {
     /// The terminal's groups and rights now, from the roster.

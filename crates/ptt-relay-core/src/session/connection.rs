@@ -1,0 +1,143 @@
+//! One connection from end to end: the handshake, then, once authenticated,
+//! the session registered in `Online` and three tasks — control requests in,
+//! control messages out, voice datagrams in — until the connection ends, when
+//! the terminal leaves its groups.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ptt_proto::pb::{self, server_message::Body};
+use quinn::SendStream;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use crate::fanout;
+use crate::link::{self, Link};
+use crate::session::context::SessionContext;
+use crate::session::control::session::Session;
+use crate::session::disable::disconnect_disabled;
+use crate::session::handshake::{ControlStreams, Refusal, handshake};
+use ptt_calllog::{Record, SessionEvent, SessionRecord};
+use ptt_directory::TerminalId;
+
+/// Serves one incoming connection to its end. Errors are logged, never
+/// propagated: one terminal's trouble is not the relay's.
+pub async fn serve(shared: Arc<SessionContext>, incoming: quinn::Incoming) {
+    let remote = incoming.remote_address();
+    let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
+    async move {
+        let conn = match incoming.await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::debug!(%error, "handshake failed");
+                return;
+            }
+        };
+        let result = tokio::select! {
+            result = handshake(&shared, &conn, remote) => result,
+            () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
+        };
+        match result {
+            Ok((link, streams, outbound, hello_id)) => {
+                tracing::Span::current().record("terminal", link.terminal);
+                run(shared, link, streams, outbound, hello_id).await;
+            }
+            Err(Refusal { code, why }) => {
+                tracing::info!(why, "connection refused");
+                conn.close(code.into(), why.as_bytes());
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs an authenticated session to its end.
+async fn run(
+    shared: Arc<SessionContext>,
+    link: Arc<Link>,
+    streams: ControlStreams,
+    outbound: mpsc::Receiver<Bytes>,
+    hello_id: u64,
+) {
+    let ControlStreams {
+        send,
+        recv,
+        decoder,
+    } = streams;
+    shared.metrics.sessions_opened.inc();
+    if let Some(previous) = shared.online.insert(link.clone()) {
+        tracing::info!(
+            previous = previous.session,
+            "replacing the terminal's older session"
+        );
+        previous.send(
+            0,
+            Body::GoingAway(pb::GoingAway {
+                reason: pb::GoingAwayReason::SessionReplaced.into(),
+                reconnect_after_ms: 0,
+                detail: "another connection logged in as this terminal".into(),
+            }),
+        );
+        previous
+            .conn
+            .close(link::CLOSE_REPLACED.into(), b"session replaced");
+    }
+    // Checked again now that the session is findable: an administrator who
+    // disabled the terminal during the handshake either closes this session
+    // or is seen here.
+    if shared.roster.is_disabled(TerminalId(link.terminal)) {
+        disconnect_disabled(&link);
+    }
+    shared.log.log(Record::Session(SessionRecord {
+        terminal: TerminalId(link.terminal),
+        event: SessionEvent::Connected,
+        at_ms: shared.unix_ms(),
+    }));
+    tracing::info!(session = link.session, "terminal online");
+
+    let writer = tokio::spawn(write_control(send, outbound).in_current_span());
+    let voice = tokio::spawn(receive_voice(shared.clone(), link.clone()).in_current_span());
+
+    let mut session = Session::new(shared.clone(), link.clone());
+    session.start(hello_id).await;
+    session.serve(recv, decoder).await;
+    voice.abort();
+    let still_current = shared.online.remove_if_current(&link);
+    // A replaced session leaves its groups quietly: its successor is online.
+    session.finish(still_current).await;
+    if still_current {
+        shared.log.log(Record::Session(SessionRecord {
+            terminal: TerminalId(link.terminal),
+            event: SessionEvent::Disconnected,
+            at_ms: shared.unix_ms(),
+        }));
+    }
+    // The writer ends once every sender of the link is gone or the
+    // connection closes; give it a moment to flush a final GoingAway.
+    drop(link);
+    let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
+    tracing::info!("terminal offline");
+}
+
+/// Writes queued control frames to the stream, in order.
+async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>) {
+    while let Some(frame) = outbound.recv().await {
+        if send.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+/// Forwards the terminal's voice datagrams until the connection ends.
+async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
+    while let Ok(datagram) = link.conn.read_datagram().await {
+        shared.metrics.datagrams_in.inc();
+        if let Err(reason) = fanout::forward(&shared.fanout, &link, datagram) {
+            shared.metrics.count_drop(reason);
+            tracing::trace!(%reason, "datagram dropped");
+        }
+    }
+}

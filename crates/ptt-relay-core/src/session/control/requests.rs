@@ -1,0 +1,45 @@
+//! Routes each control request to the handler of its family (floor,
+//! membership, private calls, alerts, reports).
+
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+
+use super::session::Session;
+
+impl Session {
+    /// Handles one control request.
+    pub(super) async fn handle(&mut self, message: pb::ClientMessage) {
+        let id = message.request_id;
+        let Some(body) = message.body else {
+            return self.error(id, pb::ErrorReason::UnsupportedRequest, "empty request");
+        };
+        match body {
+            Request::Hello(_) => self.error(
+                id,
+                pb::ErrorReason::AlreadyAuthenticated,
+                "already logged in",
+            ),
+            Request::JoinGroup(join) => self.join(id, join.group_id).await,
+            Request::LeaveGroup(leave) => self.leave(id, leave.group_id).await,
+            Request::FloorRequest(request) => self.floor_request(id, request).await,
+            Request::EmergencyDeclare(declare) => self.declare_emergency(id, declare).await,
+            Request::FloorRelease(release) => self.release_floor(id, release).await,
+            Request::EmergencyClear(clear) => self.clear_emergency(id, clear).await,
+            Request::Ping(ping) => self.link.send(
+                id,
+                Body::Pong(pb::Pong {
+                    client_send_time_us: ping.client_send_time_us,
+                    server_time_us: self.shared.clock.unix_us_now(),
+                }),
+            ),
+            Request::LocationReport(report) => self.location(id, report),
+            Request::StatusMessage(status) => self.status(id, status),
+            Request::QualityReport(report) => self.quality(id, &report),
+            Request::Alert(alert) => self.send_alert(id, alert),
+            Request::AlertAck(ack) => self.acknowledge_alert(id, ack),
+            Request::PrivateCallSetup(setup) => self.setup_call(id, setup).await,
+            Request::PrivateCallAccept(accept) => self.accept_call(id, accept).await,
+            Request::PrivateCallReject(reject) => self.reject_call(id, reject).await,
+            Request::PrivateCallEnd(end) => self.end_call(id, end).await,
+        }
+    }
+}

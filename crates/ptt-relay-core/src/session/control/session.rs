@@ -1,0 +1,96 @@
+//! One terminal's control session: its state — the groups it hears, the
+//! memberships last told to it, its rate limits — and the few helpers every
+//! request family answers with. The families add their own `impl Session`
+//! blocks in files of their own.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ptt_proto::pb::{self, server_message::Body};
+
+use super::limit::Bucket;
+use crate::link::Link;
+use crate::roster::DynamicGrant;
+use crate::session::context::SessionContext;
+use crate::wire;
+use ptt_directory::{Membership, Terminal, TerminalId};
+
+/// Position reports of a terminal forwarded to the control room: 50 a second on
+/// average, 100 at once (a GPS replay at 40 Hz passes). Zone logic sees every
+/// report; only the consoles are spared a flood.
+pub(super) const LOCATION_RATE: (f64, f64) = (50.0, 100.0);
+
+/// Status messages a terminal may send: 5 a second, 20 at once.
+const STATUS_RATE: (f64, f64) = (5.0, 20.0);
+
+/// One terminal's control session.
+pub(in crate::session) struct Session {
+    /// The subsystems a request can reach.
+    pub(super) shared: Arc<SessionContext>,
+    /// The terminal's connection.
+    pub(super) link: Arc<Link>,
+    /// Groups this terminal hears now.
+    pub(super) joined: HashSet<u32>,
+    /// The terminal's groups and rights as last told to it, to see what an
+    /// administrator changed (`regroup`).
+    pub(super) known: HashMap<u32, Held>,
+    /// Malformed control messages so far.
+    pub(super) malformed: u32,
+    /// Position reports forwarded to the control room.
+    pub(super) locations: Bucket,
+    /// Status messages sent.
+    pub(super) statuses: Bucket,
+}
+
+/// A membership as the session last saw it: the rights, and zone logic's
+/// grant if that is how the terminal is a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Held {
+    /// What the terminal may do in the group.
+    pub(super) rights: Membership,
+    /// Zone logic's grant, if that is how the terminal is a member.
+    pub(super) grant: Option<DynamicGrant>,
+}
+
+impl Session {
+    /// A session for the authenticated terminal of `link`; nothing is sent
+    /// until [`Session::start`].
+    pub(in crate::session) fn new(shared: Arc<SessionContext>, link: Arc<Link>) -> Self {
+        Self {
+            shared,
+            link,
+            joined: HashSet::new(),
+            known: HashMap::new(),
+            malformed: 0,
+            locations: Bucket::new(LOCATION_RATE.0, LOCATION_RATE.1),
+            statuses: Bucket::new(STATUS_RATE.0, STATUS_RATE.1),
+        }
+    }
+
+    /// The terminal's directory entry.
+    pub(super) fn terminal(&self) -> Option<&Terminal> {
+        self.shared
+            .directory
+            .terminal(TerminalId(self.link.terminal))
+    }
+
+    /// Whether this terminal hears `group_id`: joined to it, or a party of the
+    /// private call using it.
+    pub(super) fn hears(&self, group_id: u32) -> bool {
+        self.joined.contains(&group_id)
+            || self
+                .shared
+                .private_calls
+                .is_party(group_id, self.link.terminal)
+    }
+
+    /// Answers request `id` with `Ack`.
+    pub(super) fn ack(&self, id: u64) {
+        self.link.send(id, Body::Ack(pb::Ack {}));
+    }
+
+    /// Answers request `id` with an `Error`.
+    pub(super) fn error(&self, id: u64, reason: pb::ErrorReason, detail: &str) {
+        self.link.send(id, wire::error(reason, detail));
+    }
+}

@@ -1,0 +1,219 @@
+//! A new connection's handshake: the control stream is accepted, the first
+//! message must be a `Hello` of the protocol this relay speaks, and the
+//! terminal is authenticated (rate-limited per address, disabled terminals
+//! refused) before its session may start.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ptt_proto::framing::Decoder;
+use ptt_proto::pb::{self, client_message};
+use quinn::{RecvStream, SendStream};
+use tokio::sync::mpsc;
+
+use crate::link::{self, Link};
+use crate::session::context::SessionContext;
+use crate::session::disable::DISABLED;
+use crate::session::read::read_message;
+use crate::wire;
+use ptt_calllog::{AuthFailureRecord, Record};
+use ptt_directory::TerminalId;
+
+/// How long a new connection may take to open its control stream and say
+/// `Hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The protocol version this relay speaks (proto/ptt.proto).
+const PROTOCOL_VERSION: u32 = 1;
+
+/// The control stream's two halves and the decoder holding any bytes read
+/// past the `Hello`.
+pub(super) struct ControlStreams {
+    pub(super) send: SendStream,
+    pub(super) recv: RecvStream,
+    pub(super) decoder: Decoder,
+}
+
+/// What a successful handshake hands the session: the terminal's link, its
+/// control streams, the queue of frames to write, and the `Hello`'s request id.
+pub(super) type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Bytes>, u64);
+
+/// Why a connection was closed before its session started, with the close
+/// code (proto/voice.md §1) that tells the client whether to retry.
+pub(super) struct Refusal {
+    pub(super) code: u32,
+    pub(super) why: &'static str,
+}
+
+impl Refusal {
+    /// The client broke the protocol.
+    fn protocol(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_PROTOCOL,
+            why,
+        }
+    }
+
+    /// The terminal could not be authenticated.
+    fn auth(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_AUTH,
+            why,
+        }
+    }
+
+    /// The relay is going away (or the peer went): the client may retry.
+    pub(super) fn going_away(why: &'static str) -> Self {
+        Self {
+            code: link::CLOSE_GOING_AWAY,
+            why,
+        }
+    }
+}
+
+/// Accepts the control stream, reads `Hello` and authenticates it.
+pub(super) async fn handshake(
+    shared: &SessionContext,
+    conn: &quinn::Connection,
+    remote: SocketAddr,
+) -> Result<Handshake, Refusal> {
+    let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| Refusal::protocol("no control stream in time"))?
+        .map_err(|_| Refusal::going_away("connection lost before the control stream"))?;
+    let mut decoder = Decoder::new();
+    let first = tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut recv, &mut decoder))
+        .await
+        .map_err(|_| Refusal::protocol("no hello in time"))?;
+    let message = match first {
+        Ok(Some(message)) => message,
+        Ok(None) => return Err(Refusal::protocol("control stream closed before hello")),
+        Err(error) => {
+            refuse(&mut send, 0, error.reason(), "malformed first message").await;
+            return Err(Refusal::protocol("malformed first message"));
+        }
+    };
+    let request_id = message.request_id;
+    let Some(client_message::Body::Hello(hello)) = message.body else {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::NotAuthenticated,
+            "say hello first",
+        )
+        .await;
+        return Err(Refusal::protocol("first message was not hello"));
+    };
+    if hello.protocol_version != PROTOCOL_VERSION {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::UnsupportedVersion,
+            "protocol version 1 only",
+        )
+        .await;
+        return Err(Refusal::protocol("unsupported protocol version"));
+    }
+
+    if conn.max_datagram_size().is_none() {
+        // voice.md §4's stream fallback is not served yet: say so plainly
+        // instead of accepting a terminal that could neither talk nor hear.
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::UnsupportedRequest,
+            "this relay needs QUIC datagrams (RFC 9221); the voice stream fallback is not served",
+        )
+        .await;
+        return Err(Refusal::protocol("peer without datagram support"));
+    }
+    let now = Instant::now();
+    if !shared.auth_limiter.allows(remote.ip(), now) {
+        shared.metrics.auth_rate_limited.inc();
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::RateLimited,
+            "too many failed attempts; wait a minute",
+        )
+        .await;
+        return Err(Refusal::auth("authentication rate-limited"));
+    }
+    let terminal = hello.terminal_id;
+    if shared.roster.is_disabled(TerminalId(terminal)) {
+        // Refused before the secret is hashed: a disabled terminal retrying
+        // costs no password hash. Which ids are disabled is no secret (the
+        // answer says so only to whoever names the id), so the secret need
+        // not be right to learn it. Not counted against the address either:
+        // a disabled terminal retrying must not lock out its neighbours
+        // behind one NAT. Logged (call log and warning) once a minute per
+        // terminal at most; every refusal is counted.
+        shared.metrics.auth_failures.inc();
+        if shared.roster.note_refused_login(TerminalId(terminal), now) {
+            shared.log.log(Record::AuthFailure(AuthFailureRecord {
+                terminal: Some(TerminalId(terminal)),
+                source: remote,
+                at_ms: shared.unix_ms(),
+            }));
+            tracing::warn!(terminal, "login of a disabled terminal refused");
+        }
+        refuse(&mut send, request_id, pb::ErrorReason::AuthFailed, DISABLED).await;
+        return Err(Refusal::auth(DISABLED));
+    }
+    let directory = shared.directory.clone();
+    let secret = hello.secret;
+    let verified =
+        tokio::task::spawn_blocking(move || directory.verify_secret(TerminalId(terminal), &secret))
+            .await
+            .unwrap_or(false);
+    if !verified {
+        // Counted after the check: reserving before it would refuse a burst
+        // of good logins from one address (a depot NAT, the load generator).
+        shared.auth_limiter.record_failure(remote.ip(), now);
+        shared.metrics.auth_failures.inc();
+        shared.log.log(Record::AuthFailure(AuthFailureRecord {
+            terminal: Some(TerminalId(terminal)),
+            source: remote,
+            at_ms: shared.unix_ms(),
+        }));
+        tracing::warn!(terminal, "authentication failed");
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::AuthFailed,
+            "unknown terminal or wrong secret",
+        )
+        .await;
+        return Err(Refusal::auth("authentication failed"));
+    }
+
+    let (link, outbound) = Link::new(
+        terminal,
+        Arc::from(shared.directory.name_of(TerminalId(terminal))),
+        shared.online.next_session(),
+        conn.clone(),
+        shared.metrics.clone(),
+    );
+    Ok((
+        link,
+        ControlStreams {
+            send,
+            recv,
+            decoder,
+        },
+        outbound,
+        request_id,
+    ))
+}
+
+/// Answers a refused handshake with an `Error` and finishes the stream so the
+/// terminal reads the reason before the connection closes.
+async fn refuse(send: &mut SendStream, request_id: u64, reason: pb::ErrorReason, detail: &str) {
+    let frame = link::frame(request_id, wire::error(reason, detail));
+    let _ = send.write_all(&frame).await;
+    let _ = send.finish();
+    // Give the frame a moment to leave before the connection is closed.
+    let _ = tokio::time::timeout(Duration::from_millis(200), send.stopped()).await;
+}
