@@ -12,9 +12,9 @@ use std::path::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::load::{FileDirectory, FileGroup, FileMember, FileTerminal, sp};
 use super::password::{HashParams, hash_with_salt};
 use super::{DirectoryError, GroupKind, Priority, Role};
+use crate::load::schema::{FileDirectory, FileGroup, FileMember, FileTerminal, sp};
 
 /// A generated directory and the secrets that log its terminals in.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,21 +31,22 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::state::OpsState;
+use crate::state::OpsState;
 use ptt_calllog::{AdminAction, AdminActionRecord, Record};
 use ptt_directory::{GroupId, Priority, TerminalId};
 use ptt_relay_core::group::Command;
 use ptt_relay_core::roster::RosterError;
+
+mod extract;
+
+use extract::{Admin, Ids, JsonBody, OptionalJson, error};
 
 /// Who the call log names for an action made with the admin token when the request does
 /// not say.
@@ -67,46 +68,6 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
             "/api/v1/admin/groups/{id}/members/{terminal}",
             put(set_member).delete(remove_member),
         )
-}
-
-/// Proof that the request carries the admin token; the first extractor of every handler,
-/// so nothing else about a request is looked at before it is authorised.
-struct Admin;
-
-impl FromRequestParts<Arc<OpsState>> for Admin {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        shared: &Arc<OpsState>,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(token) = shared.admin_token.as_ref().filter(|t| !t.is_empty()) else {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "admin API disabled: set admin_token",
-            ));
-        };
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-        match presented {
-            Some(presented) if token.matches(presented) => Ok(Admin),
-            _ => {
-                // At most a line a minute: a client retrying a wrong token fills no disk.
-                let now = shared.relay.clock.now_ms();
-                if let Some(unlogged) = shared.access.admin_refused.allow(now) {
-                    tracing::warn!(path = %parts.uri.path(), unlogged, "admin API: missing or wrong token");
-                }
-                let mut response = error(StatusCode::UNAUTHORIZED, "a valid admin token is needed");
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"pttd admin\""),
-                );
-                Err(response)
-            }
-        }
-    }
 }
 
 /// A terminal's state after `disable` or `enable`.
@@ -441,79 +402,4 @@ impl From<BadName> for Response {
             "`by` must be 1 to 64 printable characters",
         )
     }
-}
-
-/// Path ids, with a JSON 400 when they are not numbers.
-struct Ids<T>(T);
-
-impl<T, S> FromRequestParts<S> for Ids<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Path::<T>::from_request_parts(parts, state).await {
-            Ok(Path(ids)) => Ok(Ids(ids)),
-            Err(rejection) => Err(error(StatusCode::BAD_REQUEST, &rejection.body_text())),
-        }
-    }
-}
-
-/// A required JSON body, with a JSON 400 for anything wrong with it (content type,
-/// syntax, unknown or mistyped fields).
-struct JsonBody<T>(T);
-
-impl<T, S> FromRequest<S> for JsonBody<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(body)) => Ok(JsonBody(body)),
-            Err(rejection) => Err(error(StatusCode::BAD_REQUEST, &rejection.body_text())),
-        }
-    }
-}
-
-/// An optional JSON body: none at all is `None`; a body is read as [`JsonBody`].
-struct OptionalJson<T>(Option<T>);
-
-impl<T, S> FromRequest<S> for OptionalJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Response;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if request.headers().contains_key(header::CONTENT_TYPE) {
-            let JsonBody(body) = JsonBody::from_request(request, state).await?;
-            return Ok(OptionalJson(Some(body)));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| error(StatusCode::BAD_REQUEST, &rejection.body_text()))?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            Ok(OptionalJson(None))
-        } else {
-            Err(error(
-                StatusCode::BAD_REQUEST,
-                "a request body needs `Content-Type: application/json`",
-            ))
-        }
-    }
-}
-
-/// An error answer: `{"error": "..."}`.
-fn error(status: StatusCode, message: &str) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-    }
-    (status, Json(Body { error: message })).into_response()
 }

@@ -14,8 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -24,14 +23,18 @@ use serde::Serialize;
 use tower::ServiceExt as _;
 use tower_http::services::ServeFile;
 
-use super::state::OpsState;
-use ptt_calllog::{AlertRow, BurstRow, CallLogError, CallLogReader, EmergencyRow, UnixMs};
+use crate::state::OpsState;
+use ptt_calllog::{AlertRow, BurstRow, EmergencyRow, UnixMs};
 use ptt_directory::{GroupId, GroupKind, Role, TerminalId};
 
+mod call_log;
 mod dispatch;
+mod named;
 mod params;
 
-use params::{ApiError, Params};
+use call_log::read;
+use named::Named;
+use params::{ApiError, Params, QueryPairs, group_param};
 
 pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
@@ -42,36 +45,6 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
         .route("/api/v1/bursts/{id}/recording", get(recording))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/emergencies", get(emergencies))
-}
-
-type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
-
-/// A terminal or group by id, with its display name (empty if unknown).
-#[derive(Debug, Serialize)]
-struct Named {
-    id: u32,
-    name: String,
-}
-
-impl Named {
-    fn terminal(shared: &OpsState, id: u32) -> Self {
-        Self {
-            id,
-            name: shared.relay.terminal_name(id),
-        }
-    }
-
-    fn group(shared: &OpsState, id: u32) -> Self {
-        Self {
-            id,
-            name: shared
-                .relay
-                .directory
-                .group(GroupId(id))
-                .map(|g| g.name.clone())
-                .unwrap_or_default(),
-        }
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -455,28 +428,4 @@ async fn emergencies(
         .map(|r| EmergencyView::new(&shared, r))
         .collect();
     Ok(Json(Emergencies { emergencies }))
-}
-
-/// The optional `group` filter; a group that does not exist is a 400.
-fn group_param(shared: &OpsState, params: &Params) -> Result<Option<u32>, ApiError> {
-    let group = params.get::<u32>("group", "a group id")?;
-    match group {
-        Some(id) if shared.relay.group(id).is_none() => {
-            Err(ApiError::bad_param("group", format!("no group {id}")))
-        }
-        _ => Ok(group),
-    }
-}
-
-/// Runs `query` against the call log on the blocking pool, with a read-only
-/// connection of its own.
-async fn read<T: Send + 'static>(
-    shared: &OpsState,
-    query: impl FnOnce(&CallLogReader) -> Result<T, CallLogError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let path = shared.relay.log.calllog().path().to_path_buf();
-    tokio::task::spawn_blocking(move || query(&CallLogReader::open(&path)?))
-        .await
-        .map_err(|e| ApiError::internal("the call log query stopped", e))?
-        .map_err(|e| ApiError::internal("reading the call log", e))
 }

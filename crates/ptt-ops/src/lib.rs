@@ -26,11 +26,15 @@ mod access;
 mod admin;
 mod api;
 mod dashboard;
+mod guard;
+mod log_throttle;
 mod prometheus;
 mod state;
 mod token;
 
-pub use access::{LogThrottle, OpsAccess, VIEW_COOKIE};
+pub use access::OpsAccess;
+pub use guard::VIEW_COOKIE;
+pub use log_throttle::LogThrottle;
 pub use state::OpsState;
 pub use token::{AdminToken, Token, ViewToken};
 
@@ -45,7 +49,7 @@ pub fn router(shared: Arc<OpsState>) -> Router {
         // (and the fallback): no route can forget the check.
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
-            access::guard,
+            guard::guard,
         ))
         .with_state(shared)
 }

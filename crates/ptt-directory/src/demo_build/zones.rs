@@ -1,9 +1,11 @@
 //! The demo district's zones, built from the map in `geography.rs`: areas, key areas,
 //! premises and the route segments of every route, in that order.
 
+use super::catalogue::{
+    ENTERPRISES, FIRST_ENTERPRISE, FIRST_KEY_AREA_ZONE, FIRST_SEGMENT_ZONE, ZONES,
+};
 use super::geography::{AREAS, KEY_AREAS, PREMISES, ROUTES, at, corridor};
-use super::{ENTERPRISES, FIRST_ENTERPRISE, FIRST_KEY_AREA_ZONE, FIRST_SEGMENT_ZONE, ZONES};
-use crate::load::{FileCircle, FileCorner, FileZone, sp};
+use crate::load::schema::{FileCircle, FileCorner, FileZone, sp};
 use crate::{GeoPoint, ZoneKind};
 
 fn corners(points: impl IntoIterator<Item = GeoPoint>) -> Option<toml::Spanned<Vec<FileCorner>>> {

@@ -1,30 +1,18 @@
 //! The geometry of the directory file: zone kinds and shapes, and the patrol rule of a
-//! group. Parsed here and checked before the relay uses them, because zone logic trusts
-//! them: a zone with a latitude of 300 or a radius of NaN would silently never match.
+//! group. Checked here (their file form is in `schema.rs`) before the relay uses them,
+//! because zone logic trusts them: a zone with a latitude of 300 or a radius of NaN would
+//! silently never match.
 
-use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::{FileGroup, FileZone, Validator};
+use super::schema::{FileCircle, FileCorner, FileGroup, FileZone};
+use super::validator::Validator;
 use crate::{DirectoryError, GeoPoint, Membership, PatrolRule, Shape, TerminalId, ZoneKind};
 
 /// Enter distance of a patrol rule when the file gives `lead` but no `approach-m`.
 pub(crate) const DEFAULT_APPROACH_M: f64 = 50.0;
 /// Extra leave distance when the file gives `lead` but no `hysteresis-m`.
 pub(crate) const DEFAULT_HYSTERESIS_M: f64 = 25.0;
-
-/// `circle = { lat = 30.25, lon = 120.15, radius-m = 60 }`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub(crate) struct FileCircle {
-    pub(crate) lat: Spanned<f64>,
-    pub(crate) lon: Spanned<f64>,
-    pub(crate) radius_m: Spanned<f64>,
-}
-
-/// One corner of `polygon = [[lat, lon], …]`; a list so a wrong count is our error, with
-/// the line, rather than a bare serde one.
-pub(crate) type FileCorner = Spanned<Vec<f64>>;
 
 impl Validator<'_> {
     /// The kind and shape of a zone: at most one shape, coordinates in range, a radius

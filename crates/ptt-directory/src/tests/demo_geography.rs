@@ -3,9 +3,9 @@
 //! another, and the demo GPS tracks are current and do the same when replayed.
 
 use super::*;
+use crate::demo_build::catalogue::{FIRST_ENTERPRISE, FIRST_KEY_AREA_ZONE, FIRST_ROUTE_GROUP};
 use crate::demo_build::geography::{AREAS, DISTRICT, KEY_AREAS, PREMISES, ROUTES, point};
 use crate::demo_build::tracks::{self, Pass};
-use crate::demo_build::{FIRST_ENTERPRISE, FIRST_KEY_AREA_ZONE, FIRST_ROUTE_GROUP};
 
 fn demo() -> Directory {
     Directory::demo().unwrap()

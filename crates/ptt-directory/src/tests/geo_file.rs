@@ -2,7 +2,7 @@
 //! refused (with the line and field), and that they serialize back as they were written.
 
 use super::*;
-use crate::load::FileDirectory;
+use crate::load::schema::FileDirectory;
 
 fn geo_file(hash: &str) -> String {
     format!(

@@ -14,8 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::params::{ApiError, Params};
-use super::{Named, QueryPairs, group_param, read};
+use super::call_log::read;
+use super::named::Named;
+use super::params::{ApiError, Params, QueryPairs, group_param};
 use crate::state::OpsState;
 use ptt_calllog::{PrivateCallRow, RegroupRow, UnixMs};
 use ptt_directory::{Group, GroupId, Shape, ZoneKind};

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::state::OpsState;
 use ptt_calllog::UnixMs;
 
 /// Rows a listing returns unless `limit` says otherwise.
@@ -143,6 +144,20 @@ pub(crate) struct Range {
     pub(crate) to: UnixMs,
     /// Most rows.
     pub(crate) limit: usize,
+}
+
+/// The raw query of a request, as [`Params::new`] takes it.
+pub(crate) type QueryPairs = Result<Query<Vec<(String, String)>>, QueryRejection>;
+
+/// The optional `group` filter; a group that does not exist is a 400.
+pub(crate) fn group_param(shared: &OpsState, params: &Params) -> Result<Option<u32>, ApiError> {
+    let group = params.get::<u32>("group", "a group id")?;
+    match group {
+        Some(id) if shared.relay.group(id).is_none() => {
+            Err(ApiError::bad_param("group", format!("no group {id}")))
+        }
+        _ => Ok(group),
+    }
 }
 
 #[cfg(test)]

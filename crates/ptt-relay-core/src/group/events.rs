@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use ptt_floor::{BurstEnd, DenyReason, Event, FloorState, ParticipantId, RevokeReason};
 use ptt_proto::pb::{self, server_message::Body};
 
-use super::Answer;
+use super::command::Answer;
 use super::task::GroupTask;
 use crate::metrics::DenialReason;
 use crate::{link, policy, wire};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::GroupShared;
+use super::shared::GroupShared;
 
 /// The relay's groups. Built once at start, then only read.
 #[derive(Debug, Default)]

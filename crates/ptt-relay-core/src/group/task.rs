@@ -11,8 +11,9 @@ use ptt_floor::{ClearEmergencyError, Floor, FloorPolicy, MemberRights, Participa
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
+use super::command::{Answer, Command};
 use super::context::GroupContext;
-use super::{Answer, Command, GroupShared};
+use super::shared::GroupShared;
 use crate::link::Link;
 use crate::metrics::DenialReason;
 use crate::wire;

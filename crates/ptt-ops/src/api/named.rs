@@ -1,0 +1,36 @@
+//! A terminal or group as the history API shows it: its id with its display name.
+
+use serde::Serialize;
+
+use crate::state::OpsState;
+use ptt_directory::GroupId;
+
+/// A terminal or group by id, with its display name (empty if unknown).
+#[derive(Debug, Serialize)]
+pub(super) struct Named {
+    pub(super) id: u32,
+    pub(super) name: String,
+}
+
+impl Named {
+    /// The terminal `id` with its name.
+    pub(super) fn terminal(shared: &OpsState, id: u32) -> Self {
+        Self {
+            id,
+            name: shared.relay.terminal_name(id),
+        }
+    }
+
+    /// The group `id` with its name.
+    pub(super) fn group(shared: &OpsState, id: u32) -> Self {
+        Self {
+            id,
+            name: shared
+                .relay
+                .directory
+                .group(GroupId(id))
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}

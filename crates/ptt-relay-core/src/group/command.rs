@@ -1,0 +1,84 @@
+//! What sessions and the admin API ask of a group's task, and which answer a
+//! floor-changing request expects.
+
+use std::sync::Arc;
+
+use ptt_floor::{MemberRights, Priority, RequestKind};
+use ptt_proto::pb;
+
+use crate::link::Link;
+
+/// What a session asks of a group's task.
+#[derive(Debug)]
+pub enum Command {
+    /// Start hearing the group (answered with `JoinOk`).
+    Join {
+        /// The terminal's link.
+        link: Arc<Link>,
+        /// Its floor rights in this group.
+        rights: MemberRights,
+        /// The group as this terminal sees it, for the answer.
+        info: pb::GroupInfo,
+        /// The request to answer; 0 for an automatic join at log-in.
+        request_id: u64,
+    },
+    /// Stop hearing the group; withdraws requests and frees a held floor.
+    Leave {
+        /// The terminal.
+        terminal: u32,
+        /// Its session: a leave from a replaced session is ignored.
+        session: u64,
+        /// Why: the connection was lost (true) or the terminal asked (false).
+        disconnected: bool,
+        /// The request to answer; 0 for none.
+        request_id: u64,
+    },
+    /// Ask for the floor.
+    Request {
+        /// What the request is answered with.
+        answer: Answer,
+        /// The requesting session; the answer goes to it, and a session that
+        /// is not the group's current member for its terminal is refused.
+        from: Arc<Link>,
+        /// Requested priority.
+        priority: Priority,
+        /// Normal, broadcast or emergency.
+        kind: RequestKind,
+        /// The request to answer (with granted, queued or denied).
+        request_id: u64,
+    },
+    /// Give the floor back or withdraw a queued request.
+    Release {
+        /// The requesting session.
+        from: Arc<Link>,
+        /// The burst being ended (from `FloorGranted`), or 0 for whatever the
+        /// terminal holds or has queued.
+        burst: u32,
+        /// The request to answer with `Ack` once the burst is logged.
+        request_id: u64,
+    },
+    /// A dispatcher clears the group's emergency.
+    ClearEmergency {
+        /// The dispatcher's session.
+        from: Arc<Link>,
+        /// The request to answer with `EmergencyState` or `Error`.
+        request_id: u64,
+    },
+    /// The admin API clears the group's emergency as a dispatcher would, with
+    /// no session: members see `EmergencyState{active: false, cleared_by: 0}`
+    /// and the call log names [`ptt_calllog::ADMIN_TERMINAL`].
+    AdminClearEmergency {
+        /// Answered with whether an emergency was active (and is now cleared).
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+}
+
+/// What answers a floor-changing request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// `FloorGranted`, `FloorQueued` or `FloorDenied` (a `FloorRequest`).
+    Floor,
+    /// `EmergencyState`, or `FloorDenied` if refused (`EmergencyDeclare`,
+    /// `EmergencyClear`).
+    Emergency,
+}

@@ -1,0 +1,138 @@
+//! The part of a group the voice hot path reads without locks: the floor gate,
+//! the listeners, the tail window, and the queue into the group's task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use super::command::Command;
+use crate::link::Link;
+
+/// How long after a burst ends its late frames are still forwarded (while
+/// nobody else holds the floor).
+pub const TAIL_GRACE_MS: u64 = 200;
+
+// The recorder keeps a burst's file open past its end for the frames of the tail window.
+const _: () = assert!((TAIL_GRACE_MS as u128) < ptt_recording::CLOSE_AFTER.as_millis());
+
+/// Commands a group task accepts; queued per group, bounded.
+pub const COMMAND_QUEUE: usize = 1024;
+
+/// The part of a group every task may read: identity, listeners and the floor
+/// gate of the hot path, and the door to the group's task.
+#[derive(Debug)]
+pub struct GroupShared {
+    /// Group id.
+    pub id: u32,
+    /// Display name.
+    pub name: Arc<str>,
+    /// Links of the joined members, replaced whole on every change so the
+    /// fan-out iterates a snapshot without locking.
+    pub(crate) listeners: ArcSwap<Vec<Arc<Link>>>,
+    /// `holder << 32 | burst` while somebody holds the floor, 0 when idle.
+    pub(crate) gate: AtomicU64,
+    /// `holder << 32 | burst` of the burst that ended last, and when
+    /// (relay-clock ms): its tail frames are still forwarded briefly.
+    pub(crate) ended: AtomicU64,
+    pub(crate) ended_at_ms: AtomicU64,
+    /// Relay-clock milliseconds of the holder's latest frame, for the floor's
+    /// media-inactivity timer.
+    pub(crate) last_media_ms: AtomicU64,
+    /// Frames forwarded in the current burst, for the call log.
+    pub(crate) frames: AtomicU64,
+    /// Requests waiting in the floor's queue, published by the group task
+    /// after every change so the dashboard reads it without asking the task.
+    pub(crate) queue_len: AtomicU32,
+    /// `1 << 32 | declarer` while the group is in emergency, 0 otherwise;
+    /// published by the group task like `queue_len`.
+    pub(crate) emergency: AtomicU64,
+    commands: mpsc::Sender<Command>,
+}
+
+impl GroupShared {
+    /// Creates the shared half and the receiver the group task consumes.
+    pub fn new(id: u32, name: Arc<str>) -> (Arc<Self>, mpsc::Receiver<Command>) {
+        let (commands, rx) = mpsc::channel(COMMAND_QUEUE);
+        let shared = Arc::new(Self {
+            id,
+            name,
+            listeners: ArcSwap::from_pointee(Vec::new()),
+            gate: AtomicU64::new(0),
+            ended: AtomicU64::new(0),
+            ended_at_ms: AtomicU64::new(0),
+            last_media_ms: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            queue_len: AtomicU32::new(0),
+            emergency: AtomicU64::new(0),
+            commands,
+        });
+        (shared, rx)
+    }
+
+    /// The burst `terminal` may send now, or `None` if it does not hold the
+    /// floor. One atomic load: the hot path's floor check.
+    #[inline]
+    pub fn burst_of(&self, terminal: u32) -> Option<u32> {
+        let gate = self.gate.load(Ordering::Acquire);
+        (gate != 0 && (gate >> 32) as u32 == terminal).then_some(gate as u32)
+    }
+
+    /// Whether a frame of `terminal`'s burst `burst` that just ended may still
+    /// be forwarded: the floor is idle and the burst ended at most
+    /// [`TAIL_GRACE_MS`] ago. Voice and control travel separately, so a
+    /// release can overtake the last frames sent just before it; they are
+    /// the end of a sentence and must not be cut.
+    #[inline]
+    pub fn accepts_tail(&self, terminal: u32, burst: u32, now_ms: u64) -> bool {
+        self.gate.load(Ordering::Acquire) == 0
+            && self.ended.load(Ordering::Acquire) == u64::from(terminal) << 32 | u64::from(burst)
+            && now_ms <= self.ended_at_ms.load(Ordering::Acquire) + TAIL_GRACE_MS
+    }
+
+    /// The holder and its burst, or `None` while the floor is idle (for
+    /// readers such as the dashboard; the hot path uses [`Self::burst_of`]).
+    pub fn holder(&self) -> Option<(u32, u32)> {
+        let gate = self.gate.load(Ordering::Acquire);
+        (gate != 0).then_some(((gate >> 32) as u32, gate as u32))
+    }
+
+    /// Requests waiting for the floor, as the group task last published.
+    pub fn queue_len(&self) -> u32 {
+        self.queue_len.load(Ordering::Relaxed)
+    }
+
+    /// Who declared the group's emergency, or `None` if there is none.
+    pub fn emergency_declarer(&self) -> Option<u32> {
+        let state = self.emergency.load(Ordering::Acquire);
+        (state != 0).then_some(state as u32)
+    }
+
+    /// Records that the holder's frame was forwarded at `now_ms` (relay clock).
+    #[inline]
+    pub fn note_media(&self, now_ms: u64) {
+        self.last_media_ms.store(now_ms, Ordering::Relaxed);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current listeners, a snapshot that stays valid while held.
+    #[inline]
+    pub fn listeners(&self) -> arc_swap::Guard<Arc<Vec<Arc<Link>>>> {
+        self.listeners.load()
+    }
+
+    /// Queues a command for the group's task; waits only if the queue is full
+    /// (which slows down the requesting session alone).
+    pub async fn command(&self, command: Command) {
+        // The task ends only at shutdown, when nobody needs an answer.
+        let _ = self.commands.send(command).await;
+    }
+
+    /// Sends a framed message to every listener.
+    pub fn broadcast(&self, frame: &bytes::Bytes) {
+        for link in self.listeners.load().iter() {
+            link.send_frame(frame.clone());
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Placing a call: who may call whom, taking a slot, ringing the callee, and giving up
+//! when nobody answers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ptt_calllog::{PrivateCallOutcome, PrivateCallRecord, Record, now_ms};
+use ptt_directory::{GroupId, Role, TerminalId};
+use ptt_proto::pb::{self, server_message::Body};
+
+use super::hang_up::{Ending, finish};
+use super::pool::{Call, PrivateCalls, free, lock, take_if};
+use super::report::{end_message, log_call};
+use crate::link::Link;
+use crate::wire;
+
+/// How long a call rings before the caller is told nobody answered.
+pub const NO_ANSWER: Duration = Duration::from_secs(30);
+
+/// `caller` asks to call `setup.callee_terminal_id`; answers request `id`.
+pub async fn setup(
+    calls: &Arc<PrivateCalls>,
+    caller: &Arc<Link>,
+    id: u64,
+    setup: pb::PrivateCallSetup,
+) {
+    let callee = setup.callee_terminal_id;
+    let directory = &calls.directory;
+    let (Some(from), Some(to)) = (
+        directory.terminal(TerminalId(caller.terminal)),
+        directory.terminal(TerminalId(callee)),
+    ) else {
+        return caller.send(
+            id,
+            wire::error(pb::ErrorReason::UnknownTerminal, "no such terminal"),
+        );
+    };
+    if callee == caller.terminal {
+        return caller.send(
+            id,
+            wire::error(pb::ErrorReason::Malformed, "a terminal cannot call itself"),
+        );
+    }
+    let allowed = from.role == Role::Dispatcher
+        || to.role == Role::Dispatcher
+        || calls.roster.share_a_group(from.id, to.id);
+    if !allowed {
+        return caller.send(
+            id,
+            wire::error(
+                pb::ErrorReason::Forbidden,
+                "private calls only between terminals sharing a group, or with a dispatcher",
+            ),
+        );
+    }
+    if setup.emergency && !from.emergency {
+        return caller.send(
+            id,
+            wire::error(pb::ErrorReason::Forbidden, "may not make emergency calls"),
+        );
+    }
+    if lock(&calls.state)
+        .by_terminal
+        .contains_key(&caller.terminal)
+    {
+        return caller.send(
+            id,
+            wire::error(
+                pb::ErrorReason::Forbidden,
+                "already in a private call: end it first",
+            ),
+        );
+    }
+    // An emergency call takes the callee out of its other call first.
+    let busy_with = lock(&calls.state).by_terminal.get(&callee).copied();
+    if let (Some(other), true) = (busy_with, setup.emergency) {
+        let ending = Ending {
+            peer: pb::PrivateCallEndReason::Preempted,
+            outcome: PrivateCallOutcome::Preempted,
+        };
+        finish(calls, other, None, ending).await;
+    }
+
+    let call_id = calls.next_call.fetch_add(1, Ordering::Relaxed) + 1;
+    let started_at_ms = now_ms();
+    let callee_link = calls.online.get(callee);
+    let placed = {
+        let mut state = lock(&calls.state);
+        let callee_free = !state.by_terminal.contains_key(&callee);
+        if state.by_terminal.contains_key(&caller.terminal) {
+            // A concurrent setup made this terminal a callee meanwhile.
+            Err(None)
+        } else if let (Some(callee_link), true) = (callee_link.clone(), callee_free) {
+            match state.free.pop() {
+                Some(slot) => {
+                    state.calls.insert(
+                        call_id,
+                        Call {
+                            caller: caller.clone(),
+                            callee: callee_link,
+                            slot,
+                            emergency: setup.emergency,
+                            started_at_ms,
+                            answered_at_ms: None,
+                            ringing: None,
+                        },
+                    );
+                    state.by_terminal.insert(caller.terminal, call_id);
+                    state.by_terminal.insert(callee, call_id);
+                    Ok(slot)
+                }
+                None => {
+                    tracing::warn!("every private-call group is in use; raise private-calls");
+                    Err(Some((
+                        pb::PrivateCallRejectReason::Busy,
+                        PrivateCallOutcome::Busy,
+                    )))
+                }
+            }
+        } else if callee_link.is_none() {
+            Err(Some((
+                pb::PrivateCallRejectReason::Offline,
+                PrivateCallOutcome::Offline,
+            )))
+        } else {
+            Err(Some((
+                pb::PrivateCallRejectReason::Busy,
+                PrivateCallOutcome::Busy,
+            )))
+        }
+    };
+    let mut answer = pb::PrivateCallSetup {
+        call_id,
+        caller_terminal_id: caller.terminal,
+        caller_name: caller.name.to_string(),
+        callee_terminal_id: callee,
+        group_id: 0,
+        emergency: setup.emergency,
+    };
+    match placed {
+        Err(None) => caller.send(
+            id,
+            wire::error(
+                pb::ErrorReason::Forbidden,
+                "already in a private call: end it first",
+            ),
+        ),
+        Err(Some((reason, outcome))) => {
+            caller.send(id, Body::PrivateCallSetup(answer));
+            caller.send(
+                0,
+                Body::PrivateCallReject(pb::PrivateCallReject {
+                    call_id,
+                    reason: reason.into(),
+                }),
+            );
+            calls.log.log(Record::PrivateCall(PrivateCallRecord {
+                call_id,
+                caller: TerminalId(caller.terminal),
+                callee: TerminalId(callee),
+                group: GroupId(0),
+                emergency: setup.emergency,
+                outcome,
+                started_at_ms,
+                answered_at_ms: None,
+                ended_at_ms: started_at_ms,
+            }));
+        }
+        Ok(slot) => {
+            answer.group_id = PrivateCalls::group_id(slot);
+            caller.send(id, Body::PrivateCallSetup(answer.clone()));
+            if let Some(link) = callee_link {
+                link.send(0, Body::PrivateCallSetup(answer));
+            }
+            let timer_calls = calls.clone();
+            let timer = tokio::spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&timer_calls, call_id),
+                    () = timer_calls.shutdown.cancelled() => {}
+                }
+            });
+            match lock(&calls.state).calls.get_mut(&call_id) {
+                Some(call) if call.answered_at_ms.is_none() => {
+                    call.ringing = Some(timer.abort_handle());
+                }
+                _ => timer.abort(),
+            }
+        }
+    }
+}
+
+/// Nobody answered in time: the caller hears so, the callee stops ringing.
+fn no_answer(calls: &PrivateCalls, call_id: u64) {
+    let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
+        return;
+    };
+    call.caller.send(
+        0,
+        Body::PrivateCallReject(pb::PrivateCallReject {
+            call_id,
+            reason: pb::PrivateCallRejectReason::NoAnswer.into(),
+        }),
+    );
+    call.callee.send(
+        0,
+        end_message(call_id, pb::PrivateCallEndReason::Unspecified),
+    );
+    free(calls, &call);
+    log_call(calls, call_id, &call, PrivateCallOutcome::NoAnswer);
+}

@@ -1,0 +1,28 @@
+//! Private calls: one terminal calls another, the callee answers, and the two talk with
+//! ordinary floor control in a temporary group.
+//!
+//! The temporary groups are a pool started with the relay (`private-calls`, ids from
+//! [`PRIVATE_CALL_GROUP_BASE`]): each has its own group task and floor like any talkgroup,
+//! so voice, floor, recording and the call log need nothing special. A call holds one
+//! from setup to hang-up. The calls' state is one small map behind a mutex, touched only
+//! by control requests (setup, answer, hang-up, disconnect), never by voice.
+//!
+//! Joins and leaves of a call's group are sequenced per group (an async mutex per slot):
+//! the answer's joins and the hang-up's leaves never interleave, so a slot goes back to
+//! the pool only once both parties have left it, and a party's stored link (not whatever
+//! session is current) is what leaves, so a lost connection leaves too.
+//!
+//! Who may call whom: a dispatcher anyone and anyone a dispatcher; otherwise two terminals
+//! that share a group. An emergency private call pre-empts the callee's other call.
+
+mod answer;
+mod call_setup;
+mod hang_up;
+mod join;
+mod pool;
+mod report;
+
+pub use answer::{accept, reject};
+pub use call_setup::{NO_ANSWER, setup};
+pub use hang_up::{disconnected, end};
+pub use pool::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
