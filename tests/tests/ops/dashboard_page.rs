@@ -4,7 +4,7 @@
 //! the emergency, live latency figures and the alert tally, and play a
 //! burst's recording. Screenshots are left in `target/artifacts/`.
 
-mod browser;
+use crate::browser;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! (byte ranges too), alerts with acknowledgements, emergencies, and 400 for
 //! bad parameters, naming the parameter.
 
-mod ops_port;
+use crate::ops_port;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! A relay patrol against a real relay on loopback: its lead walked with
 //! `ptt track` past three compounds whose guards join and leave in order.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::time::Duration;

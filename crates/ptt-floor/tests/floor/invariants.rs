@@ -6,7 +6,7 @@
 //! named, and every queued request ends (granted, denied, expired, withdrawn
 //! or removed by its leave) once the clock is driven far enough.
 
-mod harness;
+use crate::harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

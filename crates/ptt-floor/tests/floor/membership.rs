@@ -1,8 +1,8 @@
 //! Scenarios of membership: a holder or a queued member leaving, and the
 //! listen-only and non-members denied the floor.
 
-mod harness;
-mod scenario;
+use crate::harness;
+use crate::scenario;
 
 use harness::*;
 use ptt_floor::FloorPolicy;

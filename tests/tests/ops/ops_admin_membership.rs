@@ -4,7 +4,7 @@
 //! floor (or its place in the queue) at once; and a roll call counts the
 //! members as the admin left them.
 
-mod admin_port;
+use crate::admin_port;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! and why, every regrouping in the log; and private calls (up now, and as
 //! logged).
 
-mod ops_port;
+use crate::ops_port;
 
 use std::time::Duration;
 

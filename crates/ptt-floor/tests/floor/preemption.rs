@@ -2,8 +2,8 @@
 //! pre-emptive right and a higher priority, both needed), an all-call where
 //! only the caller talks, and an emergency over an all-call.
 
-mod harness;
-mod scenario;
+use crate::harness;
+use crate::scenario;
 
 use harness::*;
 use ptt_floor::Priority::{Dispatcher, Elevated, Normal};

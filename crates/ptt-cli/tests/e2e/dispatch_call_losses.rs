@@ -2,7 +2,7 @@
 //! loopback: a peer lost mid-call, a callee back before the relay noticed,
 //! and an emergency call pre-empting another.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

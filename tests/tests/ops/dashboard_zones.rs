@@ -3,7 +3,7 @@
 //! in until the emergency is cleared, the regroupings newest first, and the
 //! private calls up now.
 
-mod browser;
+use crate::browser;
 
 use anyhow::ensure;
 use browser::{Chromium, ONE_AT_A_TIME};

@@ -2,7 +2,7 @@
 //! at once, its logins are refused (counted each time, logged once a minute),
 //! it stays out across a restart, and enabling it lets it back in.
 
-mod admin_port;
+use crate::admin_port;
 
 use std::time::{Duration, Instant};
 

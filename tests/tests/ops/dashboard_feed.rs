@@ -4,7 +4,7 @@
 //! page in headless Chromium applies each one quickly, and the stream ends
 //! cleanly at shutdown.
 
-mod browser;
+use crate::browser;
 
 use std::net::SocketAddr;
 use std::time::Instant;

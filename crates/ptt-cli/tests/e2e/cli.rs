@@ -2,7 +2,7 @@
 //! exchange real Opus audio (talk → relay → jitter buffer → decoder → WAV)
 //! and the binary reports unreachable relays and wrong secrets as one line.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::Path;

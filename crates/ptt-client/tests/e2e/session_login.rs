@@ -2,7 +2,7 @@
 //! failures with distinct errors, reconnecting by itself after the relay
 //! restarts, and a session taken over by another login.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -2,8 +2,8 @@
 //! only a dispatcher clears it (which ends an emergency burst and drops the
 //! queued emergency requests), and a holder upgrades to one in place.
 
-mod harness;
-mod scenario;
+use crate::harness;
+use crate::scenario;
 
 use harness::*;
 use ptt_floor::Priority::{Dispatcher, Normal};

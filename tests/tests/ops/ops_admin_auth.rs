@@ -3,7 +3,7 @@
 //! unknown ids and bad bodies are refused as JSON errors and nothing is
 //! logged.
 
-mod admin_port;
+use crate::admin_port;
 
 use std::net::SocketAddr;
 

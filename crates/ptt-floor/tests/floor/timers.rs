@@ -1,8 +1,8 @@
 //! Scenarios of the floor's timers: the talk limit with its grace (or none,
 //! or disabled), media inactivity, and the expiry of a queued request.
 
-mod harness;
-mod scenario;
+use crate::harness;
+use crate::scenario;
 
 use harness::*;
 use ptt_floor::{FloorPolicy, FloorState, RevokeReason};

@@ -3,7 +3,7 @@
 //! floor and session counts, the quality the terminals report, and
 //! OpenMetrics for scrapers that ask for it.
 
-mod ops_port;
+use crate::ops_port;
 
 use std::time::Duration;
 

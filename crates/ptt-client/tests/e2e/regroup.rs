@@ -3,7 +3,7 @@
 //! it) when taken out. The relay's administrator regroups here (admin API);
 //! zone regrouping and backup calls send the same `Regrouped` messages.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

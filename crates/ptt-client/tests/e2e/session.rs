@@ -2,7 +2,7 @@
 //! buffered before the grant (also from the queue), a denied talk, and the
 //! simple requests. Logins and reconnecting are in `session_login.rs`.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

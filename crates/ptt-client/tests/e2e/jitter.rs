@@ -2,7 +2,7 @@
 //! loss, reordering and duplication, driven by a virtual clock. Edge cases
 //! and arbitrary arrivals are in `jitter_cases.rs`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! `dispatch_calls.rs` and `dispatch_call_losses.rs`, the relay patrol in
 //! `dispatch_patrol.rs`.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! loopback: a call answered, heard and hung up, and every way a call does
 //! not happen, each with the reason.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

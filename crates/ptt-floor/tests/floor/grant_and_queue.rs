@@ -3,8 +3,8 @@
 //! priority clamped to rights, the queue limit, asking again, withdrawing,
 //! and a hundred answers to an all-call granted in order.
 
-mod harness;
-mod scenario;
+use crate::harness;
+use crate::scenario;
 
 use harness::*;
 use ptt_floor::Priority::{Dispatcher, Elevated, Emergency, Normal};

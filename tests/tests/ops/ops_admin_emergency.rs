@@ -2,7 +2,7 @@
 //! of the group is told, the declarer's emergency burst ends, and the call
 //! log says the administrator cleared it.
 
-mod admin_port;
+use crate::admin_port;
 
 use admin_port::{DISPATCHER, GROUP, admin, start};
 use ptt_calllog::{ADMIN_TERMINAL, AdminAction, CallLogReader};

@@ -2,7 +2,7 @@
 //! wrap-around, a reordered start, underruns, new bursts and far jumps;
 //! and arbitrary arrivals that must never replay or reorder a frame.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,0 +1,15 @@
+//! End-to-end tests of the relay over real QUIC on loopback: sessions, floor control,
+//! fan-out, alerts, dispatch, zones, private calls, recordings and crashes.
+//!
+//! One test binary for the whole area: each binary links the whole relay, so one
+//! link instead of one per file keeps an incremental rebuild short.
+
+mod alert;
+mod crash;
+mod dispatch;
+mod fanout;
+mod floor;
+mod private_call;
+mod recording;
+mod session;
+mod zones;
