@@ -86,16 +86,18 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
         group.note_media(now_ms);
     }
 
-    let mut sent = 0;
+    let (mut sent, mut refused) = (0, 0);
     for listener in group.listeners().iter() {
         if listener.terminal == from.terminal {
             continue;
         }
-        match listener.conn.send_datagram(frame.clone()) {
-            Ok(()) => sent += 1,
-            Err(_) => shared.metrics.send_failed.inc(),
+        if listener.send_voice(frame.clone()) {
+            sent += 1;
+        } else {
+            refused += 1;
         }
     }
+    count_group(shared, group.id, sent, refused);
     // One non-blocking queue push per frame, tail frames included.
     shared
         .recorder
@@ -140,15 +142,19 @@ fn forward_all_call(
         }
         let frame = buf.freeze();
         group.note_media(shared.clock.now_ms());
+        let (mut group_sent, mut group_refused) = (0, 0);
         for listener in group.listeners().iter() {
             if listener.terminal == from.terminal || !listener.claim_all_call_frame(token) {
                 continue;
             }
-            match listener.conn.send_datagram(frame.clone()) {
-                Ok(()) => sent += 1,
-                Err(_) => shared.metrics.send_failed.inc(),
+            if listener.send_voice(frame.clone()) {
+                group_sent += 1;
+            } else {
+                group_refused += 1;
             }
         }
+        count_group(shared, group.id, group_sent, group_refused);
+        sent += group_sent;
         // Each group's copy is its own burst, so its own recording.
         shared
             .recorder
@@ -160,6 +166,19 @@ fn forward_all_call(
     shared.metrics.forwarded.add(sent as u64);
     shared.metrics.forward_latency.observe(started.elapsed());
     Ok(Forwarded::Voice(sent))
+}
+
+/// Counts one frame of group `id` handed to `sent` listeners and refused by
+/// `refused`: relay-wide and in the group's own view.
+#[inline]
+fn count_group(shared: &Fanout, id: u32, sent: usize, refused: usize) {
+    if refused > 0 {
+        shared.metrics.send_failed.add(refused as u64);
+    }
+    shared
+        .metrics
+        .traffic
+        .count_frame(id, sent as u64, refused as u64);
 }
 
 fn classify(error: VoiceError) -> DropReason {

@@ -15,6 +15,7 @@ use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
+use crate::metrics::trust::ReportLedger;
 
 /// Application close code (proto/voice.md §1): the control stream broke the
 /// protocol (malformed framing, too many malformed messages).
@@ -55,7 +56,21 @@ pub struct Link {
     /// Woken when an administrator changed this terminal's group memberships;
     /// the session then joins or leaves groups to match (see `crate::roster`).
     pub membership_changed: tokio::sync::Notify,
+    /// The voice datagrams handed to this terminal, on a cache line of its
+    /// own so counting does not disturb the fields the fan-out reads.
+    voice: VoiceTally,
+    /// What this session's quality reports have used up (see
+    /// [`crate::metrics::trust`]); only its control path takes it.
+    pub quality_ledger: std::sync::Mutex<ReportLedger>,
     metrics: Arc<Metrics>,
+}
+
+/// Per-listener voice counts, written by the fan-out (relaxed adds).
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct VoiceTally {
+    handed: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Link {
@@ -78,6 +93,8 @@ impl Link {
             last_all_call_frame: AtomicU64::new(0),
             all_call_frames: AtomicU64::new(0),
             membership_changed: tokio::sync::Notify::new(),
+            voice: VoiceTally::default(),
+            quality_ledger: std::sync::Mutex::default(),
             metrics,
         });
         (link, rx)
@@ -114,6 +131,44 @@ impl Link {
         self.last_all_call_frame.swap(token, Ordering::Relaxed) != token
     }
 
+    /// Hands one voice datagram to this terminal's connection, counting it
+    /// as sent (handed) or refused; true if the connection took it.
+    #[inline]
+    pub fn send_voice(&self, datagram: Bytes) -> bool {
+        let sent = self.conn.send_datagram(datagram).is_ok();
+        let counter = if sent {
+            &self.voice.handed
+        } else {
+            &self.voice.refused
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        sent
+    }
+
+    /// Voice datagrams handed to this terminal's connection since its
+    /// session began: the relay's own count of what it sent the terminal.
+    pub fn voice_handed(&self) -> u64 {
+        self.voice.handed.load(Ordering::Relaxed)
+    }
+
+    /// Voice datagrams this terminal's connection refused.
+    pub fn voice_refused(&self) -> u64 {
+        self.voice.refused.load(Ordering::Relaxed)
+    }
+
+    /// Datagrams quinn actually transmitted on this connection (the relay
+    /// sends no datagrams but voice). Takes the connection's lock: not for
+    /// the hot path.
+    pub fn voice_transmitted(&self) -> u64 {
+        self.conn.stats().frame_tx.datagram
+    }
+
+    /// Datagrams handed but not (yet) transmitted: dropped by quinn when the
+    /// send queue overflowed, plus the few still queued.
+    pub fn voice_unsent(&self) -> u64 {
+        self.voice_handed().saturating_sub(self.voice_transmitted())
+    }
+
     /// Frames and queues one message.
     pub fn send(&self, request_id: u64, body: Body) {
         self.send_frame(frame(request_id, body));
@@ -132,6 +187,14 @@ impl Link {
             );
             self.conn.close(code.into(), why.as_bytes());
         }
+    }
+}
+
+impl Drop for Link {
+    /// The session is over: what was handed and never transmitted is lost
+    /// for good (queue overflow, or queued at close), counted relay-wide.
+    fn drop(&mut self) {
+        self.metrics.listener_queue_dropped.add(self.voice_unsent());
     }
 }
 

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub mod quality;
+pub mod traffic;
+pub mod trust;
 
 /// A monotonically increasing count.
 #[derive(Debug, Default)]
@@ -43,16 +45,20 @@ pub enum DropReason {
     UnknownGroup,
     /// The sender does not hold the floor of the group.
     NotHolder,
+    /// Received by QUIC but discarded by quinn before the relay read it:
+    /// the connection's datagram receive buffer was full (a flood).
+    ReceiveOverflow,
 }
 
 impl DropReason {
     /// All reasons, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::TooLarge,
         DropReason::BadHeader,
         DropReason::NotOpus,
         DropReason::UnknownGroup,
         DropReason::NotHolder,
+        DropReason::ReceiveOverflow,
     ];
 
     /// Stable label for logs and metrics.
@@ -63,6 +69,7 @@ impl DropReason {
             DropReason::NotOpus => "not_opus",
             DropReason::UnknownGroup => "unknown_group",
             DropReason::NotHolder => "not_holder",
+            DropReason::ReceiveOverflow => "receive_overflow",
         }
     }
 
@@ -197,8 +204,18 @@ pub struct Metrics {
     pub floor_preemptions: Counter,
     /// Dispatcher alerts logged and delivered.
     pub alerts_sent: Counter,
-    /// The terminals' own receive-quality reports, per group.
+    /// The terminals' own receive-quality reports, per group, as bounded by
+    /// [`trust`].
     pub client_quality: quality::ClientQuality,
+    /// How the terminals' quality reports fared (counted, too frequent,
+    /// overclaimed).
+    pub quality_reports: trust::ReportCounters,
+    /// The relay's own view of each group's voice, beside the clients'.
+    pub traffic: traffic::Traffic,
+    /// Voice datagrams handed to a listener's connection that quinn never
+    /// transmitted (its send queue overflowed and dropped the oldest, or the
+    /// connection closed with them queued); counted when the session ends.
+    pub listener_queue_dropped: Counter,
     /// The recorder's own counters (files written, frames dropped, errors).
     pub recording: std::sync::Arc<ptt_recording::Counters>,
 }
@@ -208,6 +225,12 @@ impl Metrics {
     #[inline]
     pub fn count_drop(&self, reason: DropReason) {
         self.drops[reason.index()].inc();
+    }
+
+    /// Counts `n` dropped datagrams.
+    #[inline]
+    pub fn count_drops(&self, reason: DropReason, n: u64) {
+        self.drops[reason.index()].add(n);
     }
 
     /// Datagrams dropped for `reason` since start.

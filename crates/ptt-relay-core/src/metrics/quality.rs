@@ -10,6 +10,13 @@
 //! every few seconds), never on the voice path, so one mutex over the map is
 //! plenty; the scrape and the dashboard take it briefly and nothing on the
 //! hot path ever does.
+//!
+//! Nothing a terminal says is trusted as is: a session's report goes through
+//! [`super::trust`] first (one counted report per terminal and interval, its
+//! frames bounded by what the relay sent that terminal), so each entry
+//! recorded here weighs at most the frames the relay really sent the
+//! reporter, and one terminal counts as one listener at most, never as the
+//! whole group.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -60,6 +67,9 @@ pub struct GroupFigures {
     /// Mean mouth-to-ear (sender timestamp → receipt) latency, weighted by
     /// frames received; `None` if no report carried a latency.
     pub mouth_to_ear: Option<Duration>,
+    /// The listeners' 95th percentile of mouth-to-ear, averaged with the
+    /// same (capped) frame weights; `None` if no report carried one.
+    pub mouth_to_ear_p95: Option<Duration>,
     /// Mean interarrival jitter, weighted by frames received; `None` without
     /// frames.
     pub jitter: Option<Duration>,
@@ -67,15 +77,61 @@ pub struct GroupFigures {
     pub loss_ratio: Option<f64>,
 }
 
+/// One group's entry of a report as it is counted: frames already bounded
+/// (see [`super::trust`]), delays as the terminal claimed them (clamped to
+/// [`MAX_DELAY`] when recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoundedEntry {
+    /// The group.
+    pub group_id: u32,
+    /// Frames received, at most what the relay sent the terminal.
+    pub received: u64,
+    /// Frames lost, at most what the relay sent the terminal.
+    pub lost: u64,
+    /// Claimed mean mouth-to-ear, µs (0: not measured).
+    pub latency_mean_us: u32,
+    /// Claimed 95th percentile of mouth-to-ear, µs (0: not measured).
+    pub latency_p95_us: u32,
+    /// Claimed jitter, µs.
+    pub jitter_us: u32,
+}
+
+impl BoundedEntry {
+    /// The entry as claimed, frames clamped to [`MAX_FRAMES_PER_REPORT`]
+    /// only: for figures that come from a trusted source (tests, benches).
+    pub fn as_claimed(report: &pb::GroupQuality) -> Self {
+        let lost = report.frames_lost.min(MAX_FRAMES_PER_REPORT);
+        let received = report
+            .frames_received
+            .min(MAX_FRAMES_PER_REPORT.saturating_sub(lost));
+        Self {
+            group_id: report.group_id,
+            received,
+            lost,
+            latency_mean_us: report.latency_mean_us,
+            latency_p95_us: report.latency_p95_us,
+            jitter_us: report.jitter_us,
+        }
+    }
+}
+
 impl ClientQuality {
-    /// Adds one group's entry of a terminal's report received at `now`. The
-    /// caller checks the group exists and the terminal hears it, so the map
-    /// holds configured groups only (and the metric labels stay bounded).
+    /// Adds one group's entry, taken as claimed (frames clamped to
+    /// [`MAX_FRAMES_PER_REPORT`] only), received at `now`. Sessions go
+    /// through [`super::trust::take_report`] instead, which bounds the
+    /// entry by what the relay sent the terminal.
     pub fn record(&self, report: &pb::GroupQuality, now: Instant) {
+        self.record_bounded(&BoundedEntry::as_claimed(report), now);
+    }
+
+    /// Adds one checked entry received at `now`. The caller checks the group
+    /// exists and the terminal hears it, so the map holds configured groups
+    /// only (and the metric labels stay bounded).
+    pub fn record_bounded(&self, entry: &BoundedEntry, now: Instant) {
         let slot = self.slot_index(now);
         let mut groups = self.lock();
-        let window = groups.entry(report.group_id).or_default();
-        window.slot(slot).add(report);
+        let window = groups.entry(entry.group_id).or_default();
+        window.slot(slot).add(entry);
     }
 
     /// The figures of group `group` over the minute before `now`, `None` if
@@ -154,17 +210,17 @@ struct Slot {
     /// Σ latency_mean_us × frames, over reports that carried a latency.
     latency_weighted_us: u128,
     latency_frames: u64,
+    /// Σ latency_p95_us × frames, over reports that carried a percentile.
+    p95_weighted_us: u128,
+    p95_frames: u64,
     /// Σ jitter_us × frames.
     jitter_weighted_us: u128,
 }
 
 impl Slot {
-    fn add(&mut self, report: &pb::GroupQuality) {
+    fn add(&mut self, report: &BoundedEntry) {
         let max_us = MAX_DELAY.as_micros() as u64;
-        let lost = report.frames_lost.min(MAX_FRAMES_PER_REPORT);
-        let received = report
-            .frames_received
-            .min(MAX_FRAMES_PER_REPORT.saturating_sub(lost));
+        let (received, lost) = (report.received, report.lost);
         self.reports += 1;
         self.received = self.received.saturating_add(received);
         self.lost = self.lost.saturating_add(lost);
@@ -174,6 +230,11 @@ impl Slot {
             let latency = u64::from(report.latency_mean_us).min(max_us);
             self.latency_weighted_us += u128::from(latency) * u128::from(received);
             self.latency_frames = self.latency_frames.saturating_add(received);
+        }
+        if report.latency_p95_us > 0 {
+            let p95 = u64::from(report.latency_p95_us).min(max_us);
+            self.p95_weighted_us += u128::from(p95) * u128::from(received);
+            self.p95_frames = self.p95_frames.saturating_add(received);
         }
         let jitter = u64::from(report.jitter_us).min(max_us);
         self.jitter_weighted_us += u128::from(jitter) * u128::from(received);
@@ -185,6 +246,8 @@ impl Slot {
         self.lost = self.lost.saturating_add(other.lost);
         self.latency_weighted_us += other.latency_weighted_us;
         self.latency_frames = self.latency_frames.saturating_add(other.latency_frames);
+        self.p95_weighted_us += other.p95_weighted_us;
+        self.p95_frames = self.p95_frames.saturating_add(other.p95_frames);
         self.jitter_weighted_us += other.jitter_weighted_us;
     }
 
@@ -201,6 +264,7 @@ impl Slot {
             frames_received: self.received,
             frames_lost: self.lost,
             mouth_to_ear: mean(self.latency_weighted_us, self.latency_frames),
+            mouth_to_ear_p95: mean(self.p95_weighted_us, self.p95_frames),
             jitter: mean(self.jitter_weighted_us, self.received),
             loss_ratio: (total > 0).then(|| self.lost as f64 / total as f64),
         }

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::fanout;
 use crate::link::{self, Link};
+use crate::metrics::DropReason;
 use crate::session::context::SessionContext;
 use crate::session::control::session::Session;
 use crate::session::disable::disconnect_disabled;
@@ -132,12 +133,73 @@ async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>
 }
 
 /// Forwards the terminal's voice datagrams until the connection ends.
+///
+/// Every datagram the connection received is counted once: read ones in
+/// `datagrams_in` (and, if not forwarded, by drop reason), and those quinn
+/// discarded unread because its receive buffer was full (a flood) as
+/// [`DropReason::ReceiveOverflow`]. quinn counts the latter only inside its
+/// connection stats, so they are reconciled each time the loop has drained
+/// the buffer and is about to wait (idle time; never per datagram of a
+/// flood).
 async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
-    while let Ok(datagram) = link.conn.read_datagram().await {
+    let mut tally = ReceiveTally::default();
+    loop {
+        let read = link.conn.read_datagram();
+        tokio::pin!(read);
+        let result = match ready_now(read.as_mut()).await {
+            Some(result) => result,
+            None => {
+                // Taken before a last look at an empty buffer: every
+                // datagram it counts was read or discarded by then.
+                let received = link.conn.stats().frame_rx.datagram;
+                match ready_now(read.as_mut()).await {
+                    Some(result) => result,
+                    None => {
+                        tally.reconcile(&shared, received);
+                        read.await
+                    }
+                }
+            }
+        };
+        let Ok(datagram) = result else { break };
         shared.metrics.datagrams_in.inc();
+        tally.read += 1;
         if let Err(reason) = fanout::forward(&shared.fanout, &link, datagram) {
             shared.metrics.count_drop(reason);
             tracing::trace!(%reason, "datagram dropped");
+        }
+    }
+}
+
+/// The output of `future` if it is ready without waiting.
+async fn ready_now<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        output = future => Some(output),
+        () = std::future::ready(()) => None,
+    }
+}
+
+/// The voice datagrams of one connection: read by the relay, and already
+/// counted as discarded by quinn.
+#[derive(Debug, Default)]
+struct ReceiveTally {
+    read: u64,
+    overflowed: u64,
+}
+
+impl ReceiveTally {
+    /// Counts as discarded what quinn had `received` (its stats, taken when
+    /// the buffer was empty) and the relay neither read nor counted yet.
+    fn reconcile(&mut self, shared: &SessionContext, received: u64) {
+        let discarded = received
+            .saturating_sub(self.read)
+            .saturating_sub(self.overflowed);
+        if discarded > 0 {
+            self.overflowed += discarded;
+            shared
+                .metrics
+                .count_drops(DropReason::ReceiveOverflow, discarded);
         }
     }
 }

@@ -147,14 +147,29 @@ impl Session {
     /// Takes a terminal's receive-quality report into the per-group client
     /// figures (metrics and dashboard). Entries for groups the terminal does
     /// not hear are ignored, so a terminal can only speak for its own
-    /// groups and the figures stay keyed by configured groups.
+    /// groups and the figures stay keyed by configured groups; the rest is
+    /// bounded by what the relay sent it.
     pub(super) fn quality(&self, id: u64, report: &pb::QualityReport) {
-        let now = std::time::Instant::now();
-        let quality = &self.shared.metrics.client_quality;
-        for entry in &report.groups {
-            if self.joined.contains(&entry.group_id) {
-                quality.record(entry, now);
-            }
+        // Nothing in it is trusted: at most one report per interval counts,
+        // bounded by what the relay sent this terminal, weighing as one
+        // listener at most (see `metrics::trust`). Ignored reports are
+        // acknowledged too; they are counted, not refused.
+        let metrics = &self.shared.metrics;
+        let verdict = crate::metrics::trust::take_report(
+            &metrics.client_quality,
+            &metrics.quality_reports,
+            &self.link.quality_ledger,
+            self.link.voice_handed(),
+            report,
+            |group| self.joined.contains(&group),
+            std::time::Instant::now(),
+        );
+        if let crate::metrics::trust::Verdict::Counted {
+            budget,
+            overclaimed: true,
+        } = verdict
+        {
+            tracing::debug!(budget, "quality report claims more than the relay sent");
         }
         self.ack(id);
     }
