@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod limits;
 pub mod quality;
 
 /// A monotonically increasing count.
@@ -197,6 +198,12 @@ pub struct Metrics {
     pub floor_preemptions: Counter,
     /// Dispatcher alerts logged and delivered.
     pub alerts_sent: Counter,
+    /// Requests refused by the per-session rate limits, and sessions cut off
+    /// for them.
+    pub rate: limits::RateCounters,
+    /// Floor grants released (or revoked) before any voice frame: not
+    /// logged as bursts, only counted.
+    pub empty_bursts: Counter,
     /// The terminals' own receive-quality reports, per group.
     pub client_quality: quality::ClientQuality,
     /// The recorder's own counters (files written, frames dropped, errors).

@@ -178,6 +178,9 @@ impl GroupTask {
                     self.ctx
                         .recorder
                         .finish(group_id, burst.0, holder.0, started_at_ms, frames);
+                if frames == 0 {
+                    return self.empty_burst(holder);
+                }
                 let record = Record::Burst(BurstRecord {
                     group: GroupId(group_id),
                     talker: TerminalId(holder.0),
@@ -261,6 +264,20 @@ impl GroupTask {
         }
         if let Some(link) = self.members.get(&who.0) {
             link.send(0, body);
+        }
+    }
+
+    /// A burst that ended before any voice frame (a grant released at once,
+    /// or revoked unused): nothing was said, so it is counted, not logged —
+    /// a request/release loop must not fill the history. Its release, if it
+    /// waits, is acknowledged at once: there is no record to make durable.
+    fn empty_burst(&mut self, holder: ParticipantId) {
+        self.ctx.metrics.empty_bursts.inc();
+        if let Some((link, request_id)) = self
+            .release_ack
+            .take_if(|(link, _)| link.terminal == holder.0)
+        {
+            link.send(request_id, Body::Ack(pb::Ack {}));
         }
     }
 
