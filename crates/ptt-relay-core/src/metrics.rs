@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod limits;
 pub mod quality;
 pub mod traffic;
 pub mod trust;
@@ -204,6 +205,13 @@ pub struct Metrics {
     pub floor_preemptions: Counter,
     /// Dispatcher alerts logged and delivered.
     pub alerts_sent: Counter,
+    /// Requests refused by the per-session rate limits, and sessions cut off
+    /// for them.
+    pub rate: limits::RateCounters,
+    /// Bursts that ended before any voice frame of theirs was forwarded live
+    /// (a grant released at once, or revoked unused). Still logged: frames
+    /// sent with the release may trail it within the tail window.
+    pub empty_bursts: Counter,
     /// The terminals' own receive-quality reports, per group, as bounded by
     /// [`trust`].
     pub client_quality: quality::ClientQuality,

@@ -178,6 +178,11 @@ impl GroupTask {
                     self.ctx
                         .recorder
                         .finish(group_id, burst.0, holder.0, started_at_ms, frames);
+                if frames == 0 {
+                    // Still logged: frames sent with the release may trail it
+                    // (the tail window), so "empty" is not known yet here.
+                    self.ctx.metrics.empty_bursts.inc();
+                }
                 let record = Record::Burst(BurstRecord {
                     group: GroupId(group_id),
                     talker: TerminalId(holder.0),

@@ -1,6 +1,9 @@
 //! A session's life: `HelloOk` and the groups joined at start, the loop that
-//! reads requests (and follows membership changes and shutdown) until the
-//! stream ends, and leaving everything at the finish.
+//! reads requests (and follows membership changes, sends the coalesced
+//! presence updates when due, and follows shutdown) until the stream ends or
+//! the terminal is cut off, and leaving everything at the finish.
+
+use std::time::Instant;
 
 use ptt_proto::framing::Decoder;
 use ptt_proto::pb::{self, server_message::Body};
@@ -65,8 +68,13 @@ impl Session {
     /// off, or the relay shuts down.
     pub(in crate::session) async fn serve(&mut self, mut recv: RecvStream, mut decoder: Decoder) {
         loop {
+            let presence_due = self.presence.deadline();
             let next = tokio::select! {
                 next = read_message(&mut recv, &mut decoder) => next,
+                () = sleep_until(presence_due) => {
+                    self.flush_presence(false);
+                    continue;
+                }
                 // Reading is cancel-safe: bytes read stay in `decoder`.
                 () = self.link.membership_changed.notified() => {
                     self.regroup().await;
@@ -82,7 +90,12 @@ impl Session {
                 }
             };
             match next {
-                Ok(Some(message)) => self.handle(message).await,
+                Ok(Some(message)) => {
+                    self.handle(message).await;
+                    if self.cut_off {
+                        return;
+                    }
+                }
                 Ok(None) => return,
                 Err(ReadError::Malformed) => {
                     self.shared.metrics.malformed_control.inc();
@@ -127,8 +140,32 @@ impl Session {
         }
         private_call::disconnected(&self.shared.private_calls, &self.link).await;
         if still_current {
+            // What waited is true of this session; a newer one tells its own.
+            self.flush_presence(true);
             dispatch::lead_offline(&self.shared.dispatch, self.link.terminal);
             self.presence(pb::PresenceState::Offline);
         }
+    }
+
+    /// Tells the control room the coalesced presence updates that are due
+    /// (or, with `all`, every one waiting).
+    fn flush_presence(&mut self, all: bool) {
+        let now = Instant::now();
+        let due = if all {
+            self.presence.take_all(now)
+        } else {
+            self.presence.take_due(now)
+        };
+        for (group_id, state) in due {
+            self.presence_in(state, group_id);
+        }
+    }
+}
+
+/// Waits until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
     }
 }

@@ -1,7 +1,7 @@
-//! A token bucket per session for the reports a terminal may send as often as
-//! it likes (positions, status messages): each is fanned out to every
-//! dispatcher, so one radio that misbehaves must not fill the consoles'
-//! control queues (which would cut them off).
+//! A token bucket: what the per-session limits are made of (`rate`, and the
+//! positions forwarded to the control room). Many requests are fanned out to
+//! every dispatcher or logged, so one radio that misbehaves must not fill
+//! the consoles' control queues (which would cut them off) or the history.
 
 use std::time::Instant;
 

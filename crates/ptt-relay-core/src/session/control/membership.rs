@@ -85,7 +85,7 @@ impl Session {
                 request_id: id,
             })
             .await;
-        self.presence_in(pb::PresenceState::Joined, group_id);
+        self.announce_presence(pb::PresenceState::Joined, group_id);
     }
 
     /// Leaves a joined group.
@@ -103,6 +103,18 @@ impl Session {
                 })
                 .await;
         }
-        self.presence_in(pb::PresenceState::Left, group_id);
+        self.announce_presence(pb::PresenceState::Left, group_id);
+    }
+
+    /// Tells the control room the terminal joined or left `group_id`: at
+    /// once, or coalesced with the changes that follow within the window
+    /// (`presence`), sent from the session's loop when due.
+    fn announce_presence(&mut self, state: pb::PresenceState, group_id: u32) {
+        if self
+            .presence
+            .offer(group_id, state, std::time::Instant::now())
+        {
+            self.presence_in(state, group_id);
+        }
     }
 }

@@ -6,7 +6,9 @@
 //! finishes it; `requests` routes each request to its family: `floor`,
 //! `membership` (and `regroup`, following membership changes made
 //! elsewhere), `calls` (private calls), `alerts`, `reports` (location,
-//! status, quality, presence). `limit` rate-limits the reports.
+//! status, quality, presence). `limit` is a token bucket; `rate` holds the
+//! per-family request limits every request is checked against first, and
+//! `presence` coalesces the presence updates the control room is told.
 
 mod alerts;
 mod calls;
@@ -14,6 +16,8 @@ mod floor;
 mod lifecycle;
 mod limit;
 mod membership;
+mod presence;
+mod rate;
 mod regroup;
 mod reports;
 mod requests;

@@ -41,9 +41,6 @@ impl Session {
     /// receiver can show it.
     pub(super) fn status(&mut self, id: u64, mut status: pb::StatusMessage) {
         use pb::status_message::Target;
-        if !self.statuses.take(std::time::Instant::now()) {
-            return self.error(id, pb::ErrorReason::RateLimited, "too many status messages");
-        }
         if status.text.len() > MAX_STATUS_TEXT {
             self.shared.metrics.malformed_control.inc();
             return self.error(

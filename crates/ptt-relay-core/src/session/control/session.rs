@@ -1,5 +1,6 @@
 //! One terminal's control session: its state — the groups it hears, the
-//! memberships last told to it, its rate limits — and the few helpers every
+//! memberships last told to it, its rate limits, its presence updates
+//! waiting for the control room — and the few helpers every
 //! request family answers with. The families add their own `impl Session`
 //! blocks in files of their own.
 
@@ -9,6 +10,8 @@ use std::sync::Arc;
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::limit::Bucket;
+use super::presence::PresenceBatch;
+use super::rate::RequestLimits;
 use crate::link::Link;
 use crate::roster::DynamicGrant;
 use crate::session::context::SessionContext;
@@ -19,9 +22,6 @@ use ptt_directory::{Membership, Terminal, TerminalId};
 /// average, 100 at once (a GPS replay at 40 Hz passes). Zone logic sees every
 /// report; only the consoles are spared a flood.
 pub(super) const LOCATION_RATE: (f64, f64) = (50.0, 100.0);
-
-/// Status messages a terminal may send: 5 a second, 20 at once.
-const STATUS_RATE: (f64, f64) = (5.0, 20.0);
 
 /// One terminal's control session.
 pub(in crate::session) struct Session {
@@ -38,8 +38,13 @@ pub(in crate::session) struct Session {
     pub(super) malformed: u32,
     /// Position reports forwarded to the control room.
     pub(super) locations: Bucket,
-    /// Status messages sent.
-    pub(super) statuses: Bucket,
+    /// The request limits of every family (`rate`).
+    pub(super) limits: RequestLimits,
+    /// Set once the terminal was cut off for its request rate: the session
+    /// stops reading.
+    pub(super) cut_off: bool,
+    /// Presence updates for the control room, coalesced per group.
+    pub(super) presence: PresenceBatch,
 }
 
 /// A membership as the session last saw it: the rights, and zone logic's
@@ -63,7 +68,9 @@ impl Session {
             known: HashMap::new(),
             malformed: 0,
             locations: Bucket::new(LOCATION_RATE.0, LOCATION_RATE.1),
-            statuses: Bucket::new(STATUS_RATE.0, STATUS_RATE.1),
+            limits: RequestLimits::new(),
+            cut_off: false,
+            presence: PresenceBatch::default(),
         }
     }
 
