@@ -16,7 +16,9 @@
 //! as the token is shared.
 //!
 //! Answers are JSON: 200 on success; 401 without `Authorization: Bearer <token>` or with a
-//! wrong one; 403 when no token is configured; 404 for an unknown terminal, group or
+//! wrong one; 429 (with `Retry-After`), the token unchecked, once the source address made
+//! `ops-token-failures-per-minute` failures in its minute (or all addresses together
+//! `ops-token-failures-per-minute-total`); 403 when no token is configured; 404 for an unknown terminal, group or
 //! member; 400 for a bad body, a body without `Content-Type: application/json` or an id
 //! that is not a number; 500 when the call log could not store the action (then nothing
 //! changed). Every change is written durably to the call log's `admin_actions` before it

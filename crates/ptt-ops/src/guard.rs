@@ -1,6 +1,11 @@
 //! The layer in front of every ops route: the host check, then the view token, as
-//! [`OpsAccess`](crate::access::OpsAccess) rules; refusals answered in JSON and warned of
-//! through a [`LogThrottle`](crate::log_throttle::LogThrottle).
+//! [`OpsAccess`](crate::access::OpsAccess) rules; refusals answered in JSON, counted and
+//! warned of through a [`LogThrottle`](crate::log_throttle::LogThrottle).
+//!
+//! A wrong credential (bearer, `?token=` or `pttd_view` cookie) counts against the
+//! wrong-token rate limit ([`TokenLimit`](crate::token_limit::TokenLimit)), as the guard
+//! compares bearers with the admin token too; a request without any is not a guess and
+//! does not count.
 
 use std::sync::Arc;
 
@@ -10,7 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use crate::counters::Refusal;
 use crate::state::OpsState;
+use crate::token_limit;
 
 /// The cookie a browser holds after `/?token=`.
 pub const VIEW_COOKIE: &str = "pttd_view";
@@ -38,6 +45,7 @@ pub(super) async fn guard(
     if let Some(host) = host
         && !access.host_allowed(host.rsplit('@').next().unwrap_or(&host))
     {
+        shared.counters.refused(Refusal::Host);
         warn(&shared, "ops port: request for another host refused", &host);
         return error(
             StatusCode::MISDIRECTED_REQUEST,
@@ -58,12 +66,31 @@ pub(super) async fn guard(
         let as_admin = admin.is_some_and(|a| a.matches(presented));
         as_view | as_admin
     };
-    if bearer(headers).is_some_and(token_matches) || has_cookie(headers, cookie) {
+    let query = (request.uri().path() == "/")
+        .then(|| query_token(&request))
+        .flatten();
+    let bearer = bearer(headers);
+    let cookie_matches = view_cookie(headers, cookie);
+    let source = token_limit::source(request.extensions());
+    let now = shared.relay.clock.now_ms();
+    let presented = bearer.is_some() || cookie_matches.is_some() || query.is_some();
+    if presented && let Err(limited) = shared.token_limit.check(source, now) {
+        shared.counters.refused(Refusal::TokenRateLimit);
+        warn(
+            &shared,
+            "ops port: too many wrong tokens, token not checked",
+            "",
+        );
+        return limited.into_response();
+    }
+    if bearer.is_some_and(token_matches) || cookie_matches == Some(true) {
         return next.run(request).await;
     }
-    if request.uri().path() == "/"
-        && let Some(token) = query_token(&request)
-    {
+    if presented {
+        shared.token_limit.failed(source, now);
+    }
+    shared.counters.refused(Refusal::ViewToken);
+    if let Some(token) = query {
         if token_matches(token.as_bytes()) {
             return enter(cookie);
         }
@@ -106,18 +133,20 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
         .strip_prefix(b"Bearer ")
 }
 
-/// Whether a `Cookie` header holds `pttd_view=<cookie>`.
-fn has_cookie(headers: &HeaderMap, cookie: &str) -> bool {
+/// Whether a `Cookie` header holds `pttd_view=<cookie>`: `None` without a `pttd_view`
+/// cookie, `Some(false)` if none of them is right.
+fn view_cookie(headers: &HeaderMap, cookie: &str) -> Option<bool> {
     use subtle::ConstantTimeEq;
-    let mut found = false;
+    let mut found = None;
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
         for pair in value.split(';') {
             if let Some((name, presented)) = pair.trim().split_once('=')
                 && name == VIEW_COOKIE
-                && presented.len() == cookie.len()
             {
-                found |= bool::from(presented.as_bytes().ct_eq(cookie.as_bytes()));
+                let right = presented.len() == cookie.len()
+                    && bool::from(presented.as_bytes().ct_eq(cookie.as_bytes()));
+                found = Some(found.unwrap_or(false) | right);
             }
         }
     }
@@ -165,9 +194,10 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=1; pttd_view=abcd"),
         );
-        assert!(has_cookie(&headers, "abcd"));
-        assert!(!has_cookie(&headers, "abce"));
-        assert!(!has_cookie(&headers, "abc"));
+        assert_eq!(view_cookie(&headers, "abcd"), Some(true));
+        assert_eq!(view_cookie(&headers, "abce"), Some(false));
+        assert_eq!(view_cookie(&headers, "abc"), Some(false));
+        assert_eq!(view_cookie(&HeaderMap::new(), "abcd"), None);
         assert_eq!(hex(b"\x00\xffA"), "00ff41");
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! Every route sits behind the access layer ([`OpsAccess`]): the `Host` check against DNS
 //! rebinding and, when `view-token` is set, the token that guards history and recordings.
+//! The port's own server holds its clients to [`OpsLimits`]: a connection cap, header-read
+//! and idle timeouts, and a rate limit of wrong tokens.
 //!
 //! This crate owns the HTTP surface and its access rules. It reads the relay only through
 //! the core's [`RelayView`](ptt_relay_core::view::RelayView) (and acts through it for the
@@ -25,15 +27,21 @@ use tokio_util::sync::CancellationToken;
 mod access;
 mod admin;
 mod api;
+mod counters;
 mod dashboard;
 mod guard;
+mod limits;
 mod log_throttle;
 mod prometheus;
+mod server;
 mod state;
 mod token;
+mod token_limit;
+mod watchdog;
 
 pub use access::OpsAccess;
 pub use guard::VIEW_COOKIE;
+pub use limits::OpsLimits;
 pub use log_throttle::LogThrottle;
 pub use state::OpsState;
 pub use token::{AdminToken, Token, ViewToken};
@@ -62,12 +70,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(listener)
 }
 
-/// Serves `router` on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) {
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "ops server stopped");
-    }
+/// Serves the ops routes of `shared` on `listener` under its [`OpsLimits`] until `stop`
+/// is cancelled, then lets the answers in progress finish.
+pub async fn serve(listener: TcpListener, shared: Arc<OpsState>, stop: CancellationToken) {
+    server::serve(listener, router(shared.clone()), shared, stop).await;
 }

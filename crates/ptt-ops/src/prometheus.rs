@@ -265,6 +265,7 @@ impl Collector for RelayCollector {
             "Dispatcher alerts logged and delivered.",
             m.alerts_sent.get(),
         )?;
+        shared.counters.encode(out)?;
         Ok(())
     }
 }

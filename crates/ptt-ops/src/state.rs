@@ -1,11 +1,15 @@
-//! What the ops routes share: the relay's view, and the port's own access rules.
+//! What the ops routes share: the relay's view, the port's own access rules and limits,
+//! and its counters.
 
 use std::sync::Arc;
 
 use ptt_relay_core::view::RelayView;
 
 use crate::access::OpsAccess;
+use crate::counters::OpsCounters;
+use crate::limits::OpsLimits;
 use crate::token::AdminToken;
+use crate::token_limit::TokenLimit;
 
 /// The state behind every ops route.
 #[derive(Debug)]
@@ -16,15 +20,32 @@ pub struct OpsState {
     pub access: OpsAccess,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<AdminToken>,
+    /// Connection cap, timeouts and the wrong-token rate limit.
+    pub limits: OpsLimits,
+    /// Wrong tokens counted against [`OpsLimits`].
+    pub(crate) token_limit: TokenLimit,
+    /// What the port counts about its clients.
+    pub(crate) counters: OpsCounters,
 }
 
 impl OpsState {
-    /// The ops state over `relay`, with its access rules and admin token.
-    pub fn new(relay: RelayView, access: OpsAccess, admin_token: Option<AdminToken>) -> Arc<Self> {
+    /// The ops state over `relay`, with its access rules, admin token and limits.
+    pub fn new(
+        relay: RelayView,
+        access: OpsAccess,
+        admin_token: Option<AdminToken>,
+        limits: OpsLimits,
+    ) -> Arc<Self> {
         Arc::new(Self {
             relay,
             access,
             admin_token,
+            token_limit: TokenLimit::new(
+                limits.token_failures_per_minute,
+                limits.token_failures_per_minute_total,
+            ),
+            limits,
+            counters: OpsCounters::default(),
         })
     }
 }

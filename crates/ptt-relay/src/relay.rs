@@ -260,6 +260,7 @@ impl Relay {
                 view.clone(),
                 ptt_ops::OpsAccess::new(config.view_token.clone(), &config.ops_allowed_hosts),
                 config.admin_token.clone(),
+                config.ops_limits(),
             ),
             sessions,
             view,
@@ -308,11 +309,7 @@ impl Relay {
     /// returns.
     pub async fn run(self) -> Result<(), RelayError> {
         let stop_ops = CancellationToken::new();
-        let ops = tokio::spawn(ptt_ops::serve(
-            self.ops,
-            ptt_ops::router(self.ops_state),
-            stop_ops.clone(),
-        ));
+        let ops = tokio::spawn(ptt_ops::serve(self.ops, self.ops_state, stop_ops.clone()));
         let shutdown = self.view.shutdown.clone();
         let connections = Arc::new(AtomicUsize::new(0));
         let sessions = TaskTracker::new();

@@ -1,5 +1,6 @@
 //! What every admin handler extracts from its request before it acts: the proof of the
-//! admin token, path ids and JSON bodies, each refusing with a JSON error of its own.
+//! admin token (under the wrong-token rate limit: 429 once the source, or everybody,
+//! failed too often), path ids and JSON bodies, each refusing with a JSON error of its own.
 
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::counters::Refusal;
 use crate::state::OpsState;
+use crate::token_limit;
 
 /// Proof that the request carries the admin token; the first extractor of every handler,
 /// so nothing else about a request is looked at before it is authorised.
@@ -31,6 +34,16 @@ impl FromRequestParts<Arc<OpsState>> for Admin {
                 "admin API disabled: set admin_token",
             ));
         };
+        let source = token_limit::source(&parts.extensions);
+        let now = shared.relay.clock.now_ms();
+        // Refused before the comparison: past the limit a guess tells nothing.
+        if let Err(limited) = shared.token_limit.check(source, now) {
+            shared.counters.refused(Refusal::TokenRateLimit);
+            if let Some(unlogged) = shared.access.admin_refused.allow(now) {
+                tracing::warn!(path = %parts.uri.path(), ?source, unlogged, "admin API: too many wrong tokens, token not checked");
+            }
+            return Err(limited.into_response());
+        }
         let presented = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -38,10 +51,11 @@ impl FromRequestParts<Arc<OpsState>> for Admin {
         match presented {
             Some(presented) if token.matches(presented) => Ok(Admin),
             _ => {
+                shared.token_limit.failed(source, now);
+                shared.counters.admin_auth_failed();
                 // At most a line a minute: a client retrying a wrong token fills no disk.
-                let now = shared.relay.clock.now_ms();
                 if let Some(unlogged) = shared.access.admin_refused.allow(now) {
-                    tracing::warn!(path = %parts.uri.path(), unlogged, "admin API: missing or wrong token");
+                    tracing::warn!(path = %parts.uri.path(), ?source, unlogged, "admin API: missing or wrong token");
                 }
                 let mut response = error(StatusCode::UNAUTHORIZED, "a valid admin token is needed");
                 response.headers_mut().insert(

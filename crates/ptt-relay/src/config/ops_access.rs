@@ -1,9 +1,10 @@
 //! Ops access: who may reach the operations port and what they may do there —
-//! `ops-listen`, `admin-token` (or `admin-token-file`), `view-token` and
-//! `ops-allowed-hosts` — with reading the admin token file and the rules these settings
-//! must meet.
+//! `ops-listen`, `admin-token` (or `admin-token-file`), `view-token`,
+//! `ops-allowed-hosts` and the port's limits (`ops-max-connections`, `ops-header-timeout`,
+//! `ops-idle-timeout`, `ops-token-failures-per-minute[-total]`) — with reading the admin
+//! token file and the rules these settings must meet.
 
-use ptt_ops::Token;
+use ptt_ops::{OpsLimits, Token};
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
@@ -42,7 +43,27 @@ impl Config {
                 &format!("{host:?} is not a host name (write names without port or scheme)"),
             );
         }
+        if self.ops_max_connections == 0 {
+            return invalid("ops-max-connections", "must be at least 1");
+        }
+        if self.ops_header_timeout.is_zero() {
+            return invalid("ops-header-timeout", "must be longer than 0");
+        }
+        if self.ops_idle_timeout.is_zero() {
+            return invalid("ops-idle-timeout", "must be longer than 0");
+        }
         Ok(())
+    }
+
+    /// The ops port's limits, as the ops server takes them.
+    pub fn ops_limits(&self) -> OpsLimits {
+        OpsLimits {
+            header_timeout: self.ops_header_timeout,
+            idle_timeout: self.ops_idle_timeout,
+            max_connections: self.ops_max_connections,
+            token_failures_per_minute: self.ops_token_failures_per_minute,
+            token_failures_per_minute_total: self.ops_token_failures_per_minute_total,
+        }
     }
 
     /// Reads `admin-token-file` into `admin-token` (then forgets the path, so the two are
@@ -219,5 +240,47 @@ mod tests {
         .unwrap();
         assert_eq!(from_file.ops_allowed_hosts, ["ops.lan"]);
         assert!(from_file.view_token.is_some());
+    }
+
+    #[test]
+    fn ops_limits_have_defaults_and_are_checked() {
+        let limits = load(&[]).unwrap().config.ops_limits();
+        assert_eq!(limits, OpsLimits::default());
+        let config = load(&[
+            "--ops-max-connections",
+            "8",
+            "--ops-header-timeout",
+            "2s",
+            "--ops-idle-timeout",
+            "1m",
+            "--ops-token-failures-per-minute",
+            "3",
+            "--ops-token-failures-per-minute-total",
+            "0",
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(
+            config.ops_limits(),
+            OpsLimits {
+                header_timeout: std::time::Duration::from_secs(2),
+                idle_timeout: std::time::Duration::from_secs(60),
+                max_connections: 8,
+                token_failures_per_minute: 3,
+                token_failures_per_minute_total: 0,
+            }
+        );
+        for (flag, value) in [
+            ("--ops-max-connections", "0"),
+            ("--ops-header-timeout", "0s"),
+            ("--ops-idle-timeout", "0s"),
+        ] {
+            let err = load(&[flag, value]).unwrap_err();
+            assert!(err.to_string().contains(&flag[2..]), "{flag}: {err}");
+        }
+        let from_file =
+            Config::from_toml_str("ops-idle-timeout = \"90s\"\nops-max-connections = 9\n", "f")
+                .unwrap();
+        assert_eq!(from_file.ops_limits().max_connections, 9);
     }
 }

@@ -187,6 +187,48 @@ pub struct Config {
     )]
     pub ops_allowed_hosts: Vec<String>,
 
+    /// Most HTTP connections the ops port holds at once; one more is answered 503 and
+    /// closed at once, so clients beyond it take no file descriptors.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 256,
+        env = "PTTD_OPS_MAX_CONNECTIONS"
+    )]
+    pub ops_max_connections: usize,
+
+    /// An ops-port connection must send a request's headers within this long of waiting for
+    /// one (its opening, or the previous answer's end), or it is closed ("5s").
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration_arg, env = "PTTD_OPS_HEADER_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub ops_header_timeout: Duration,
+
+    /// An ops-port connection whose request moves no byte either way for this long is
+    /// closed (a client that stops reading its answer); a live event stream never is.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration_arg, env = "PTTD_OPS_IDLE_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub ops_idle_timeout: Duration,
+
+    /// Wrong ops-port tokens (admin or view) one address may send in a minute; past it
+    /// every token it sends is answered 429 unchecked until its minute is over. 0: no limit.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        env = "PTTD_OPS_TOKEN_FAILURES_PER_MINUTE"
+    )]
+    pub ops_token_failures_per_minute: u32,
+
+    /// Wrong ops-port tokens all addresses together may send in a minute; past it every
+    /// token is answered 429 unchecked until the minute is over. 0: no limit.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 200,
+        env = "PTTD_OPS_TOKEN_FAILURES_PER_MINUTE_TOTAL"
+    )]
+    pub ops_token_failures_per_minute_total: u32,
+
     /// Record every talk burst as an Ogg Opus file (`--record false` turns it off).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, env = "PTTD_RECORD")]
     pub record: bool,
@@ -265,6 +307,11 @@ impl Default for Config {
             admin_token_file: None,
             view_token: None,
             ops_allowed_hosts: Vec::new(),
+            ops_max_connections: 256,
+            ops_header_timeout: Duration::from_secs(5),
+            ops_idle_timeout: Duration::from_secs(60),
+            ops_token_failures_per_minute: 20,
+            ops_token_failures_per_minute_total: 200,
             record: true,
             recordings_dir: None,
             recording_retention_days: 30,
