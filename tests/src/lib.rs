@@ -10,6 +10,7 @@ pub mod client;
 pub mod directory;
 pub mod geo;
 pub mod opus;
+pub mod pttd;
 pub mod relay;
 
 pub use client::Client;
