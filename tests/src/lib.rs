@@ -11,6 +11,7 @@ pub mod clients;
 pub mod directory;
 pub mod geo;
 pub mod opus;
+pub mod pttd;
 pub mod relay;
 
 pub use client::Client;

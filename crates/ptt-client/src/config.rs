@@ -24,16 +24,19 @@ pub enum Trust {
 
 /// How the client reconnects after losing the relay.
 ///
-/// Delays start at `initial_delay` and double per failed attempt up to
-/// `max_delay`; each is spread by up to ±`jitter` (a fraction) so that a
-/// hundred terminals cut off together do not come back in lockstep. A
-/// `GoingAway.reconnect_after_ms` from the relay is a lower bound on the
-/// first delay.
+/// The first attempt waits a uniformly random delay of up to
+/// `first_attempt_spread` (after the relay's `GoingAway.reconnect_after_ms`,
+/// if it sent one), so that a fleet cut off at the same instant — a relay
+/// restart — does not log in at the same instant. If it fails, the next
+/// delays start at `initial_delay` and double per failed attempt up to
+/// `max_delay`, each spread by up to ±`jitter` (a fraction).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReconnectPolicy {
     /// Reconnect at all; when false a lost connection ends the client.
     pub enabled: bool,
-    /// Delay before the first attempt.
+    /// Upper bound of the random delay before the first attempt.
+    pub first_attempt_spread: Duration,
+    /// Delay before the second attempt; it doubles for every later one.
     pub initial_delay: Duration,
     /// Upper bound of the delay between attempts.
     pub max_delay: Duration,
@@ -41,10 +44,30 @@ pub struct ReconnectPolicy {
     pub jitter: f64,
 }
 
+/// Default [`ReconnectPolicy::first_attempt_spread`]. A restarted relay
+/// resets every terminal at its next packet, within [`KEEP_ALIVE`]; after a
+/// crash during a call the last voice frame lined the keep-alives up, so the
+/// whole fleet learns it within milliseconds. Half a second spreads those
+/// logins (each a password hash check on the relay) instead of letting them
+/// arrive together, while "relay back → voice heard" stays around 2 s with
+/// the default keep-alive (up to 2 s to the reset, up to 0.5 s, the login).
+pub const FIRST_ATTEMPT_SPREAD: Duration = Duration::from_millis(500);
+
+/// Default [`ClientConfig::keep_alive`]: the relay's own keep-alive
+/// interval (`pttd --keep-alive`, 2 s), at the low end of the 2–5 s that
+/// voice.md §1.1 asks of clients. The keep-alive timer restarts with every
+/// packet received, so while the relay pings every 2 s this costs no extra
+/// packet; when the relay goes silent — it crashed — the terminal sends its
+/// first packet within 2 s, and a restarted relay answers it with a
+/// stateless reset. With 10 s the terminal stayed silent, hence deaf, until
+/// its 10 s idle timeout.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+
 impl Default for ReconnectPolicy {
     fn default() -> Self {
         Self {
             enabled: true,
+            first_attempt_spread: FIRST_ATTEMPT_SPREAD,
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             jitter: 0.25,
@@ -76,7 +99,8 @@ pub struct ClientConfig {
     /// QUIC idle timeout: a relay silent for this long counts as lost.
     pub idle_timeout: Duration,
     /// Interval of QUIC keep-alive pings, so NAT bindings stay open while
-    /// nobody talks (voice.md §1.1).
+    /// nobody talks (voice.md §1.1), and so a relay that restarted after a
+    /// crash hears from the terminal and resets it (see [`KEEP_ALIVE`]).
     pub keep_alive: Duration,
     /// What to do after losing the connection.
     pub reconnect: ReconnectPolicy,
@@ -117,7 +141,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
-            keep_alive: Duration::from_secs(10),
+            keep_alive: KEEP_ALIVE,
             reconnect: ReconnectPolicy::default(),
             event_capacity: 1024,
             talk_buffer_frames: 100,

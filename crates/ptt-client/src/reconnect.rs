@@ -2,6 +2,13 @@
 //! again with exponential backoff and jitter, rejoin the user's groups, and
 //! say so with [`Event::Disconnected`] and [`Event::Reconnected`].
 //!
+//! A relay that was killed and started again answers the terminal's next
+//! packet (a keep-alive at the latest, see [`crate::config::KEEP_ALIVE`])
+//! with a stateless reset, so the loss is noticed at once; the first attempt
+//! then waits a random part of
+//! [`first_attempt_spread`](crate::ReconnectPolicy::first_attempt_spread) so
+//! that a whole fleet does not log in at the same instant.
+//!
 //! Not retried: a relay that revoked the credentials (`GoingAway`
 //! AUTH_REVOKED) or refuses them (AUTH_FAILED), a certificate that is no
 //! longer the pinned one, and a session taken over by another login of the
@@ -45,19 +52,31 @@ impl Backoff {
         }
     }
 
+    /// The delay before the first attempt: `hint` (the relay's
+    /// `GoingAway.reconnect_after_ms`, zero without one) plus a uniformly
+    /// random part of the policy's `first_attempt_spread`.
+    pub fn first_delay(&mut self, hint: Duration) -> Duration {
+        let unit = (self.uniform() + 1.0) / 2.0;
+        hint + self.policy.first_attempt_spread.mul_f64(unit)
+    }
+
     /// The delay before the next attempt: the current base spread by the
     /// jitter, never above the policy's maximum. The base then doubles.
     pub fn next_delay(&mut self) -> Duration {
         let base = self.next.min(self.policy.max_delay);
         self.next = (self.next * 2).min(self.policy.max_delay);
-        self.attempt += 1;
-        // A uniform number in [-1, 1) from a randomly keyed hash: enough to
-        // spread terminals apart, no extra dependency.
-        let bits = self.random.hash_one(self.attempt);
-        let unit = (bits >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+        let unit = self.uniform();
         let jitter = self.policy.jitter.clamp(0.0, 1.0);
         base.mul_f64((1.0 + unit * jitter).max(0.0))
             .min(self.policy.max_delay)
+    }
+
+    /// A uniform number in [-1, 1) from a randomly keyed hash: enough to
+    /// spread terminals apart, no extra dependency.
+    fn uniform(&mut self) -> f64 {
+        self.attempt += 1;
+        let bits = self.random.hash_one(self.attempt);
+        (bits >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
     }
 }
 
@@ -120,7 +139,7 @@ async fn reconnect(
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<Established> {
     let mut backoff = Backoff::new(shared.config.reconnect);
-    let mut delay = backoff.next_delay().max(hint);
+    let mut delay = backoff.first_delay(hint);
     let mut attempt = 0u32;
     loop {
         tokio::select! {
@@ -244,6 +263,7 @@ mod tests {
     fn backoff_doubles_to_the_cap_with_bounded_jitter() {
         let policy = ReconnectPolicy {
             enabled: true,
+            first_attempt_spread: Duration::from_millis(500),
             initial_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             jitter: 0.25,
@@ -265,5 +285,31 @@ mod tests {
         let mut backoff = Backoff::new(without_jitter);
         let delays: Vec<_> = (0..4).map(|_| backoff.next_delay().as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 800]);
+    }
+
+    #[test]
+    fn first_attempts_spread_over_the_window_after_the_hint() {
+        let policy = ReconnectPolicy::default();
+        let spread = policy.first_attempt_spread;
+        assert_eq!(spread, Duration::from_millis(500));
+        let firsts: Vec<Duration> = (0..200)
+            .map(|_| Backoff::new(policy).first_delay(Duration::ZERO))
+            .collect();
+        assert!(firsts.iter().all(|d| *d <= spread), "{firsts:?}");
+        // A fleet is spread over the window, not bunched at one end.
+        let early = firsts.iter().filter(|d| **d < spread / 4).count();
+        let late = firsts.iter().filter(|d| **d > spread * 3 / 4).count();
+        assert!(early > 10 && late > 10, "{early} early, {late} late");
+
+        let hint = Duration::from_secs(1);
+        let mut backoff = Backoff::new(policy);
+        let first = backoff.first_delay(hint);
+        assert!(first >= hint && first <= hint + spread, "{first:?}");
+        // The retries then follow the exponential backoff from its start.
+        let second = backoff.next_delay();
+        assert!(
+            second >= Duration::from_millis(75) && second <= Duration::from_millis(125),
+            "{second:?}"
+        );
     }
 }

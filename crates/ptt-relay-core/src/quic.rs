@@ -6,12 +6,21 @@
 //! drops the oldest datagram when it is full. Keep-alives and a short idle
 //! timeout let the relay notice a dead terminal (battery out, out of
 //! coverage) in seconds, which frees its floor.
+//!
+//! The other way round, terminals learn at once that the relay they talk to
+//! lost its state (killed, crashed, restarted): the relay answers packets of
+//! connections it does not know with a stateless reset (RFC 9000 §10.3)
+//! signed with a [`ResetKey`] that survives restarts.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{AckFrequencyConfig, IdleTimeout, TransportConfig, VarInt};
+use rustls::crypto::tls13::{Hkdf, OkmBlock};
+
+use crate::tls::{self, ResetKeyError};
 
 /// Largest voice datagram the relay sends or accepts (header + one Opus
 /// packet); see proto/voice.md.
@@ -142,6 +151,164 @@ pub enum ServerConfigError {
     IdleTimeoutTooLong,
 }
 
+/// Length of HMAC-SHA256's output.
+const SHA256_LEN: usize = 32;
+
+/// Length of the connection ids the relay hands out: quinn's default. A
+/// restarted relay reads the short headers of its predecessor's packets with
+/// it, so it must not change between versions.
+const CID_LEN: usize = 8;
+
+/// The secret behind the relay's stateless resets.
+///
+/// Every connection id the relay hands out comes with a reset token,
+/// HMAC-SHA256(key, id). A relay that gets a packet of a connection it does
+/// not know — because it was killed and started again — answers with a
+/// stateless reset carrying that token; the terminal compares it with the
+/// token it was given and drops the connection at once instead of waiting
+/// for its idle timeout, then logs in again. That only works if the new
+/// process has the old one's key, so the key is made once, kept in
+/// `<data-dir>/pttd-reset.key` (mode 0600) and read at every start. Whoever
+/// holds it can cut terminals off by spoofing the relay's address: it is
+/// kept like the TLS key.
+pub struct ResetKey {
+    key: OkmBlock,
+}
+
+impl std::fmt::Debug for ResetKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetKey(<redacted>)")
+    }
+}
+
+impl ResetKey {
+    /// Reads the key kept in `data_dir`, making it on first use (see
+    /// [`tls::load_or_generate_reset_key`]).
+    pub fn load_or_generate(data_dir: &Path) -> Result<Self, ResetKeyError> {
+        Ok(Self {
+            key: tls::load_or_generate_reset_key(data_dir)?,
+        })
+    }
+
+    /// The reset token of connection id `cid`: what the relay hands out with
+    /// it and sends back in a stateless reset.
+    #[cfg(test)]
+    fn token(&self, cid: &[u8]) -> [u8; 16] {
+        let mut signature = [0; SHA256_LEN];
+        quinn::crypto::HmacKey::sign(&self.hmac(), cid, &mut signature);
+        let mut token = [0; 16];
+        token.copy_from_slice(&signature[..16]);
+        token
+    }
+
+    fn hmac(&self) -> ResetHmac {
+        ResetHmac {
+            key: self.key.clone(),
+            hkdf: sha256_hkdf(),
+        }
+    }
+
+    /// The quinn endpoint configuration that resets with this key.
+    ///
+    /// Two more quinn defaults are replaced. Its connection ids carry a tag
+    /// under a per-process key and packets whose id has no valid tag are
+    /// dropped unanswered: a restarted relay would drop exactly the packets
+    /// it must reset ([`ConnectionIds`] has no tag). And it sends at most one
+    /// reset per 20 ms — in fact one per receive poll, which reads the clock
+    /// once for a whole batch — so when a crash during a call has lined up
+    /// the keep-alives of a fleet, all terminals but one would go unanswered
+    /// and back off for seconds: the interval is zero. Each reset is smaller
+    /// than the packet that caused it, so this amplifies nothing; what the
+    /// interval also bounded is a loop with a service that answers any
+    /// datagram, which only validating connection ids (not possible through
+    /// `quinn` alone) would stop.
+    pub fn endpoint_config(&self) -> Result<quinn::EndpointConfig, ResetKeyError> {
+        let mut seed = [0u8; SHA256_LEN];
+        tls::fill_random(&mut seed)?;
+        let ids = ConnectionIds {
+            key: OkmBlock::new(&seed),
+            hkdf: sha256_hkdf(),
+            next: 0,
+        };
+        let mut config = quinn::EndpointConfig::new(Arc::new(self.hmac()));
+        config
+            .cid_generator(move || Box::new(ids.clone()))
+            .min_reset_interval(Duration::ZERO);
+        Ok(config)
+    }
+}
+
+/// HMAC-SHA256 as the TLS stack computes it (ring, through rustls): quinn
+/// implements its key trait only for `ring::hmac::Key`, and this crate does
+/// not depend on ring directly.
+fn sha256_hkdf() -> &'static dyn Hkdf {
+    match rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13() {
+        Some(suite) => suite.hkdf_provider,
+        None => unreachable!("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite"),
+    }
+}
+
+/// HMAC-SHA256 under one key.
+#[derive(Clone)]
+struct ResetHmac {
+    key: OkmBlock,
+    hkdf: &'static dyn Hkdf,
+}
+
+impl quinn::crypto::HmacKey for ResetHmac {
+    fn sign(&self, data: &[u8], signature_out: &mut [u8]) {
+        signature_out.copy_from_slice(self.hkdf.hmac_sign(&self.key, data).as_ref());
+    }
+
+    fn signature_len(&self) -> usize {
+        SHA256_LEN
+    }
+
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
+        let expected = self.hkdf.hmac_sign(&self.key, data);
+        let expected = expected.as_ref();
+        // Constant time: every byte is compared whatever the first mismatch.
+        let differ = expected.len() != signature.len()
+            || expected
+                .iter()
+                .zip(signature)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0;
+        if differ {
+            Err(quinn::crypto::CryptoError)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Connection ids that any relay process accepts as worth a reset:
+/// HMAC-SHA256 of a counter under a per-process random key, cut to
+/// [`CID_LEN`] bytes — unpredictable and unlinkable, as RFC 9000 §5.1 asks.
+/// No `validate`: quinn's `InvalidCid` is not reachable through `quinn`.
+#[derive(Clone)]
+struct ConnectionIds {
+    key: OkmBlock,
+    hkdf: &'static dyn Hkdf,
+    next: u64,
+}
+
+impl quinn::ConnectionIdGenerator for ConnectionIds {
+    fn generate_cid(&mut self) -> quinn::ConnectionId {
+        let tag = self.hkdf.hmac_sign(&self.key, &self.next.to_be_bytes());
+        self.next = self.next.wrapping_add(1);
+        quinn::ConnectionId::new(&tag.as_ref()[..CID_LEN])
+    }
+
+    fn cid_len(&self) -> usize {
+        CID_LEN
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +323,60 @@ mod tests {
         };
         // 60 ms = 3 full-size datagrams (~28 typical voice frames).
         assert_eq!(settings.datagram_send_buffer(), 3 * MAX_DATAGRAM + 32);
+    }
+
+    #[test]
+    fn a_restarted_relay_signs_the_same_reset_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ResetKey::load_or_generate(dir.path()).unwrap();
+        let second = ResetKey::load_or_generate(dir.path()).unwrap();
+        let cid = [7u8; CID_LEN];
+        assert_eq!(first.token(&cid), second.token(&cid));
+        assert_ne!(first.token(&cid), first.token(&[8u8; CID_LEN]));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other = ResetKey::load_or_generate(elsewhere.path()).unwrap();
+        assert_ne!(first.token(&cid), other.token(&cid), "another relay's key");
+        assert!(first.endpoint_config().is_ok());
+    }
+
+    #[test]
+    fn the_reset_hmac_is_hmac_sha256() {
+        // RFC 4231, test case 2.
+        let hmac = ResetHmac {
+            key: OkmBlock::new(b"Jefe"),
+            hkdf: sha256_hkdf(),
+        };
+        let mut out = [0u8; SHA256_LEN];
+        quinn::crypto::HmacKey::sign(&hmac, b"what do ya want for nothing?", &mut out);
+        let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let verify = |sig: &[u8]| {
+            quinn::crypto::HmacKey::verify(&hmac, b"what do ya want for nothing?", sig)
+        };
+        assert!(verify(&out).is_ok());
+        let mut wrong = out;
+        wrong[31] ^= 1;
+        assert!(verify(&wrong).is_err());
+        assert!(verify(&out[..16]).is_err());
+    }
+
+    #[test]
+    fn connection_ids_are_distinct_and_of_the_fixed_length() {
+        use quinn::ConnectionIdGenerator;
+        let mut ids = ConnectionIds {
+            key: OkmBlock::new(&[3u8; SHA256_LEN]),
+            hkdf: sha256_hkdf(),
+            next: 0,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let cid = ids.generate_cid();
+            assert_eq!(cid.len(), CID_LEN);
+            assert!(seen.insert(cid));
+        }
+        assert_eq!(ids.cid_len(), CID_LEN);
     }
 }

@@ -26,10 +26,10 @@ use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
 use ptt_relay_core::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
-use ptt_relay_core::quic::{self, ServerConfigError, TransportSettings};
+use ptt_relay_core::quic::{self, ResetKey, ServerConfigError, TransportSettings};
 use ptt_relay_core::roster::Roster;
 use ptt_relay_core::session::context::SessionContext;
-use ptt_relay_core::tls::{Identity, TlsError};
+use ptt_relay_core::tls::{Identity, ResetKeyError, TlsError};
 use ptt_relay_core::view::RelayView;
 use ptt_relay_core::{policy, session};
 
@@ -51,6 +51,10 @@ pub enum RelayError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The stateless reset key could not be read or made (the error names
+    /// the file).
+    #[error(transparent)]
+    ResetKey(#[from] ResetKeyError),
     /// The directory file is invalid (the error names file, line and field).
     #[error(transparent)]
     Directory(#[from] DirectoryError),
@@ -107,6 +111,10 @@ impl Relay {
             path: config.data_dir.clone(),
             source,
         })?;
+        // Kept across restarts so that terminals of a relay that was killed
+        // are reset at their next packet instead of waiting for their idle
+        // timeout (see `ResetKey`).
+        let reset_key = ResetKey::load_or_generate(&config.data_dir)?;
         let identity = match (&config.cert, &config.key) {
             (Some(cert), Some(key)) => Identity::load(cert, key)?,
             _ => Identity::load_or_generate(&config.data_dir)?,
@@ -132,7 +140,7 @@ impl Relay {
         };
         let socket = quic::bind_socket(config.listen).map_err(bind_error)?;
         let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            reset_key.endpoint_config()?,
             Some(server_config),
             socket,
             Arc::new(quinn::TokioRuntime),
@@ -386,5 +394,41 @@ impl ConnectionSlot {
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(data_dir: &Path) -> Config {
+        Config {
+            data_dir: data_dir.to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            record: false,
+            ..Config::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_reset_key_is_made_once_and_a_damaged_one_stops_the_start() {
+        let data = tempfile::tempdir().unwrap();
+        let key_path = data.path().join(ptt_relay_core::tls::RESET_KEY_FILE);
+        drop(Relay::load(config(data.path())).await.unwrap());
+        let key = std::fs::read(&key_path).unwrap();
+        drop(Relay::load(config(data.path())).await.unwrap());
+        assert_eq!(
+            std::fs::read(&key_path).unwrap(),
+            key,
+            "kept across restarts"
+        );
+
+        std::fs::write(&key_path, &key[..20]).unwrap();
+        let error = Relay::load(config(data.path())).await.unwrap_err();
+        assert!(matches!(error, RelayError::ResetKey(_)), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains(&key_path.display().to_string()), "{text}");
+        assert!(text.contains("20 bytes"), "{text}");
     }
 }
