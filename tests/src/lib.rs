@@ -10,6 +10,7 @@ pub mod client;
 pub mod clients;
 pub mod directory;
 pub mod geo;
+pub mod lossy;
 pub mod opus;
 pub mod pttd;
 pub mod relay;
