@@ -23,3 +23,4 @@ mod ops_admin_membership;
 mod ops_api_history;
 mod ops_api_metrics;
 mod ops_api_zones;
+mod ops_limits;

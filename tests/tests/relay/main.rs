@@ -10,6 +10,8 @@ mod dispatch;
 mod fanout;
 mod floor;
 mod private_call;
+mod quality_trust;
+mod rate_limits;
 mod recording;
 mod session;
 mod zones;

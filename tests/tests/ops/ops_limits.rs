@@ -4,8 +4,8 @@
 //! admin tokens are answered 429 past the per-address and total limits, counted on
 //! `/metrics`.
 
-mod admin_port;
-mod ops_port;
+use crate::admin_port;
+use crate::ops_port;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};

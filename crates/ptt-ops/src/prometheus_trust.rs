@@ -1,0 +1,126 @@
+//! The families of `/metrics` that say what the relay refused and how far it trusts what
+//! terminals tell it: requests over their rate limits and the sessions cut off for it,
+//! bursts that ended without a live frame, the terminals' quality reports as bounded by
+//! what the relay sent them, and the relay's own per-group traffic to compare them with.
+
+use std::fmt;
+use std::time::Instant;
+
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
+use ptt_relay_core::metrics::Metrics;
+use ptt_relay_core::metrics::limits::RequestFamily;
+use ptt_relay_core::metrics::traffic::GroupTrafficFigures;
+
+use crate::encode::{counter, labelled_counter};
+
+/// Encodes every family of this file from `m`.
+pub(crate) fn encode(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
+    labelled_counter(
+        out,
+        "pttd_rate_limited",
+        "Requests refused with RATE_LIMITED by the per-session limits, by request family.",
+        "family",
+        RequestFamily::ALL
+            .iter()
+            .map(|&family| (family.as_str(), m.rate.refused(family))),
+    )?;
+    labelled_counter(
+        out,
+        "pttd_sessions_cut_off",
+        "Sessions closed for misbehaving, by reason (also counted in pttd_cut_off).",
+        "reason",
+        [("rate", m.rate.cut_off())].into_iter(),
+    )?;
+    counter(
+        out,
+        "pttd_empty_bursts",
+        "Bursts that ended before any live voice frame (a grant released at once or revoked unused).",
+        m.empty_bursts.get(),
+    )?;
+    let reports = &m.quality_reports;
+    labelled_counter(
+        out,
+        "pttd_client_quality_reports",
+        "Quality reports of terminals, by outcome: accepted; too_frequent (ignored, within 4 s of the session's last); overclaimed (counted, but claiming more frames than the relay sent).",
+        "outcome",
+        [
+            ("accepted", reports.accepted()),
+            ("too_frequent", reports.too_frequent()),
+            ("overclaimed", reports.overclaimed()),
+        ]
+        .into_iter(),
+    )?;
+    counter(
+        out,
+        "pttd_client_frames_overclaimed",
+        "Frames quality reports claimed as received beyond what the relay sent those terminals.",
+        reports.frames_overclaimed(),
+    )?;
+    counter(
+        out,
+        "pttd_voice_listener_queue_dropped",
+        "Datagrams handed to a listener's connection but never sent (send-queue overflow, or queued at close); counted when each session ends.",
+        m.listener_queue_dropped.get(),
+    )?;
+    group_traffic(out, m)?;
+    mouth_to_ear_p95(out, m)
+}
+
+/// A per-group counter family: name, help, and the figure it reads.
+type Family = (&'static str, &'static str, fn(&GroupTrafficFigures) -> u64);
+
+/// The relay's own view of each group's voice, beside what the listeners report.
+fn group_traffic(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
+    let traffic = m.traffic.all();
+    let labels: Vec<[(&str, String); 1]> = traffic
+        .iter()
+        .map(|(group, _)| [("group", group.to_string())])
+        .collect();
+    let families: [Family; 3] = [
+        (
+            "pttd_group_voice_frames_forwarded",
+            "Voice frames of the group the relay fanned out, each once.",
+            |f| f.frames_forwarded,
+        ),
+        (
+            "pttd_group_voice_datagrams_handed",
+            "Datagrams handed to the group's listeners' connections (frames x listeners reached).",
+            |f| f.datagrams_handed,
+        ),
+        (
+            "pttd_group_voice_datagrams_refused",
+            "Datagrams a listener's connection of the group refused.",
+            |f| f.datagrams_refused,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut family = out.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for ((_, figures), labels) in traffic.iter().zip(&labels) {
+            ConstCounter::new(value(figures)).encode(family.encode_family(labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The listeners' 95th-percentile mouth-to-ear per group, with each terminal's weight
+/// capped as for the mean.
+fn mouth_to_ear_p95(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
+    let figures = m.client_quality.all(Instant::now());
+    let mut family = out.encode_descriptor(
+        "pttd_client_mouth_to_ear_p95",
+        "The listeners' reported 95th-percentile mouth-to-ear latency over the last minute, per group (each terminal's weight capped).",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for (group, f) in &figures {
+        if let Some(p95) = f.mouth_to_ear_p95 {
+            let labels = [("group", group.to_string())];
+            ConstGauge::new(p95.as_secs_f64()).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
