@@ -1,5 +1,6 @@
 //! The families of `/metrics` that say what the relay refused and how far it trusts what
-//! terminals tell it: requests over their rate limits and the sessions cut off for it,
+//! terminals tell it: connections turned away before authentication, requests over their
+//! rate limits and the sessions cut off for it,
 //! bursts that ended without a live frame, the terminals' quality reports as bounded by
 //! what the relay sent them, and the relay's own per-group traffic to compare them with.
 
@@ -12,13 +13,43 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 use ptt_relay_core::metrics::Metrics;
+use ptt_relay_core::metrics::admission::AdmissionRefusal;
 use ptt_relay_core::metrics::limits::RequestFamily;
 use ptt_relay_core::metrics::traffic::GroupTrafficFigures;
 
-use crate::encode::{counter, labelled_counter};
+use crate::encode::{counter, gauge, labelled_counter};
 
 /// Encodes every family of this file from `m`.
 pub(crate) fn encode(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
+    labelled_counter(
+        out,
+        "pttd_admission_refused",
+        "Connections turned away before or at authentication, by reason.",
+        "reason",
+        AdmissionRefusal::ALL
+            .iter()
+            .map(|&reason| (reason.as_str(), m.admission.refused(reason))),
+    )?;
+    counter(
+        out,
+        "pttd_admission_retries",
+        "QUIC Retry packets sent to make a peer prove its address.",
+        m.admission.retries(),
+    )?;
+    gauge(
+        out,
+        "pttd_unauthenticated_connections",
+        "Connections not yet authenticated holding a place now.",
+        None,
+        m.admission.unauthenticated.get(),
+    )?;
+    gauge(
+        out,
+        "pttd_admission_waiting",
+        "Connection attempts waiting for an unauthenticated place now.",
+        None,
+        m.admission.waiting.get(),
+    )?;
     labelled_counter(
         out,
         "pttd_rate_limited",

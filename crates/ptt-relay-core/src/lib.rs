@@ -1,6 +1,7 @@
 //! The relay core: everything between a terminal's QUIC connection and the groups it talks
 //! in.
 //!
+//! [`admission`] decides which connection attempts get a handshake and a session slot;
 //! [`session`] serves one terminal's connection (handshake, control requests, voice in);
 //! [`group`] owns each talkgroup's floor in one task; [`fanout`] is the voice hot path;
 //! [`dispatch`] moves memberships with location (relay patrols, backup calls);
@@ -15,6 +16,7 @@
 //! knows nothing of configuration files, HTTP or how it is started.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod alert;
 pub mod auth;
 pub mod clock;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub mod admission;
 pub mod limits;
 pub mod quality;
 pub mod traffic;
@@ -186,6 +187,9 @@ pub struct Metrics {
     pub auth_rate_limited: Counter,
     /// Sessions authenticated since start.
     pub sessions_opened: Counter,
+    /// Admission before authentication: refusals by reason, address
+    /// validation retries, unauthenticated connections now.
+    pub admission: admission::AdmissionCounters,
     /// Call log records dropped because the log queue was full.
     pub log_dropped: Counter,
     /// Datagram in → handed to every recipient's connection (the relay's own

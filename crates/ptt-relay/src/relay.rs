@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ptt_calllog::{CallLog, CallLogError};
@@ -15,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
+use ptt_relay_core::admission::{AdmissionSettings, Gate};
 use ptt_relay_core::alert::{Alerting, Alerts};
 use ptt_relay_core::auth::AuthLimiter;
 use ptt_relay_core::clock::Clock;
@@ -98,7 +98,8 @@ pub struct Relay {
     groups: TaskTracker,
     /// Stops the group tasks once the sessions are gone.
     stop_groups: CancellationToken,
-    max_connections: usize,
+    /// Who gets a QUIC handshake and a session slot.
+    admission: Arc<Gate>,
     ops: tokio::net::TcpListener,
 }
 
@@ -133,7 +134,16 @@ impl Relay {
             datagram_queue: Duration::from_millis(u64::from(config.datagram_queue_ms)),
             max_connections: u32::try_from(config.max_connections).unwrap_or(u32::MAX),
         };
-        let server_config = transport.server_config(identity.server_config()?)?;
+        let admission = AdmissionSettings {
+            hello_timeout: config.hello_timeout,
+            max_unauthenticated: config.max_unauthenticated,
+            max_unauthenticated_per_address: config.max_unauthenticated_per_address,
+            max_sessions: config.max_connections,
+        };
+        let mut server_config = transport.server_config(identity.server_config()?)?;
+        // Attempts wait for an unauthenticated slot in quinn's queue, so it is
+        // sized by admission rather than by `max-connections`.
+        admission.apply_to(&mut server_config);
         let bind_error = |source| RelayError::Bind {
             addr: config.listen,
             source,
@@ -152,6 +162,7 @@ impl Relay {
         })?;
 
         let metrics = Arc::new(Metrics::default());
+        let admission = Gate::new(admission, metrics.clone());
         let clock = Clock::start();
         let shutdown = CancellationToken::new();
         let log = LogSink::new(calllog, metrics.clone());
@@ -276,7 +287,7 @@ impl Relay {
             cert_path,
             groups: tasks,
             stop_groups,
-            max_connections: config.max_connections,
+            admission,
             ops,
         })
     }
@@ -314,12 +325,13 @@ impl Relay {
 
     /// Accepts terminals until the shutdown token is cancelled, then tells
     /// every terminal the relay is going away, flushes the call log and
-    /// returns.
+    /// returns. Each connection attempt passes admission first
+    /// ([`Gate::admit`]): it is let in with an unauthenticated slot, waits
+    /// for one, is asked to prove its address, or is refused.
     pub async fn run(self) -> Result<(), RelayError> {
         let stop_ops = CancellationToken::new();
         let ops = tokio::spawn(ptt_ops::serve(self.ops, self.ops_state, stop_ops.clone()));
         let shutdown = self.view.shutdown.clone();
-        let connections = Arc::new(AtomicUsize::new(0));
         let sessions = TaskTracker::new();
         loop {
             let incoming = tokio::select! {
@@ -327,15 +339,19 @@ impl Relay {
                 () = shutdown.cancelled() => None,
             };
             let Some(incoming) = incoming else { break };
-            let Some(slot) = ConnectionSlot::take(&connections, self.max_connections) else {
-                tracing::warn!(remote = %incoming.remote_address(), "connection limit reached");
-                incoming.refuse();
+            let Some(entry) = self.admission.admit(incoming) else {
                 continue;
             };
             let context = self.sessions.clone();
+            let stop = shutdown.clone();
             sessions.spawn(async move {
-                session::serve(context, incoming).await;
-                drop(slot);
+                let admitted = tokio::select! {
+                    admitted = entry.admitted() => admitted,
+                    () = stop.cancelled() => None,
+                };
+                if let Some(admitted) = admitted {
+                    session::serve(context, admitted).await;
+                }
             });
         }
         tracing::info!("shutting down: telling terminals, flushing the call log");
@@ -377,26 +393,6 @@ impl Relay {
         Ok(())
     }
 }
-
-/// One of the `max_connections` places, held while a connection is served.
-struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl ConnectionSlot {
-    fn take(open: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
-        if open.fetch_add(1, Ordering::AcqRel) >= max {
-            open.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(Self(open.clone()))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

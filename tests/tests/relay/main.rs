@@ -4,6 +4,10 @@
 //! One test binary for the whole area: each binary links the whole relay, so one
 //! link instead of one per file keeps an incremental rebuild short.
 
+#[path = "../flood/mod.rs"]
+mod flood;
+
+mod admission;
 mod alert;
 mod crash;
 mod dispatch;

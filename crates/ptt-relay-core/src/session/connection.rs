@@ -12,6 +12,7 @@ use quinn::SendStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::admission::Admitted;
 use crate::fanout;
 use crate::link::{self, Link};
 use crate::metrics::DropReason;
@@ -22,21 +23,36 @@ use crate::session::handshake::{ControlStreams, Refusal, handshake};
 use ptt_calllog::{Record, SessionEvent, SessionRecord};
 use ptt_directory::TerminalId;
 
-/// Serves one incoming connection to its end. Errors are logged, never
-/// propagated: one terminal's trouble is not the relay's.
-pub async fn serve(shared: Arc<SessionContext>, incoming: quinn::Incoming) {
+/// Serves one admitted connection to its end, holding its admission ticket
+/// (its slot) until then. Errors are logged, never propagated: one
+/// terminal's trouble is not the relay's.
+pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
+    let Admitted {
+        incoming,
+        mut ticket,
+    } = admitted;
     let remote = incoming.remote_address();
     let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
     async move {
-        let conn = match incoming.await {
-            Ok(conn) => conn,
-            Err(error) => {
+        // The QUIC handshake counts against the deadline to say `Hello`;
+        // dropping an unfinished one closes it.
+        let handshaken = match incoming.accept() {
+            Ok(connecting) => tokio::time::timeout_at(ticket.deadline(), connecting).await,
+            Err(error) => Ok(Err(error)),
+        };
+        let conn = match handshaken {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => {
                 tracing::debug!(%error, "handshake failed");
+                return;
+            }
+            Err(_) => {
+                ticket.hello_timed_out();
                 return;
             }
         };
         let result = tokio::select! {
-            result = handshake(&shared, &conn, remote) => result,
+            result = handshake(&shared, &conn, remote, &mut ticket) => result,
             () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {
@@ -45,10 +61,17 @@ pub async fn serve(shared: Arc<SessionContext>, incoming: quinn::Incoming) {
                 run(shared, link, streams, outbound, hello_id).await;
             }
             Err(Refusal { code, why }) => {
-                tracing::info!(why, "connection refused");
+                // A missed deadline was counted and logged (throttled) by
+                // the ticket: a flood of them must not fill the log.
+                if ticket.timed_out() {
+                    tracing::debug!(why, "connection refused");
+                } else {
+                    tracing::info!(why, "connection refused");
+                }
                 conn.close(code.into(), why.as_bytes());
             }
         }
+        drop(ticket);
     }
     .instrument(span)
     .await

@@ -1,7 +1,8 @@
 //! A new connection's handshake: the control stream is accepted, the first
-//! message must be a `Hello` of the protocol this relay speaks, and the
-//! terminal is authenticated (rate-limited per address, disabled terminals
-//! refused) before its session may start.
+//! message must be a `Hello` of the protocol this relay speaks (both before
+//! the connection's admission deadline, `hello-timeout`), and the terminal is
+//! authenticated (rate-limited per address, disabled terminals refused, a
+//! session slot taken) before its session may start.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use ptt_proto::pb::{self, client_message};
 use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
+use crate::admission::Ticket;
 use crate::link::{self, Link};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
@@ -20,10 +22,6 @@ use crate::session::read::read_message;
 use crate::wire;
 use ptt_calllog::{AuthFailureRecord, Record};
 use ptt_directory::TerminalId;
-
-/// How long a new connection may take to open its control stream and say
-/// `Hello`.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The protocol version this relay speaks (proto/ptt.proto).
 const PROTOCOL_VERSION: u32 = 1;
@@ -73,20 +71,30 @@ impl Refusal {
     }
 }
 
-/// Accepts the control stream, reads `Hello` and authenticates it.
+/// Accepts the control stream, reads `Hello` and authenticates it; the
+/// control stream and `Hello` must come before `ticket`'s deadline, and the
+/// authenticated terminal takes a session slot on `ticket`.
 pub(super) async fn handshake(
     shared: &SessionContext,
     conn: &quinn::Connection,
     remote: SocketAddr,
+    ticket: &mut Ticket,
 ) -> Result<Handshake, Refusal> {
-    let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
+    let deadline = ticket.deadline();
+    let (mut send, mut recv) = tokio::time::timeout_at(deadline, conn.accept_bi())
         .await
-        .map_err(|_| Refusal::protocol("no control stream in time"))?
+        .map_err(|_| {
+            ticket.hello_timed_out();
+            Refusal::protocol("no control stream in time")
+        })?
         .map_err(|_| Refusal::going_away("connection lost before the control stream"))?;
     let mut decoder = Decoder::new();
-    let first = tokio::time::timeout(HELLO_TIMEOUT, read_message(&mut recv, &mut decoder))
+    let first = tokio::time::timeout_at(deadline, read_message(&mut recv, &mut decoder))
         .await
-        .map_err(|_| Refusal::protocol("no hello in time"))?;
+        .map_err(|_| {
+            ticket.hello_timed_out();
+            Refusal::protocol("no hello in time")
+        })?;
     let message = match first {
         Ok(Some(message)) => message,
         Ok(None) => return Err(Refusal::protocol("control stream closed before hello")),
@@ -187,6 +195,19 @@ pub(super) async fn handshake(
         )
         .await;
         return Err(Refusal::auth("authentication failed"));
+    }
+    // Authenticated: the unauthenticated slot is traded for one of the
+    // `max-connections` session slots (a terminal replacing its own older
+    // session always gets one).
+    if !ticket.authenticate(shared.online.contains(terminal)) {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::Internal,
+            "the relay is full; retry later",
+        )
+        .await;
+        return Err(Refusal::going_away("max-connections reached"));
     }
 
     let (link, outbound) = Link::new(

@@ -10,8 +10,9 @@
 //!
 //! - `settings.rs`: the struct itself with every flag, variable and default, the `pttd`
 //!   command line ([`Cli`]), [`Config::validate`] and the general `log` filter;
-//! - `transport.rs`: `listen`, `max-connections`, `idle-timeout`, `keep-alive`,
-//!   `datagram-queue-ms`, `cert`/`key`, `auth-failures-per-minute`;
+//! - `transport.rs`: `listen`, `max-connections`, `hello-timeout`, `max-unauthenticated`,
+//!   `max-unauthenticated-per-address`, `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
+//!   `cert`/`key`, `auth-failures-per-minute`;
 //! - `storage.rs`: `data-dir`, `log-queue` and the recordings (`record`, `recordings-dir`,
 //!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,

@@ -107,7 +107,8 @@ pub struct Config {
     #[arg(long, value_name = "FILTER", default_value = "info", env = "PTTD_LOG")]
     pub log: String,
 
-    /// Most QUIC connections served at once; more are refused at the handshake.
+    /// Most terminals logged in at once; a login beyond it is answered "retry later".
+    /// Connections not yet logged in never take these places (see `max-unauthenticated`).
     #[arg(
         long,
         value_name = "N",
@@ -115,6 +116,38 @@ pub struct Config {
         env = "PTTD_MAX_CONNECTIONS"
     )]
     pub max_connections: usize,
+
+    /// Time a new connection has to finish the QUIC handshake and say `Hello` once it has its
+    /// unauthenticated slot; also how long an attempt may wait for such a slot. A terminal
+    /// needs two or three round trips (a lost packet adds a retransmission of about a
+    /// second): 5 s covers a poor cellular link, while a peer that never says `Hello` holds
+    /// its slot only that long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration_arg, env = "PTTD_HELLO_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub hello_timeout: Duration,
+
+    /// Most connections not yet logged in at once (QUIC handshake, waiting for `Hello`, being
+    /// authenticated); more wait briefly for a place, or are refused. Logins take well under
+    /// a second and password checks are CPU-bound, so 64 in flight keep a district's
+    /// reconnect storm moving while bounding what strangers can make the relay hold.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        env = "PTTD_MAX_UNAUTHENTICATED"
+    )]
+    pub max_unauthenticated: usize,
+
+    /// Most connections not yet logged in from one source address (IPv4 address or IPv6
+    /// /64); more from it wait their turn. With 8 of 64, one address (a depot behind NAT, or
+    /// an attacker) takes at most an eighth of the places; terminals elsewhere keep theirs.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        env = "PTTD_MAX_UNAUTHENTICATED_PER_ADDRESS"
+    )]
+    pub max_unauthenticated_per_address: usize,
 
     /// A connection silent for this long is closed, freeing its floor ("10s", "1m").
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration_arg, env = "PTTD_IDLE_TIMEOUT")]
@@ -298,6 +331,9 @@ impl Default for Config {
             key: None,
             log: "info".to_owned(),
             max_connections: 10_000,
+            hello_timeout: Duration::from_secs(5),
+            max_unauthenticated: 64,
+            max_unauthenticated_per_address: 8,
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
             datagram_queue_ms: 60,

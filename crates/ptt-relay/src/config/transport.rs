@@ -1,15 +1,34 @@
 //! Transport: how terminals reach the relay over QUIC — `listen`, `max-connections`,
-//! `idle-timeout`, `keep-alive`, `datagram-queue-ms`, `cert` and `key`, and
-//! `auth-failures-per-minute` — and the rules these settings must meet.
+//! admission before login (`hello-timeout`, `max-unauthenticated`,
+//! `max-unauthenticated-per-address`), `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
+//! `cert` and `key`, and `auth-failures-per-minute` — and the rules these settings must meet.
+
+use std::time::Duration;
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
+
+/// The longest `hello-timeout`: beyond a minute a terminal is not slow but gone, and every
+/// second of it is a second a silent peer holds its place.
+const MAX_HELLO_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Config {
     /// The transport's part of [`Config::validate`].
     pub(super) fn validate_transport(&self) -> Result<(), ConfigError> {
         if self.max_connections == 0 {
             return invalid("max-connections", "must be at least 1");
+        }
+        if self.hello_timeout.is_zero() || self.hello_timeout > MAX_HELLO_TIMEOUT {
+            return invalid("hello-timeout", "must be more than zero and at most 1m");
+        }
+        if self.max_unauthenticated == 0 {
+            return invalid("max-unauthenticated", "must be at least 1");
+        }
+        if !(1..=self.max_unauthenticated).contains(&self.max_unauthenticated_per_address) {
+            return invalid(
+                "max-unauthenticated-per-address",
+                "must be at least 1 and at most max-unauthenticated",
+            );
         }
         if !(1..=10_000).contains(&self.datagram_queue_ms) {
             return invalid("datagram-queue-ms", "must be between 1 and 10000");
