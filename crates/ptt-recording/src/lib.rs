@@ -12,8 +12,11 @@
 //! land), writes the last page, syncs the file, renames it to
 //! [`relative_path`] and syncs the day folder. A half-written file is
 //! therefore never listed under its final name, and a listed one survives a
-//! crash; what a crash leaves in `.partial/` is finished (or deleted) by
-//! [`recover`] at the next start. A burst in which no frame was usable
+//! crash. While a recording is written it is synced every [`SYNC_EVERY`]
+//! of audio and when its burst ends, so a crash loses at most that much of
+//! a burst in flight (and the 60 ms held for reordering); what it leaves in
+//! `.partial/` is finished (or deleted) by [`recover`] at the next start. A
+//! burst in which no frame was usable
 //! leaves no file. Disk errors are logged and counted (`recording_errors`),
 //! never fatal; so is a recording thread that dies (its queue then counts
 //! every frame as dropped).
@@ -58,6 +61,7 @@ pub mod retention;
 mod time;
 mod writer;
 
+pub use burst::SYNC_EVERY;
 pub use counters::Counters;
 pub use retention::Limits;
 pub use writer::CLOSE_AFTER;
@@ -368,3 +372,5 @@ mod tests;
 mod tests_recover;
 #[cfg(test)]
 mod tests_retention;
+#[cfg(test)]
+mod tests_sync;

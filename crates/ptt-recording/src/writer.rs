@@ -224,10 +224,11 @@ impl Writer {
         }
     }
 
-    /// Notes a burst's end and writes its start into the file at once (so
-    /// that crash recovery names the file as the call log does). Frames
-    /// queued before it are taken first, so a short burst's frames are not
-    /// mistaken for a burst without an end.
+    /// Notes a burst's end, writes its start into the file at once (so
+    /// that crash recovery names the file as the call log does) and syncs
+    /// what the burst's frames were (so a crash before the file is closed
+    /// loses none of them). Frames queued before it are taken first, so a
+    /// short burst's frames are not mistaken for a burst without an end.
     fn finish(&mut self, key: Key, started_at_ms: i64) {
         self.drain_frames();
         let end = (Instant::now(), started_at_ms);
@@ -239,6 +240,14 @@ impl Writer {
         if let Some(open) = slot.recording.as_mut()
             && !Self::set_started_of(&self.metrics, open, started_at_ms)
         {
+            slot.recording = None;
+        }
+        if let Some(open) = slot.recording.as_mut()
+            && let Err(error) = open.flush()
+        {
+            tracing::error!(%error, file = %open.temp().display(), "recording failed; burst not recorded");
+            self.metrics.count_errors(1);
+            let _ = std::fs::remove_file(open.temp());
             slot.recording = None;
         }
     }
