@@ -49,6 +49,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -82,6 +83,12 @@ pub const PARTIAL_DIR: &str = ".partial";
 /// closing (a crash, a kill), and recovery checks the last rows for their
 /// files. Never served (its name starts with a dot) nor touched by retention.
 const RUNNING_MARKER: &str = ".running";
+
+/// Longest [`Recorder::wait_for_burst_ends`] waits: the writer syncs a
+/// burst's end within a millisecond or two unless the disk stalls or its
+/// queue is long, and what waits (the call log's commit) must not stall
+/// with it.
+pub const BURST_END_WAIT: Duration = Duration::from_millis(200);
 
 /// Where a burst's recording is, relative to the recordings directory:
 /// `<UTC day of start>/<start unix ms>-g<group>-b<burst>-t<talker>.opus`.
@@ -378,6 +385,24 @@ impl Recorder {
         // Only fails once the writer has stopped (shutdown): nothing to do.
         let _ = inner.control.send(Control::Finish { key, started_at_ms });
         (frames > 0).then(|| relative_path(group, started_at_ms, burst, talker))
+    }
+
+    /// Blocks until the writer has handled every burst end
+    /// ([`Recorder::finish`]) told before this call, so their audio is
+    /// synced, or [`BURST_END_WAIT`] passed; returns whether it was handled.
+    /// The call log waits so before it commits burst rows: a release it
+    /// acknowledges then has its audio on disk too. Returns at once when
+    /// recording is off or the writer has stopped. Blocking: call from a
+    /// thread of its own (the call log's writer), never from async code.
+    pub fn wait_for_burst_ends(&self) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        let (ack, done) = mpsc::channel();
+        if inner.control.send(Control::Barrier(ack)).is_err() {
+            return true;
+        }
+        done.recv_timeout(BURST_END_WAIT).is_ok()
     }
 
     /// Closes every open recording and stops the writer and retention

@@ -151,3 +151,32 @@ fn writer_throughput() {
         );
     }
 }
+
+#[test]
+fn once_the_recorder_confirms_a_burst_end_its_audio_is_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let recorder =
+        Recorder::start(settings(r, 64), directory(), Arc::new(Counters::default())).unwrap();
+    // Four frames: less than a sync window, one held for reordering.
+    for seq in 0..4 {
+        assert!(recorder.offer(10, 7, 301, seq, &datagram(seq, seq)));
+    }
+    let started = 1_738_311_300_250;
+    recorder.finish(10, 7, 301, started, 4).unwrap();
+    assert!(recorder.wait_for_burst_ends());
+    // The file is still open (closed after the tail grace): what a kill
+    // now leaves of it is the whole burst.
+    let temp = std::fs::read_dir(r.join(PARTIAL_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".opus.part"))
+        .expect("still being written");
+    let crash = tempfile::tempdir().unwrap();
+    killed_copy(&temp, crash.path());
+    recorder.close();
+    recover::orphans(crash.path());
+    let path = crash.path().join(relative_path(10, started, 7, 301));
+    assert_eq!(heard(&path), [0, 1, 2, 3]);
+    assert!(Recorder::disabled().wait_for_burst_ends());
+}
