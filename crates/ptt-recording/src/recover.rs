@@ -20,7 +20,8 @@
 //! - a file whose burst has no row (the burst was in flight at the crash,
 //!   or its row was still queued) keeps its file under the name its
 //!   `STARTED` tag gives, and is logged and listed in
-//!   [`Recovered::unlogged`];
+//!   [`Recovered::unlogged`]; so is one whose row names no recording (a
+//!   burst of tail frames only), under the row's name;
 //! - a row whose file was deleted (no audio page) is marked as audio lost
 //!   in the call log; so is, after a run that did not close cleanly, a row
 //!   of the last bursts before the crash whose file is missing.
@@ -174,11 +175,11 @@ fn recover_file(
         Ok(()) => {
             done.finished += 1;
             match row {
-                Some(row) => {
+                Some(row) if row.recording.is_some() => {
                     tracing::info!(from = %path.display(), to = %final_path.display(), row = row.id, "recovered a recording left by a crash");
                 }
-                None => {
-                    tracing::warn!(from = %path.display(), to = %final_path.display(), "recovered a recording left by a crash that no call-log row points to (its burst was in flight or its row not yet written); kept");
+                _ => {
+                    tracing::warn!(from = %path.display(), to = %final_path.display(), "recovered a recording left by a crash that no call-log row points to (its burst was in flight, its row not yet written, or its row names no recording); kept");
                     done.unlogged.push(relative);
                 }
             }

@@ -159,6 +159,20 @@ fn a_file_whose_burst_has_no_row_is_kept_and_listed() {
 }
 
 #[test]
+fn a_file_whose_row_names_no_recording_is_kept_under_the_rows_name_and_listed() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    crashed(r, 6, T + 40, 14);
+    let mut rows = Rows::default();
+    rows.add(4, 6, T, T + 300, false);
+    let done = recover::reconcile(r, &mut rows, None);
+    let relative = relative_path(10, T, 6, 301);
+    assert_eq!(done.finished, 1);
+    assert_eq!(done.unlogged, std::slice::from_ref(&relative));
+    assert!(r.join(relative).exists());
+}
+
+#[test]
 fn after_an_unclean_stop_the_last_rows_without_their_file_are_marked_lost() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
