@@ -8,17 +8,21 @@
 //!
 //! Durability: WAL journal with `synchronous=FULL`, so a commit is fsynced before the
 //! writer acknowledges it; a record whose durable future resolved survives `kill -9` and
-//! power loss.
+//! power loss. A batch holding burst rows that name a recording is committed only after
+//! the [commit barrier](CallLog::set_commit_barrier) returned (the recorder synced those
+//! bursts' ends), so a burst row on disk has its audio on disk too.
 
 //!
 //! This crate owns the schema and its migrations, the writer thread and the readers the ops
 //! API uses. It knows the directory's id types but nothing of sessions, groups or the
-//! network: the relay hands it finished records.
+//! network: the relay hands it finished records. For recordings' crash recovery it
+//! answers [`ptt_recording::BurstLog`] ([`RecordingRows`]): which row a recording left by
+//! a crash belongs to, and which rows lost their audio.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
@@ -26,8 +30,10 @@ use tokio::sync::{mpsc, oneshot};
 
 mod read;
 mod record;
+mod recordings;
 mod schema;
 
+pub use read::recordings::BurstRecording;
 pub use read::{
     AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, PrivateCallRow, RegroupRow, Row,
     last_alert_id,
@@ -38,6 +44,7 @@ pub use record::{
     EmergencyRecord, PrivateCallOutcome, PrivateCallRecord, Record, RegroupReason, RegroupRecord,
     SessionEvent, SessionRecord, UnixMs, now_ms,
 };
+pub use recordings::RecordingRows;
 
 /// Most messages written in one transaction; bounds how long one commit holds the writer.
 const MAX_BATCH: usize = 4096;
@@ -115,6 +122,19 @@ struct Counters {
 
 type Ack<T> = oneshot::Sender<Result<T, CallLogError>>;
 
+/// What the writer calls before committing burst rows that name a recording; set once.
+#[derive(Default)]
+struct CommitBarrier(OnceLock<Box<dyn Fn() + Send + Sync>>);
+
+impl std::fmt::Debug for CommitBarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.0.get().is_some();
+        f.debug_struct("CommitBarrier").field("set", &set).finish()
+    }
+}
+
+type Barrier = Arc<CommitBarrier>;
+
 enum Msg {
     Record(Record, Option<Ack<i64>>),
     Flush(Ack<()>),
@@ -126,6 +146,7 @@ enum Msg {
 pub struct CallLog {
     tx: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
+    barrier: Barrier,
     writer: Arc<Mutex<Option<JoinHandle<()>>>>,
     path: PathBuf,
 }
@@ -144,19 +165,39 @@ impl CallLog {
         let conn = open_writer(path)?;
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let counters = Arc::new(Counters::default());
+        let barrier = Barrier::default();
         let writer = {
             let counters = counters.clone();
+            let barrier = barrier.clone();
             std::thread::Builder::new()
                 .name("pttd-calllog".to_owned())
-                .spawn(move || Writer { conn, rx, counters }.run())
+                .spawn(move || {
+                    Writer {
+                        conn,
+                        rx,
+                        counters,
+                        barrier,
+                    }
+                    .run()
+                })
                 .map_err(|e| CallLogError::Write(format!("cannot start writer thread: {e}")))?
         };
         Ok(CallLog {
             tx,
             counters,
+            barrier,
             writer: Arc::new(Mutex::new(Some(writer))),
             path: path.to_path_buf(),
         })
+    }
+
+    /// Sets what the writer calls, on its own thread, before it commits a batch holding
+    /// burst rows that name a recording: the recorder's wait until those bursts' ends are
+    /// synced (`Recorder::wait_for_burst_ends`, bounded), so that a release acknowledged
+    /// once its row is durable has its audio on disk as well. The relay tells the recorder
+    /// of a burst's end before it logs the burst. Set once; later calls are ignored.
+    pub fn set_commit_barrier(&self, barrier: impl Fn() + Send + Sync + 'static) {
+        let _ = self.barrier.0.set(Box::new(barrier));
     }
 
     /// The database file, for opening a [`CallLogReader`].
@@ -273,6 +314,7 @@ struct Writer {
     conn: Connection,
     rx: mpsc::Receiver<Msg>,
     counters: Arc<Counters>,
+    barrier: Barrier,
 }
 
 impl Writer {
@@ -316,6 +358,12 @@ impl Writer {
             .iter()
             .filter(|m| matches!(m, Msg::Record(..)))
             .count() as u64;
+        let recorded = batch.iter().any(
+            |m| matches!(m, Msg::Record(Record::Burst(burst), _) if burst.recording.is_some()),
+        );
+        if recorded && let Some(barrier) = self.barrier.0.get() {
+            barrier();
+        }
         let result = (|| -> rusqlite::Result<Vec<i64>> {
             let tx = self.conn.transaction()?;
             let mut ids = Vec::with_capacity(batch.len());
@@ -371,3 +419,5 @@ impl Writer {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recordings;

@@ -17,6 +17,7 @@ use super::schema;
 use ptt_directory::{GroupId, Priority, TerminalId};
 
 mod dispatch;
+pub(crate) mod recordings;
 
 /// A stored record with its row id.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -110,6 +110,9 @@ const MIGRATIONS: &[&str] = &[
         ended_at_ms INTEGER NOT NULL
     );
     CREATE INDEX private_calls_started ON private_calls (started_at_ms);",
+    // 5: when crash recovery found a burst's recording lost (its audio never reached the
+    // disk before a crash), NULL when it was not.
+    "ALTER TABLE bursts ADD COLUMN recording_lost_at_ms INTEGER;",
 ];
 
 /// The schema version this build writes and reads.

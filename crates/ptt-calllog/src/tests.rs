@@ -239,7 +239,8 @@ async fn a_log_from_before_recordings_gains_the_recording_column() {
     // Turn it back into the schema before version 3, with a burst in it.
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "ALTER TABLE bursts DROP COLUMN recording; DROP TABLE regroups; \
+        "ALTER TABLE bursts DROP COLUMN recording_lost_at_ms; \
+         ALTER TABLE bursts DROP COLUMN recording; DROP TABLE regroups; \
          DROP TABLE private_calls; PRAGMA user_version = 2;",
     )
     .unwrap();

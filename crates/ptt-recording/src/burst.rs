@@ -9,12 +9,24 @@
 //! positions keep counting real time and the recording lasts as long as the
 //! burst did. Ogg Opus cannot express a jump in granule position, so filling
 //! is the only way to keep the timeline.
+//!
+//! What a crash may cost is bounded: every [`SYNC_EVERY`] of audio the
+//! page being filled is written, as it is so far, where the finished page
+//! will later overwrite it, and the file's data is synced; at the burst's
+//! end ([`OpenRecording::flush`]) the frames held for reordering are written
+//! and synced too. A `kill -9` or a power cut therefore loses at most the
+//! audio pushed since the last sync (under [`SYNC_EVERY`]) and the frames
+//! still held for reordering (60 ms) of a burst in flight, and nothing the
+//! writer had of a burst whose end it was told. Pages keep their one-second
+//! layout: only the last page of the file is ever rewritten, always at the
+//! same place and only ever longer.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ptt_proto::opus;
@@ -29,6 +41,15 @@ const REORDER_DEPTH: usize = 3;
 /// Audio packets per page: one second of 20 ms frames, a common seek
 /// granularity that keeps pages around 3 kB.
 const PACKETS_PER_PAGE: usize = 50;
+
+/// How much audio a recording being written holds at most beyond what is
+/// synced to disk (besides the frames held for reordering): the most of a
+/// burst in flight that a crash loses. Each sync costs one `fdatasync` per
+/// recording, five a second for each burst being recorded.
+pub const SYNC_EVERY: Duration = Duration::from_millis(200);
+
+/// [`SYNC_EVERY`] in 48 kHz samples, the unit of granule positions.
+const SYNC_EVERY_SAMPLES: i64 = SYNC_EVERY.as_millis() as i64 * 48;
 
 /// Longest gap (in lost frames) filled with concealment: 5 s. A longer jump
 /// of the sequence number is not loss but a confused sender; it is not
@@ -91,6 +112,8 @@ pub(super) struct OpenRecording {
     tags_offset: u64,
     /// Granule position after the last packet pushed (48 kHz samples).
     granule: i64,
+    /// Granule position up to which the file is synced.
+    synced_granule: i64,
     /// Frames waiting to be written, by sequence position.
     waiting: BTreeMap<i64, Bytes>,
     /// The last frame accepted: (sequence number, its position), so later
@@ -101,7 +124,8 @@ pub(super) struct OpenRecording {
     /// TOC byte and duration (48 kHz samples) of the last packet written:
     /// what concealment packets for a gap imitate.
     last: Option<(u8, u32)>,
-    /// Bytes written to the file so far.
+    /// Bytes of the finished pages written so far: where the page being
+    /// filled goes.
     len: u64,
     /// Unix ms the `STARTED` tag says (and the final name gets).
     started_at_ms: i64,
@@ -137,6 +161,7 @@ impl OpenRecording {
             started_at_ms: tags.started_at_ms,
             tags_page,
             granule: 0,
+            synced_granule: 0,
             waiting: BTreeMap::new(),
             anchor: None,
             next: None,
@@ -154,7 +179,7 @@ impl OpenRecording {
     /// Sets `STARTED` to `started_at_ms` (the call log's start of the burst)
     /// in place, as soon as the burst's end says it, so that a recording
     /// recovered after a crash gets the name its call-log row names. Not
-    /// synced: [`Self::finish`] syncs.
+    /// synced: [`Self::flush`] and [`Self::finish`] sync.
     pub(super) fn set_started(&mut self, started_at_ms: i64) -> io::Result<()> {
         let value = time::rfc3339_ms(started_at_ms);
         let len = self.tags_page.len();
@@ -228,7 +253,8 @@ impl OpenRecording {
         Ok(())
     }
 
-    /// Appends one audio packet, first writing the page that is full.
+    /// Appends one audio packet, first writing the page that is full; syncs
+    /// once [`SYNC_EVERY`] of audio was pushed since the last sync.
     fn push(&mut self, packet: &[u8], samples: u32) -> io::Result<()> {
         if self.pages.packets() >= PACKETS_PER_PAGE || !self.pages.fits(packet.len()) {
             let page = self.pages.finish_page(false);
@@ -237,13 +263,43 @@ impl OpenRecording {
         self.granule += i64::from(samples);
         self.pages
             .push(packet, self.granule)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if self.granule - self.synced_granule >= SYNC_EVERY_SAMPLES {
+            self.sync()?;
+        }
+        Ok(())
     }
 
+    /// Writes a finished page after the others.
     fn write_page(&mut self, page: &[u8]) -> io::Result<()> {
-        self.file.write_all(page)?;
+        self.file.write_all_at(page, self.len)?;
         self.len += page.len() as u64;
         Ok(())
+    }
+
+    /// Puts what was pushed on disk: the page being filled is written as it
+    /// is so far (a valid page, its granule position that of its last
+    /// packet) where the finished page will overwrite it, then the file's
+    /// data is synced. Crash recovery finds it intact.
+    fn sync(&mut self) -> io::Result<()> {
+        if self.pages.packets() > 0 {
+            let page = self.pages.page(false);
+            self.file.write_all_at(&page, self.len)?;
+        }
+        self.file.sync_data()?;
+        self.synced_granule = self.granule;
+        Ok(())
+    }
+
+    /// At the burst's end: writes the frames held for reordering and syncs,
+    /// so that all the audio the writer had of the burst survives a crash.
+    /// Tail frames that come later are still appended; one older than a
+    /// frame written here is left out as late.
+    pub(super) fn flush(&mut self) -> io::Result<()> {
+        while !self.waiting.is_empty() {
+            self.write_first()?;
+        }
+        self.sync()
     }
 
     /// Writes the waiting frames and the last page (EOS) and syncs the file

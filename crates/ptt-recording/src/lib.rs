@@ -12,8 +12,11 @@
 //! land), writes the last page, syncs the file, renames it to
 //! [`relative_path`] and syncs the day folder. A half-written file is
 //! therefore never listed under its final name, and a listed one survives a
-//! crash; what a crash leaves in `.partial/` is finished (or deleted) by
-//! [`recover`] at the next start. A burst in which no frame was usable
+//! crash. While a recording is written it is synced every [`SYNC_EVERY`]
+//! of audio and when its burst ends, so a crash loses at most that much of
+//! a burst in flight (and the 60 ms held for reordering); what it leaves in
+//! `.partial/` is finished by [`recover`] at the next start and reconciled
+//! with the call log through [`BurstLog`]. A burst in which no frame was usable
 //! leaves no file. Disk errors are logged and counted (`recording_errors`),
 //! never fatal; so is a recording thread that dies (its queue then counts
 //! every frame as dropped).
@@ -23,6 +26,7 @@
 //! ```text
 //! 2025-01-31/1738311300250-g10-b7-t301.opus   finished: <UTC day>/<start ms>-g<group>-b<burst>-t<talker>.opus
 //! .partial/…opus.part                          being written (or left by a crash)
+//! .running                                     there while a recorder runs: found at start, the last run crashed
 //! ```
 //!
 //! Each file: identification header (mono, 16 kHz input rate, pre-skip 312),
@@ -45,19 +49,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use ptt_directory::Directory;
 
 mod burst;
+mod burst_log;
 mod counters;
 pub mod ogg;
 pub mod recover;
 pub mod retention;
 mod time;
+mod torn;
 mod writer;
 
+pub use burst::SYNC_EVERY;
+pub use burst_log::{BurstKey, BurstLog, BurstLogError, LoggedBurst, NoBurstLog};
 pub use counters::Counters;
 pub use retention::Limits;
 pub use writer::CLOSE_AFTER;
@@ -68,6 +77,18 @@ use writer::{Control, Frame, Usage, Writer};
 /// Folder (inside the recordings directory) of the recordings being
 /// written; its files are never served.
 pub const PARTIAL_DIR: &str = ".partial";
+
+/// File in the recordings directory that a running recorder keeps and
+/// removes when it closes: found at start, the last run ended without
+/// closing (a crash, a kill), and recovery checks the last rows for their
+/// files. Never served (its name starts with a dot) nor touched by retention.
+const RUNNING_MARKER: &str = ".running";
+
+/// Longest [`Recorder::wait_for_burst_ends`] waits: the writer syncs a
+/// burst's end within a millisecond or two unless the disk stalls or its
+/// queue is long, and what waits (the call log's commit) must not stall
+/// with it.
+pub const BURST_END_WAIT: Duration = Duration::from_millis(200);
 
 /// Where a burst's recording is, relative to the recordings directory:
 /// `<UTC day of start>/<start unix ms>-g<group>-b<burst>-t<talker>.opus`.
@@ -162,14 +183,9 @@ pub struct Settings {
     pub limits: Limits,
 }
 
-/// Identifies one burst's recording: a burst id is unique within its group,
-/// and an all-call gives each group its own burst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Key {
-    group: u32,
-    burst: u32,
-    talker: u32,
-}
+/// Identifies one burst's recording: a burst id is unique within its group
+/// (for one run), and an all-call gives each group its own burst.
+type Key = BurstKey;
 
 /// Handle to the recorder; cheap to clone (one `Arc`), usable from any
 /// thread. A disabled recorder does nothing and costs one branch.
@@ -197,24 +213,53 @@ impl Recorder {
     }
 
     /// Creates the recordings directory, finishes the recordings a crash
-    /// left (see [`recover`]) and starts the writer thread and, if there
-    /// are limits, the retention thread. `directory` names talkers and
-    /// groups in the tags; `metrics` gets the recording counters.
+    /// left (see [`recover::orphans`]: named from their own tags) and starts
+    /// the writer thread and, if there are limits, the retention thread.
+    /// `directory` names talkers and groups in the tags; `metrics` gets the
+    /// recording counters.
     pub fn start(
         settings: Settings,
         directory: Arc<Directory>,
         metrics: Arc<Counters>,
     ) -> Result<Self, RecordingError> {
-        std::fs::create_dir_all(settings.dir.join(PARTIAL_DIR)).map_err(|source| {
-            RecordingError::Dir {
-                path: settings.dir.clone(),
-                source,
-            }
-        })?;
+        Self::start_with_log(settings, directory, metrics, &mut NoBurstLog)
+    }
+
+    /// [`Recorder::start`], reconciling the recordings a crash left with
+    /// the call log `log` (see [`recover::reconcile`]): recovered files are
+    /// named as their rows name them, rows whose audio the crash lost are
+    /// marked so.
+    pub fn start_with_log(
+        settings: Settings,
+        directory: Arc<Directory>,
+        metrics: Arc<Counters>,
+        log: &mut dyn BurstLog,
+    ) -> Result<Self, RecordingError> {
+        let dir_error = |source| RecordingError::Dir {
+            path: settings.dir.clone(),
+            source,
+        };
+        let partial = settings.dir.join(PARTIAL_DIR);
+        std::fs::create_dir_all(&partial).map_err(dir_error)?;
         // Before any thread: every temporary file now is an orphan, and the
         // recovered ones are on disk before retention counts what is there.
-        let recovered = recover::orphans(&settings.dir);
+        let marker = settings.dir.join(RUNNING_MARKER);
+        let unclean = marker.exists().then_some(settings.limits.max_age);
+        let recovered = recover::reconcile(&settings.dir, log, unclean);
         metrics.count_errors(recovered.errors);
+        if recovered != recover::Recovered::default() {
+            tracing::info!(
+                finished = recovered.finished,
+                deleted = recovered.deleted,
+                unlogged = recovered.unlogged.len(),
+                lost = recovered.lost.len(),
+                errors = recovered.errors,
+                "recordings left by the last run recovered"
+            );
+        }
+        std::fs::write(&marker, time::now_ms().to_string())
+            .and_then(|()| sync_dir(&settings.dir))
+            .map_err(dir_error)?;
         // Bursts start after this: the writer counts their files, the
         // retention scan those from before.
         let counted_before_ms = time::now_ms();
@@ -342,6 +387,24 @@ impl Recorder {
         (frames > 0).then(|| relative_path(group, started_at_ms, burst, talker))
     }
 
+    /// Blocks until the writer has handled every burst end
+    /// ([`Recorder::finish`]) told before this call, so their audio is
+    /// synced, or [`BURST_END_WAIT`] passed; returns whether it was handled.
+    /// The call log waits so before it commits burst rows: a release it
+    /// acknowledges then has its audio on disk too. Returns at once when
+    /// recording is off or the writer has stopped. Blocking: call from a
+    /// thread of its own (the call log's writer), never from async code.
+    pub fn wait_for_burst_ends(&self) -> bool {
+        let Some(inner) = &self.inner else {
+            return true;
+        };
+        let (ack, done) = mpsc::channel();
+        if inner.control.send(Control::Barrier(ack)).is_err() {
+            return true;
+        }
+        done.recv_timeout(BURST_END_WAIT).is_ok()
+    }
+
     /// Closes every open recording and stops the writer and retention
     /// threads (a retention pass in progress ends early). Blocking; call
     /// from `spawn_blocking` in async code. Later offers are dropped and
@@ -359,12 +422,18 @@ impl Recorder {
                 let _ = handle.join();
             }
         }
+        // Every recording is finished: the next start has nothing to recover.
+        let _ = std::fs::remove_file(inner.dir.join(RUNNING_MARKER));
     }
 }
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_reconcile;
+#[cfg(test)]
 mod tests_recover;
 #[cfg(test)]
 mod tests_retention;
+#[cfg(test)]
+mod tests_sync;

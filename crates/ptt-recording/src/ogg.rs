@@ -138,6 +138,18 @@ impl PageBuilder {
     /// page. A page of no packets (possible only for an EOS-only page) has
     /// granule position -1, as RFC 3533 asks of pages where no packet ends.
     pub fn finish_page(&mut self, last: bool) -> Vec<u8> {
+        let page = self.page(last);
+        self.sequence += 1;
+        self.lacing.clear();
+        self.body.clear();
+        self.packets = 0;
+        page
+    }
+
+    /// The page the packets pushed so far would make, without finishing it:
+    /// more packets may still join it. What a sync writes of the page being
+    /// filled, where the finished page will later overwrite it.
+    pub fn page(&self, last: bool) -> Vec<u8> {
         let mut flags = 0;
         if self.sequence == 0 {
             flags |= FLAG_BOS;
@@ -158,10 +170,6 @@ impl PageBuilder {
         page.extend_from_slice(&self.lacing);
         page.extend_from_slice(&self.body);
         set_crc(&mut page);
-        self.sequence += 1;
-        self.lacing.clear();
-        self.body.clear();
-        self.packets = 0;
         page
     }
 }

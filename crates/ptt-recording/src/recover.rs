@@ -1,66 +1,115 @@
 //! Crash recovery: the temporary files a crash (or a kill) left in the
-//! partial folder are finished at start, before any new recording opens.
+//! partial folder are finished at start, before any new recording opens,
+//! and reconciled with the call log's rows both ways.
 //!
-//! The writer appends whole pages and syncs only when a burst is closed, so
-//! after a crash a temporary file is its header pages, some audio pages and
-//! possibly a torn page or zeros at the end. Every page carries a CRC, so
-//! the intact prefix is known exactly: the file is cut after its last
-//! intact page, that page is marked end of stream, and the file is renamed
-//! into its day folder like any finished recording. The audio up to the
-//! crash is what an investigation after an incident needs most, so it is
-//! kept rather than thrown away. A file without both header pages and at
-//! least one intact audio page plays nothing and is deleted.
+//! The writer syncs a recording every [`SYNC_EVERY`](crate::SYNC_EVERY) of
+//! audio and at its burst's end, so after a crash a temporary file is its
+//! header pages, the audio pages up to the last sync and possibly a torn
+//! page or zeros at the end. Every page carries a CRC, so the intact prefix
+//! is known exactly: the file is cut after its last intact page, that page
+//! is marked end of stream, and the file is renamed into its day folder
+//! like any finished recording. The audio up to the crash is what an
+//! investigation after an incident needs most, so it is kept however short:
+//! one intact audio page is enough. Only a file with no audio page at all
+//! (or not named as a recording) is deleted.
 //!
-//! The final name takes its start from the `STARTED` tag: the writer sets
-//! it to the call log's start as soon as the burst ends, so a burst whose
-//! row was written before the crash gets the name its row names; otherwise
-//! the tag holds the first frame's time, as the temporary name does.
+//! Files and rows:
+//! - a file whose burst has a row (same group, burst and talker, and a
+//!   burst that spans the file's first frame) is named from that row, so the
+//!   row points at it, and its `STARTED` tag is set to the row's start;
+//! - a file whose burst has no row (the burst was in flight at the crash,
+//!   or its row was still queued) keeps its file under the name its
+//!   `STARTED` tag gives, and is logged and listed in
+//!   [`Recovered::unlogged`]; so is one whose row names no recording (a
+//!   burst of tail frames only), under the row's name;
+//! - a row whose file was deleted (no audio page) is marked as audio lost
+//!   in the call log; so is, after a run that did not close cleanly, a row
+//!   of the last bursts before the crash whose file is missing.
 
-use std::fs::OpenOptions;
-use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::ogg::{self, FLAG_EOS};
-use super::{Key, PARTIAL_DIR, parse_file_name, relative_path, sync_dir, time};
+use super::burst_log::{BurstLog, LoggedBurst};
+use super::torn::{self, Intact};
+use super::{Key, PARTIAL_DIR, parse_file_name, relative_path, resolve, sync_dir, time};
 
 /// Suffix of a temporary recording.
 pub(super) const PART_SUFFIX: &str = ".opus.part";
 
+/// How far a burst's row may be, in time, from its recording's first frame
+/// and still be the row of that recording: the row spans the burst from
+/// the grant to the release, the first frame reaches the writer in between,
+/// or up to the tail window after a very short burst; the margin also
+/// absorbs a small step of the wall clock.
+const MATCH_SLACK: Duration = Duration::from_secs(2);
+
+/// After a run that did not close cleanly, the rows of the bursts that
+/// ended this long before the newest one are checked for their files: a
+/// recording is renamed into place [`CLOSE_AFTER`](crate::CLOSE_AFTER)
+/// after its burst ends (later only if the writer lags by its queue, a
+/// couple of seconds), so a file missing for such a row was open at the
+/// crash. Older rows are not checked (retention may have deleted their
+/// files).
+const LOST_LOOKBACK: Duration = Duration::from_secs(10);
+
 /// What recovery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Recovered {
     /// Temporary files finished and renamed into their day folders.
     pub finished: u64,
     /// Temporary files deleted because nothing in them could be played.
     pub deleted: u64,
-    /// Files that could not be read, fixed, renamed or deleted (logged).
+    /// Files that could not be read, fixed, renamed or deleted, and failed
+    /// questions to the call log (logged).
     pub errors: u64,
+    /// Recovered recordings no row points to (paths relative to the
+    /// recordings directory): bursts whose row was never written, kept as
+    /// evidence and logged.
+    pub unlogged: Vec<String>,
+    /// Rows marked as having lost their audio in the crash.
+    pub lost: Vec<i64>,
 }
 
-/// Finishes or deletes every `*.opus.part` in `root`'s partial folder. Call
-/// before the writer starts: every such file is then an orphan.
+/// Finishes or deletes every `*.opus.part` in `root`'s partial folder,
+/// naming each from its own `STARTED` tag. Call before the writer starts:
+/// every such file is then an orphan.
 pub fn orphans(root: &Path) -> Recovered {
+    reconcile(root, &mut super::NoBurstLog, None)
+}
+
+/// Finishes or deletes every `*.opus.part` in `root`'s partial folder and
+/// reconciles them with `log` (see the module's documentation). `unclean`
+/// is `Some(max_age)` (the retention age limit, if any) when the last run
+/// did not close cleanly: then the rows of its last bursts are checked for
+/// their files too, except those retention would have deleted by age.
+pub fn reconcile(
+    root: &Path,
+    log: &mut dyn BurstLog,
+    unclean: Option<Option<Duration>>,
+) -> Recovered {
     let mut done = Recovered::default();
-    let Ok(entries) = std::fs::read_dir(root.join(PARTIAL_DIR)) else {
-        return done;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        if !name.ends_with(PART_SUFFIX) {
-            continue;
-        }
-        match recover(root, &path, &name) {
-            Ok(Some(final_path)) => {
-                tracing::info!(from = %path.display(), to = %final_path.display(), "recovered a recording left by a crash");
-                done.finished += 1;
+    if let Ok(entries) = std::fs::read_dir(root.join(PARTIAL_DIR)) {
+        for entry in entries.flatten() {
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.ends_with(PART_SUFFIX) {
+                recover_file(root, &entry.path(), &name, log, &mut done);
             }
-            Ok(None) => done.deleted += 1,
+        }
+    }
+    if let Some(max_age) = unclean {
+        missing_since_crash(root, log, max_age, &mut done);
+    }
+    if !done.lost.is_empty() {
+        let now_ms = time::now_ms();
+        match log.mark_lost(&done.lost, now_ms) {
+            Ok(()) => tracing::warn!(
+                rows = ?done.lost,
+                "bursts whose recording a crash lost are marked so in the call log"
+            ),
             Err(error) => {
-                tracing::error!(%error, file = %path.display(), "cannot recover a recording left by a crash");
+                tracing::error!(%error, rows = ?done.lost, "cannot mark recordings lost in a crash");
                 done.errors += 1;
             }
         }
@@ -68,110 +117,166 @@ pub fn orphans(root: &Path) -> Recovered {
     done
 }
 
-/// Recovers one temporary file: `Some(final path)` if it was finished,
-/// `None` if it was deleted.
-fn recover(root: &Path, path: &Path, name: &str) -> io::Result<Option<PathBuf>> {
+/// Recovers one temporary file into `done`.
+fn recover_file(
+    root: &Path,
+    path: &Path,
+    name: &str,
+    log: &mut dyn BurstLog,
+    done: &mut Recovered,
+) {
     let Some((first_ms, key)) = parse_file_name(name, PART_SUFFIX) else {
-        return discard(path, "its name is not a recording's");
+        discard(path, "its name is not a recording's", done);
+        return;
     };
-    let data = std::fs::read(path)?;
-    let Some(intact) = intact_pages(&data) else {
-        return discard(path, "no intact audio page");
+    let data = match std::fs::read(path) {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::error!(%error, file = %path.display(), "cannot read a recording left by a crash");
+            done.errors += 1;
+            return;
+        }
     };
-    let started = started_tag(&data[intact.tags.clone()]).unwrap_or(first_ms);
-    let final_path = root.join(relative_path(key.group, started, key.burst, key.talker));
+    let intact = torn::intact_pages(&data);
+    let tagged = intact.as_ref().and_then(|i| i.started(&data));
+    let row = row_of(log, key, first_ms, tagged, done);
+    let Some(intact) = intact else {
+        discard(path, "no intact audio page", done);
+        if let Some(row) = row {
+            done.lost.push(row.id);
+        }
+        return;
+    };
+    let (relative, started) = match &row {
+        Some(row) => (
+            row.recording
+                .clone()
+                .filter(|p| resolve(root, p).is_some())
+                .unwrap_or_else(|| {
+                    relative_path(key.group, row.started_at_ms, key.burst, key.talker)
+                }),
+            row.started_at_ms,
+        ),
+        None => {
+            let started = tagged.unwrap_or(first_ms);
+            (
+                relative_path(key.group, started, key.burst, key.talker),
+                started,
+            )
+        }
+    };
+    let final_path = root.join(&relative);
     if final_path.exists() {
         // Renaming would replace a finished recording of the same burst.
-        return discard(path, "a finished recording of the burst exists");
+        discard(path, "a finished recording of the burst exists", done);
+        return;
     }
-    let file = OpenOptions::new().write(true).open(path)?;
-    file.set_len(intact.end as u64)?;
-    if intact.last_flags & FLAG_EOS == 0 {
-        let mut page = data[intact.last..intact.end].to_vec();
-        page[5] |= FLAG_EOS;
-        ogg::set_crc(&mut page);
-        file.write_all_at(&page, intact.last as u64)?;
+    match finish(path, &data, &intact, started, &final_path) {
+        Ok(()) => {
+            done.finished += 1;
+            match row {
+                Some(row) if row.recording.is_some() => {
+                    tracing::info!(from = %path.display(), to = %final_path.display(), row = row.id, "recovered a recording left by a crash");
+                }
+                _ => {
+                    tracing::warn!(from = %path.display(), to = %final_path.display(), "recovered a recording left by a crash that no call-log row points to (its burst was in flight, its row not yet written, or its row names no recording); kept");
+                    done.unlogged.push(relative);
+                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, file = %path.display(), "cannot recover a recording left by a crash");
+            done.errors += 1;
+        }
     }
-    file.sync_all()?;
-    drop(file);
-    finalise(path, &final_path, key)?;
-    Ok(Some(final_path))
 }
 
-fn discard(path: &Path, why: &str) -> io::Result<Option<PathBuf>> {
-    tracing::warn!(file = %path.display(), why, "deleting a recording left by a crash");
-    std::fs::remove_file(path)?;
-    Ok(None)
+/// The row of the burst whose recording this is: among the rows of its key
+/// whose burst spans its first frame, the one whose start its `STARTED` tag
+/// holds (the writer sets it at the burst's end), else the latest.
+fn row_of(
+    log: &mut dyn BurstLog,
+    key: Key,
+    first_ms: i64,
+    tagged: Option<i64>,
+    done: &mut Recovered,
+) -> Option<LoggedBurst> {
+    let slack = MATCH_SLACK.as_millis() as i64;
+    match log.bursts_around(key, first_ms, slack) {
+        Ok(rows) => {
+            let tagged_row = rows
+                .iter()
+                .position(|row| Some(row.started_at_ms) == tagged);
+            match tagged_row {
+                Some(at) => rows.into_iter().nth(at),
+                None => rows.into_iter().next(),
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, ?key, "cannot look up the call-log row of a recording left by a crash; named from its tag");
+            done.errors += 1;
+            None
+        }
+    }
 }
 
-/// Renames a synced recording into its day folder and syncs the folder, so
-/// the name survives a crash too.
-fn finalise(temp: &Path, final_path: &Path, key: Key) -> io::Result<()> {
+/// Repairs a temporary file and renames it into its day folder.
+fn finish(
+    temp: &Path,
+    data: &[u8],
+    intact: &Intact,
+    started_at_ms: i64,
+    final_path: &Path,
+) -> std::io::Result<()> {
+    torn::repair(temp, data, intact, started_at_ms)?;
     let Some(day) = final_path.parent() else {
-        return Err(io::Error::other(format!("no day folder for {key:?}")));
+        return Err(std::io::Error::other("a recording path without a folder"));
     };
     std::fs::create_dir_all(day)?;
     std::fs::rename(temp, final_path)?;
     sync_dir(day)
 }
 
-/// The intact part of a temporary file.
-#[derive(Debug)]
-struct Intact {
-    /// Byte range of the comment header's body (page 1).
-    tags: std::ops::Range<usize>,
-    /// Where the last intact page starts and ends, and its flags.
-    last: usize,
-    end: usize,
-    last_flags: u8,
-}
-
-/// Walks the pages from the start while they are whole, have the right
-/// CRC and follow in sequence; `None` unless both header pages and at least
-/// one audio page ending a packet are among them.
-fn intact_pages(data: &[u8]) -> Option<Intact> {
-    let mut at = 0;
-    let mut tags = None;
-    let mut audio_end = None;
-    let mut sequence = 0u32;
-    while let Some(page) = data.get(at..).and_then(ogg::read_page) {
-        if page.sequence != sequence || page.flags & ogg::FLAG_CONTINUED != 0 {
-            break;
-        }
-        let body = at + page.body_at..at + page.len;
-        match sequence {
-            0 if data[body.clone()].starts_with(b"OpusHead") => {}
-            1 if data[body.clone()].starts_with(b"OpusTags") => tags = Some(body),
-            0 | 1 => return None,
-            // Audio: the writer never splits a packet, so every audio page
-            // ends one and has a granule position of its last packet.
-            _ if page.ends_packet && page.granule > 0 => {
-                audio_end = Some((at, at + page.len, page.flags));
-            }
-            _ => break,
-        }
-        at += page.len;
-        sequence += 1;
-        if page.flags & FLAG_EOS != 0 {
-            break;
+fn discard(path: &Path, why: &str, done: &mut Recovered) {
+    tracing::warn!(file = %path.display(), why, "deleting a recording left by a crash");
+    match std::fs::remove_file(path) {
+        Ok(()) => done.deleted += 1,
+        Err(error) => {
+            tracing::error!(%error, file = %path.display(), "cannot delete a recording left by a crash");
+            done.errors += 1;
         }
     }
-    let (last, end, last_flags) = audio_end?;
-    Some(Intact {
-        tags: tags?,
-        last,
-        end,
-        last_flags,
-    })
 }
 
-/// The unix ms of the `STARTED=` comment of an OpusTags packet.
-fn started_tag(tags: &[u8]) -> Option<i64> {
-    const KEY: &[u8] = b"STARTED=";
-    let at = tags
-        .windows(KEY.len())
-        .rposition(|w| w == KEY)
-        .map(|at| at + KEY.len())?;
-    let value = tags.get(at..at + time::RFC3339_MS_LEN)?;
-    time::parse_rfc3339_ms(std::str::from_utf8(value).ok()?)
+/// Adds to `done.lost` the rows of the bursts that ended within
+/// [`LOST_LOOKBACK`] of the newest whose file is missing, unless retention
+/// would have deleted it by age.
+fn missing_since_crash(
+    root: &Path,
+    log: &mut dyn BurstLog,
+    max_age: Option<Duration>,
+    done: &mut Recovered,
+) {
+    let rows = log.newest_end().and_then(|newest| match newest {
+        Some(newest) => log.recorded_since(newest - LOST_LOOKBACK.as_millis() as i64),
+        None => Ok(Vec::new()),
+    });
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(%error, "cannot list the bursts logged before the crash");
+            done.errors += 1;
+            return;
+        }
+    };
+    let expired_before = max_age.map_or(i64::MIN, |age| {
+        time::now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX))
+    });
+    for row in rows {
+        let path: Option<PathBuf> = row.recording.as_deref().and_then(|p| resolve(root, p));
+        let missing = path.is_some_and(|path| !path.exists());
+        if missing && row.started_at_ms >= expired_before && !done.lost.contains(&row.id) {
+            done.lost.push(row.id);
+        }
+    }
 }

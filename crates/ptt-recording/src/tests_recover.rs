@@ -9,8 +9,8 @@ use super::tests::{audio_packets, comments, datagram, directory, pages, settings
 use super::*;
 
 /// Leaves what a crash leaves: a temporary file written up to its last
-/// full page (the frames still buffered are lost), named as the writer
-/// names it.
+/// sync (the frames pushed since and those held for reordering are lost),
+/// named as the writer names it.
 fn crashed(root: &Path, burst: u32, frames: u16, started: Option<i64>) -> PathBuf {
     let temp = root
         .join(PARTIAL_DIR)
@@ -31,8 +31,10 @@ fn crashed(root: &Path, burst: u32, frames: u16, started: Option<i64>) -> PathBu
 fn a_recording_cut_by_a_crash_is_finished_at_start_up_to_its_last_intact_page() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path();
-    // 120 frames: two full pages of 50 on disk, the rest in memory. The
-    // burst had ended (STARTED set from the call log) before the crash.
+    // 120 frames: 117 pushed (3 held for reordering), synced every 10:
+    // two full pages of 50 and the page being filled as it was at 110 are
+    // on disk, the rest in memory. The burst had ended (STARTED set from
+    // the call log) before the crash.
     let started = 1_738_311_300_250;
     let cut = crashed(r, 7, 120, Some(started));
     // A torn page behind the intact ones.
@@ -50,14 +52,14 @@ fn a_recording_cut_by_a_crash_is_finished_at_start_up_to_its_last_intact_page() 
 
     let path = r.join(relative_path(10, started, 7, 301));
     let pages = pages(&std::fs::read(&path).expect("renamed to the call log's name"));
-    assert_eq!(pages.len(), 4, "headers and the two intact audio pages");
+    assert_eq!(pages.len(), 5, "headers and the three intact audio pages");
     let last = pages.last().unwrap();
-    assert_eq!((last.flags, last.granule), (ogg::FLAG_EOS, 100 * 960));
+    assert_eq!((last.flags, last.granule), (ogg::FLAG_EOS, 110 * 960));
     let heard: Vec<u16> = audio_packets(&pages)
         .iter()
         .map(|p| u16::from_be_bytes([p[1], p[2]]))
         .collect();
-    assert_eq!(heard, (0..100).collect::<Vec<_>>());
+    assert_eq!(heard, (0..110).collect::<Vec<_>>());
     let (_, tags) = comments(&pages[1].packets[0]);
     assert_eq!(tags[5], "STARTED=2025-01-31T08:15:00.250Z");
     assert!(!cut.exists() && !empty.exists());

@@ -175,3 +175,58 @@ fn the_recorder_wakes_retention_when_the_total_passes_the_size_limit() {
     assert_eq!(metrics.errors(), 0);
     assert_eq!(metrics.written(), 2);
 }
+
+#[test]
+fn retention_deletes_a_recovered_recording_only_by_the_limits() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let now = JAN_10 + 12 * 3_600_000;
+    // A crash left burst 7's file (started an hour ago, 30 frames synced);
+    // an older recording is on disk.
+    let older = recording(r, now - 2 * 3_600_000, 1, 100);
+    let temp = r
+        .join(PARTIAL_DIR)
+        .join(format!("{}-g10-b7-t301.opus.part", now - 3_600_000));
+    std::fs::create_dir_all(temp.parent().unwrap()).unwrap();
+    let mut tags = tags();
+    tags.started_at_ms = now - 3_600_000;
+    let mut rec = OpenRecording::create(temp, 1, &tags).unwrap();
+    for seq in 0..33 {
+        rec.add(seq, datagram(seq, seq)).unwrap();
+    }
+    drop(rec);
+    assert_eq!(recover::orphans(r).finished, 1);
+    let recovered = r.join(relative_path(10, now - 3_600_000, 7, 301));
+    let len = std::fs::metadata(&recovered).unwrap().len();
+
+    // Counted like any recording from before the start: a size limit that
+    // holds both deletes neither, nor does an age limit both are within.
+    let ledger = Ledger::default();
+    retention::scan(r, now, &ledger, &never());
+    assert_eq!(ledger.total(), 100 + len);
+    let limits = Limits {
+        max_age: Some(Duration::from_secs(3 * 3_600)),
+        max_bytes: Some(100 + len),
+    };
+    let swept = retention::enforce(r, limits, &ledger, now, &never());
+    assert_eq!(swept.deleted, 0);
+    assert!(older.exists() && recovered.exists());
+    // Over the size limit the oldest goes first, the recovered one stays.
+    let limits = Limits {
+        max_bytes: Some(len),
+        ..limits
+    };
+    let swept = retention::enforce(r, limits, &ledger, now, &never());
+    assert_eq!(swept.deleted, 1);
+    assert!(!older.exists() && recovered.exists());
+    // Expired by age, it goes too.
+    let limits = Limits {
+        max_age: Some(Duration::from_secs(1_800)),
+        max_bytes: None,
+    };
+    assert_eq!(
+        retention::enforce(r, limits, &ledger, now, &never()).deleted,
+        1
+    );
+    assert!(!recovered.exists());
+}

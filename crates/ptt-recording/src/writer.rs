@@ -54,6 +54,9 @@ pub(super) struct Frame {
 pub(super) enum Control {
     /// The burst ended at the relay; `started_at_ms` names the file.
     Finish { key: Key, started_at_ms: i64 },
+    /// Answered once every message sent before it is handled: every burst
+    /// end before it has its audio synced.
+    Barrier(Sender<()>),
     /// Close every recording now and stop; answered when done.
     Close(Sender<()>),
 }
@@ -119,6 +122,9 @@ impl Writer {
             self.drain_frames();
             match self.control.recv_timeout(POLL) {
                 Ok(Control::Finish { key, started_at_ms }) => self.finish(key, started_at_ms),
+                Ok(Control::Barrier(ack)) => {
+                    let _ = ack.send(());
+                }
                 Ok(Control::Close(ack)) => break Some(ack),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break None,
@@ -128,8 +134,12 @@ impl Writer {
         // Shutting down: the sessions are gone, nothing more will come.
         self.drain_frames();
         while let Ok(control) = self.control.try_recv() {
-            if let Control::Finish { key, started_at_ms } = control {
-                self.finish(key, started_at_ms);
+            match control {
+                Control::Finish { key, started_at_ms } => self.finish(key, started_at_ms),
+                Control::Barrier(ack) => {
+                    let _ = ack.send(());
+                }
+                Control::Close(_) => {}
             }
         }
         let keys: Vec<Key> = self.slots.keys().copied().collect();
@@ -224,10 +234,11 @@ impl Writer {
         }
     }
 
-    /// Notes a burst's end and writes its start into the file at once (so
-    /// that crash recovery names the file as the call log does). Frames
-    /// queued before it are taken first, so a short burst's frames are not
-    /// mistaken for a burst without an end.
+    /// Notes a burst's end, writes its start into the file at once (so
+    /// that crash recovery names the file as the call log does) and syncs
+    /// what the burst's frames were (so a crash before the file is closed
+    /// loses none of them). Frames queued before it are taken first, so a
+    /// short burst's frames are not mistaken for a burst without an end.
     fn finish(&mut self, key: Key, started_at_ms: i64) {
         self.drain_frames();
         let end = (Instant::now(), started_at_ms);
@@ -239,6 +250,14 @@ impl Writer {
         if let Some(open) = slot.recording.as_mut()
             && !Self::set_started_of(&self.metrics, open, started_at_ms)
         {
+            slot.recording = None;
+        }
+        if let Some(open) = slot.recording.as_mut()
+            && let Err(error) = open.flush()
+        {
+            tracing::error!(%error, file = %open.temp().display(), "recording failed; burst not recorded");
+            self.metrics.count_errors(1);
+            let _ = std::fs::remove_file(open.temp());
             slot.recording = None;
         }
     }

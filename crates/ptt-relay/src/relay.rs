@@ -189,7 +189,17 @@ impl Relay {
 
         let recorder = match config.recording_settings() {
             Some(settings) => {
-                Recorder::start(settings, directory.clone(), metrics.recording.clone())?
+                // Recordings a crash left are reconciled with their call-log rows.
+                let mut rows = ptt_calllog::RecordingRows::open(&config.calllog_path())?;
+                let metrics = metrics.recording.clone();
+                let recorder =
+                    Recorder::start_with_log(settings, directory.clone(), metrics, &mut rows)?;
+                // A burst row is committed once its recording's end is synced.
+                let synced = recorder.clone();
+                log.calllog().set_commit_barrier(move || {
+                    synced.wait_for_burst_ends();
+                });
+                recorder
             }
             None => Recorder::disabled(),
         };
