@@ -282,9 +282,14 @@ async fn recording(
         tokio::fs::canonicalize(&root).await,
         tokio::fs::canonicalize(&path).await,
     ) else {
-        return Err(ApiError::not_found(format!(
-            "the recording of burst {id} is gone (deleted by retention?)"
-        )));
+        let lost_at = read(&shared, move |log| log.recording_lost_at(id)).await?;
+        return Err(ApiError::not_found(match lost_at {
+            Some(at_ms) => format!(
+                "the audio of burst {id} was lost in a crash of the relay \
+                 (found missing by crash recovery at unix ms {at_ms})"
+            ),
+            None => format!("the recording of burst {id} is gone (deleted by retention)"),
+        }));
     };
     if !path.starts_with(&root) {
         return Err(no_recording());

@@ -17,5 +17,6 @@ mod private_call;
 mod quality_trust;
 mod rate_limits;
 mod recording;
+mod recording_crash;
 mod session;
 mod zones;

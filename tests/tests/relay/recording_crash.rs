@@ -209,6 +209,17 @@ fn recordings(root: &Path) -> Vec<String> {
     out
 }
 
+/// The name libtest knows `relay_child` by in this binary (its module path without the
+/// crate's name), so the child runs it alone whichever binary this file is part of.
+fn child_test_name() -> String {
+    let module = module_path!().split_once("::").map_or("", |(_, path)| path);
+    if module.is_empty() {
+        "relay_child".to_owned()
+    } else {
+        format!("{module}::relay_child")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow::Result<()> {
     ptt_tests::init_logging();
@@ -218,7 +229,7 @@ async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow:
     let mut child = ChildRelay(
         Command::new(std::env::current_exe()?)
             .args([
-                "relay_child",
+                child_test_name().as_str(),
                 "--exact",
                 "--ignored",
                 "--nocapture",
