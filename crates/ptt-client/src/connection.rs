@@ -99,6 +99,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
                 private_calls: true,
                 location: true,
             }),
+            resume_token: Bytes::new(),
         })),
     })
     .map_err(|e| ClientError::Config(format!("hello does not fit a frame: {e}")))?;

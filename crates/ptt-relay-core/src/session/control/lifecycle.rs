@@ -53,6 +53,7 @@ impl Session {
                         label: s.label.clone(),
                     })
                     .collect(),
+                resume_token: Default::default(),
             }),
         );
         self.presence(pb::PresenceState::Online);
