@@ -11,7 +11,9 @@
 //! - `settings.rs`: the struct itself with every flag, variable and default, the `pttd`
 //!   command line ([`Cli`]), [`Config::validate`] and the general `log` filter;
 //! - `transport.rs`: `listen`, `max-connections`, `idle-timeout`, `keep-alive`,
-//!   `datagram-queue-ms`, `cert`/`key`, `auth-failures-per-minute`;
+//!   `datagram-queue-ms`, `cert`/`key`;
+//! - `login.rs`: `auth-failures-per-minute`, `auth-global-failures-per-minute`,
+//!   `auth-failure-delay`, `auth-hash-*` and `resume-ttl`, with [`Config::login_settings`];
 //! - `storage.rs`: `data-dir`, `log-queue` and the recordings (`record`, `recordings-dir`,
 //!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
@@ -23,6 +25,7 @@
 mod dispatch;
 mod error;
 mod load;
+mod login;
 mod ops_access;
 mod settings;
 mod storage;

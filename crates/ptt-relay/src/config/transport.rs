@@ -1,6 +1,6 @@
 //! Transport: how terminals reach the relay over QUIC — `listen`, `max-connections`,
-//! `idle-timeout`, `keep-alive`, `datagram-queue-ms`, `cert` and `key`, and
-//! `auth-failures-per-minute` — and the rules these settings must meet.
+//! `idle-timeout`, `keep-alive`, `datagram-queue-ms`, `cert` and `key` — and the rules
+//! these settings must meet (logins and their limits are `login.rs`'s).
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;

@@ -1,0 +1,270 @@
+//! The bounded pool that checks secrets: at most a few argon2 verifications
+//! run at once, within a memory budget, and a short queue waits for them. A
+//! login that finds the queue full fails at once instead of piling up, so a
+//! burst of logins (or of guesses) costs bounded memory and leaves the relay
+//! responsive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics::Metrics;
+
+/// How big the pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Verifications running at once (at least 1).
+    pub workers: usize,
+    /// Memory all running verifications may use together, in KiB; each
+    /// takes its hash's own memory cost (`m=` of its PHC string).
+    pub memory_kib: u32,
+    /// Logins that may wait for a worker; more are refused at once.
+    pub queue: usize,
+}
+
+/// Why a verification did not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The queue was full: the relay is busy verifying other logins.
+    #[error("too many logins waiting to be verified")]
+    Busy,
+    /// The verification panicked or the pool was shut.
+    #[error("the verification did not complete")]
+    Failed,
+}
+
+/// A bounded pool of blocking verifications.
+#[derive(Debug)]
+pub struct HashPool {
+    size: PoolSize,
+    workers: Arc<Semaphore>,
+    memory: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+/// The places a running verification holds until it returns.
+struct Admission {
+    _worker: OwnedSemaphorePermit,
+    _memory: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A place in the queue, given back however the wait ends.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl HashPool {
+    /// A pool of `size`; admissions and refusals are counted in `metrics`
+    /// (`auth_verifications`, `auth_busy`).
+    pub fn new(size: PoolSize, metrics: Arc<Metrics>) -> Self {
+        let size = PoolSize {
+            workers: size.workers.max(1),
+            memory_kib: size.memory_kib.max(1),
+            queue: size.queue,
+        };
+        Self {
+            size,
+            workers: Arc::new(Semaphore::new(size.workers)),
+            memory: Arc::new(Semaphore::new(size.memory_kib as usize)),
+            waiting: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::new(AtomicUsize::new(0)),
+            metrics,
+        }
+    }
+
+    /// The pool's size.
+    pub fn size(&self) -> PoolSize {
+        self.size
+    }
+
+    /// Runs `job`, a verification costing `cost_kib` of memory, on a blocking
+    /// thread once a worker and the memory are free; waits in the queue if
+    /// it has room, fails with [`PoolError::Busy`] at once if not. A cost
+    /// above the whole budget is taken as the whole budget.
+    ///
+    /// The job keeps its places until it returns, even if the caller stops
+    /// waiting: memory that is in use stays counted.
+    pub async fn run<T, F>(&self, cost_kib: u32, job: F) -> Result<T, PoolError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let cost = cost_kib.clamp(1, self.size.memory_kib);
+        let admission = match self.try_admit(cost) {
+            Some(admission) => admission,
+            None => self.wait_in_queue(cost).await?,
+        };
+        self.metrics.auth_verifications.inc();
+        tokio::task::spawn_blocking(move || {
+            let out = job();
+            drop(admission);
+            out
+        })
+        .await
+        .map_err(|_| PoolError::Failed)
+    }
+
+    /// Verifications running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Most verifications that ever ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
+
+    /// Logins waiting for a worker now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    fn try_admit(&self, cost: u32) -> Option<Admission> {
+        let worker = self.workers.clone().try_acquire_owned().ok()?;
+        let memory = self.memory.clone().try_acquire_many_owned(cost).ok()?;
+        Some(self.admitted(worker, memory))
+    }
+
+    async fn wait_in_queue(&self, cost: u32) -> Result<Admission, PoolError> {
+        let Some(_queued) = self.enqueue() else {
+            self.metrics.auth_busy.inc();
+            return Err(PoolError::Busy);
+        };
+        let worker = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PoolError::Failed)?;
+        let memory = self
+            .memory
+            .clone()
+            .acquire_many_owned(cost)
+            .await
+            .map_err(|_| PoolError::Failed)?;
+        Ok(self.admitted(worker, memory))
+    }
+
+    fn enqueue(&self) -> Option<Queued<'_>> {
+        let before = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let queued = Queued(&self.waiting);
+        (before < self.size.queue).then_some(queued)
+    }
+
+    fn admitted(&self, worker: OwnedSemaphorePermit, memory: OwnedSemaphorePermit) -> Admission {
+        let now = self.running.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(now, Ordering::AcqRel);
+        Admission {
+            _worker: worker,
+            _memory: memory,
+            running: self.running.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn pool(workers: usize, memory_kib: u32, queue: usize) -> Arc<HashPool> {
+        Arc::new(HashPool::new(
+            PoolSize {
+                workers,
+                memory_kib,
+                queue,
+            },
+            Arc::new(Metrics::default()),
+        ))
+    }
+
+    fn slow_job() -> impl FnOnce() -> u32 + Send + 'static {
+        || {
+            std::thread::sleep(Duration::from_millis(30));
+            7
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn never_runs_more_than_its_workers_and_refuses_beyond_the_queue() {
+        let pool = pool(2, 1 << 20, 3);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let pool = pool.clone();
+            set.spawn(async move { pool.run(1024, slow_job()).await });
+        }
+        let (mut ran, mut busy) = (0, 0);
+        while let Some(result) = set.join_next().await {
+            match result.unwrap() {
+                Ok(7) => ran += 1,
+                Err(PoolError::Busy) => busy += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(pool.peak(), 2, "two workers");
+        assert_eq!(ran, 5, "two running and three queued");
+        assert_eq!(busy, 5, "the rest refused at once");
+        assert_eq!(pool.metrics.auth_verifications.get(), 5);
+        assert_eq!(pool.metrics.auth_busy.get(), 5);
+        assert_eq!((pool.running(), pool.waiting()), (0, 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_memory_budget_limits_heavy_hashes_below_the_worker_count() {
+        // Four workers but memory for two 19 MiB hashes.
+        let pool = pool(4, 2 * 19_456, 100);
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let pool = pool.clone();
+            set.spawn(async move { pool.run(19_456, slow_job()).await });
+        }
+        while let Some(result) = set.join_next().await {
+            assert_eq!(result.unwrap(), Ok(7));
+        }
+        assert_eq!(pool.peak(), 2);
+        // Light hashes use the other workers.
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let pool = pool.clone();
+            set.spawn(async move { pool.run(1024, slow_job()).await });
+        }
+        while set.join_next().await.is_some() {}
+        assert_eq!(pool.peak(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_stops_waiting_leaves_the_job_its_places() {
+        let pool = pool(1, 1024, 0);
+        let started = pool.clone();
+        let running = tokio::spawn(async move {
+            started
+                .run(1024, || std::thread::sleep(Duration::from_millis(200)))
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        running.abort();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(pool.running(), 1, "the hash still runs");
+        assert_eq!(pool.run(1, || ()).await, Err(PoolError::Busy));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(pool.running(), 0);
+        assert_eq!(pool.run(1, || 1).await, Ok(1));
+    }
+}
