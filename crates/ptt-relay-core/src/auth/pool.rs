@@ -3,11 +3,17 @@
 //! login that finds the queue full fails at once instead of piling up, so a
 //! burst of logins (or of guesses) costs bounded memory and leaves the relay
 //! responsive.
+//!
+//! The verifications run on the pool's own threads, one per worker, started
+//! with it: the same few threads hash every time, so the C allocator keeps
+//! at most one freed hash block per worker (tokio's blocking pool would start
+//! new threads, each keeping its own).
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::metrics::Metrics;
 
@@ -34,10 +40,15 @@ pub enum PoolError {
     Failed,
 }
 
+/// Work for a pool thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// A bounded pool of blocking verifications.
 #[derive(Debug)]
 pub struct HashPool {
     size: PoolSize,
+    /// Feeds the pool's threads; they end when the pool is dropped.
+    jobs: mpsc::Sender<Job>,
     workers: Arc<Semaphore>,
     memory: Arc<Semaphore>,
     waiting: AtomicUsize,
@@ -69,16 +80,29 @@ impl Drop for Queued<'_> {
 }
 
 impl HashPool {
-    /// A pool of `size`; admissions and refusals are counted in `metrics`
-    /// (`auth_verifications`, `auth_busy`).
+    /// A pool of `size`, its threads started; admissions and refusals are
+    /// counted in `metrics` (`auth_verifications`, `auth_busy`).
     pub fn new(size: PoolSize, metrics: Arc<Metrics>) -> Self {
         let size = PoolSize {
             workers: size.workers.max(1),
             memory_kib: size.memory_kib.max(1),
             queue: size.queue,
         };
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..size.workers {
+            let queue = queue.clone();
+            let started = std::thread::Builder::new()
+                .name(format!("pttd-hash-{n}"))
+                .spawn(move || work(&queue));
+            if let Err(error) = started {
+                // Fewer threads than workers only slows verifications down.
+                tracing::error!(%error, "cannot start a hashing thread");
+            }
+        }
         Self {
             size,
+            jobs,
             workers: Arc::new(Semaphore::new(size.workers)),
             memory: Arc::new(Semaphore::new(size.memory_kib as usize)),
             waiting: AtomicUsize::new(0),
@@ -93,7 +117,7 @@ impl HashPool {
         self.size
     }
 
-    /// Runs `job`, a verification costing `cost_kib` of memory, on a blocking
+    /// Runs `job`, a verification costing `cost_kib` of memory, on a pool
     /// thread once a worker and the memory are free; waits in the queue if
     /// it has room, fails with [`PoolError::Busy`] at once if not. A cost
     /// above the whole budget is taken as the whole budget.
@@ -111,13 +135,18 @@ impl HashPool {
             None => self.wait_in_queue(cost).await?,
         };
         self.metrics.auth_verifications.inc();
-        tokio::task::spawn_blocking(move || {
-            let out = job();
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(AssertUnwindSafe(job));
             drop(admission);
-            out
-        })
-        .await
-        .map_err(|_| PoolError::Failed)
+            if let Ok(out) = out {
+                let _ = done.send(out);
+            }
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(PoolError::Failed);
+        }
+        result.await.map_err(|_| PoolError::Failed)
     }
 
     /// Verifications running now.
@@ -174,6 +203,17 @@ impl HashPool {
             _worker: worker,
             _memory: memory,
             running: self.running.clone(),
+        }
+    }
+}
+
+/// A pool thread: runs jobs until the pool is gone.
+fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        match next {
+            Ok(job) => job(),
+            Err(_) => return,
         }
     }
 }
