@@ -185,8 +185,8 @@ pub struct Metrics {
     pub auth_slowed: Counter,
     /// Logins by resumption credential (no argon2).
     pub auth_resumed: Counter,
-    /// Resumption credentials refused as expired or signed with a replaced
-    /// key.
+    /// Resumption credentials refused as expired, signed with a replaced
+    /// key, or naming a terminal no longer in the directory.
     pub auth_resume_stale: Counter,
     /// Resumption credentials refused as altered, forged, malformed or
     /// another terminal's.
