@@ -31,6 +31,9 @@ pub struct LoginSettings {
     pub hash_memory_kib: u32,
     /// Logins that may wait for a verification; more are refused at once.
     pub hash_queue: usize,
+    /// Longest a login may expect to wait for its verification (judged from
+    /// recent ones); one that would wait longer is refused at once.
+    pub hash_max_wait: Duration,
     /// How long a resumption credential is valid; zero turns resumption off.
     pub resume_lifetime: Duration,
 }
@@ -43,7 +46,8 @@ impl Default for LoginSettings {
             failure_delay: Duration::from_secs(2),
             hash_workers: 0,
             hash_memory_kib: 0,
-            hash_queue: 128,
+            hash_queue: 1024,
+            hash_max_wait: Duration::from_secs(2),
             resume_lifetime: Duration::from_secs(24 * 3600),
         }
     }
@@ -103,6 +107,7 @@ impl Authenticator {
                     workers,
                     memory_kib,
                     queue: settings.hash_queue,
+                    max_wait: settings.hash_max_wait,
                 },
                 metrics,
             ),

@@ -1,8 +1,11 @@
 //! The bounded pool that checks secrets: at most a few argon2 verifications
 //! run at once, within a memory budget, and a short queue waits for them. A
-//! login that finds the queue full fails at once instead of piling up, so a
-//! burst of logins (or of guesses) costs bounded memory and leaves the relay
-//! responsive.
+//! login that finds the queue full — as many waiting as allowed, or more
+//! work ahead of it than the pool gets through in the longest wait allowed,
+//! judged from recent verifications — fails at once instead of piling up, so
+//! a burst of logins (or of guesses) costs bounded memory and time and leaves
+//! the relay responsive. Light hashes thus queue by the thousand, production
+//! ones by the hundred.
 //!
 //! The verifications run on the pool's own threads, one per worker, started
 //! with it: the same few threads hash every time, so the C allocator keeps
@@ -10,8 +13,9 @@
 //! new threads, each keeping its own).
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
@@ -27,6 +31,9 @@ pub struct PoolSize {
     pub memory_kib: u32,
     /// Logins that may wait for a worker; more are refused at once.
     pub queue: usize,
+    /// Longest a login may expect to wait: one that would find more work
+    /// ahead of it is refused at once.
+    pub max_wait: Duration,
 }
 
 /// Why a verification did not run.
@@ -54,6 +61,9 @@ pub struct HashPool {
     waiting: AtomicUsize,
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// Recent verifications' duration (a moving average), µs; 0 until the
+    /// first one ends.
+    average_us: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
 }
 
@@ -87,6 +97,7 @@ impl HashPool {
             workers: size.workers.max(1),
             memory_kib: size.memory_kib.max(1),
             queue: size.queue,
+            max_wait: size.max_wait,
         };
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -108,6 +119,7 @@ impl HashPool {
             waiting: AtomicUsize::new(0),
             running: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
+            average_us: Arc::new(AtomicU64::new(0)),
             metrics,
         }
     }
@@ -136,8 +148,11 @@ impl HashPool {
         };
         self.metrics.auth_verifications.inc();
         let (done, result) = oneshot::channel();
+        let average_us = self.average_us.clone();
         let job: Job = Box::new(move || {
+            let started = Instant::now();
             let out = std::panic::catch_unwind(AssertUnwindSafe(job));
+            note_duration(&average_us, started.elapsed());
             drop(admission);
             if let Ok(out) = out {
                 let _ = done.send(out);
@@ -190,10 +205,17 @@ impl HashPool {
         Ok(self.admitted(worker, memory))
     }
 
+    /// A place in the queue, if there is room: fewer waiting than allowed,
+    /// and the work ahead (those waiting and this one, shared by the
+    /// workers) done within the longest wait.
     fn enqueue(&self) -> Option<Queued<'_>> {
         let before = self.waiting.fetch_add(1, Ordering::AcqRel);
         let queued = Queued(&self.waiting);
-        (before < self.size.queue).then_some(queued)
+        let average = Duration::from_micros(self.average_us.load(Ordering::Relaxed));
+        let ahead = u32::try_from(before + 1).unwrap_or(u32::MAX);
+        let workers = u32::try_from(self.size.workers).unwrap_or(u32::MAX);
+        let expected = average.saturating_mul(ahead) / workers;
+        (before < self.size.queue && expected <= self.size.max_wait).then_some(queued)
     }
 
     fn admitted(&self, worker: OwnedSemaphorePermit, memory: OwnedSemaphorePermit) -> Admission {
@@ -205,6 +227,19 @@ impl HashPool {
             running: self.running.clone(),
         }
     }
+}
+
+/// Folds one verification's duration into the moving average (an eighth of
+/// the new sample each time; the first sample as it is).
+fn note_duration(average_us: &AtomicU64, took: Duration) {
+    let sample = u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1);
+    let _ = average_us.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(if old == 0 {
+            sample
+        } else {
+            old - old / 8 + sample / 8
+        })
+    });
 }
 
 /// A pool thread: runs jobs until the pool is gone.
@@ -230,6 +265,7 @@ mod tests {
                 workers,
                 memory_kib,
                 queue,
+                max_wait: Duration::from_secs(60),
             },
             Arc::new(Metrics::default()),
         ))
@@ -287,6 +323,37 @@ mod tests {
         }
         while set.join_next().await.is_some() {}
         assert_eq!(pool.peak(), 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_login_that_would_wait_too_long_is_refused_at_once() {
+        let pool = Arc::new(HashPool::new(
+            PoolSize {
+                workers: 1,
+                memory_kib: 1024,
+                queue: 100,
+                max_wait: Duration::from_millis(100),
+            },
+            Arc::new(Metrics::default()),
+        ));
+        // Teaches the pool that a verification takes about 60 ms.
+        assert_eq!(
+            pool.run(1, || std::thread::sleep(Duration::from_millis(60)))
+                .await,
+            Ok(())
+        );
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let pool = pool.clone();
+            set.spawn(async move { pool.run(1, slow_job()).await });
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut busy = 0;
+        while let Some(result) = set.join_next().await {
+            busy += usize::from(result.unwrap() == Err(PoolError::Busy));
+        }
+        // One runs; one waits (60 ms ahead); a third would wait 120 ms.
+        assert_eq!(busy, 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

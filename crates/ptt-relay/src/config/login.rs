@@ -1,6 +1,7 @@
 //! Login: how much checking secrets may cost and how terminals log in again cheaply —
 //! `auth-failures-per-minute`, `auth-global-failures-per-minute`, `auth-failure-delay`,
-//! `auth-hash-workers`, `auth-hash-memory-mib`, `auth-hash-queue` and `resume-ttl` — the
+//! `auth-hash-workers`, `auth-hash-memory-mib`, `auth-hash-queue`, `auth-hash-max-wait` and
+//! `resume-ttl` — the
 //! rules these settings must meet, and [`Config::login_settings`] for the relay core.
 
 use std::time::Duration;
@@ -10,8 +11,8 @@ use ptt_relay_core::auth::LoginSettings;
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
 
-/// Longest `auth-failure-delay`: a failed login answered later than this only holds a
-/// connection open for nothing.
+/// Longest `auth-failure-delay` and `auth-hash-max-wait`: a login answered later than this
+/// only holds a connection open for nothing.
 const MAX_FAILURE_DELAY: Duration = Duration::from_secs(60);
 
 /// Longest `resume-ttl`: a credential is a bearer token; a month bounds how long a stolen one
@@ -39,6 +40,9 @@ impl Config {
         if self.auth_hash_queue > 100_000 {
             return invalid("auth-hash-queue", "must be at most 100000");
         }
+        if self.auth_hash_max_wait > MAX_FAILURE_DELAY {
+            return invalid("auth-hash-max-wait", "must be at most 1m");
+        }
         if self.resume_ttl > MAX_RESUME_TTL {
             return invalid(
                 "resume-ttl",
@@ -58,6 +62,7 @@ impl Config {
             hash_workers: self.auth_hash_workers,
             hash_memory_kib: self.auth_hash_memory_mib.saturating_mul(1024),
             hash_queue: self.auth_hash_queue,
+            hash_max_wait: self.auth_hash_max_wait,
             resume_lifetime: self.resume_ttl,
         }
     }
@@ -77,13 +82,16 @@ mod tests {
     #[test]
     fn out_of_range_values_name_their_field() {
         type Breaks = fn(&mut Config);
-        let cases: [(&str, Breaks); 5] = [
+        let cases: [(&str, Breaks); 6] = [
             ("auth-failure-delay", |c| {
                 c.auth_failure_delay = Duration::from_secs(61)
             }),
             ("auth-hash-workers", |c| c.auth_hash_workers = 1025),
             ("auth-hash-memory-mib", |c| c.auth_hash_memory_mib = 65_537),
             ("auth-hash-queue", |c| c.auth_hash_queue = 100_001),
+            ("auth-hash-max-wait", |c| {
+                c.auth_hash_max_wait = Duration::from_secs(61)
+            }),
             ("resume-ttl", |c| {
                 c.resume_ttl = MAX_RESUME_TTL + Duration::from_secs(1)
             }),

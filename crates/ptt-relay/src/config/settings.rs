@@ -188,10 +188,16 @@ pub struct Config {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 128,
+        default_value_t = 1024,
         env = "PTTD_AUTH_HASH_QUEUE"
     )]
     pub auth_hash_queue: usize,
+
+    /// Longest a login may expect to wait for its verification, judged from recent ones; a
+    /// login that would wait longer is refused at once (RATE_LIMITED) and retries later.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_AUTH_HASH_MAX_WAIT")]
+    #[serde(with = "duration_serde")]
+    pub auth_hash_max_wait: Duration,
 
     /// How long a session resumption credential (given at every login, presented instead of
     /// the secret on the next) is valid, at most 30 days; "0" turns resumption off.
@@ -316,7 +322,8 @@ impl Default for Config {
             auth_failure_delay: Duration::from_secs(2),
             auth_hash_workers: 0,
             auth_hash_memory_mib: 0,
-            auth_hash_queue: 128,
+            auth_hash_queue: 1024,
+            auth_hash_max_wait: Duration::from_secs(2),
             resume_ttl: Duration::from_secs(24 * 3600),
             admin_token: None,
             admin_token_file: None,
