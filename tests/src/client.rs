@@ -114,6 +114,7 @@ impl Client {
                     datagrams: true,
                     ..Default::default()
                 }),
+                resume_token: Bytes::new(),
             }))
             .await?;
         match answer {

@@ -23,6 +23,7 @@ use crate::connection::{self, CLOSE_NORMAL};
 use crate::error::ClientError;
 use crate::events::Events;
 use crate::quality::QualityMeter;
+use crate::resume::ResumeCredential;
 use crate::shared::{Groups, Shared, Stats, lock};
 use crate::talk::{Talk, TalkRequest};
 use crate::{clock, reconnect, tls};
@@ -133,6 +134,7 @@ impl Client {
             watchers: Mutex::new(HashMap::new()),
             next_watcher: AtomicU64::new(1),
             clock_offset_us: AtomicI64::new(0),
+            resume: ResumeCredential::default(),
             shutdown: watch::channel(false).0,
         });
         let established = connection::establish(&shared).await?;

@@ -1,6 +1,7 @@
-//! One authenticated connection to the relay: the QUIC handshake, `Hello`,
-//! and the two reader tasks (control messages, voice datagrams); the
-//! requests themselves go through its [`Link`].
+//! One authenticated connection to the relay: the QUIC handshake, `Hello`
+//! (with the latest login's resumption credential when there is one, else
+//! with the secret), and the two reader tasks (control messages, voice
+//! datagrams); the requests themselves go through its [`Link`].
 //!
 //! A [`Link`] lives as long as its QUIC connection; reconnecting makes a new
 //! one. The control reader completes the request waiting for each answer;
@@ -49,8 +50,27 @@ pub(crate) struct Established {
     pub(crate) reader: JoinHandle<SessionEnd>,
 }
 
-/// Connects, says `Hello` and starts the readers.
+/// Connects, says `Hello` and starts the readers: with the latest
+/// resumption credential if there is one (no secret hashed on the relay),
+/// and again with the secret if the relay refuses the credential.
 pub(crate) async fn establish(shared: &Arc<Shared>) -> Result<Established, ClientError> {
+    let credential = shared.resume.get();
+    let resuming = credential.is_some();
+    match establish_with(shared, credential).await {
+        Err(ClientError::AuthFailed) if resuming => {
+            tracing::info!("resumption credential refused; logging in with the secret");
+            shared.resume.forget();
+            establish_with(shared, None).await
+        }
+        other => other,
+    }
+}
+
+/// Connects and logs in once, with `credential` instead of the secret if given.
+async fn establish_with(
+    shared: &Arc<Shared>,
+    credential: Option<Bytes>,
+) -> Result<Established, ClientError> {
     let config = &shared.config;
     let connecting = shared
         .endpoint
@@ -66,7 +86,7 @@ pub(crate) async fn establish(shared: &Arc<Shared>) -> Result<Established, Clien
             });
         }
     };
-    match tokio::time::timeout(config.connect_timeout, hello(shared, &conn)).await {
+    match tokio::time::timeout(config.connect_timeout, hello(shared, &conn, credential)).await {
         Ok(Ok(established)) => Ok(established),
         Ok(Err(error)) => {
             conn.close(CLOSE_NORMAL.into(), b"login failed");
@@ -79,9 +99,19 @@ pub(crate) async fn establish(shared: &Arc<Shared>) -> Result<Established, Clien
     }
 }
 
-/// Opens the control stream, authenticates and starts the readers.
-async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Established, ClientError> {
+/// Opens the control stream, authenticates (with `credential` if given,
+/// else the secret) and starts the readers; keeps the relay's fresh
+/// credential.
+async fn hello(
+    shared: &Arc<Shared>,
+    conn: &quinn::Connection,
+    credential: Option<Bytes>,
+) -> Result<Established, ClientError> {
     let config = &shared.config;
+    let (secret, resume_token) = match credential {
+        Some(token) => (Bytes::new(), token),
+        None => (Bytes::copy_from_slice(&config.secret), Bytes::new()),
+    };
     let (mut send, mut recv) = conn
         .open_bi()
         .await
@@ -91,7 +121,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
         body: Some(Request::Hello(pb::Hello {
             protocol_version: crate::PROTOCOL_VERSION,
             terminal_id: config.terminal_id,
-            secret: Bytes::copy_from_slice(&config.secret),
+            secret,
             client_version: config.client_version.clone(),
             capabilities: Some(pb::Capabilities {
                 datagrams: true,
@@ -99,6 +129,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
                 private_calls: true,
                 location: true,
             }),
+            resume_token,
         })),
     })
     .map_err(|e| ClientError::Config(format!("hello does not fit a frame: {e}")))?;
@@ -123,7 +154,7 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
             Ok(None) | Err(_) => return Err(closed_during_login(shared, conn)),
         }
     };
-    let hello = match answer {
+    let mut hello = match answer {
         Some(Body::HelloOk(hello)) => hello,
         Some(Body::Error(error)) => return Err(ClientError::from_relay(&error, None)),
         other => {
@@ -132,6 +163,8 @@ async fn hello(shared: &Arc<Shared>, conn: &quinn::Connection) -> Result<Establi
             )));
         }
     };
+    // Kept apart from the `HelloOk` the link holds, so it is never logged.
+    shared.resume.keep(std::mem::take(&mut hello.resume_token));
     if !hello.datagrams {
         tracing::warn!("the relay did not enable voice datagrams; voice will not flow");
     }

@@ -18,6 +18,7 @@ mod membership;
 mod private_call;
 pub mod quality;
 pub mod reconnect;
+mod resume;
 mod shared;
 pub mod talk;
 pub mod tls;

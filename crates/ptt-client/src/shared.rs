@@ -16,6 +16,7 @@ use crate::events::{Event, enum_or_default, limit};
 use crate::link::Link;
 pub(crate) use crate::membership::Groups;
 use crate::quality::QualityMeter;
+use crate::resume::ResumeCredential;
 
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -67,6 +68,9 @@ pub(crate) struct Shared {
     pub(crate) next_watcher: AtomicU64,
     /// Relay clock minus ours, µs, from the latest `Pong`.
     pub(crate) clock_offset_us: AtomicI64,
+    /// The latest login's resumption credential, presented instead of the
+    /// secret when logging in again.
+    pub(crate) resume: ResumeCredential,
     /// Set once the client is shut down.
     pub(crate) shutdown: watch::Sender<bool>,
 }

@@ -32,6 +32,36 @@ pub(crate) fn encode(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(),
     )?;
     counter(
         out,
+        "pttd_auth_verifications",
+        "Secrets verified with argon2 by the hashing pool.",
+        m.auth_verifications.get(),
+    )?;
+    counter(
+        out,
+        "pttd_auth_busy",
+        "Logins answered RATE_LIMITED at once: the hashing pool's queue was full or its expected wait too long.",
+        m.auth_busy.get(),
+    )?;
+    counter(
+        out,
+        "pttd_auth_slowed",
+        "Failed logins answered only after auth-failure-delay: the relay-wide failure budget was exceeded.",
+        m.auth_slowed.get(),
+    )?;
+    labelled_counter(
+        out,
+        "pttd_auth_resumptions",
+        "Logins with a resumption credential, by outcome: resumed (no argon2); stale (expired, an older key, or a terminal no longer in the directory); invalid (altered, forged or another terminal's).",
+        "outcome",
+        [
+            ("resumed", m.auth_resumed.get()),
+            ("stale", m.auth_resume_stale.get()),
+            ("invalid", m.auth_resume_invalid.get()),
+        ]
+        .into_iter(),
+    )?;
+    counter(
+        out,
         "pttd_admission_retries",
         "QUIC Retry packets sent to make a peer prove its address.",
         m.admission.retries(),

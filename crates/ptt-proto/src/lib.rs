@@ -56,6 +56,10 @@ pub mod pb {
                 )
                 .field("client_version", &self.client_version)
                 .field("capabilities", &self.capabilities)
+                .field(
+                    "resume_token",
+                    &format_args!("<{} bytes redacted>", self.resume_token.len()),
+                )
                 .finish()
         }
     }
@@ -73,6 +77,20 @@ mod tests {
         let shown = format!("{hello:?}");
         assert!(
             shown.contains("1001") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn hello_debug_redacts_the_resumption_credential() {
+        let hello = crate::pb::Hello {
+            terminal_id: 1001,
+            resume_token: bytes::Bytes::from_static(b"bearer-credential"),
+            ..Default::default()
+        };
+        let shown = format!("{hello:?}");
+        assert!(
+            !shown.contains("bearer") && shown.contains("<17 bytes redacted>"),
             "{shown}"
         );
     }

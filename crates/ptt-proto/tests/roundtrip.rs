@@ -62,10 +62,11 @@ fn client_message() -> impl Strategy<Value = pb::ClientMessage> {
         (
             any::<u32>(),
             prop::collection::vec(any::<u8>(), 0..64),
-            ".{0,20}"
+            ".{0,20}",
+            prop::collection::vec(any::<u8>(), 0..64),
         )
-            .prop_map(
-                |(terminal_id, secret, client_version)| Body::Hello(pb::Hello {
+            .prop_map(|(terminal_id, secret, client_version, token)| Body::Hello(
+                pb::Hello {
                     protocol_version: 1,
                     terminal_id,
                     secret: secret.into(),
@@ -74,8 +75,9 @@ fn client_message() -> impl Strategy<Value = pb::ClientMessage> {
                         datagrams: true,
                         ..Default::default()
                     }),
-                })
-            ),
+                    resume_token: token.into(),
+                }
+            )),
         (".{0,200}", prop::collection::vec(any::<u32>(), 0..50)).prop_map(
             |(text, target_group_ids)| Body::Alert(pb::Alert {
                 text,

@@ -182,9 +182,24 @@ pub struct Metrics {
     pub cut_off: Counter,
     /// Authentications that failed (unknown terminal, wrong secret).
     pub auth_failures: Counter,
-    /// Authentications refused unchecked because the source address failed
-    /// too often.
+    /// Authentications refused unchecked because the terminal failed too
+    /// often from the source address.
     pub auth_rate_limited: Counter,
+    /// Secrets verified (argon2 runs admitted to the hashing pool).
+    pub auth_verifications: Counter,
+    /// Logins refused at once because too many waited for verification.
+    pub auth_busy: Counter,
+    /// Failed logins answered late because failures across the relay
+    /// exceeded their budget.
+    pub auth_slowed: Counter,
+    /// Logins by resumption credential (no argon2).
+    pub auth_resumed: Counter,
+    /// Resumption credentials refused as expired, signed with a replaced
+    /// key, or naming a terminal no longer in the directory.
+    pub auth_resume_stale: Counter,
+    /// Resumption credentials refused as altered, forged, malformed or
+    /// another terminal's.
+    pub auth_resume_invalid: Counter,
     /// Sessions authenticated since start.
     pub sessions_opened: Counter,
     /// Admission before authentication: refusals by reason, address

@@ -16,7 +16,8 @@ use tracing::Instrument;
 use crate::config::Config;
 use ptt_relay_core::admission::{AdmissionSettings, Gate};
 use ptt_relay_core::alert::{Alerting, Alerts};
-use ptt_relay_core::auth::AuthLimiter;
+use ptt_relay_core::auth::Authenticator;
+use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::clock::Clock;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -256,6 +257,17 @@ impl Relay {
             shutdown: shutdown.clone(),
             emergencies: dispatch.clone(),
         });
+        let resume_key =
+            resume_key::load_or_create(&config.data_dir).map_err(|source| RelayError::DataDir {
+                path: resume_key::key_path(&config.data_dir),
+                source,
+            })?;
+        let auth = Authenticator::new(
+            &config.login_settings(),
+            resume_key,
+            &directory,
+            metrics.clone(),
+        );
         let sessions = Arc::new(SessionContext {
             fanout: Fanout {
                 groups: groups.clone(),
@@ -270,7 +282,7 @@ impl Relay {
             alerts: alerting,
             dispatch,
             private_calls,
-            auth_limiter: AuthLimiter::new(config.auth_failures_per_minute),
+            auth,
             log,
             clock,
             metrics,

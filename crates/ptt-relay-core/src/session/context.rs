@@ -9,7 +9,7 @@ use ptt_directory::Directory;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::Alerting;
-use crate::auth::AuthLimiter;
+use crate::auth::login::Authenticator;
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::fanout::Fanout;
@@ -39,8 +39,9 @@ pub struct SessionContext {
     pub dispatch: Arc<Dispatch>,
     /// Private calls.
     pub private_calls: Arc<PrivateCalls>,
-    /// Failed logins per source address.
-    pub auth_limiter: AuthLimiter,
+    /// Login checks: failed logins per (address, terminal), the bounded
+    /// hashing pool, resumption credentials.
+    pub auth: Authenticator,
     /// The call log.
     pub log: LogSink,
     /// The relay's clock.

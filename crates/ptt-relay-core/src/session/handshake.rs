@@ -1,8 +1,10 @@
 //! A new connection's handshake: the control stream is accepted, the first
 //! message must be a `Hello` of the protocol this relay speaks (both before
 //! the connection's admission deadline, `hello-timeout`), and the terminal is
-//! authenticated (rate-limited per address, disabled terminals refused, a
-//! session slot taken) before its session may start.
+//! authenticated before its session may start: disabled terminals refused,
+//! then a resumption credential checked without argon2, or else the secret
+//! verified in the bounded hashing pool, rate-limited per (address, terminal)
+//! (proto/voice.md §2.1); then a session slot is taken.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
 use crate::admission::Ticket;
+use crate::auth::pool::PoolError;
 use crate::link::{self, Link};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
@@ -138,26 +141,16 @@ pub(super) async fn handshake(
         return Err(Refusal::protocol("peer without datagram support"));
     }
     let now = Instant::now();
-    if !shared.auth_limiter.allows(remote.ip(), now) {
-        shared.metrics.auth_rate_limited.inc();
-        refuse(
-            &mut send,
-            request_id,
-            pb::ErrorReason::RateLimited,
-            "too many failed attempts; wait a minute",
-        )
-        .await;
-        return Err(Refusal::auth("authentication rate-limited"));
-    }
     let terminal = hello.terminal_id;
     if shared.roster.is_disabled(TerminalId(terminal)) {
-        // Refused before the secret is hashed: a disabled terminal retrying
-        // costs no password hash. Which ids are disabled is no secret (the
-        // answer says so only to whoever names the id), so the secret need
-        // not be right to learn it. Not counted against the address either:
-        // a disabled terminal retrying must not lock out its neighbours
-        // behind one NAT. Logged (call log and warning) once a minute per
-        // terminal at most; every refusal is counted.
+        // Refused before anything is checked: a disabled terminal retrying
+        // costs no password hash, and its resumption credential is no good
+        // either. Which ids are disabled is no secret (the answer says so
+        // only to whoever names the id), so the secret need not be right to
+        // learn it. Not counted against the address either: a disabled
+        // terminal retrying must not lock out its neighbours behind one NAT.
+        // Logged (call log and warning) once a minute per terminal at most;
+        // every refusal is counted.
         shared.metrics.auth_failures.inc();
         if shared.roster.note_refused_login(TerminalId(terminal), now) {
             shared.log.log(Record::AuthFailure(AuthFailureRecord {
@@ -170,31 +163,30 @@ pub(super) async fn handshake(
         refuse(&mut send, request_id, pb::ErrorReason::AuthFailed, DISABLED).await;
         return Err(Refusal::auth(DISABLED));
     }
-    let directory = shared.directory.clone();
-    let secret = hello.secret;
-    let verified =
-        tokio::task::spawn_blocking(move || directory.verify_secret(TerminalId(terminal), &secret))
-            .await
-            .unwrap_or(false);
-    if !verified {
-        // Counted after the check: reserving before it would refuse a burst
-        // of good logins from one address (a depot NAT, the load generator).
-        shared.auth_limiter.record_failure(remote.ip(), now);
-        shared.metrics.auth_failures.inc();
-        shared.log.log(Record::AuthFailure(AuthFailureRecord {
-            terminal: Some(TerminalId(terminal)),
-            source: remote,
-            at_ms: shared.unix_ms(),
-        }));
-        tracing::warn!(terminal, "authentication failed");
-        refuse(
+    let presented = !hello.resume_token.is_empty();
+    if !(presented && resumption_accepted(shared, &hello.resume_token, terminal, remote)) {
+        if presented && hello.secret.is_empty() {
+            // voice.md §2.1: the client forgets the credential and logs in
+            // with its secret; nothing was hashed, so nothing is counted
+            // against the address.
+            refuse(
+                &mut send,
+                request_id,
+                pb::ErrorReason::AuthFailed,
+                RESUMPTION_REFUSED,
+            )
+            .await;
+            return Err(Refusal::auth(RESUMPTION_REFUSED));
+        }
+        verify_secret(
+            shared,
             &mut send,
             request_id,
-            pb::ErrorReason::AuthFailed,
-            "unknown terminal or wrong secret",
+            remote,
+            terminal,
+            hello.secret,
         )
-        .await;
-        return Err(Refusal::auth("authentication failed"));
+        .await?;
     }
     // Authenticated: the unauthenticated slot is traded for one of the
     // `max-connections` session slots (a terminal replacing its own older
@@ -227,6 +219,122 @@ pub(super) async fn handshake(
         outbound,
         request_id,
     ))
+}
+
+/// What a terminal whose resumption credential was refused is told.
+const RESUMPTION_REFUSED: &str = "resumption credential refused; log in with the secret";
+
+/// Checks a resumption credential (no argon2): genuine, unexpired, this
+/// terminal's, and the terminal still in the directory. Refusals are counted
+/// by kind; one that was never valid (altered, forged) is logged as an
+/// authentication failure.
+fn resumption_accepted(
+    shared: &SessionContext,
+    token: &[u8],
+    terminal: u32,
+    remote: SocketAddr,
+) -> bool {
+    let now_ms = shared.clock.unix_us_now() / 1000;
+    let checked = shared.auth.resumption.check(token, terminal, now_ms);
+    match checked {
+        Ok(()) if shared.directory.terminal(TerminalId(terminal)).is_some() => {
+            shared.metrics.auth_resumed.inc();
+            true
+        }
+        Ok(()) => {
+            shared.metrics.auth_resume_stale.inc();
+            false
+        }
+        Err(refusal) if refusal.is_stale() => {
+            shared.metrics.auth_resume_stale.inc();
+            tracing::debug!(terminal, %refusal, "resumption credential refused");
+            false
+        }
+        Err(refusal) => {
+            shared.metrics.auth_resume_invalid.inc();
+            shared.log.log(Record::AuthFailure(AuthFailureRecord {
+                terminal: Some(TerminalId(terminal)),
+                source: remote,
+                at_ms: shared.unix_ms(),
+            }));
+            tracing::warn!(terminal, %refusal, "invalid resumption credential");
+            false
+        }
+    }
+}
+
+/// Checks the terminal's secret: its place in the limiter is reserved first
+/// (an attempt in flight counts against the (address, terminal) pair until it
+/// succeeds), then argon2 runs in the bounded pool. A failure is counted and
+/// logged, and answered late while failures across the relay exceed their
+/// budget.
+async fn verify_secret(
+    shared: &SessionContext,
+    send: &mut SendStream,
+    request_id: u64,
+    remote: SocketAddr,
+    terminal: u32,
+    secret: Bytes,
+) -> Result<(), Refusal> {
+    let Ok(attempt) = shared
+        .auth
+        .limiter
+        .try_reserve(remote.ip(), terminal, Instant::now())
+    else {
+        shared.metrics.auth_rate_limited.inc();
+        refuse(
+            send,
+            request_id,
+            pb::ErrorReason::RateLimited,
+            "too many failed attempts; wait a minute",
+        )
+        .await;
+        return Err(Refusal::auth("authentication rate-limited"));
+    };
+    let verified = match shared
+        .auth
+        .verify_secret(&shared.directory, terminal, secret)
+        .await
+    {
+        Ok(verified) => verified,
+        Err(PoolError::Busy) => {
+            // Undecided: the attempt frees its place uncounted.
+            drop(attempt);
+            refuse(
+                send,
+                request_id,
+                pb::ErrorReason::RateLimited,
+                "the relay is busy verifying logins; retry shortly",
+            )
+            .await;
+            return Err(Refusal::auth("authentication rate-limited: relay busy"));
+        }
+        Err(PoolError::Failed) => false,
+    };
+    if verified {
+        attempt.succeeded();
+        return Ok(());
+    }
+    let slow_down = attempt.failed(Instant::now());
+    shared.metrics.auth_failures.inc();
+    shared.log.log(Record::AuthFailure(AuthFailureRecord {
+        terminal: Some(TerminalId(terminal)),
+        source: remote,
+        at_ms: shared.unix_ms(),
+    }));
+    tracing::warn!(terminal, "authentication failed");
+    if slow_down {
+        shared.metrics.auth_slowed.inc();
+        tokio::time::sleep(shared.auth.failure_delay()).await;
+    }
+    refuse(
+        send,
+        request_id,
+        pb::ErrorReason::AuthFailed,
+        "unknown terminal or wrong secret",
+    )
+    .await;
+    Err(Refusal::auth("authentication failed"))
 }
 
 /// Answers a refused handshake with an `Error` and finishes the stream so the

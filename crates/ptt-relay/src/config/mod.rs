@@ -12,7 +12,9 @@
 //!   command line ([`Cli`]), [`Config::validate`] and the general `log` filter;
 //! - `transport.rs`: `listen`, `max-connections`, `hello-timeout`, `max-unauthenticated`,
 //!   `max-unauthenticated-per-address`, `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
-//!   `cert`/`key`, `auth-failures-per-minute`;
+//!   `cert`/`key`;
+//! - `login.rs`: `auth-failures-per-minute`, `auth-global-failures-per-minute`,
+//!   `auth-failure-delay`, `auth-hash-*` and `resume-ttl`, with [`Config::login_settings`];
 //! - `storage.rs`: `data-dir`, `log-queue` and the recordings (`record`, `recordings-dir`,
 //!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
@@ -24,6 +26,7 @@
 mod dispatch;
 mod error;
 mod load;
+mod login;
 mod ops_access;
 mod settings;
 mod storage;

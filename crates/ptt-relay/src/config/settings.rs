@@ -172,7 +172,9 @@ pub struct Config {
     #[arg(long, value_name = "N", default_value_t = 4096, env = "PTTD_LOG_QUEUE")]
     pub log_queue: usize,
 
-    /// Failed authentications allowed per source address per minute before it is refused.
+    /// Failed logins allowed per (source address, terminal) per minute before that terminal is
+    /// refused from that address unchecked (other terminals behind the address are not); an
+    /// attempt being checked counts until it succeeds. 0: no limit.
     #[arg(
         long,
         value_name = "N",
@@ -180,6 +182,61 @@ pub struct Config {
         env = "PTTD_AUTH_FAILURES_PER_MINUTE"
     )]
     pub auth_failures_per_minute: u32,
+
+    /// Failed logins per minute across the relay before every failed login is answered only
+    /// after `auth-failure-delay`; 0: never.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 300,
+        env = "PTTD_AUTH_GLOBAL_FAILURES_PER_MINUTE"
+    )]
+    pub auth_global_failures_per_minute: u32,
+
+    /// How late a failed login is answered while the global budget is exceeded (at most 1m).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_AUTH_FAILURE_DELAY")]
+    #[serde(with = "duration_serde")]
+    pub auth_failure_delay: Duration,
+
+    /// Secret verifications (argon2) running at once; 0: one per core.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "PTTD_AUTH_HASH_WORKERS"
+    )]
+    pub auth_hash_workers: usize,
+
+    /// Memory the running verifications may use together, in MiB; 0: the workers times the
+    /// largest memory cost (`m=`) among the directory's hashes.
+    #[arg(
+        long,
+        value_name = "MIB",
+        default_value_t = 0,
+        env = "PTTD_AUTH_HASH_MEMORY_MIB"
+    )]
+    pub auth_hash_memory_mib: u32,
+
+    /// Logins that may wait for a verification; more are refused at once (RATE_LIMITED).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        env = "PTTD_AUTH_HASH_QUEUE"
+    )]
+    pub auth_hash_queue: usize,
+
+    /// Longest a login may expect to wait for its verification, judged from recent ones; a
+    /// login that would wait longer is refused at once (RATE_LIMITED) and retries later.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_AUTH_HASH_MAX_WAIT")]
+    #[serde(with = "duration_serde")]
+    pub auth_hash_max_wait: Duration,
+
+    /// How long a session resumption credential (given at every login, presented instead of
+    /// the secret on the next) is valid, at most 30 days; "0" turns resumption off.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration_arg, env = "PTTD_RESUME_TTL")]
+    #[serde(with = "duration_serde")]
+    pub resume_ttl: Duration,
 
     /// Bearer token of the admin API on the ops port (disable terminals, clear emergencies,
     /// change group members); without it (or empty) those routes answer 403. Never logged.
@@ -339,6 +396,13 @@ impl Default for Config {
             datagram_queue_ms: 60,
             log_queue: 4096,
             auth_failures_per_minute: 10,
+            auth_global_failures_per_minute: 300,
+            auth_failure_delay: Duration::from_secs(2),
+            auth_hash_workers: 0,
+            auth_hash_memory_mib: 0,
+            auth_hash_queue: 1024,
+            auth_hash_max_wait: Duration::from_secs(2),
+            resume_ttl: Duration::from_secs(24 * 3600),
             admin_token: None,
             admin_token_file: None,
             view_token: None,
@@ -363,12 +427,13 @@ impl Config {
     /// Checks values that parse but cannot work together, so the relay refuses to start
     /// with a clear message instead of failing later.
     ///
-    /// Each concern checks its own fields (transport, storage, dispatch, then the general
-    /// `log` here, then ops access); the first rule broken is the error.
+    /// Each concern checks its own fields (transport, storage, dispatch, login, then the
+    /// general `log` here, then ops access); the first rule broken is the error.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_transport()?;
         self.validate_storage()?;
         self.validate_dispatch()?;
+        self.validate_login()?;
         if self.log.trim().is_empty() {
             return invalid("log", "must not be empty");
         }

@@ -1,7 +1,8 @@
 //! Transport: how terminals reach the relay over QUIC — `listen`, `max-connections`,
 //! admission before login (`hello-timeout`, `max-unauthenticated`,
 //! `max-unauthenticated-per-address`), `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
-//! `cert` and `key`, and `auth-failures-per-minute` — and the rules these settings must meet.
+//! `cert` and `key` — and the rules these settings must meet (logins and their limits are
+//! `login.rs`'s).
 
 use std::time::Duration;
 

@@ -56,6 +56,11 @@ impl Session {
                         label: s.label.clone(),
                     })
                     .collect(),
+                resume_token: self
+                    .shared
+                    .auth
+                    .resumption
+                    .issue(self.link.terminal, self.shared.clock.unix_us_now() / 1000),
             }),
         );
         self.presence(pb::PresenceState::Online);
