@@ -6,11 +6,9 @@
 //! real without touching the test process.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::child_relay::{self, ChildRelay};
 use ptt_proto::pb::server_message::Body;
 use ptt_tests::client::granted;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
@@ -31,60 +29,22 @@ fn relay_child() {
     let Ok(data) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async move {
-        let data = tempfile::TempDir::new_in(&data).expect("data dir");
-        let config = TestRelay::config(&data, &directory());
-        let relay = ptt_relay::Relay::load(config).await.expect("relay");
-        println!(
-            "READY {} {}",
-            relay.local_addr(),
-            relay.cert_path().display()
-        );
-        relay.run().await.expect("run");
+    child_relay::serve(async move {
+        // Kept for the child's life: the process is killed, never dropped.
+        let data = Box::leak(Box::new(
+            tempfile::TempDir::new_in(&data).expect("data dir"),
+        ));
+        let config = TestRelay::config(data, &directory());
+        ptt_relay::Relay::load(config).await.expect("relay")
     });
-}
-
-/// The name libtest knows `relay_child` by in this binary (its module path without the
-/// crate's name), so the child runs it alone whichever binary this file is part of.
-fn child_test_name() -> String {
-    let module = module_path!().split_once("::").map_or("", |(_, path)| path);
-    if module.is_empty() {
-        "relay_child".to_owned()
-    } else {
-        format!("{module}::relay_child")
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<()> {
     let scratch = tempfile::tempdir()?;
-    let mut child = ChildRelay(
-        Command::new(std::env::current_exe()?)
-            .args([
-                child_test_name().as_str(),
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, scratch.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.split_once("READY ").map(|(_, rest)| rest.to_owned()))
-    })
-    .await?
-    .expect("child relay ready");
-    let mut parts = ready.split(' ');
-    let addr = parts.next().expect("addr").parse()?;
-    let cert = PathBuf::from(parts.next().expect("cert"));
+    let mut child =
+        ChildRelay::start(module_path!(), "relay_child", CHILD_ENV, scratch.path()).await?;
+    let (addr, cert) = (child.addr, child.cert.clone());
 
     // Four talkers in two groups take turns until the relay dies; each
     // counts the bursts whose release the relay acknowledged.
@@ -122,8 +82,7 @@ async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<(
         });
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    child.0.kill()?; // SIGKILL: no shutdown, no flush.
-    child.0.wait()?;
+    child.kill()?; // SIGKILL: no shutdown, no flush.
 
     let mut acked = HashMap::new();
     while let Some(result) = talkers.join_next().await {
@@ -153,16 +112,6 @@ async fn kill_9_during_traffic_loses_no_acknowledged_burst() -> anyhow::Result<(
         );
     }
     Ok(())
-}
-
-/// The relay process; killed if the test ends early, so no relay outlives it.
-struct ChildRelay(std::process::Child);
-
-impl Drop for ChildRelay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Sends three frames and releases; true if the release was acknowledged.

@@ -9,6 +9,7 @@ mod flood;
 
 mod admission;
 mod alert;
+mod child_relay;
 mod crash;
 mod dispatch;
 mod fanout;

@@ -9,14 +9,14 @@
 //! killed for real; the restart runs in the test process.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::child_relay::{self, ChildRelay};
 use bytes::{Bytes, BytesMut};
 use ptt_calllog::{BurstRecording, CallLogReader};
 use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
@@ -68,26 +68,7 @@ fn relay_child() {
     let Ok(data) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async move {
-        let relay = Relay::load(config(Path::new(&data))).await.expect("relay");
-        println!(
-            "READY {} {}",
-            relay.local_addr(),
-            relay.cert_path().display()
-        );
-        relay.run().await.expect("run");
-    });
-}
-
-/// The relay process; killed if the test ends early.
-struct ChildRelay(std::process::Child);
-
-impl Drop for ChildRelay {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    child_relay::serve(async move { Relay::load(config(Path::new(&data))).await.expect("relay") });
 }
 
 /// Real Opus packets of speech-like audio, 20 ms each.
@@ -209,48 +190,14 @@ fn recordings(root: &Path) -> Vec<String> {
     out
 }
 
-/// The name libtest knows `relay_child` by in this binary (its module path without the
-/// crate's name), so the child runs it alone whichever binary this file is part of.
-fn child_test_name() -> String {
-    let module = module_path!().split_once("::").map_or("", |(_, path)| path);
-    if module.is_empty() {
-        "relay_child".to_owned()
-    } else {
-        format!("{module}::relay_child")
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow::Result<()> {
     ptt_tests::init_logging();
     let scratch = tempfile::tempdir()?;
     let data = scratch.path().join("data");
     std::fs::create_dir_all(&data)?;
-    let mut child = ChildRelay(
-        Command::new(std::env::current_exe()?)
-            .args([
-                child_test_name().as_str(),
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &data)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
-    let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| line.split_once("READY ").map(|(_, rest)| rest.to_owned()))
-    })
-    .await?
-    .expect("child relay ready");
-    let (addr, cert) = ready.split_once(' ').expect("addr and cert");
-    let (addr, cert): (SocketAddr, PathBuf) = (addr.parse()?, PathBuf::from(cert));
+    let mut child = ChildRelay::start(module_path!(), "relay_child", CHILD_ENV, &data).await?;
+    let (addr, cert) = (child.addr, child.cert.clone());
 
     let mut talkers = HashMap::new();
     let mut listeners = Vec::new();
@@ -299,8 +246,7 @@ async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow:
     release(&mut doomed, 14).await;
     release(&mut short, 13).await;
     release(&mut half, 11).await;
-    child.0.kill()?; // SIGKILL: no shutdown, no flush.
-    child.0.wait()?;
+    child.kill()?; // SIGKILL: no shutdown, no flush.
     in_flight_stop.store(true, Ordering::Relaxed);
     let _ = in_flight.await?;
     let in_flight_burst = in_flight_burst.load(Ordering::Relaxed);
