@@ -20,4 +20,5 @@ mod rate_limits;
 mod recording;
 mod recording_crash;
 mod session;
+mod speech;
 mod zones;

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ptt_calllog::{BurstRow, CallLogReader};
-use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
 use ptt_directory::GroupId;
 use ptt_proto::voice::{self, Kind, VoiceHeader};
 use ptt_tests::client::granted;
@@ -24,17 +23,7 @@ const FRAME_S: f64 = 0.020;
 
 /// `FRAMES` real Opus packets of speech-like audio.
 fn speech(seed: u64) -> Vec<Vec<u8>> {
-    let pcm = signal::speech_like(f32::from(FRAMES) * 0.02, seed);
-    let mut encoder = Backend::OpusRs
-        .encoder(CodecConfig::default())
-        .expect("encoder");
-    let mut out = [0u8; MAX_PACKET_LEN];
-    pcm.chunks_exact(FRAME_SAMPLES)
-        .map(|frame| {
-            let len = encoder.encode(frame, &mut out).expect("encode");
-            out[..len].to_vec()
-        })
-        .collect()
+    crate::speech::speech(usize::from(FRAMES), seed)
 }
 
 fn datagram(burst: u32, sequence: u16, packet: &[u8]) -> Bytes {

@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::child_relay::{self, ChildRelay};
+use crate::speech::speech;
 use bytes::{Bytes, BytesMut};
 use ptt_calllog::{BurstRecording, CallLogReader};
-use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
 use ptt_proto::pb::server_message::Body;
 use ptt_proto::voice::{self, Kind, VoiceHeader};
 use ptt_relay::Relay;
@@ -69,21 +69,6 @@ fn relay_child() {
         return;
     };
     child_relay::serve(async move { Relay::load(config(Path::new(&data))).await.expect("relay") });
-}
-
-/// Real Opus packets of speech-like audio, 20 ms each.
-fn speech(frames: usize, seed: u64) -> Vec<Vec<u8>> {
-    let pcm = signal::speech_like(frames as f32 * 0.02, seed);
-    let mut encoder = Backend::OpusRs
-        .encoder(CodecConfig::default())
-        .expect("encoder");
-    let mut out = [0u8; MAX_PACKET_LEN];
-    pcm.chunks_exact(FRAME_SAMPLES)
-        .map(|frame| {
-            let len = encoder.encode(frame, &mut out).expect("encode");
-            out[..len].to_vec()
-        })
-        .collect()
 }
 
 fn datagram(group: u32, burst: u32, sequence: u16, packet: &[u8]) -> Bytes {
