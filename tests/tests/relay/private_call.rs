@@ -241,6 +241,32 @@ async fn a_private_call_connects_two_terminals_with_floor_control() -> anyhow::R
     Ok(())
 }
 
+/// A terminal's login joins its groups after `HelloOk` (each group's task takes the
+/// join in turn), so a message to the control room sent right after the dispatcher's
+/// login may find it not yet listening: waits until the dispatcher hears a status
+/// message of its own to the control room, then forgets it.
+async fn until_in_control_room(dispatcher: &mut Client) -> anyhow::Result<()> {
+    for _ in 0..30 {
+        let check = Request::StatusMessage(pb::StatusMessage {
+            code: 0,
+            text: "in the control room?".to_owned(),
+            target: Some(pb::status_message::Target::Dispatchers(true)),
+            ..Default::default()
+        });
+        dispatcher.request(check).await?;
+        let heard = dispatcher
+            .expect_within(Duration::from_millis(300), |m| {
+                matches!(m.body, Some(Body::StatusMessage(_)))
+            })
+            .await;
+        if heard.is_ok() {
+            dispatcher.clear();
+            return Ok(());
+        }
+    }
+    anyhow::bail!("the dispatcher never joined the control room")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
     let relay = TestRelay::start(&directory()).await?;
@@ -283,7 +309,8 @@ async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
         (100, 1, "On scene")
     );
 
-    // To the control room, with text of its own.
+    // To the control room, with text of its own (once the dispatcher hears it).
+    until_in_control_room(&mut dispatcher).await?;
     sender
         .request(status(
             3,
