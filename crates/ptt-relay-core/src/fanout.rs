@@ -9,20 +9,17 @@
 //! disk. A full listener queue drops that listener's oldest datagram inside
 //! quinn; it never slows the others.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 use ptt_proto::voice::{self, Kind, VoiceDatagram, VoiceError};
-
-use crate::link::Link;
-use crate::metrics::DropReason;
-use std::sync::Arc;
-
 use ptt_recording::Recorder;
 
 use crate::clock::Clock;
 use crate::group::Groups;
-use crate::metrics::Metrics;
+use crate::link::Link;
+use crate::metrics::{DropReason, Metrics};
 
 /// What happened to one forwarded datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
