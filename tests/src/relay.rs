@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ptt_relay::Relay;
 use ptt_relay::config::Config;
+use ptt_relay_core::group::Groups;
 use ptt_relay_core::metrics::Metrics;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
@@ -22,6 +23,8 @@ pub struct TestRelay {
     pub cert: PathBuf,
     pub data: TempDir,
     pub metrics: Arc<Metrics>,
+    /// Every group of the relay (floor gates, listeners, traffic counts).
+    pub groups: Arc<Groups>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ptt_relay::RelayError>>,
 }
@@ -62,6 +65,7 @@ impl TestRelay {
         let ops = relay.ops_addr();
         let cert = relay.cert_path().to_owned();
         let metrics = relay.metrics();
+        let groups = relay.groups();
         let shutdown = relay.shutdown_token();
         let task = tokio::spawn(relay.run());
         Ok(Self {
@@ -70,6 +74,7 @@ impl TestRelay {
             cert,
             data,
             metrics,
+            groups,
             shutdown,
             task,
         })

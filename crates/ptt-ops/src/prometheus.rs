@@ -194,7 +194,7 @@ impl Collector for RelayCollector {
             &m.access_time.snapshot(),
         )?;
         client_quality(out, shared)?;
-        crate::prometheus_trust::encode(out, m)?;
+        crate::prometheus_trust::encode(out, m, &shared.relay.groups)?;
 
         let log = shared.relay.log.calllog().stats();
         gauge(

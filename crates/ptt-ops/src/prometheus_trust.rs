@@ -12,6 +12,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
+use ptt_relay_core::group::Groups;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::metrics::admission::AdmissionRefusal;
 use ptt_relay_core::metrics::limits::RequestFamily;
@@ -20,7 +21,11 @@ use ptt_relay_core::metrics::traffic::GroupTrafficFigures;
 use crate::encode::{counter, gauge, labelled_counter};
 
 /// Encodes every family of this file from `m`.
-pub(crate) fn encode(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
+pub(crate) fn encode(
+    out: &mut DescriptorEncoder<'_>,
+    m: &Metrics,
+    groups: &Groups,
+) -> Result<(), fmt::Error> {
     labelled_counter(
         out,
         "pttd_admission_refused",
@@ -127,16 +132,22 @@ pub(crate) fn encode(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(),
         "Datagrams handed to a listener's connection but never sent (send-queue overflow, or queued at close); counted when each session ends.",
         m.listener_queue_dropped.get(),
     )?;
-    group_traffic(out, m)?;
+    group_traffic(out, groups)?;
     mouth_to_ear_p95(out, m)
 }
 
 /// A per-group counter family: name, help, and the figure it reads.
 type Family = (&'static str, &'static str, fn(&GroupTrafficFigures) -> u64);
 
-/// The relay's own view of each group's voice, beside what the listeners report.
-fn group_traffic(out: &mut DescriptorEncoder<'_>, m: &Metrics) -> Result<(), fmt::Error> {
-    let traffic = m.traffic.all();
+/// The relay's own view of each group's voice, beside what the listeners
+/// report: groups that have carried voice since start, by id.
+fn group_traffic(out: &mut DescriptorEncoder<'_>, groups: &Groups) -> Result<(), fmt::Error> {
+    let mut traffic: Vec<(u32, GroupTrafficFigures)> = groups
+        .iter()
+        .map(|group| (group.id, group.traffic()))
+        .filter(|(_, figures)| figures.frames_forwarded > 0)
+        .collect();
+    traffic.sort_unstable_by_key(|&(id, _)| id);
     let labels: Vec<[(&str, String); 1]> = traffic
         .iter()
         .map(|(group, _)| [("group", group.to_string())])

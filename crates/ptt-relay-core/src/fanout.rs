@@ -17,7 +17,7 @@ use ptt_proto::voice::{self, Kind, VoiceDatagram, VoiceError};
 use ptt_recording::Recorder;
 
 use crate::clock::Clock;
-use crate::group::Groups;
+use crate::group::{GroupShared, Groups};
 use crate::link::Link;
 use crate::metrics::{DropReason, Metrics};
 
@@ -94,7 +94,7 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
             refused += 1;
         }
     }
-    count_group(shared, group.id, sent, refused);
+    count_group(shared, group, sent, refused);
     // One non-blocking queue push per frame, tail frames included.
     shared
         .recorder
@@ -150,7 +150,7 @@ fn forward_all_call(
                 group_refused += 1;
             }
         }
-        count_group(shared, group.id, group_sent, group_refused);
+        count_group(shared, group, group_sent, group_refused);
         sent += group_sent;
         // Each group's copy is its own burst, so its own recording.
         shared
@@ -165,17 +165,14 @@ fn forward_all_call(
     Ok(Forwarded::Voice(sent))
 }
 
-/// Counts one frame of group `id` handed to `sent` listeners and refused by
+/// Counts one frame of `group` handed to `sent` listeners and refused by
 /// `refused`: relay-wide and in the group's own view.
 #[inline]
-fn count_group(shared: &Fanout, id: u32, sent: usize, refused: usize) {
+fn count_group(shared: &Fanout, group: &GroupShared, sent: usize, refused: usize) {
     if refused > 0 {
         shared.metrics.send_failed.add(refused as u64);
     }
-    shared
-        .metrics
-        .traffic
-        .count_frame(id, sent as u64, refused as u64);
+    group.count_frame(sent as u64, refused as u64);
 }
 
 fn classify(error: VoiceError) -> DropReason {

@@ -237,8 +237,6 @@ pub struct Metrics {
     /// How the terminals' quality reports fared (counted, too frequent,
     /// overclaimed).
     pub quality_reports: trust::ReportCounters,
-    /// The relay's own view of each group's voice, beside the clients'.
-    pub traffic: traffic::Traffic,
     /// Voice datagrams handed to a listener's connection that quinn never
     /// transmitted (its send queue overflowed and dropped the oldest, or the
     /// connection closed with them queued); counted when the session ends.

@@ -345,6 +345,11 @@ impl Relay {
         self.view.metrics.clone()
     }
 
+    /// Every group of the running relay (holders, listeners, traffic).
+    pub fn groups(&self) -> Arc<Groups> {
+        self.view.groups.clone()
+    }
+
     /// Accepts terminals until the shutdown token is cancelled, then tells
     /// every terminal the relay is going away, flushes the call log and
     /// returns. Each connection attempt passes admission first

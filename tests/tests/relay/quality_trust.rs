@@ -96,7 +96,7 @@ async fn a_lying_report_weighs_as_one_listener_and_is_counted() -> anyhow::Resul
     assert_eq!(counters.accepted(), 5);
     assert_eq!(counters.overclaimed(), 2, "the listener's and the talker's");
     // The relay's own view beside it: 50 frames, each handed to 4 listeners.
-    let traffic = relay.metrics.traffic.group(10).expect("traffic");
+    let traffic = relay.groups.get(10).expect("group 10").traffic();
     assert_eq!(traffic.frames_forwarded, sent);
     assert_eq!(traffic.datagrams_handed, 4 * sent);
     assert_eq!(traffic.datagrams_refused, 0);

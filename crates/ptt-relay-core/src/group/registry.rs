@@ -36,6 +36,11 @@ impl Groups {
         self.by_id.get(&id)
     }
 
+    /// Every group, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<GroupShared>> {
+        self.by_id.values()
+    }
+
     /// The control-room groups (whose listeners are the dispatchers online).
     pub fn control_room(&self) -> &[Arc<GroupShared>] {
         &self.control_room

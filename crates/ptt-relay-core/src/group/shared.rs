@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::command::Command;
 use crate::link::Link;
+use crate::metrics::traffic::{GroupTraffic, GroupTrafficFigures};
 
 /// How long after a burst ends its late frames are still forwarded (while
 /// nobody else holds the floor).
@@ -48,6 +49,10 @@ pub struct GroupShared {
     /// `1 << 32 | declarer` while the group is in emergency, 0 otherwise;
     /// published by the group task like `queue_len`.
     pub(crate) emergency: AtomicU64,
+    /// The relay's own count of the group's voice (frames fanned out,
+    /// datagrams handed and refused), kept here so the fan-out counts
+    /// without a lookup.
+    traffic: GroupTraffic,
     commands: mpsc::Sender<Command>,
 }
 
@@ -66,6 +71,7 @@ impl GroupShared {
             frames: AtomicU64::new(0),
             queue_len: AtomicU32::new(0),
             emergency: AtomicU64::new(0),
+            traffic: GroupTraffic::default(),
             commands,
         });
         (shared, rx)
@@ -114,6 +120,18 @@ impl GroupShared {
     pub fn note_media(&self, now_ms: u64) {
         self.last_media_ms.store(now_ms, Ordering::Relaxed);
         self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one frame fanned out to the group: `handed` datagrams went to
+    /// listeners' connections, `refused` were refused by theirs.
+    #[inline]
+    pub fn count_frame(&self, handed: u64, refused: u64) {
+        self.traffic.count_frame(handed, refused);
+    }
+
+    /// The relay's own count of the group's voice since start.
+    pub fn traffic(&self) -> GroupTrafficFigures {
+        self.traffic.snapshot()
     }
 
     /// The current listeners, a snapshot that stays valid while held.

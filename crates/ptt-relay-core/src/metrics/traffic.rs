@@ -3,14 +3,11 @@
 //! listeners' connections, and datagrams a connection refused. A dashboard
 //! compares these with the clients' claims.
 //!
-//! The fan-out counts into it once per frame (not per listener): one
-//! sharded-map read and three relaxed adds. Entries are created on a
-//! group's first frame; only groups that exist reach the fan-out, so the
-//! map (and the metric labels) stay bounded by the configured groups.
+//! Each group keeps its own counters (`GroupShared`), so the fan-out counts
+//! once per frame (not per listener) with three relaxed adds on a group it
+//! already holds: no lookup, no lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use dashmap::DashMap;
 
 /// One group's relay-side counters.
 #[derive(Debug, Default)]
@@ -55,42 +52,4 @@ pub struct GroupTrafficFigures {
     /// Datagrams a listener's connection refused (closed, or no datagram
     /// support).
     pub datagrams_refused: u64,
-}
-
-/// Every group's relay-side counters.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    groups: DashMap<u32, GroupTraffic>,
-}
-
-impl Traffic {
-    /// Counts one frame of group `id` fanned out (see
-    /// [`GroupTraffic::count_frame`]); the group's counters are created on
-    /// its first frame.
-    #[inline]
-    pub fn count_frame(&self, id: u32, handed: u64, refused: u64) {
-        if let Some(group) = self.groups.get(&id) {
-            return group.count_frame(handed, refused);
-        }
-        self.groups
-            .entry(id)
-            .or_default()
-            .count_frame(handed, refused);
-    }
-
-    /// The counts of group `id`, `None` before its first frame.
-    pub fn group(&self, id: u32) -> Option<GroupTrafficFigures> {
-        self.groups.get(&id).map(|group| group.snapshot())
-    }
-
-    /// Every group's counts, sorted by group id.
-    pub fn all(&self) -> Vec<(u32, GroupTrafficFigures)> {
-        let mut out: Vec<(u32, GroupTrafficFigures)> = self
-            .groups
-            .iter()
-            .map(|entry| (*entry.key(), entry.value().snapshot()))
-            .collect();
-        out.sort_unstable_by_key(|&(id, _)| id);
-        out
-    }
 }
