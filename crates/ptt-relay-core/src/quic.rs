@@ -159,6 +159,10 @@ const SHA256_LEN: usize = 32;
 /// it, so it must not change between versions.
 const CID_LEN: usize = 8;
 
+/// What the reset key signs to derive the connection ids' tag key, so the
+/// tags reveal nothing about the reset tokens.
+const CID_TAG_LABEL: &[u8] = b"pttd connection id tag v1";
+
 /// The secret behind the relay's stateless resets.
 ///
 /// Every connection id the relay hands out comes with a reset token,
@@ -208,28 +212,38 @@ impl ResetKey {
         }
     }
 
+    /// The generator of the connection ids this process hands out: a fresh
+    /// nonce key, and the tag key every process with this reset key shares.
+    fn connection_ids(&self) -> Result<ConnectionIds, ResetKeyError> {
+        let mut seed = [0u8; SHA256_LEN];
+        tls::fill_random(&mut seed)?;
+        let hkdf = sha256_hkdf();
+        let tag_key = hkdf.hmac_sign(&self.key, CID_TAG_LABEL);
+        Ok(ConnectionIds {
+            nonce_key: OkmBlock::new(&seed),
+            tag_key: OkmBlock::new(tag_key.as_ref()),
+            hkdf,
+            next: 0,
+        })
+    }
+
     /// The quinn endpoint configuration that resets with this key.
     ///
     /// Two more quinn defaults are replaced. Its connection ids carry a tag
     /// under a per-process key and packets whose id has no valid tag are
     /// dropped unanswered: a restarted relay would drop exactly the packets
-    /// it must reset ([`ConnectionIds`] has no tag). And it sends at most one
+    /// it must reset. [`ConnectionIds`] tag them under a key derived from
+    /// the kept reset key instead, so the new process recognises its
+    /// predecessor's ids and nothing else. And quinn sends at most one
     /// reset per 20 ms — in fact one per receive poll, which reads the clock
     /// once for a whole batch — so when a crash during a call has lined up
     /// the keep-alives of a fleet, all terminals but one would go unanswered
     /// and back off for seconds: the interval is zero. Each reset is smaller
-    /// than the packet that caused it, so this amplifies nothing; what the
-    /// interval also bounded is a loop with a service that answers any
-    /// datagram, which only validating connection ids (not possible through
-    /// `quinn` alone) would stop.
+    /// than the packet that caused it, so this amplifies nothing, and since
+    /// only packets with our own ids are answered, a service that answers
+    /// any datagram cannot draw the relay into a loop.
     pub fn endpoint_config(&self) -> Result<quinn::EndpointConfig, ResetKeyError> {
-        let mut seed = [0u8; SHA256_LEN];
-        tls::fill_random(&mut seed)?;
-        let ids = ConnectionIds {
-            key: OkmBlock::new(&seed),
-            hkdf: sha256_hkdf(),
-            next: 0,
-        };
+        let ids = self.connection_ids()?;
         let mut config = quinn::EndpointConfig::new(Arc::new(self.hmac()));
         config
             .cid_generator(move || Box::new(ids.clone()))
@@ -282,22 +296,64 @@ impl quinn::crypto::HmacKey for ResetHmac {
     }
 }
 
-/// Connection ids that any relay process accepts as worth a reset:
-/// HMAC-SHA256 of a counter under a per-process random key, cut to
-/// [`CID_LEN`] bytes — unpredictable and unlinkable, as RFC 9000 §5.1 asks.
-/// No `validate`: quinn's `InvalidCid` is not reachable through `quinn`.
+/// Connection ids whose last bytes vouch for them: a nonce of
+/// [`CID_NONCE_LEN`] bytes (HMAC-SHA256 of a counter under a per-process
+/// random key, so ids are unpredictable and unlinkable, as RFC 9000 §5.1
+/// asks) followed by a tag, HMAC-SHA256 of the nonce under a key derived
+/// from the kept reset key. Any relay process with that key can tell an id
+/// it (or its predecessor) issued from a random one, so quinn answers a
+/// stateless reset only to packets of connections that were really ours:
+/// forged short-header packets get no answer, and no reset loop with
+/// another endpoint can start.
 #[derive(Clone)]
 struct ConnectionIds {
-    key: OkmBlock,
+    nonce_key: OkmBlock,
+    tag_key: OkmBlock,
     hkdf: &'static dyn Hkdf,
     next: u64,
 }
 
+/// Bytes of a connection id that are its nonce; the rest is its tag.
+const CID_NONCE_LEN: usize = 4;
+
+impl ConnectionIds {
+    /// The tag connection ids with nonce `nonce` carry.
+    fn tag(&self, nonce: &[u8]) -> [u8; CID_LEN - CID_NONCE_LEN] {
+        let mut tag = [0; CID_LEN - CID_NONCE_LEN];
+        let signature = self.hkdf.hmac_sign(&self.tag_key, nonce);
+        tag.copy_from_slice(&signature.as_ref()[..CID_LEN - CID_NONCE_LEN]);
+        tag
+    }
+}
+
 impl quinn::ConnectionIdGenerator for ConnectionIds {
     fn generate_cid(&mut self) -> quinn::ConnectionId {
-        let tag = self.hkdf.hmac_sign(&self.key, &self.next.to_be_bytes());
+        let nonce = self
+            .hkdf
+            .hmac_sign(&self.nonce_key, &self.next.to_be_bytes());
         self.next = self.next.wrapping_add(1);
-        quinn::ConnectionId::new(&tag.as_ref()[..CID_LEN])
+        let mut id = [0; CID_LEN];
+        let (head, tail) = id.split_at_mut(CID_NONCE_LEN);
+        head.copy_from_slice(&nonce.as_ref()[..CID_NONCE_LEN]);
+        tail.copy_from_slice(&self.tag(head));
+        quinn::ConnectionId::new(&id)
+    }
+
+    fn validate(&self, cid: &quinn::ConnectionId) -> Result<(), quinn_proto::InvalidCid> {
+        if cid.len() != CID_LEN {
+            return Err(quinn_proto::InvalidCid);
+        }
+        let (nonce, tag) = cid.split_at(CID_NONCE_LEN);
+        let differ = self
+            .tag(nonce)
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if differ == 0 {
+            Ok(())
+        } else {
+            Err(quinn_proto::InvalidCid)
+        }
     }
 
     fn cid_len(&self) -> usize {
@@ -366,11 +422,11 @@ mod tests {
     #[test]
     fn connection_ids_are_distinct_and_of_the_fixed_length() {
         use quinn::ConnectionIdGenerator;
-        let mut ids = ConnectionIds {
-            key: OkmBlock::new(&[3u8; SHA256_LEN]),
-            hkdf: sha256_hkdf(),
-            next: 0,
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut ids = ResetKey::load_or_generate(dir.path())
+            .unwrap()
+            .connection_ids()
+            .unwrap();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let cid = ids.generate_cid();
@@ -378,5 +434,46 @@ mod tests {
             assert!(seen.insert(cid));
         }
         assert_eq!(ids.cid_len(), CID_LEN);
+    }
+
+    #[test]
+    fn only_ids_issued_under_the_kept_key_are_worth_a_reset() {
+        use quinn::ConnectionIdGenerator;
+        let dir = tempfile::tempdir().unwrap();
+        let mut before_crash = ResetKey::load_or_generate(dir.path())
+            .unwrap()
+            .connection_ids()
+            .unwrap();
+        let after_restart = ResetKey::load_or_generate(dir.path())
+            .unwrap()
+            .connection_ids()
+            .unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let other_relay = ResetKey::load_or_generate(elsewhere.path())
+            .unwrap()
+            .connection_ids()
+            .unwrap();
+        let mut accepted_by_other = 0;
+        for _ in 0..100 {
+            let cid = before_crash.generate_cid();
+            assert!(before_crash.validate(&cid).is_ok());
+            assert!(
+                after_restart.validate(&cid).is_ok(),
+                "the restarted relay resets it"
+            );
+            accepted_by_other += usize::from(other_relay.validate(&cid).is_ok());
+            let mut forged = [0u8; CID_LEN];
+            forged.copy_from_slice(&cid);
+            forged[CID_LEN - 1] ^= 1;
+            assert!(
+                after_restart
+                    .validate(&quinn::ConnectionId::new(&forged))
+                    .is_err()
+            );
+        }
+        // A 32-bit tag: another key's ids pass about once in four billion.
+        assert_eq!(accepted_by_other, 0);
+        let short = quinn::ConnectionId::new(&[1, 2, 3, 4]);
+        assert!(after_restart.validate(&short).is_err());
     }
 }
