@@ -14,6 +14,7 @@
 //! `cargo test -p ptt-tests --test crash_recovery -- --ignored --nocapture two_hundred`
 //! (`PTT_BENCH_TERMINALS=n` for another fleet size,
 //! `PTT_BENCH_RESTART_AFTER_MS=ms` to wait between the kill and the restart,
+//! `PTT_BENCH_KEEP_ALIVE_MS=ms` for another keep-alive of relay and terminals,
 //! `PTT_BENCH_DELETE_KEY=1` for a relay without a kept key,
 //! `PTT_BENCH_BEFORE=1` for that and the terminals' former keep-alive and
 //! first reconnect delay).
@@ -455,7 +456,10 @@ async fn two_hundred_terminals_after_kill_9() -> anyhow::Result<()> {
         terminal_keep_alive: before.then_some(Duration::from_secs(10)),
         first_attempt_spread: before.then_some(Duration::from_millis(125)),
     };
-    let timings = default_timings();
+    let mut timings = default_timings();
+    if let Some(ms) = env("PTT_BENCH_KEEP_ALIVE_MS") {
+        timings.keep_alive = Duration::from_millis(ms);
+    }
     let watch = timings.idle_timeout * 2 + Duration::from_secs(5);
     let outcome = crash_and_restart(terminals, timings, crash, watch).await?;
     let label = format!("{terminals} terminals, {timings:?}, {crash:?}");
