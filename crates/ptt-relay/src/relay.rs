@@ -286,6 +286,7 @@ impl Relay {
             log,
             clock,
             metrics,
+            rate_limits: config.rate_limits(),
             shutdown,
         });
         let tasks = TaskTracker::new();

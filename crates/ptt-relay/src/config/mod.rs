@@ -20,11 +20,14 @@
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
 //!   `ops-allowed-hosts`, with [`Config::read_token_files`];
 //! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`;
+//! - `limits.rs`: a session's request limits, `rate-*` (`"N/M"`: N a second, M at once),
+//!   with [`Config::rate_limits`];
 //! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);
 //! - `error.rs`: [`ConfigError`].
 
 mod dispatch;
 mod error;
+mod limits;
 mod load;
 mod login;
 mod ops_access;
