@@ -232,6 +232,7 @@ impl Relay {
             online.clone(),
             log.clone(),
             shutdown.clone(),
+            config.private_call_answer_timeout,
         ));
         let view = RelayView {
             directory: directory.clone(),

@@ -19,7 +19,8 @@
 //!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
 //!   `ops-allowed-hosts`, with [`Config::read_token_files`];
-//! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`;
+//! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`,
+//!   `private-call-answer-timeout`;
 //! - `limits.rs`: a session's request limits, `rate-*` (`"N/M"`: N a second, M at once),
 //!   with [`Config::rate_limits`];
 //! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);

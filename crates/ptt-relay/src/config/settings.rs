@@ -377,6 +377,11 @@ pub struct Config {
     )]
     pub private_calls: u32,
 
+    /// How long a private call rings before the caller is told nobody answered (1s to 5m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg, env = "PTTD_PRIVATE_CALL_ANSWER_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub private_call_answer_timeout: Duration,
+
     /// Floor requests one terminal may make (not emergency ones; releases are never limited):
     /// "N/M" is N a second on average and M at once. Beyond it `RATE_LIMITED`.
     #[arg(long, value_name = "N/M", default_value = "10/20", value_parser = parse_rate_arg, env = "PTTD_RATE_FLOOR")]
@@ -480,6 +485,7 @@ impl Default for Config {
             recording_queue: 4096,
             backup_radius_m: 400,
             private_calls: 64,
+            private_call_answer_timeout: Duration::from_secs(30),
             rate_floor: Rate::new(10.0, 20.0),
             rate_membership: Rate::new(20.0, 50.0),
             rate_location: Rate::new(100.0, 200.0),
