@@ -19,6 +19,7 @@ mod quality_trust;
 mod rate_limits;
 mod recording;
 mod recording_crash;
+mod report_limits;
 mod session;
 mod speech;
 mod zones;
