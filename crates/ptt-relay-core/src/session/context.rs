@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::online::Online;
 use crate::private_call::PrivateCalls;
 use crate::roster::Roster;
-use crate::session::RateLimits;
+use crate::session::control::rate::RateLimits;
 
 /// The handles every session shares.
 #[derive(Debug)]

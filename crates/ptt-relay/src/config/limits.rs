@@ -9,28 +9,9 @@
 //! token bucket). Two numbers in one value keep the eleven limits to eleven keys, and read
 //! the way proto/voice.md §2.7 tables them. A bad value names its line and key.
 
-use ptt_relay_core::session::{Rate, RateError, RateLimits};
+use ptt_relay_core::session::RateLimits;
 
 use super::settings::Config;
-
-/// How the `rate-*` keys of the config file are read: a string `"N/M"` (see [`Rate`]).
-pub(super) mod rate_serde {
-    use ptt_relay_core::session::Rate;
-    use serde::{Deserialize, Deserializer};
-
-    /// Reads `"10/20"`; anything else is an error naming the value.
-    pub(in crate::config) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Rate, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// How the `--rate-*` flags and `PTTD_RATE_*` variables are read.
-pub(super) fn parse_rate_arg(s: &str) -> Result<Rate, RateError> {
-    s.parse()
-}
 
 impl Config {
     /// What every session's request limits are built from.
@@ -53,7 +34,10 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::super::ConfigError;
+    use ptt_relay_core::session::Rate;
+
+    use super::super::error::ConfigError;
+    use super::super::settings::Cli;
     use super::*;
 
     #[test]
@@ -70,10 +54,10 @@ mod tests {
         assert_eq!(limits.location_forwarded, Rate::new(0.5, 1.0));
         assert_eq!(limits.floor, RateLimits::default().floor);
 
-        let cli = super::super::Cli::try_load_from(["pttd", "--rate-floor", "3/6"]).unwrap();
+        let cli = Cli::try_load_from(["pttd", "--rate-floor", "3/6"]).unwrap();
         assert_eq!(cli.config.rate_limits().floor, Rate::new(3.0, 6.0));
         assert!(matches!(
-            super::super::Cli::try_load_from(["pttd", "--rate-floor", "fast"]),
+            Cli::try_load_from(["pttd", "--rate-floor", "fast"]),
             Err(ConfigError::Cli(_))
         ));
     }

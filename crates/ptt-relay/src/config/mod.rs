@@ -22,7 +22,7 @@
 //! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`,
 //!   `private-call-answer-timeout`;
 //! - `limits.rs`: a session's request limits, `rate-*` (`"N/M"`: N a second, M at once),
-//!   with [`Config::rate_limits`];
+//!   with [`Config::rate_limits`]; `rate_text.rs`: how such a rate is read;
 //! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);
 //! - `error.rs`: [`ConfigError`].
 
@@ -32,6 +32,7 @@ mod limits;
 mod load;
 mod login;
 mod ops_access;
+mod rate_text;
 mod settings;
 mod storage;
 mod transport;

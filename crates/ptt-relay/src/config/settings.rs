@@ -15,7 +15,7 @@ use ptt_relay_core::session::Rate;
 use serde::Deserialize;
 
 use super::error::{ConfigError, invalid};
-use super::limits::{parse_rate_arg, rate_serde};
+use super::rate_text::{parse_rate_arg, rate_serde};
 
 /// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
 #[derive(Debug, Clone, Parser)]
