@@ -11,6 +11,7 @@ mod admission;
 mod alert;
 mod child_relay;
 mod crash;
+mod disabled;
 mod dispatch;
 mod fanout;
 mod floor;
