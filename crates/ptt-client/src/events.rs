@@ -354,3 +354,44 @@ impl Events {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_stream_ends_after_the_disconnect_that_gives_up() {
+        let (tx, rx) = broadcast::channel(8);
+        let ended = Ended::default();
+        let mut events = Events::new(rx, ended.clone());
+        let disconnected = |will_reconnect| Event::Disconnected {
+            reason: "why".into(),
+            will_reconnect,
+        };
+        tx.send(disconnected(true)).unwrap();
+        tx.send(Event::Lagged { missed: 1 }).unwrap();
+        *ended.lock().unwrap() = Some(ClientError::Disabled);
+        tx.send(disconnected(false)).unwrap();
+        tx.send(Event::Lagged { missed: 2 }).unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Disconnected {
+                will_reconnect: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Lagged { missed: 1 })
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Disconnected {
+                will_reconnect: false,
+                ..
+            })
+        ));
+        assert!(events.recv().await.is_none(), "nothing after the end");
+        assert_eq!(events.ended(), Some(ClientError::Disabled));
+    }
+}

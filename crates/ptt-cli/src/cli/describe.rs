@@ -63,3 +63,24 @@ pub(super) fn ended(events: &Events) -> anyhow::Error {
         anyhow::Error::from,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_ended_by_the_relay_says_so_and_that_it_will_not_reconnect() {
+        let disabled = describe(&anyhow::Error::from(ClientError::Disabled), None);
+        assert!(
+            disabled.contains("disabled by an administrator")
+                && disabled.contains("not reconnecting"),
+            "{disabled}"
+        );
+        let replaced = anyhow::Error::from(ClientError::Replaced { terminal: 7 });
+        let replaced = describe(&replaced.context("listening"), None);
+        assert!(
+            replaced.starts_with("replaced by a newer session of terminal 7"),
+            "{replaced}"
+        );
+    }
+}
