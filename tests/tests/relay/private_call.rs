@@ -344,8 +344,8 @@ async fn until_in_control_room(dispatcher: &mut Client) -> anyhow::Result<()> {
             .expect_within(Duration::from_millis(300), |m| {
                 matches!(m.body, Some(Body::StatusMessage(_)))
             })
-            .await;
-        if heard.is_ok() {
+            .await?;
+        if heard.is_some() {
             dispatcher.clear();
             return Ok(());
         }
