@@ -20,7 +20,7 @@ pub use crate::answers::FloorOutcome;
 use crate::answers::{expect_ack, release, send_quality_report, unexpected};
 use crate::config::ClientConfig;
 use crate::connection::{self, CLOSE_NORMAL};
-use crate::error::ClientError;
+use crate::error::{ClientError, Ended};
 use crate::events::Events;
 use crate::quality::QualityMeter;
 use crate::resume::ResumeCredential;
@@ -136,6 +136,7 @@ impl Client {
             clock_offset_us: AtomicI64::new(0),
             resume: ResumeCredential::default(),
             shutdown: watch::channel(false).0,
+            ended: Ended::default(),
         });
         let established = connection::establish(&shared).await?;
         shared.logged_in(&established.link.hello);
@@ -216,7 +217,10 @@ impl Client {
     #[must_use]
     pub fn events(&self) -> Events {
         let first = lock(&self.shared.first_events).take();
-        Events::new(first.unwrap_or_else(|| self.shared.events.subscribe()))
+        Events::new(
+            first.unwrap_or_else(|| self.shared.events.subscribe()),
+            self.shared.ended.clone(),
+        )
     }
 
     /// The receive-quality meter: the client counts arrivals; the playout

@@ -39,8 +39,9 @@ pub(crate) struct SessionEnd {
     pub(crate) reason: String,
     /// The relay's `GoingAway`, if it sent one.
     pub(crate) going_away: Option<pb::GoingAway>,
-    /// Do not reconnect: credentials revoked or session taken over.
-    pub(crate) fatal: bool,
+    /// Why not to reconnect, if the session ended for good: the terminal
+    /// was disabled, or another session took over.
+    pub(crate) fatal: Option<ClientError>,
 }
 
 /// A freshly authenticated connection with its reader tasks running.
@@ -268,28 +269,50 @@ async fn read_control(
     // Fail every request still waiting: its answer will never come.
     link.fail_pending();
     let going_away = link.going_away();
-    let close = link.conn.close_reason();
-    let replaced = matches!(&close, Some(quinn::ConnectionError::ApplicationClosed(c))
-        if u64::from(c.error_code) == CLOSE_REPLACED);
-    let fatal_going_away = going_away.as_ref().is_some_and(|g| {
-        matches!(
-            enum_or_default::<pb::GoingAwayReason>(g.reason),
-            pb::GoingAwayReason::AuthRevoked | pb::GoingAwayReason::SessionReplaced
-        )
-    });
-    let reason = match (&going_away, reason) {
-        (Some(g), _) => format!(
+    let fatal = final_end(
+        going_away.as_ref(),
+        link.conn.close_reason().as_ref(),
+        shared.config.terminal_id,
+    );
+    let reason = match (&fatal, &going_away, reason) {
+        (Some(fatal), _, _) => fatal.to_string(),
+        (None, Some(g), _) => format!(
             "relay going away ({:?}): {}",
             enum_or_default::<pb::GoingAwayReason>(g.reason),
             g.detail
         ),
-        (None, Some(reason)) => reason,
-        (None, None) => "the relay closed the control stream".to_owned(),
+        (None, None, Some(reason)) => reason,
+        (None, None, None) => "the relay closed the control stream".to_owned(),
     };
     SessionEnd {
         reason,
         going_away,
-        fatal: replaced || fatal_going_away,
+        fatal,
+    }
+}
+
+/// Whether a session that was logged in ended for good (voice.md §1): its
+/// credentials revoked — `GoingAway` AUTH_REVOKED or close code 2, which
+/// after login means an administrator disabled the terminal — or another
+/// session of `terminal` took over (`GoingAway` SESSION_REPLACED or close
+/// code 4). Either the message or the close is enough: the close can
+/// overtake the `GoingAway` in flight.
+fn final_end(
+    going_away: Option<&pb::GoingAway>,
+    close: Option<&quinn::ConnectionError>,
+    terminal: u32,
+) -> Option<ClientError> {
+    let said = going_away.map(|g| enum_or_default::<pb::GoingAwayReason>(g.reason));
+    let code = match close {
+        Some(quinn::ConnectionError::ApplicationClosed(c)) => Some(u64::from(c.error_code)),
+        _ => None,
+    };
+    if said == Some(pb::GoingAwayReason::AuthRevoked) || code == Some(CLOSE_AUTH) {
+        Some(ClientError::Disabled)
+    } else if said == Some(pb::GoingAwayReason::SessionReplaced) || code == Some(CLOSE_REPLACED) {
+        Some(ClientError::Replaced { terminal })
+    } else {
+        None
     }
 }
 
@@ -386,5 +409,58 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
             last: h.flags.last_frame(),
             payload: datagram.payload,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn going_away(reason: pb::GoingAwayReason) -> pb::GoingAway {
+        pb::GoingAway {
+            reason: reason.into(),
+            reconnect_after_ms: 0,
+            detail: String::new(),
+        }
+    }
+
+    fn closed(code: u32) -> quinn::ConnectionError {
+        quinn::ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+            error_code: code.into(),
+            reason: Bytes::new(),
+        })
+    }
+
+    #[test]
+    fn disabled_and_replaced_sessions_end_for_good_by_message_or_close_code() {
+        let revoked = going_away(pb::GoingAwayReason::AuthRevoked);
+        let replaced = going_away(pb::GoingAwayReason::SessionReplaced);
+        let restart = going_away(pb::GoingAwayReason::Restart);
+        let cases = [
+            (Some(&revoked), None, Some(ClientError::Disabled)),
+            (None, Some(closed(2)), Some(ClientError::Disabled)),
+            (Some(&revoked), Some(closed(2)), Some(ClientError::Disabled)),
+            (
+                Some(&replaced),
+                None,
+                Some(ClientError::Replaced { terminal: 7 }),
+            ),
+            (
+                None,
+                Some(closed(4)),
+                Some(ClientError::Replaced { terminal: 7 }),
+            ),
+            (Some(&restart), Some(closed(3)), None),
+            (None, Some(closed(1)), None),
+            (None, Some(quinn::ConnectionError::TimedOut), None),
+            (None, None, None),
+        ];
+        for (message, close, expected) in cases {
+            assert_eq!(
+                final_end(message, close.as_ref(), 7),
+                expected,
+                "{message:?} {close:?}"
+            );
+        }
     }
 }

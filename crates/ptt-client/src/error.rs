@@ -5,8 +5,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use ptt_proto::pb;
+
+/// Why a client ended for good, once it has; shared by the client and its
+/// event streams.
+pub(crate) type Ended = Arc<Mutex<Option<ClientError>>>;
 
 /// Why a client operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +95,23 @@ pub enum ClientError {
     /// really wanted.
     #[error("client closed: {0}")]
     Closed(String),
+    /// An administrator disabled this terminal: the relay revoked the
+    /// session's credentials (`GoingAway` AUTH_REVOKED, or application close
+    /// code 2 after login; voice.md §1 says the client must not reconnect).
+    /// Never retried: ask an administrator to enable the terminal. (A login
+    /// refused while disabled is [`ClientError::AuthFailed`]: the relay's
+    /// `Error` says only AUTH_FAILED, and its detail is never parsed.)
+    #[error("terminal disabled by an administrator")]
+    Disabled,
+    /// Another login as the same terminal took the session over (`GoingAway`
+    /// SESSION_REPLACED, application close code 4). Never retried:
+    /// reconnecting would only throw that session out in turn. Stop the other
+    /// `ptt` or device using this terminal id first.
+    #[error("replaced by a newer session of terminal {terminal}")]
+    Replaced {
+        /// This client's terminal id, now logged in elsewhere.
+        terminal: u32,
+    },
 }
 
 impl ClientError {
@@ -116,6 +138,17 @@ impl ClientError {
         }
     }
 
+    /// True if the client has ended for good and will not reconnect by
+    /// itself: an administrator disabled the terminal, another session
+    /// replaced it, or it was closed.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Disabled | Self::Replaced { .. } | Self::Closed(_)
+        )
+    }
+
     /// True if retrying the same thing later can succeed without anyone
     /// changing configuration or credentials.
     #[must_use]
@@ -130,5 +163,27 @@ impl ClientError {
                 ..
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ends_for_good_say_why_and_are_final() {
+        let disabled = ClientError::Disabled;
+        assert_eq!(
+            disabled.to_string(),
+            "terminal disabled by an administrator"
+        );
+        assert!(disabled.is_final() && !disabled.is_transient());
+        let replaced = ClientError::Replaced { terminal: 7 };
+        assert_eq!(
+            replaced.to_string(),
+            "replaced by a newer session of terminal 7"
+        );
+        assert!(replaced.is_final() && !replaced.is_transient());
+        assert!(!ClientError::Disconnected.is_final());
     }
 }

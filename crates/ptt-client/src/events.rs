@@ -13,7 +13,7 @@ use bytes::Bytes;
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::broadcast;
 
-use crate::error::ClientError;
+use crate::error::{ClientError, Ended};
 
 /// One voice frame heard in a group: one Opus packet with the header fields
 /// a jitter buffer and a quality meter need.
@@ -298,21 +298,51 @@ impl Event {
 #[derive(Debug)]
 pub struct Events {
     rx: broadcast::Receiver<Event>,
+    ended: Ended,
+    /// The final [`Event::Disconnected`] was read: the stream is over.
+    over: bool,
 }
 
 impl Events {
-    pub(crate) fn new(rx: broadcast::Receiver<Event>) -> Self {
-        Self { rx }
+    pub(crate) fn new(rx: broadcast::Receiver<Event>, ended: Ended) -> Self {
+        Self {
+            rx,
+            ended,
+            over: false,
+        }
     }
 
     /// The next event; `None` once the client is gone and every event has
-    /// been read. Missed events are reported as [`Event::Lagged`].
+    /// been read, or once the client has ended for good (the relay disabled
+    /// or replaced it, or it will not reconnect) and its final
+    /// [`Event::Disconnected`] was read: see [`Events::ended`] for why.
+    /// Missed events are reported as [`Event::Lagged`].
     pub async fn recv(&mut self) -> Option<Event> {
+        if self.over {
+            return None;
+        }
         match self.rx.recv().await {
-            Ok(event) => Some(event),
+            Ok(event) => {
+                self.over = matches!(
+                    event,
+                    Event::Disconnected {
+                        will_reconnect: false,
+                        ..
+                    }
+                );
+                Some(event)
+            }
             Err(broadcast::error::RecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             Err(broadcast::error::RecvError::Closed) => None,
         }
+    }
+
+    /// Why the client ended for good, once it has (e.g.
+    /// [`ClientError::Disabled`], [`ClientError::Replaced`]); `None` while it
+    /// is connected or reconnecting.
+    #[must_use]
+    pub fn ended(&self) -> Option<ClientError> {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The next event if one is waiting, without blocking (for a UI loop).
@@ -322,5 +352,46 @@ impl Events {
             Err(broadcast::error::TryRecvError::Lagged(missed)) => Some(Event::Lagged { missed }),
             Err(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_stream_ends_after_the_disconnect_that_gives_up() {
+        let (tx, rx) = broadcast::channel(8);
+        let ended = Ended::default();
+        let mut events = Events::new(rx, ended.clone());
+        let disconnected = |will_reconnect| Event::Disconnected {
+            reason: "why".into(),
+            will_reconnect,
+        };
+        tx.send(disconnected(true)).unwrap();
+        tx.send(Event::Lagged { missed: 1 }).unwrap();
+        *ended.lock().unwrap() = Some(ClientError::Disabled);
+        tx.send(disconnected(false)).unwrap();
+        tx.send(Event::Lagged { missed: 2 }).unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Disconnected {
+                will_reconnect: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Lagged { missed: 1 })
+        ));
+        assert!(matches!(
+            events.recv().await,
+            Some(Event::Disconnected {
+                will_reconnect: false,
+                ..
+            })
+        ));
+        assert!(events.recv().await.is_none(), "nothing after the end");
+        assert_eq!(events.ended(), Some(ClientError::Disabled));
     }
 }

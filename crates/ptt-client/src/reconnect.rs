@@ -9,10 +9,15 @@
 //! [`first_attempt_spread`](crate::ReconnectPolicy::first_attempt_spread) so
 //! that a whole fleet does not log in at the same instant.
 //!
-//! Not retried: a relay that revoked the credentials (`GoingAway`
-//! AUTH_REVOKED) or refuses them (AUTH_FAILED), a certificate that is no
-//! longer the pinned one, and a session taken over by another login of the
-//! same terminal (reconnecting would only throw that one out in turn).
+//! Not retried: a terminal an administrator disabled (`GoingAway`
+//! AUTH_REVOKED or close code 2: [`ClientError::Disabled`]), a relay that
+//! refuses the credentials (AUTH_FAILED), a certificate that is no longer the
+//! pinned one, and a session taken over by another login of the same
+//! terminal (`GoingAway` SESSION_REPLACED or close code 4:
+//! [`ClientError::Replaced`]; reconnecting would only throw that one out in
+//! turn). The client then ends for good: the last event is
+//! [`Event::Disconnected`] with `will_reconnect: false` and the reason, every
+//! later request fails with that error, and event streams end.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -93,7 +98,7 @@ pub(crate) async fn supervise(
             end = &mut reader => end.unwrap_or_else(|_| SessionEnd {
                 reason: "control reader failed".into(),
                 going_away: None,
-                fatal: false,
+                fatal: None,
             }),
             _ = shutdown.wait_for(|closed| *closed) => {
                 link.conn.close(CLOSE_NORMAL.into(), b"client closed");
@@ -107,19 +112,21 @@ pub(crate) async fn supervise(
         if *shared.shutdown.borrow() {
             return;
         }
-        let will_reconnect = !end.fatal && shared.config.reconnect.enabled;
+        if let Some(error) = end.fatal {
+            tracing::warn!(%error, "disconnected from the relay for good; not reconnecting");
+            shared.end_for_good(error);
+            return;
+        }
+        let will_reconnect = shared.config.reconnect.enabled;
         tracing::warn!(reason = %end.reason, will_reconnect, "disconnected from the relay");
         if !will_reconnect {
-            // Closed before the event, so a caller reacting to it sees it.
-            shared.shutdown.send_replace(true);
+            shared.end_for_good_with(ClientError::Closed(end.reason.clone()), end.reason);
+            return;
         }
         shared.emit(Event::Disconnected {
             reason: end.reason.clone(),
             will_reconnect,
         });
-        if !will_reconnect {
-            return;
-        }
         let hint = end.going_away.as_ref().map_or(Duration::ZERO, |g| {
             Duration::from_millis(u64::from(g.reconnect_after_ms))
         });
@@ -178,14 +185,12 @@ async fn reconnect(
                 | ClientError::UnsupportedVersion(_)
                 | ClientError::CertificateFile { .. }
                 | ClientError::Config(_)
-                | ClientError::Closed(_)),
+                | ClientError::Closed(_)
+                | ClientError::Disabled
+                | ClientError::Replaced { .. }),
             ) => {
                 tracing::error!(%error, "giving up reconnecting");
-                shared.shutdown.send_replace(true);
-                shared.emit(Event::Disconnected {
-                    reason: error.to_string(),
-                    will_reconnect: false,
-                });
+                shared.end_for_good(error);
                 return None;
             }
             Err(error) => {

@@ -11,7 +11,7 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::ClientConfig;
-use crate::error::ClientError;
+use crate::error::{ClientError, Ended};
 use crate::events::{Event, enum_or_default, limit};
 use crate::link::Link;
 pub(crate) use crate::membership::Groups;
@@ -73,6 +73,10 @@ pub(crate) struct Shared {
     pub(crate) resume: ResumeCredential,
     /// Set once the client is shut down.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// Why the client ended for good, when the relay ended it (disabled,
+    /// replaced, credentials refused): what later requests and
+    /// [`Events::ended`](crate::Events::ended) report.
+    pub(crate) ended: Ended,
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,9 +92,30 @@ impl Shared {
     /// The current connection, if up.
     pub(crate) fn link(&self) -> Result<Arc<Link>, ClientError> {
         if *self.shutdown.borrow() {
-            return Err(ClientError::Closed("the client was shut down".into()));
+            return Err(lock(&self.ended)
+                .clone()
+                .unwrap_or_else(|| ClientError::Closed("the client was shut down".into())));
         }
         lock(&self.link).clone().ok_or(ClientError::Disconnected)
+    }
+
+    /// Ends the client for good because of `error`: no more reconnecting,
+    /// every later request fails with it, and the final
+    /// [`Event::Disconnected`] says so (after which event streams end).
+    pub(crate) fn end_for_good(&self, error: ClientError) {
+        let reason = error.to_string();
+        self.end_for_good_with(error, reason);
+    }
+
+    /// [`Shared::end_for_good`] with the event's `reason` worded apart.
+    pub(crate) fn end_for_good_with(&self, error: ClientError, reason: String) {
+        lock(&self.ended).get_or_insert(error);
+        // Closed before the event, so a caller reacting to it sees it.
+        self.shutdown.send_replace(true);
+        self.emit(Event::Disconnected {
+            reason,
+            will_reconnect: false,
+        });
     }
 
     pub(crate) fn set_link(&self, link: Option<Arc<Link>>) {

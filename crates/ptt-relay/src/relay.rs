@@ -232,6 +232,7 @@ impl Relay {
             online.clone(),
             log.clone(),
             shutdown.clone(),
+            config.private_call_answer_timeout,
         ));
         let view = RelayView {
             directory: directory.clone(),
@@ -286,6 +287,7 @@ impl Relay {
             log,
             clock,
             metrics,
+            rate_limits: config.rate_limits(),
             shutdown,
         });
         let tasks = TaskTracker::new();

@@ -1,13 +1,14 @@
 //! Private calls and status messages through the real relay: setup, answer, floor control
 //! and voice in the call's temporary group, hang-up; refusals (not allowed, offline, busy,
-//! declined); the peer's disconnect; status codes checked against the directory's table.
+//! declined); the peer's disconnect; a call nobody answers within `private-call-answer-timeout`;
+//! status codes checked against the directory's table.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_relay_core::private_call::PRIVATE_CALL_GROUP_BASE;
 use ptt_tests::client::granted;
-use ptt_tests::{Client, TestDirectory, TestRelay, opus};
+use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 
 /// Guards 100–103 share group 10; guard 110 shares nothing with them; dispatcher 1.
 fn directory() -> TestDirectory {
@@ -241,6 +242,91 @@ async fn a_private_call_connects_two_terminals_with_floor_control() -> anyhow::R
     Ok(())
 }
 
+/// A call nobody answers ends for both parties once `private-call-answer-timeout` has
+/// passed: the caller is told NO_ANSWER (ptt.proto's `PrivateCallRejectReason`), the callee
+/// stops ringing (`PrivateCallEnd`; the protocol has no end reason for it, so UNSPECIFIED),
+/// the call log's row says `no-answer`, and the slot is free for the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_call_ends_for_both_after_the_answer_timeout() -> anyhow::Result<()> {
+    let ringing_for = Duration::from_secs(1);
+    let relay = TestRelay::start_with(&directory(), |config| {
+        config.private_call_answer_timeout = ringing_for;
+    })
+    .await?;
+    let mut clients = relay.connect_all([100, 101]).await;
+    let mut callee = clients.pop().expect("101");
+    let mut caller = clients.pop().expect("100");
+
+    let placed = Instant::now();
+    let answer = caller.request(call(101)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("setup not answered with the call: {answer:?}");
+    };
+    let ringing = callee.expect_body(incoming).await?;
+    assert_eq!(ringing.call_id, setup.call_id);
+
+    // Nobody answers. Both hear within the timeout plus a margin, not before it.
+    let told = caller.expect_body(rejected).await?;
+    let caller_told_after = placed.elapsed();
+    assert_eq!(told, (setup.call_id, pb::PrivateCallRejectReason::NoAnswer));
+    let stopped = callee.expect_body(ended).await?;
+    assert_eq!(
+        stopped,
+        (setup.call_id, pb::PrivateCallEndReason::Unspecified)
+    );
+    assert!(
+        caller_told_after >= ringing_for && caller_told_after < ringing_for + PATIENCE / 2,
+        "told after {caller_told_after:?}"
+    );
+    // Answering now is too late: the call is gone.
+    let late = callee
+        .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
+            call_id: setup.call_id,
+            group_id: 0,
+        }))
+        .await?;
+    assert_eq!(
+        error_reason(&late),
+        Some(pb::ErrorReason::UnknownCall),
+        "{late:?}"
+    );
+    // Neither is in a call any more: the caller may call again and it rings.
+    let again = caller.request(call(101)).await?;
+    let Body::PrivateCallSetup(again) = again else {
+        anyhow::bail!("second call refused: {again:?}");
+    };
+    assert_ne!(again.call_id, setup.call_id);
+    assert_eq!(callee.expect_body(incoming).await?.call_id, again.call_id);
+
+    let data = relay.stop().await?;
+    let db = rusqlite::Connection::open(data.path().join("pttd.sqlite"))?;
+    let (caller_id, callee_id, outcome, answered, rang_ms): (i64, i64, String, Option<i64>, i64) =
+        db.query_row(
+            "SELECT caller, callee, outcome, answered_at_ms, ended_at_ms - started_at_ms
+             FROM private_calls WHERE call_id = ?1",
+            [i64::try_from(setup.call_id)?],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        )?;
+    assert_eq!(
+        (caller_id, callee_id, outcome.as_str(), answered),
+        (100, 101, "no-answer", None)
+    );
+    let rang = u128::try_from(rang_ms)?;
+    assert!(
+        rang >= ringing_for.as_millis() - 50 && rang < caller_told_after.as_millis() + 50,
+        "rang {rang} ms"
+    );
+    Ok(())
+}
+
 /// A terminal's login joins its groups after `HelloOk` (each group's task takes the
 /// join in turn), so a message to the control room sent right after the dispatcher's
 /// login may find it not yet listening: waits until the dispatcher hears a status
@@ -258,8 +344,8 @@ async fn until_in_control_room(dispatcher: &mut Client) -> anyhow::Result<()> {
             .expect_within(Duration::from_millis(300), |m| {
                 matches!(m.body, Some(Body::StatusMessage(_)))
             })
-            .await;
-        if heard.is_ok() {
+            .await?;
+        if heard.is_some() {
             dispatcher.clear();
             return Ok(());
         }

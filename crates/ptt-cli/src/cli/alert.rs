@@ -129,6 +129,7 @@ pub async fn run(
                 last = update;
             }
             Some(_) => {}
+            None if events.ended().is_some() => return Err(super::describe::ended(&events)),
             None => break,
         }
     }

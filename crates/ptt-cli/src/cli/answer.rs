@@ -67,7 +67,7 @@ pub async fn run(
             event = events.recv() => match event {
                 Some(Event::CallIncoming(call)) => break call,
                 Some(_) => {}
-                None => bail!("connection to the relay closed"),
+                None => return Err(super::describe::ended(&events)),
             },
         }
     };

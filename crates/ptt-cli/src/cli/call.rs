@@ -87,7 +87,7 @@ async fn answer(events: &mut Events, call_id: u64) -> anyhow::Result<Answer> {
                 bail!("lost the relay while calling: {reason}")
             }
             Some(_) => {}
-            None => bail!("connection to the relay closed"),
+            None => return Err(super::describe::ended(events)),
         }
     }
 }

@@ -273,7 +273,7 @@ pub async fn hear(
             event = events.recv() => match event {
                 Some(event) if until(&event) => break Some(event),
                 Some(event) => player.on_event(event)?,
-                None => anyhow::bail!("connection to the relay closed"),
+                None => return Err(super::describe::ended(events)),
             },
             () = tokio::time::sleep_until(wake.into()) => {}
         }

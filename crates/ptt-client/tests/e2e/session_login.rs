@@ -131,7 +131,10 @@ async fn a_session_taken_over_by_another_login_does_not_fight_back() -> anyhow::
         !will_reconnect,
         "reconnecting would throw the new session out"
     );
-    assert!(matches!(first.ping().await, Err(ClientError::Closed(_))));
+    assert_eq!(
+        first.ping().await,
+        Err(ClientError::Replaced { terminal: 100 })
+    );
     // The new session is undisturbed.
     tokio::time::sleep(Duration::from_millis(500)).await;
     second.ping().await?;

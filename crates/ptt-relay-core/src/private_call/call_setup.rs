@@ -15,8 +15,11 @@ use super::report::{end_message, log_call};
 use crate::link::Link;
 use crate::wire;
 
-/// How long a call rings before the caller is told nobody answered.
-pub const NO_ANSWER: Duration = Duration::from_secs(30);
+/// How long a call rings before the caller is told nobody answered, unless the
+/// relay's settings say otherwise (`private-call-answer-timeout`): long enough
+/// to take a handheld out of a pocket, short enough that a caller does not
+/// wait on a radio nobody carries.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `caller` asks to call `setup.callee_terminal_id`; answers request `id`.
 pub async fn setup(
@@ -174,9 +177,10 @@ pub async fn setup(
                 link.send(0, Body::PrivateCallSetup(answer));
             }
             let timer_calls = calls.clone();
+            let ringing = calls.answer_timeout;
             let timer = tokio::spawn(async move {
                 tokio::select! {
-                    () = tokio::time::sleep(NO_ANSWER) => no_answer(&timer_calls, call_id),
+                    () = tokio::time::sleep(ringing) => no_answer(&timer_calls, call_id),
                     () = timer_calls.shutdown.cancelled() => {}
                 }
             });

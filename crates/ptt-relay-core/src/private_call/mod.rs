@@ -23,6 +23,6 @@ mod pool;
 mod report;
 
 pub use answer::{accept, reject};
-pub use call_setup::{NO_ANSWER, setup};
+pub use call_setup::{DEFAULT_ANSWER_TIMEOUT, setup};
 pub use hang_up::{disconnected, end};
 pub use pool::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};

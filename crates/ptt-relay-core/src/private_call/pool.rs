@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use ptt_directory::Directory;
 use tokio_util::sync::CancellationToken;
@@ -84,10 +85,15 @@ pub struct PrivateCalls {
     pub(super) log: LogSink,
     /// Stops the no-answer timers at shutdown.
     pub(super) shutdown: CancellationToken,
+    /// How long a call rings before the caller is told nobody answered.
+    pub(super) answer_timeout: Duration,
 }
 
 impl PrivateCalls {
-    /// The pool over `groups`, the temporary groups (ids from the base, in order).
+    /// The pool over `groups`, the temporary groups (ids from the base, in order);
+    /// a call rings for `answer_timeout` at most (see [`DEFAULT_ANSWER_TIMEOUT`]).
+    ///
+    /// [`DEFAULT_ANSWER_TIMEOUT`]: super::DEFAULT_ANSWER_TIMEOUT
     pub fn new(
         groups: Vec<Arc<GroupShared>>,
         directory: Arc<Directory>,
@@ -95,6 +101,7 @@ impl PrivateCalls {
         online: Arc<Online>,
         log: LogSink,
         shutdown: CancellationToken,
+        answer_timeout: Duration,
     ) -> Self {
         let free = (0..groups.len()).rev().collect();
         let slots = groups
@@ -116,6 +123,7 @@ impl PrivateCalls {
             online,
             log,
             shutdown,
+            answer_timeout,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::online::Online;
 use crate::private_call::PrivateCalls;
 use crate::roster::Roster;
+use crate::session::control::rate::RateLimits;
 
 /// The handles every session shares.
 #[derive(Debug)]
@@ -48,6 +49,9 @@ pub struct SessionContext {
     pub clock: Clock,
     /// Counters.
     pub metrics: Arc<Metrics>,
+    /// Each session's request limits (settings; the defaults suit any real
+    /// terminal).
+    pub rate_limits: RateLimits,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
 }

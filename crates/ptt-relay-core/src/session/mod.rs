@@ -5,7 +5,8 @@
 //! [`serve`] runs a connection from end to end (`connection`), after its
 //! handshake (`handshake`); `control` answers the terminal's requests, read
 //! off the control stream by `read`; [`disconnect_disabled`] closes the
-//! session of a terminal an administrator disabled.
+//! session of a terminal an administrator disabled. [`RateLimits`] are the
+//! per-session request limits the relay's settings give every session.
 
 mod connection;
 pub mod context;
@@ -15,4 +16,5 @@ mod handshake;
 mod read;
 
 pub use connection::serve;
+pub use control::rate::{Rate, RateError, RateLimits};
 pub use disable::disconnect_disabled;

@@ -53,6 +53,18 @@ const MERGED_FIELDS: &[&str] = &[
     "recording_queue",
     "backup_radius_m",
     "private_calls",
+    "private_call_answer_timeout",
+    "rate_floor",
+    "rate_membership",
+    "rate_location",
+    "rate_status",
+    "rate_alert",
+    "rate_alert_ack",
+    "rate_private_call",
+    "rate_quality",
+    "rate_other",
+    "rate_refusals_tolerated",
+    "rate_location_forwarded",
 ];
 
 impl Cli {
@@ -163,6 +175,18 @@ impl Config {
             recording_queue,
             backup_radius_m,
             private_calls,
+            private_call_answer_timeout,
+            rate_floor,
+            rate_membership,
+            rate_location,
+            rate_status,
+            rate_alert,
+            rate_alert_ack,
+            rate_private_call,
+            rate_quality,
+            rate_other,
+            rate_refusals_tolerated,
+            rate_location_forwarded,
         );
     }
 }

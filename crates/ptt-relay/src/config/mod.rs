@@ -19,15 +19,20 @@
 //!   `recording-*`), with [`Config::calllog_path`] and [`Config::recording_settings`];
 //! - `ops_access.rs`: `ops-listen`, `admin-token`/`admin-token-file`, `view-token`,
 //!   `ops-allowed-hosts`, with [`Config::read_token_files`];
-//! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`;
+//! - `dispatch.rs`: `directory`, `backup-radius-m`, `private-calls`,
+//!   `private-call-answer-timeout`;
+//! - `limits.rs`: a session's request limits, `rate-*` (`"N/M"`: N a second, M at once),
+//!   with [`Config::rate_limits`]; `rate_text.rs`: how such a rate is read;
 //! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);
 //! - `error.rs`: [`ConfigError`].
 
 mod dispatch;
 mod error;
+mod limits;
 mod load;
 mod login;
 mod ops_access;
+mod rate_text;
 mod settings;
 mod storage;
 mod transport;

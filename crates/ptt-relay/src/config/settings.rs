@@ -11,9 +11,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ptt_directory::toml_text::{DurationError, duration_serde, parse_duration};
 use ptt_ops::{AdminToken, ViewToken};
+use ptt_relay_core::session::Rate;
 use serde::Deserialize;
 
 use super::error::{ConfigError, invalid};
+use super::rate_text::{parse_rate_arg, rate_serde};
 
 /// The `pttd` command line: an optional subcommand, otherwise run the relay with [`Config`].
 #[derive(Debug, Clone, Parser)]
@@ -374,6 +376,70 @@ pub struct Config {
         env = "PTTD_PRIVATE_CALLS"
     )]
     pub private_calls: u32,
+
+    /// How long a private call rings before the caller is told nobody answered (1s to 5m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration_arg, env = "PTTD_PRIVATE_CALL_ANSWER_TIMEOUT")]
+    #[serde(with = "duration_serde")]
+    pub private_call_answer_timeout: Duration,
+
+    /// Floor requests one terminal may make (not emergency ones; releases are never limited):
+    /// "N/M" is N a second on average and M at once. Beyond it `RATE_LIMITED`.
+    #[arg(long, value_name = "N/M", default_value = "10/20", value_parser = parse_rate_arg, env = "PTTD_RATE_FLOOR")]
+    #[serde(with = "rate_serde")]
+    pub rate_floor: Rate,
+
+    /// Joins and leaves one terminal may request ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "20/50", value_parser = parse_rate_arg, env = "PTTD_RATE_MEMBERSHIP")]
+    #[serde(with = "rate_serde")]
+    pub rate_membership: Rate,
+
+    /// Position reports one terminal may send ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "100/200", value_parser = parse_rate_arg, env = "PTTD_RATE_LOCATION")]
+    #[serde(with = "rate_serde")]
+    pub rate_location: Rate,
+
+    /// Status messages one terminal may send ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "5/20", value_parser = parse_rate_arg, env = "PTTD_RATE_STATUS")]
+    #[serde(with = "rate_serde")]
+    pub rate_status: Rate,
+
+    /// Alerts (roll calls) one dispatcher may send ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "1/5", value_parser = parse_rate_arg, env = "PTTD_RATE_ALERT")]
+    #[serde(with = "rate_serde")]
+    pub rate_alert: Rate,
+
+    /// Answers to alerts one terminal may send ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "5/20", value_parser = parse_rate_arg, env = "PTTD_RATE_ALERT_ACK")]
+    #[serde(with = "rate_serde")]
+    pub rate_alert_ack: Rate,
+
+    /// Private call setups, answers and hang-ups one terminal may send ("N/M": N a second, M
+    /// at once).
+    #[arg(long, value_name = "N/M", default_value = "5/20", value_parser = parse_rate_arg, env = "PTTD_RATE_PRIVATE_CALL")]
+    #[serde(with = "rate_serde")]
+    pub rate_private_call: Rate,
+
+    /// Receive-quality reports one terminal may send ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "1/5", value_parser = parse_rate_arg, env = "PTTD_RATE_QUALITY")]
+    #[serde(with = "rate_serde")]
+    pub rate_quality: Rate,
+
+    /// Pings and other requests the relay answers alone ("N/M": N a second, M at once).
+    #[arg(long, value_name = "N/M", default_value = "10/20", value_parser = parse_rate_arg, env = "PTTD_RATE_OTHER")]
+    #[serde(with = "rate_serde")]
+    pub rate_other: Rate,
+
+    /// `RATE_LIMITED` refusals one terminal may ignore ("N/M": N a second, M at once); past
+    /// them it is cut off (close code 1).
+    #[arg(long, value_name = "N/M", default_value = "5/50", value_parser = parse_rate_arg, env = "PTTD_RATE_REFUSALS_TOLERATED")]
+    #[serde(with = "rate_serde")]
+    pub rate_refusals_tolerated: Rate,
+
+    /// Position reports of one terminal sent on to the control room ("N/M": N a second, M at
+    /// once); zone logic still sees every report within `rate-location`.
+    #[arg(long, value_name = "N/M", default_value = "50/100", value_parser = parse_rate_arg, env = "PTTD_RATE_LOCATION_FORWARDED")]
+    #[serde(with = "rate_serde")]
+    pub rate_location_forwarded: Rate,
 }
 
 impl Default for Config {
@@ -419,6 +485,18 @@ impl Default for Config {
             recording_queue: 4096,
             backup_radius_m: 400,
             private_calls: 64,
+            private_call_answer_timeout: Duration::from_secs(30),
+            rate_floor: Rate::new(10.0, 20.0),
+            rate_membership: Rate::new(20.0, 50.0),
+            rate_location: Rate::new(100.0, 200.0),
+            rate_status: Rate::new(5.0, 20.0),
+            rate_alert: Rate::new(1.0, 5.0),
+            rate_alert_ack: Rate::new(5.0, 20.0),
+            rate_private_call: Rate::new(5.0, 20.0),
+            rate_quality: Rate::new(1.0, 5.0),
+            rate_other: Rate::new(10.0, 20.0),
+            rate_refusals_tolerated: Rate::new(5.0, 50.0),
+            rate_location_forwarded: Rate::new(50.0, 100.0),
         }
     }
 }

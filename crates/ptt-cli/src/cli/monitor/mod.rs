@@ -87,7 +87,7 @@ pub async fn run(
             () = &mut deadline => break Ok(()),
             event = events.recv() => match event {
                 Some(event) => view.on_event(Instant::now(), event),
-                None => break Err(anyhow::anyhow!("connection to the relay closed")),
+                None => break Err(super::describe::ended(&events)),
             },
             Ok(()) = rtt.changed() => view.rtt = *rtt.borrow_and_update(),
             _ = redraw.tick() => {

@@ -133,7 +133,7 @@ pub async fn run(
             () = &mut deadline => break,
             event = events.recv() => match event {
                 Some(event) => on_event(&event, &codes, &mut out, &mut print),
-                None => bail!("connection to the relay closed"),
+                None => return Err(super::describe::ended(&events)),
             },
             tick = ticks.tick() => {
                 let wall = tick.duration_since(started);

@@ -17,7 +17,7 @@ mod lifecycle;
 mod limit;
 mod membership;
 mod presence;
-mod rate;
+pub(super) mod rate;
 mod regroup;
 mod reports;
 mod requests;

@@ -12,7 +12,7 @@ const MAX_STATUS_TEXT: usize = 1024;
 
 impl Session {
     /// Takes a position report: checked, remembered, forwarded to the control
-    /// room (within [`LOCATION_RATE`](super::session::LOCATION_RATE)), and fed to zone logic (relay patrols
+    /// room (within the session's `location_forwarded` rate), and fed to zone logic (relay patrols
     /// this terminal leads).
     pub(super) fn location(&mut self, id: u64, mut report: pb::LocationReport) {
         let Some(at) = GeoPoint::new(report.latitude_deg, report.longitude_deg) else {

@@ -66,7 +66,7 @@ impl Session {
         self.error(
             id,
             pb::ErrorReason::RateLimited,
-            &rate::refusal_detail(family),
+            &self.limits.refusal_detail(family),
         );
         match verdict {
             Verdict::Refused { first: true } => tracing::warn!(

@@ -18,11 +18,6 @@ use crate::session::context::SessionContext;
 use crate::wire;
 use ptt_directory::{Membership, Terminal, TerminalId};
 
-/// Position reports of a terminal forwarded to the control room: 50 a second on
-/// average, 100 at once (a GPS replay at 40 Hz passes). Zone logic sees every
-/// report; only the consoles are spared a flood.
-pub(super) const LOCATION_RATE: (f64, f64) = (50.0, 100.0);
-
 /// One terminal's control session.
 pub(in crate::session) struct Session {
     /// The subsystems a request can reach.
@@ -36,7 +31,8 @@ pub(in crate::session) struct Session {
     pub(super) known: HashMap<u32, Held>,
     /// Malformed control messages so far.
     pub(super) malformed: u32,
-    /// Position reports forwarded to the control room.
+    /// Position reports forwarded to the control room (within
+    /// [`RateLimits::location_forwarded`](super::rate::RateLimits::location_forwarded)).
     pub(super) locations: Bucket,
     /// The request limits of every family (`rate`).
     pub(super) limits: RequestLimits,
@@ -61,14 +57,15 @@ impl Session {
     /// A session for the authenticated terminal of `link`; nothing is sent
     /// until [`Session::start`].
     pub(in crate::session) fn new(shared: Arc<SessionContext>, link: Arc<Link>) -> Self {
+        let rates = shared.rate_limits;
         Self {
             shared,
             link,
             joined: HashSet::new(),
             known: HashMap::new(),
             malformed: 0,
-            locations: Bucket::new(LOCATION_RATE.0, LOCATION_RATE.1),
-            limits: RequestLimits::new(),
+            locations: rates.location_forwarding(),
+            limits: RequestLimits::new(rates),
             cut_off: false,
             presence: PresenceBatch::default(),
         }
