@@ -224,7 +224,7 @@ async fn soak(settings: &Settings) -> anyhow::Result<()> {
         println!("soak: some tasks did not stop within 90 s of the end; aborted");
         tasks.abort_all();
     }
-    let t = settings.run.as_secs_f64();
+    let t = begin.elapsed().as_secs_f64();
     push(
         &mut samples,
         sample("end".into(), Some(t), fleet.clone()).await,

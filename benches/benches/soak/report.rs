@@ -194,6 +194,9 @@ pub(crate) fn verdict(samples: &[Sample], run_s: f64, cap_bytes: Option<u64>) {
         second_half.len(),
         run_s / 2.0
     );
+    if run_s < 1200.0 {
+        println!("  (a second half under 10 min: these slopes are mostly noise)");
+    }
     for flat in &FLAT {
         let points: Vec<(f64, f64)> = second_half
             .iter()

@@ -239,7 +239,7 @@ pub(crate) async fn dispatch(
                 Counts::add(&c.alert_failures, 1);
             }
         }
-        if round % 4 == 0
+        if round.is_multiple_of(4)
             && let Some(caller) = fleet.client(ALL_CALLER)
         {
             let press = Press {
