@@ -85,8 +85,19 @@ pub struct Figures {
     pub p99: Duration,
     /// Worst one-way latency.
     pub max: Duration,
+    /// When the worst frame was sent, from the first frame: where in the
+    /// window a spike was (at an attack's start, or throughout).
+    pub max_sent_at: Duration,
     /// From the first frame sent to the last listener done.
     pub window: Duration,
+}
+
+/// One frame heard: when it was sent (the talker's stamp, since the epoch)
+/// and its one-way latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub sent: Duration,
+    pub latency: Duration,
 }
 
 /// A measurement running in the background (see [`Bystanders::spawn_measure`]).
@@ -289,7 +300,7 @@ async fn listen(
     frames: u16,
     epoch: Instant,
     stop: CancellationToken,
-) -> Vec<Option<Duration>> {
+) -> Vec<Option<Arrival>> {
     let mut arrivals = vec![None; usize::from(frames)];
     let mut heard = 0;
     while heard < arrivals.len() {
@@ -307,7 +318,11 @@ async fn listen(
             continue;
         }
         if let Some(slot @ None) = arrivals.get_mut(usize::from(h.sequence)) {
-            *slot = Some(arrived.saturating_sub(Duration::from_micros(h.timestamp_us)));
+            let sent = Duration::from_micros(h.timestamp_us);
+            *slot = Some(Arrival {
+                sent,
+                latency: arrived.saturating_sub(sent),
+            });
             heard += 1;
         }
     }
@@ -315,9 +330,9 @@ async fn listen(
 }
 
 impl Figures {
-    /// The figures of `frames` sent, given each listener's latency per
+    /// The figures of `frames` sent, given each listener's arrival per
     /// sequence number (`None`: lost).
-    pub fn from_arrivals(frames: u16, arrivals: &[Vec<Option<Duration>>], window: Duration) -> Self {
+    pub fn from_arrivals(frames: u16, arrivals: &[Vec<Option<Arrival>>], window: Duration) -> Self {
         let lost_per_listener: Vec<u64> = arrivals
             .iter()
             .map(|a| {
@@ -325,8 +340,11 @@ impl Figures {
                 u64::from(frames).saturating_sub(heard as u64)
             })
             .collect();
-        let mut latencies: Vec<Duration> = arrivals.iter().flatten().flatten().copied().collect();
+        let heard = || arrivals.iter().flatten().flatten();
+        let mut latencies: Vec<Duration> = heard().map(|a| a.latency).collect();
         latencies.sort_unstable();
+        let first_sent = heard().map(|a| a.sent).min().unwrap_or_default();
+        let worst = heard().max_by_key(|a| a.latency);
         Self {
             sent: frames,
             listeners: arrivals.len(),
@@ -336,6 +354,7 @@ impl Figures {
             p50: percentile(&latencies, 50.0).unwrap_or_default(),
             p99: percentile(&latencies, 99.0).unwrap_or_default(),
             max: latencies.last().copied().unwrap_or_default(),
+            max_sent_at: worst.map_or(Duration::ZERO, |a| a.sent.saturating_sub(first_sent)),
             window,
         }
     }
@@ -373,7 +392,7 @@ impl std::fmt::Display for Figures {
         write!(
             f,
             "{} listeners x {} frames: {} received, {} lost; one-way p50 {:.2} ms, p99 {:.2} ms, \
-             max {:.2} ms; over {:.1} s",
+             max {:.2} ms (sent at +{:.2} s); over {:.1} s",
             self.listeners,
             self.sent,
             self.received,
@@ -381,6 +400,7 @@ impl std::fmt::Display for Figures {
             ms(self.p50),
             ms(self.p99),
             ms(self.max),
+            self.max_sent_at.as_secs_f64(),
             self.window.as_secs_f64(),
         )
     }
@@ -442,6 +462,7 @@ mod tests {
             p50: Duration::from_micros(p99_us / 2),
             p99: Duration::from_micros(p99_us),
             max: Duration::from_micros(p99_us),
+            max_sent_at: Duration::ZERO,
             window: Duration::from_secs(2),
         }
     }
@@ -467,15 +488,22 @@ mod tests {
 
     #[test]
     fn figures_count_what_each_listener_missed() {
-        let got = |d| Some(Duration::from_millis(d));
+        // Frame n sent at 1 s + 20n ms, heard after (n + 1) ms.
+        let got = |n: u64| {
+            Some(Arrival {
+                sent: Duration::from_millis(1_000 + 20 * n),
+                latency: Duration::from_millis(n + 1),
+            })
+        };
         let arrivals = vec![
-            vec![got(1), got(2), got(3), got(4)],
-            vec![got(1), None, got(3), None],
+            vec![got(0), got(1), got(2), got(3)],
+            vec![got(0), None, got(2), None],
         ];
         let f = Figures::from_arrivals(4, &arrivals, Duration::from_secs(1));
         assert_eq!((f.received, f.lost), (6, 2));
         assert_eq!(f.lost_per_listener, [0, 2]);
         assert_eq!(f.p50, Duration::from_millis(2));
         assert_eq!(f.max, Duration::from_millis(4));
+        assert_eq!(f.max_sent_at, Duration::from_millis(60));
     }
 }
