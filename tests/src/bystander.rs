@@ -430,15 +430,24 @@ mod tests {
         let hundred = ms(1..=100);
         assert_eq!(percentile(&hundred, 50.0), Some(Duration::from_millis(50)));
         assert_eq!(percentile(&hundred, 99.0), Some(Duration::from_millis(99)));
-        assert_eq!(percentile(&hundred, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(
+            percentile(&hundred, 100.0),
+            Some(Duration::from_millis(100))
+        );
         // 500 samples: p99 is the 495th, so the 5 worst do not count.
         let mut five_hundred = ms(std::iter::repeat_n(1, 495));
         five_hundred.extend(ms([50, 60, 70, 80, 90]));
-        assert_eq!(percentile(&five_hundred, 99.0), Some(Duration::from_millis(1)));
+        assert_eq!(
+            percentile(&five_hundred, 99.0),
+            Some(Duration::from_millis(1))
+        );
         // A sixth slow sample does.
         five_hundred[494] = Duration::from_millis(40);
         five_hundred.sort_unstable();
-        assert_eq!(percentile(&five_hundred, 99.0), Some(Duration::from_millis(40)));
+        assert_eq!(
+            percentile(&five_hundred, 99.0),
+            Some(Duration::from_millis(40))
+        );
     }
 
     #[test]

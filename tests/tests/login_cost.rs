@@ -114,9 +114,7 @@ async fn fifty_concurrent_wrong_secrets_hash_at_most_the_limit_in_bounded_memory
         neighbour.0,
         neighbour.1,
     );
-    attacked
-        .holds_against(&quiet)
-        .map_err(anyhow::Error::msg)?;
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     assert_eq!(reasons.len(), 50);
     assert!(neighbour.0, "terminal 101 was locked out by 100's guesses");
     let guesses_verified = verified - 1;

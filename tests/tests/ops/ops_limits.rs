@@ -26,14 +26,17 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A relay with the short timeouts, a cap of `max_connections` and the admin token.
 async fn start(max_connections: usize) -> anyhow::Result<TestRelay> {
-    TestRelay::start_with(&bystander::in_directory(admin_port::directory()), |config| {
-        config.ops_header_timeout = HEADER_TIMEOUT;
-        config.ops_idle_timeout = IDLE_TIMEOUT;
-        config.ops_max_connections = max_connections;
-        config.ops_token_failures_per_minute = 10;
-        config.ops_token_failures_per_minute_total = 15;
-        config.admin_token = Some(admin_port::TOKEN.parse().expect("token"));
-    })
+    TestRelay::start_with(
+        &bystander::in_directory(admin_port::directory()),
+        |config| {
+            config.ops_header_timeout = HEADER_TIMEOUT;
+            config.ops_idle_timeout = IDLE_TIMEOUT;
+            config.ops_max_connections = max_connections;
+            config.ops_token_failures_per_minute = 10;
+            config.ops_token_failures_per_minute_total = 15;
+            config.admin_token = Some(admin_port::TOKEN.parse().expect("token"));
+        },
+    )
     .await
 }
 
@@ -255,7 +258,10 @@ async fn wrong_admin_tokens_are_rate_limited_and_counted() -> anyhow::Result<()>
     }
     let (status, _, _) = admin_from(relay.ops, [127, 0, 0, 3], admin_port::TOKEN).await?;
     ensure!(status == StatusCode::TOO_MANY_REQUESTS, "{status}");
-    let attack = format!("38 admin requests (33 wrong tokens) in {:?}", guessing.elapsed());
+    let attack = format!(
+        "38 admin requests (33 wrong tokens) in {:?}",
+        guessing.elapsed()
+    );
     let _bystanders = bystanders_held(&quiet, measuring, &attack).await?;
 
     // /metrics, needing no token, is not held up, and counted it all.

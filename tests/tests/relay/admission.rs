@@ -139,9 +139,7 @@ async fn a_handshake_only_flood_locks_no_terminal_out() -> anyhow::Result<()> {
         outcomes.len(),
         held.len()
     );
-    attacked
-        .holds_against(&quiet)
-        .map_err(anyhow::Error::msg)?;
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     assert!(peak <= 5 * PER_ADDRESS + 10, "peak {peak}");
     assert!(
         longest <= hello_timeout + Duration::from_secs(1),

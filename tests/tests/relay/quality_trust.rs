@@ -159,9 +159,7 @@ async fn every_garbage_datagram_moves_a_drop_counter() -> anyhow::Result<()> {
     let (_, attacked) = measuring.finish().await?;
     eprintln!("bystanders quiet:          {quiet}");
     eprintln!("bystanders under garbage:  {attacked} ({GARBAGE} sent in {flood_took:?})");
-    attacked
-        .holds_against(&quiet)
-        .map_err(anyhow::Error::msg)?;
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let m = &relay.metrics;
     let counted = dropped() - before;
     assert!(all, "{counted} of {GARBAGE} counted");

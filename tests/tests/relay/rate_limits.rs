@@ -193,9 +193,7 @@ async fn a_floor_flood_is_refused_and_cut_off_while_the_group_talks_on() -> anyh
         "bystanders under floor flood: {attacked} (the flood lasted {:?})",
         flood.took
     );
-    attacked
-        .holds_against(&quiet)
-        .map_err(anyhow::Error::msg)?;
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let first = flood.refusals.first().expect("refused");
     assert!(first.detail.contains("floor"), "{}", first.detail);
     match &flood.close {
@@ -334,9 +332,7 @@ async fn a_join_leave_loop_reaches_the_control_room_coalesced() -> anyhow::Resul
     let (_bystanders, attacked) = measuring.finish().await?;
     eprintln!("bystanders quiet:                  {quiet}");
     eprintln!("bystanders under join/leave flood: {attacked} (the flood lasted {took:?})");
-    attacked
-        .holds_against(&quiet)
-        .map_err(anyhow::Error::msg)?;
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let told = drain(&mut dispatcher, Duration::from_millis(600)).await?;
     assert!(loops < 200, "cut off after {loops} loops");
     assert!(told.len() <= 8, "{told:?}");
