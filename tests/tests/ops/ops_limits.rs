@@ -146,8 +146,10 @@ async fn idle_connections_are_capped_and_closed() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_is_cut_off_at_the_header_timeout() -> anyhow::Result<()> {
     let relay = start(8).await?;
-    let (mut reader, mut writer) = TcpStream::connect(relay.ops).await?.into_split();
+    // Taken before the connect: the relay's timer starts at its accept, and
+    // a loaded runtime may resume this task well after that.
     let started = Instant::now();
+    let (mut reader, mut writer) = TcpStream::connect(relay.ops).await?.into_split();
     // Each byte is progress, so the idle watchdog alone would never close this.
     let request = b"GET /metrics HTTP/1.1\r\nhost: localhost\r\nx-slow: 1234567890\r\n\r\n";
     let trickle = tokio::spawn(async move {
