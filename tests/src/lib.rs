@@ -6,6 +6,7 @@
 //! nothing more — so that a test says exactly what goes over the wire.
 #![allow(missing_docs, unreachable_pub)]
 
+pub mod bystander;
 pub mod client;
 pub mod clients;
 pub mod directory;

@@ -12,6 +12,7 @@ use login_support::{
     SERIAL, heap, hello, memory_kib, production_hashes, reset_peak_memory, start_on,
 };
 use ptt_proto::pb;
+use ptt_tests::bystander::{self, Bystanders};
 use ptt_tests::directory::secret;
 use ptt_tests::{Client, TestDirectory, TestRelay};
 
@@ -22,6 +23,9 @@ const DEFAULT_HASH_BYTES: usize = 19 << 20;
 /// What the burst of a test may add to the heap besides the hashes: its
 /// QUIC connections, tasks and log records.
 const SLACK_BYTES: usize = 24 << 20;
+
+/// Frames the bystanders' talker sends per measured burst: 3 s at 50/s.
+const BYSTANDER_FRAMES: u16 = 150;
 
 /// Starts measuring a burst: the heap's peak and the process's `VmHWM`.
 fn start_measuring() -> (usize, u64, bool) {
@@ -70,11 +74,17 @@ async fn fifty_concurrent_wrong_secrets_hash_at_most_the_limit_in_bounded_memory
 -> anyhow::Result<()> {
     let _serial = SERIAL.lock().await;
     let directory = TestDirectory::new().guards(100..102).group(10, 100..102);
+    let directory = bystander::in_directory(directory);
     let toml = production_hashes(&directory.to_toml(), secret);
     let data = tempfile::tempdir()?;
     let relay = start_on(&toml, data.path(), None, |c| c.auth_hash_workers = 2).await?;
     // One good login first, so the allocator has seen a hash.
     Client::connect(relay.addr, &relay.cert, 101).await?;
+    // Bystanders in a group of their own: quiet, then during the burst.
+    let mut bystanders = Bystanders::start_on(&relay).await?;
+    let quiet = bystanders.measure(BYSTANDER_FRAMES).await?;
+    let mut talking = bystanders.spawn_measure(BYSTANDER_FRAMES);
+    talking.started().await?;
     let verified_before = relay.metrics.auth_verifications.get();
 
     let measuring = start_measuring();
@@ -91,6 +101,9 @@ async fn fifty_concurrent_wrong_secrets_hash_at_most_the_limit_in_bounded_memory
     let took = started.elapsed();
     let (heap_growth, hwm_growth) = measured(measuring);
     let verified = relay.metrics.auth_verifications.get() - verified_before;
+    let (_bystanders, attacked) = talking.finish().await?;
+    eprintln!("bystanders quiet:              {quiet}");
+    eprintln!("bystanders under wrong logins: {attacked} (the burst lasted {took:?})");
     eprintln!(
         "50 concurrent wrong secrets: {verified} verified (the neighbour's included), {} \
          refused unchecked, in {took:?}; heap peak +{} MiB, VmHWM +{:?} MiB; \
@@ -101,6 +114,7 @@ async fn fifty_concurrent_wrong_secrets_hash_at_most_the_limit_in_bounded_memory
         neighbour.0,
         neighbour.1,
     );
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     assert_eq!(reasons.len(), 50);
     assert!(neighbour.0, "terminal 101 was locked out by 100's guesses");
     let guesses_verified = verified - 1;

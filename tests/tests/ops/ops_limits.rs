@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use ops_port::Ops;
 use ops_port::exposition::value;
+use ptt_tests::bystander::{self, Bystanders, Figures, Measuring};
 use ptt_tests::{PATIENCE, TestRelay};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,15 +26,45 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A relay with the short timeouts, a cap of `max_connections` and the admin token.
 async fn start(max_connections: usize) -> anyhow::Result<TestRelay> {
-    TestRelay::start_with(&admin_port::directory(), |config| {
-        config.ops_header_timeout = HEADER_TIMEOUT;
-        config.ops_idle_timeout = IDLE_TIMEOUT;
-        config.ops_max_connections = max_connections;
-        config.ops_token_failures_per_minute = 10;
-        config.ops_token_failures_per_minute_total = 15;
-        config.admin_token = Some(admin_port::TOKEN.parse().expect("token"));
-    })
+    TestRelay::start_with(
+        &bystander::in_directory(admin_port::directory()),
+        |config| {
+            config.ops_header_timeout = HEADER_TIMEOUT;
+            config.ops_idle_timeout = IDLE_TIMEOUT;
+            config.ops_max_connections = max_connections;
+            config.ops_token_failures_per_minute = 10;
+            config.ops_token_failures_per_minute_total = 15;
+            config.admin_token = Some(admin_port::TOKEN.parse().expect("token"));
+        },
+    )
     .await
+}
+
+/// Frames the bystanders' talker sends per measured burst: 3 s at 50/s.
+const BYSTANDER_FRAMES: u16 = 150;
+
+/// Logs the bystanders in on `relay`: their quiet figures and a measurement
+/// already under way (frames flowing), to run an attack in.
+async fn bystanders_measuring(relay: &TestRelay) -> anyhow::Result<(Figures, Measuring)> {
+    let mut bystanders = Bystanders::start_on(relay).await?;
+    let quiet = bystanders.measure(BYSTANDER_FRAMES).await?;
+    let mut measuring = bystanders.spawn_measure(BYSTANDER_FRAMES);
+    measuring.started().await?;
+    Ok((quiet, measuring))
+}
+
+/// Waits for the bystanders' figures under `attack`, prints them beside the
+/// quiet ones and checks they hold.
+async fn bystanders_held(
+    quiet: &Figures,
+    measuring: Measuring,
+    attack: &str,
+) -> anyhow::Result<Bystanders> {
+    let (bystanders, attacked) = measuring.finish().await?;
+    eprintln!("bystanders quiet: {quiet}");
+    eprintln!("bystanders under {attack}: {attacked}");
+    attacked.holds_against(quiet).map_err(anyhow::Error::msg)?;
+    Ok(bystanders)
 }
 
 /// File descriptors this process holds (the relay runs in it).
@@ -52,6 +83,8 @@ async fn idle_connections_are_capped_and_closed() -> anyhow::Result<()> {
     const CLIENTS: usize = 500;
     let relay = start(CAP).await?;
     let ops = Ops::new(&relay);
+    // Bystanders log in before the baseline: their sockets are not the relay's.
+    let (quiet, measuring) = bystanders_measuring(&relay).await?;
     // The scrape client's connection is closed too (it is idle between scrapes).
     let baseline = open_fds();
 
@@ -96,6 +129,8 @@ async fn idle_connections_are_capped_and_closed() -> anyhow::Result<()> {
         }
     }
     println!("{busy} answered 503 at the cap, {closed} closed by the header timeout");
+    let attack = format!("{CLIENTS} idle ops connections (all closed after {closed_after:?})");
+    let _bystanders = bystanders_held(&quiet, measuring, &attack).await?;
     ensure!(closed >= CAP, "{closed}");
 
     let refused = |reason| [("reason", reason)];
@@ -111,8 +146,10 @@ async fn idle_connections_are_capped_and_closed() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slowloris_is_cut_off_at_the_header_timeout() -> anyhow::Result<()> {
     let relay = start(8).await?;
-    let (mut reader, mut writer) = TcpStream::connect(relay.ops).await?.into_split();
+    // Taken before the connect: the relay's timer starts at its accept, and
+    // a loaded runtime may resume this task well after that.
     let started = Instant::now();
+    let (mut reader, mut writer) = TcpStream::connect(relay.ops).await?.into_split();
     // Each byte is progress, so the idle watchdog alone would never close this.
     let request = b"GET /metrics HTTP/1.1\r\nhost: localhost\r\nx-slow: 1234567890\r\n\r\n";
     let trickle = tokio::spawn(async move {
@@ -191,6 +228,8 @@ async fn admin_from(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_admin_tokens_are_rate_limited_and_counted() -> anyhow::Result<()> {
     let relay = start(64).await?;
+    let (quiet, measuring) = bystanders_measuring(&relay).await?;
+    let guessing = Instant::now();
     let wrong = "wrong-token-0123456789abc";
     let mut statuses = Vec::new();
     for _ in 0..30 {
@@ -221,6 +260,11 @@ async fn wrong_admin_tokens_are_rate_limited_and_counted() -> anyhow::Result<()>
     }
     let (status, _, _) = admin_from(relay.ops, [127, 0, 0, 3], admin_port::TOKEN).await?;
     ensure!(status == StatusCode::TOO_MANY_REQUESTS, "{status}");
+    let attack = format!(
+        "38 admin requests (33 wrong tokens) in {:?}",
+        guessing.elapsed()
+    );
+    let _bystanders = bystanders_held(&quiet, measuring, &attack).await?;
 
     // /metrics, needing no token, is not held up, and counted it all.
     let ops = Ops::new(&relay);

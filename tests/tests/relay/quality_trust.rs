@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_relay_core::metrics::DropReason;
+use ptt_tests::bystander::{self, Bystanders};
 use ptt_tests::client::granted;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 
@@ -126,12 +127,21 @@ async fn five_fake_reports_in_one_interval_count_once() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_garbage_datagram_moves_a_drop_counter() -> anyhow::Result<()> {
     const GARBAGE: u64 = 10_000;
+    /// Frames of each bystander burst: 3 s at 50/s.
+    const BYSTANDER_FRAMES: u16 = 150;
     let directory = TestDirectory::new().guards(1..=2).group(10, 1..=2);
-    let relay = TestRelay::start(&directory).await?;
+    let relay = TestRelay::start(&bystander::in_directory(directory)).await?;
     let rogue = Client::connect(relay.addr, &relay.cert, 1).await?;
+    // Bystanders in a group of their own: quiet, then under the garbage.
+    let mut bystanders = Bystanders::start_on(&relay).await?;
+    let quiet = bystanders.measure(BYSTANDER_FRAMES).await?;
     let m = relay.metrics.clone();
     let dropped = move || DropReason::ALL.iter().map(|&r| m.dropped(r)).sum::<u64>();
     let before = dropped();
+    let voice_before = relay.metrics.datagrams_in.get();
+    let mut measuring = bystanders.spawn_measure(BYSTANDER_FRAMES);
+    measuring.started().await?;
+    let flood_started = Instant::now();
     for i in 0..GARBAGE {
         let datagram = match i % 3 {
             0 => bytes::Bytes::from_static(b"\xff\xff\xff"), // no header
@@ -145,13 +155,20 @@ async fn every_garbage_datagram_moves_a_drop_counter() -> anyhow::Result<()> {
         }
     }
     let all = until(|| dropped() - before >= GARBAGE).await;
+    let flood_took = flood_started.elapsed();
+    let (_, attacked) = measuring.finish().await?;
+    eprintln!("bystanders quiet:          {quiet}");
+    eprintln!("bystanders under garbage:  {attacked} ({GARBAGE} sent in {flood_took:?})");
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let m = &relay.metrics;
     let counted = dropped() - before;
     assert!(all, "{counted} of {GARBAGE} counted");
-    assert_eq!(counted, GARBAGE, "each once");
+    assert_eq!(counted, GARBAGE, "each once; the bystanders' frames none");
     let overflow = m.dropped(DropReason::ReceiveOverflow);
     assert_eq!(m.dropped(DropReason::BadHeader) + overflow, GARBAGE);
-    assert_eq!(m.datagrams_in.get() + overflow, GARBAGE);
+    // Read besides the garbage: the bystanders' frames, every one.
+    let voice = m.datagrams_in.get() - voice_before;
+    assert_eq!(voice + overflow, GARBAGE + u64::from(attacked.sent));
     relay.stop().await?;
     Ok(())
 }

@@ -9,18 +9,39 @@ use std::time::{Duration, Instant};
 
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_relay_core::metrics::limits::RequestFamily;
+use ptt_tests::bystander::{self, Bystanders};
 use ptt_tests::client::granted;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay, opus};
 
+/// Frames the bystanders' talker sends per measured burst: 3 s at 50/s.
+const BYSTANDER_FRAMES: u16 = 150;
+
 /// Dispatcher 1 in control room 1 and group 10 with guards 100–102; guard
-/// 100 may also use group 11.
+/// 100 may also use group 11; the bystanders in a group of their own.
 fn directory() -> TestDirectory {
-    TestDirectory::new()
-        .dispatcher(1)
-        .guards(100..103)
-        .group_with(1, "control-room", [1], &[])
-        .group(10, [1, 100, 101, 102])
-        .group(11, [100])
+    bystander::in_directory(
+        TestDirectory::new()
+            .dispatcher(1)
+            .guards(100..103)
+            .group_with(1, "control-room", [1], &[])
+            .group(10, [1, 100, 101, 102])
+            .group(11, [100]),
+    )
+}
+
+/// The bystanders' quiet figures and a measurement of them already under
+/// way (frames flowing), to run an attack in. The `dispatcher` (who sees
+/// every terminal come online) is drained of their presence first.
+async fn bystanders_measuring(
+    relay: &TestRelay,
+    dispatcher: &mut Client,
+) -> anyhow::Result<(bystander::Figures, bystander::Measuring)> {
+    let mut bystanders = Bystanders::start_on(relay).await?;
+    let quiet = bystanders.measure(BYSTANDER_FRAMES).await?;
+    drain(dispatcher, Duration::from_millis(200)).await?;
+    let mut measuring = bystanders.spawn_measure(BYSTANDER_FRAMES);
+    measuring.started().await?;
+    Ok((quiet, measuring))
 }
 
 /// Every control message that reaches `client` until it stays quiet for
@@ -122,6 +143,7 @@ async fn a_floor_flood_is_refused_and_cut_off_while_the_group_talks_on() -> anyh
     let flooder = clients.pop().expect("100");
     let mut dispatcher = clients.pop().expect("1");
     drain(&mut dispatcher, Duration::from_millis(200)).await?;
+    let (quiet, measuring) = bystanders_measuring(&relay, &mut dispatcher).await?;
 
     let (started_tx, started) = tokio::sync::oneshot::channel();
     let flood = tokio::spawn(flood_floor(flooder, 1000, started_tx));
@@ -163,6 +185,15 @@ async fn a_floor_flood_is_refused_and_cut_off_while_the_group_talks_on() -> anyh
     // The flooder was refused with RATE_LIMITED naming the family, then cut
     // off with the protocol's close code.
     let flood = flood.await?;
+    // Kept online until the dispatcher is drained: their going offline is
+    // not the flood's.
+    let (_bystanders, attacked) = measuring.finish().await?;
+    eprintln!("bystanders quiet:             {quiet}");
+    eprintln!(
+        "bystanders under floor flood: {attacked} (the flood lasted {:?})",
+        flood.took
+    );
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let first = flood.refusals.first().expect("refused");
     assert!(first.detail.contains("floor"), "{}", first.detail);
     match &flood.close {
@@ -286,7 +317,8 @@ async fn a_join_leave_loop_reaches_the_control_room_coalesced() -> anyhow::Resul
     // The loop of the issue: a thousand leaves and joins, each answer
     // awaited, as fast as they come. Refused beyond the burst, then cut off;
     // the control room hears a handful of updates and the terminal going
-    // offline.
+    // offline; the bystanders talk on meanwhile.
+    let (quiet, measuring) = bystanders_measuring(&relay, &mut dispatcher).await?;
     let begin = Instant::now();
     let mut loops = 0;
     for _ in 0..1000 {
@@ -297,6 +329,10 @@ async fn a_join_leave_loop_reaches_the_control_room_coalesced() -> anyhow::Resul
     }
     let took = begin.elapsed();
     tokio::time::timeout(PATIENCE, looper.conn.closed()).await?;
+    let (_bystanders, attacked) = measuring.finish().await?;
+    eprintln!("bystanders quiet:                  {quiet}");
+    eprintln!("bystanders under join/leave flood: {attacked} (the flood lasted {took:?})");
+    attacked.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     let told = drain(&mut dispatcher, Duration::from_millis(600)).await?;
     assert!(loops < 200, "cut off after {loops} loops");
     assert!(told.len() <= 8, "{told:?}");
