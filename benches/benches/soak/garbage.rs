@@ -17,11 +17,8 @@ use anyhow::{Context, bail};
 use bytes::{BufMut, Bytes, BytesMut};
 use ptt_proto::framing::{self, Decoder};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use quinn::crypto::rustls::QuicClientConfig;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::time::Instant;
 
 use super::fleet::Fleet;
@@ -33,28 +30,6 @@ pub(crate) const GARBAGE_TERMINAL: u32 = 512;
 /// frames: 1 in 100 datagrams is garbage.
 const GARBAGE_PER_VOICE: f64 = 1.0 / 99.0;
 
-/// A client endpoint on 127.0.0.1 that trusts only the relay's certificate.
-fn endpoint(cert: &Path) -> anyhow::Result<quinn::Endpoint> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(cert)? {
-        roots.add(cert?)?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"ptt/1".to_vec()];
-    let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
-    let mut transport = quinn::TransportConfig::default();
-    transport.datagram_receive_buffer_size(Some(64 * 1024));
-    transport.keep_alive_interval(Some(Duration::from_secs(2)));
-    config.transport_config(Arc::new(transport));
-    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-    endpoint.set_default_client_config(config);
-    Ok(endpoint)
-}
-
 /// A raw logged-in session: its connection and control stream's send half.
 struct Session {
     conn: quinn::Connection,
@@ -65,7 +40,7 @@ struct Session {
 /// Logs in as [`GARBAGE_TERMINAL`] and keeps reading (and discarding) what
 /// the relay sends, as a terminal must.
 async fn login(server: SocketAddr, cert: &Path) -> anyhow::Result<Session> {
-    let endpoint = endpoint(cert)?;
+    let endpoint = ptt_tests::client::endpoint(cert)?;
     let conn = endpoint.connect(server, "localhost")?.await?;
     let (mut send, mut recv) = conn.open_bi().await?;
     let hello = framing::encode_to_bytes(&pb::ClientMessage {
@@ -142,7 +117,7 @@ fn garbage_frames(rng: &mut StdRng) -> Bytes {
 /// A fresh connection that sends random bytes instead of `Hello`; waits
 /// (bounded) for the relay to close it. True if it did.
 async fn garbage_hello(server: SocketAddr, cert: &Path, rng: &mut StdRng) -> anyhow::Result<bool> {
-    let endpoint = endpoint(cert)?;
+    let endpoint = ptt_tests::client::endpoint(cert)?;
     let conn = endpoint.connect(server, "localhost")?.await?;
     let (mut send, _recv) = conn.open_bi().await?;
     let mut bytes = vec![0u8; 64];
