@@ -15,6 +15,7 @@
 //! (`PTT_BENCH_TERMINALS=n` for another fleet size,
 //! `PTT_BENCH_RESTART_AFTER_MS=ms` to wait between the kill and the restart,
 //! `PTT_BENCH_KEEP_ALIVE_MS=ms` for another keep-alive of relay and terminals,
+//! `PTT_BENCH_SPREAD_MS=ms` for another first reconnect spread,
 //! `PTT_BENCH_DELETE_KEY=1` for a relay without a kept key,
 //! `PTT_BENCH_BEFORE=1` for that and the terminals' former keep-alive and
 //! first reconnect delay).
@@ -454,7 +455,9 @@ async fn two_hundred_terminals_after_kill_9() -> anyhow::Result<()> {
         // Before: the relay drew a new key at every start, terminals sent
         // keep-alives every 10 s and tried again after 75–125 ms.
         terminal_keep_alive: before.then_some(Duration::from_secs(10)),
-        first_attempt_spread: before.then_some(Duration::from_millis(125)),
+        first_attempt_spread: before
+            .then_some(Duration::from_millis(125))
+            .or(env("PTT_BENCH_SPREAD_MS").map(Duration::from_millis)),
     };
     let mut timings = default_timings();
     if let Some(ms) = env("PTT_BENCH_KEEP_ALIVE_MS") {

@@ -157,7 +157,9 @@ pub struct Config {
     pub idle_timeout: Duration,
 
     /// Interval of QUIC keep-alive pings; must be shorter than the idle timeout.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
+    /// It bounds how long terminals stay deaf after a crash: they notice a
+    /// restarted relay at their next keep-alive.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
     #[serde(with = "duration_serde")]
     pub keep_alive: Duration,
 
@@ -458,7 +460,7 @@ impl Default for Config {
             max_unauthenticated: 64,
             max_unauthenticated_per_address: 8,
             idle_timeout: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(2),
+            keep_alive: Duration::from_secs(1),
             datagram_queue_ms: 60,
             log_queue: 4096,
             auth_failures_per_minute: 10,
