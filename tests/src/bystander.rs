@@ -90,6 +90,9 @@ pub struct Figures {
     pub max_sent_at: Duration,
     /// From the first frame sent to the last listener done.
     pub window: Duration,
+    /// What each listener heard, per sequence number (`None`: lost): the
+    /// figures are computed from it, and [`Figures::from_sequence`] again.
+    heard: Vec<Vec<Option<Arrival>>>,
 }
 
 /// One frame heard: when it was sent (the talker's stamp, since the epoch)
@@ -356,7 +359,21 @@ impl Figures {
             max: latencies.last().copied().unwrap_or_default(),
             max_sent_at: worst.map_or(Duration::ZERO, |a| a.sent.saturating_sub(first_sent)),
             window,
+            heard: arrivals.to_vec(),
         }
+    }
+
+    /// The figures of the frames from sequence number `first` on: what the
+    /// listeners heard once the first `first` × 20 ms of the burst were
+    /// over (an attack's opening burst, say).
+    pub fn from_sequence(&self, first: u16) -> Self {
+        let first = first.min(self.sent);
+        let later: Vec<Vec<Option<Arrival>>> = self
+            .heard
+            .iter()
+            .map(|heard| heard.iter().skip(usize::from(first)).copied().collect())
+            .collect();
+        Self::from_arrivals(self.sent - first, &later, self.window)
     }
 
     /// Whether these figures (under attack) hold against `quiet`: no frame
@@ -494,6 +511,7 @@ mod tests {
             max: Duration::from_micros(p99_us),
             max_sent_at: Duration::ZERO,
             window: Duration::from_secs(2),
+            heard: Vec::new(),
         }
     }
 
@@ -535,5 +553,12 @@ mod tests {
         assert_eq!(f.p50, Duration::from_millis(2));
         assert_eq!(f.max, Duration::from_millis(4));
         assert_eq!(f.max_sent_at, Duration::from_millis(60));
+        // From frame 2 on: one listener heard both, the other one.
+        let later = f.from_sequence(2);
+        assert_eq!((later.sent, later.received, later.lost), (2, 3, 1));
+        assert_eq!(later.lost_per_listener, [0, 1]);
+        assert_eq!(later.max, Duration::from_millis(4));
+        assert_eq!(later.max_sent_at, Duration::from_millis(20));
+        assert_eq!(f.from_sequence(9).sent, 0, "past the burst: nothing");
     }
 }

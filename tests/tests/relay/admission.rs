@@ -22,9 +22,18 @@ use flood::{Outcome, Peaks};
 /// The terminals that log in during the flood, all in group 10.
 const TERMINALS: std::ops::Range<u32> = 100..110;
 
-/// The bystanders' p99 allowed during a handshake flood: well inside a
-/// 60 ms jitter buffer.
-const FLOOD_P99_CEILING: Duration = Duration::from_millis(40);
+/// The bystanders' p99 allowed over the whole flood, its opening included:
+/// well inside a 60 ms jitter buffer.
+const FLOOD_P99_CEILING: Duration = Duration::from_millis(20);
+
+/// The bystanders' frames sent during the flood's opening (200 ms), when
+/// ~1,000 Initial packets reach the relay within ~100 ms. quinn's endpoint
+/// decrypts each (and the relay answers most with a Retry) in the task that
+/// also routes every voice datagram, so 1–3 frames there arrive 2–10 ms
+/// late on this 2-core machine. After it, the bystanders keep their quiet
+/// figures. Serving established connections' packets before new attempts
+/// needs a driver of our own (issue 13's datapath).
+const FLOOD_OPENING_FRAMES: u16 = 10;
 
 /// Frames the bystanders' talker sends per measured burst: 3 s at 50/s.
 const BYSTANDER_FRAMES: u16 = 150;
@@ -143,13 +152,14 @@ async fn a_handshake_only_flood_locks_no_terminal_out() -> anyhow::Result<()> {
         outcomes.len(),
         held.len()
     );
-    // Not within 10 % of the quiet p99: the flood's handshakes, and their
-    // closes at the hello deadline, come in bursts that delay frames by
-    // 4–20 ms on this 2-core machine (no loss). A jitter buffer absorbs
-    // that; the sharded datapath is where it should shrink.
+    // Over the whole window: nothing lost, p99 under the ceiling. After
+    // the flood's opening: the quiet figures (p99 within 10 % or 2 ms).
     attacked
         .loses_nothing_within(&quiet, FLOOD_P99_CEILING)
         .map_err(anyhow::Error::msg)?;
+    let settled = attacked.from_sequence(FLOOD_OPENING_FRAMES);
+    eprintln!("bystanders after its opening: {settled}");
+    settled.holds_against(&quiet).map_err(anyhow::Error::msg)?;
     assert!(peak <= 5 * PER_ADDRESS + 10, "peak {peak}");
     assert!(
         longest <= hello_timeout + Duration::from_secs(1),

@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::time::Instant;
 
 use super::address::SourceKey;
+use super::admitted::Admitted;
 use super::budget::{PreAuthBudget, PreAuthSlot};
+use super::lane::HandshakeLane;
 use super::report::Reporter;
 use super::sessions::SessionBudget;
 use super::settings::AdmissionSettings;
-use super::ticket::{Admitted, Ticket};
+use super::ticket::Ticket;
 use crate::metrics::Metrics;
 
 /// Admission of one relay: its budgets and what it reports.
@@ -25,6 +27,8 @@ pub struct Gate {
     report: Arc<Reporter>,
     /// Attempts waiting for a slot now.
     waiting: AtomicUsize,
+    /// Where attempts are accepted, and refused after waiting, one at a time.
+    lane: Arc<HandshakeLane>,
 }
 
 /// An attempt the gate let through, at once or once a slot is free.
@@ -57,6 +61,7 @@ impl Gate {
             report: Reporter::new(metrics),
             settings,
             waiting: AtomicUsize::new(0),
+            lane: Arc::new(HandshakeLane::new()),
         })
     }
 
@@ -79,7 +84,7 @@ impl Gate {
         let shortage = match self.pre_auth.try_take(key) {
             Ok(slot) => {
                 let ticket = self.ticket(slot, remote);
-                return Some(Entry(Kind::Ready(Admitted { incoming, ticket })));
+                return Some(Entry(Kind::Ready(self.admitted(incoming, ticket))));
             }
             Err(shortage) => shortage,
         };
@@ -112,6 +117,26 @@ impl Gate {
         }
     }
 
+    fn admitted(&self, incoming: quinn::Incoming, ticket: Ticket) -> Admitted {
+        Admitted::new(incoming, ticket, self.lane.clone())
+    }
+
+    /// Refuses `incoming` (a `CONNECTION_CLOSE` built under the endpoint's
+    /// lock) through the lane. When a burst of waits runs out together the
+    /// lane may stay busy: an attempt it cannot take within
+    /// [`AdmissionSettings::REFUSAL_PATIENCE`] is ignored instead, without
+    /// an answer, as a full endpoint would.
+    async fn refuse(&self, incoming: quinn::Incoming) {
+        let mut incoming = Some(incoming);
+        let patience = Instant::now() + AdmissionSettings::REFUSAL_PATIENCE;
+        self.lane
+            .run(patience, || incoming.take().map(quinn::Incoming::refuse))
+            .await;
+        if let Some(unanswered) = incoming {
+            unanswered.ignore();
+        }
+    }
+
     fn ticket(&self, slot: PreAuthSlot, remote: SocketAddr) -> Ticket {
         Ticket::new(
             slot,
@@ -141,13 +166,10 @@ impl Entry {
         let taken = gate.pre_auth.take_until(key, until).await;
         drop(place);
         match taken {
-            Ok(slot) => Some(Admitted {
-                ticket: gate.ticket(slot, remote),
-                incoming,
-            }),
+            Ok(slot) => Some(gate.admitted(incoming, gate.ticket(slot, remote))),
             Err(shortage) => {
                 gate.report.refused(shortage.refusal(), remote);
-                incoming.refuse();
+                gate.refuse(incoming).await;
                 None
             }
         }

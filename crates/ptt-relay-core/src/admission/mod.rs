@@ -17,6 +17,9 @@
 //!   the relay no connection state (`gate`);
 //! - a connection has `hello-timeout` from taking its slot to finish the
 //!   QUIC handshake and say `Hello` (`ticket`);
+//! - attempts are accepted, and refused after waiting, one at a time, so a
+//!   burst of handshakes takes one worker at most and never holds the
+//!   voice of running calls behind it (`lane`);
 //! - every refusal is counted by reason and logged at most once per reason
 //!   every few seconds (`report`, `throttle`).
 //!
@@ -24,14 +27,17 @@
 //! the session carries the [`Ticket`] that holds its slot.
 
 mod address;
+mod admitted;
 mod budget;
 mod gate;
+mod lane;
 mod report;
 mod sessions;
 mod settings;
 mod throttle;
 mod ticket;
 
+pub use admitted::{Admitted, Unfinished};
 pub use gate::{Entry, Gate};
 pub use settings::AdmissionSettings;
-pub use ticket::{Admitted, Ticket};
+pub use ticket::Ticket;

@@ -31,6 +31,11 @@ impl AdmissionSettings {
     /// Initial and its retransmissions (the relay takes no 0-RTT data).
     pub const INCOMING_BUFFER: u64 = 16 * 1024;
 
+    /// How long a refusal waits for the handshake lane before the attempt
+    /// is dropped without an answer. The client retries its Initial and
+    /// gives up on its own; the relay owes no prompt refusal to a burst.
+    pub const REFUSAL_PATIENCE: Duration = Duration::from_millis(100);
+
     /// Whether the unauthenticated budget is under pressure (half of it or
     /// more in use): peers that have not proved their address are then
     /// sent a QUIC Retry first, which costs the relay no state.

@@ -13,16 +13,6 @@ use super::report::Reporter;
 use super::sessions::{SessionBudget, SessionSlot};
 use crate::metrics::admission::AdmissionRefusal;
 
-/// A connection attempt let in, with the ticket holding its place: what
-/// the relay's accept loop hands to a session.
-#[derive(Debug)]
-pub struct Admitted {
-    /// The attempt, not yet accepted: the session accepts it.
-    pub incoming: quinn::Incoming,
-    /// Its place; keep it for as long as the connection is served.
-    pub ticket: Ticket,
-}
-
 /// The place one connection holds; dropping it gives the place back.
 #[derive(Debug)]
 pub struct Ticket {

@@ -12,7 +12,7 @@ use quinn::SendStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::admission::Admitted;
+use crate::admission::{Admitted, Unfinished};
 use crate::fanout;
 use crate::link::{self, Link};
 use crate::metrics::DropReason;
@@ -27,26 +27,19 @@ use ptt_directory::TerminalId;
 /// (its slot) until then. Errors are logged, never propagated: one
 /// terminal's trouble is not the relay's.
 pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
-    let Admitted {
-        incoming,
-        mut ticket,
-    } = admitted;
-    let remote = incoming.remote_address();
+    let remote = admitted.remote_address();
     let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
     async move {
         // The QUIC handshake counts against the deadline to say `Hello`;
         // dropping an unfinished one closes it.
-        let handshaken = match incoming.accept() {
-            Ok(connecting) => tokio::time::timeout_at(ticket.deadline(), connecting).await,
-            Err(error) => Ok(Err(error)),
-        };
+        let (mut ticket, handshaken) = admitted.handshake().await;
         let conn = match handshaken {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(error)) => {
+            Ok(conn) => conn,
+            Err(Unfinished::Failed(error)) => {
                 tracing::debug!(%error, "handshake failed");
                 return;
             }
-            Err(_) => {
+            Err(Unfinished::TimedOut) => {
                 ticket.hello_timed_out();
                 return;
             }
