@@ -410,6 +410,31 @@ async fn after_kill_9_every_terminal_hears_the_next_talker_within_2_s_of_the_res
     Ok(())
 }
 
+/// Terminals in a call learn of the crash from the call itself: its frames
+/// stop without a last frame, so each sends the relay a probe
+/// `STALL_PROBE` (250 ms) later, which the restarted relay answers with a
+/// reset. Their keep-alive (4 s here) plays no part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_in_a_call_notice_the_restart_from_the_stalled_call() -> anyhow::Result<()> {
+    let crash = Crash {
+        terminal_keep_alive: Some(Duration::from_secs(4)),
+        ..KEEP_KEY
+    };
+    let outcome = crash_and_restart(20, TEST_TIMINGS, crash, BACK_WITHIN * 3).await?;
+    report("terminals with a 4 s keep-alive", &outcome);
+    let soon = ptt_client::config::STALL_PROBE + Duration::from_millis(500);
+    for (n, recovery) in outcome.recoveries.iter().enumerate() {
+        let noticed = recovery.disconnected.context("loss noticed")?;
+        assert!(
+            noticed <= soon,
+            "terminal {n} noticed the restart {noticed:?} after it: {recovery:?}"
+        );
+        let heard = recovery.heard.context("voice heard again")?;
+        assert!(heard <= BACK_WITHIN, "terminal {n}: {recovery:?}");
+    }
+    Ok(())
+}
+
 /// The control: the same crash with the key deleted before the restart
 /// (what every restart was before the key was kept). No terminal can be
 /// reset, so none is back within the promised time; they come back only

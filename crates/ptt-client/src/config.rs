@@ -66,6 +66,15 @@ pub const FIRST_ATTEMPT_SPREAD: Duration = Duration::from_millis(500);
 /// silent, hence deaf, until its 10 s idle timeout.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 
+/// How long a burst may go without a frame, its last frame not yet heard,
+/// before the terminal sends the relay one keep-alive datagram. Frames come
+/// every 20–60 ms, so a quarter second of silence means the talker's radio
+/// or the relay is gone; if the relay was restarted, the probe draws the
+/// stateless reset at once, and the terminal is back in the call without
+/// waiting for its [`KEEP_ALIVE`]. It costs one small datagram per listener
+/// per stalled burst.
+pub const STALL_PROBE: Duration = Duration::from_millis(250);
+
 impl Default for ReconnectPolicy {
     fn default() -> Self {
         Self {

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ptt_proto::framing::{self, Decoder};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use ptt_proto::voice::{Kind, VoiceDatagram};
+use ptt_proto::voice::{Flags, HEADER_LEN, Kind, VoiceDatagram, VoiceHeader};
 use tokio::task::JoinHandle;
 
 use crate::clock::unix_us;
+use crate::config::STALL_PROBE;
 use crate::error::ClientError;
 use crate::events::{Event, VoiceFrame, enum_or_default};
 use crate::link::{HELLO_ID, Link};
@@ -375,8 +376,34 @@ async fn keep_pinging(link: Arc<Link>, interval: Duration) {
 
 /// Reads voice datagrams until the connection ends; bad ones are counted
 /// and dropped.
+///
+/// A burst whose frames stop without its last frame (the talker's radio
+/// lost its network, or the relay died) is followed, [`STALL_PROBE`] after
+/// its latest frame, by one keep-alive datagram to the relay: a relay that
+/// was restarted answers it with a stateless reset, so a terminal in a call
+/// learns of a crash within a fraction of a second instead of at its next
+/// keep-alive.
 async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
-    while let Ok(datagram) = link.conn.read_datagram().await {
+    // The latest frame of a burst not yet over. The timer is moved only
+    // when it fires early, not at every frame.
+    let mut unfinished: Option<Instant> = None;
+    let probe = tokio::time::sleep(STALL_PROBE);
+    tokio::pin!(probe);
+    loop {
+        let datagram = tokio::select! {
+            datagram = link.conn.read_datagram() => datagram,
+            () = &mut probe, if unfinished.is_some() => {
+                let due = unfinished.unwrap_or_else(Instant::now) + STALL_PROBE;
+                if due > Instant::now() {
+                    probe.as_mut().reset(due.into());
+                } else {
+                    unfinished = None;
+                    let _ = link.conn.send_datagram(keep_alive_datagram());
+                }
+                continue;
+            }
+        };
+        let Ok(datagram) = datagram else { break };
         let received_at = Instant::now();
         let datagram = match VoiceDatagram::parse(datagram) {
             Ok(datagram) => datagram,
@@ -390,6 +417,14 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
             continue;
         }
         let h = datagram.header;
+        if h.flags.last_frame() {
+            unfinished = None;
+        } else {
+            if unfinished.is_none() {
+                probe.as_mut().reset((received_at + STALL_PROBE).into());
+            }
+            unfinished = Some(received_at);
+        }
         shared.stats.voice_frames.fetch_add(1, Ordering::Relaxed);
         shared.quality.record_frame(
             h.group_id,
@@ -410,6 +445,22 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
             payload: datagram.payload,
         }));
     }
+}
+
+/// A keep-alive datagram (kind 1, no payload): the relay drops it.
+fn keep_alive_datagram() -> Bytes {
+    let header = VoiceHeader {
+        kind: Kind::KeepAlive,
+        flags: Flags::default(),
+        group_id: 0,
+        talker_id: 0,
+        burst_id: 0,
+        sequence: 0,
+        timestamp_us: unix_us(),
+    };
+    let mut datagram = BytesMut::with_capacity(HEADER_LEN);
+    header.write(&mut datagram);
+    datagram.freeze()
 }
 
 #[cfg(test)]
