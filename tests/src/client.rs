@@ -87,6 +87,21 @@ impl Client {
         terminal: u32,
         secret: &[u8],
     ) -> anyhow::Result<Result<Self, pb::Error>> {
+        let capabilities = pb::Capabilities {
+            datagrams: true,
+            ..Default::default()
+        };
+        Self::login_announcing(endpoint, addr, terminal, secret, capabilities).await
+    }
+
+    /// Like [`Client::login_on`], announcing `capabilities` in `Hello`.
+    pub async fn login_announcing(
+        endpoint: quinn::Endpoint,
+        addr: SocketAddr,
+        terminal: u32,
+        secret: &[u8],
+        capabilities: pb::Capabilities,
+    ) -> anyhow::Result<Result<Self, pb::Error>> {
         let conn = endpoint
             .connect(addr, "localhost")?
             .await
@@ -110,10 +125,7 @@ impl Client {
                 terminal_id: terminal,
                 secret: Bytes::copy_from_slice(secret),
                 client_version: "ptt-tests".into(),
-                capabilities: Some(pb::Capabilities {
-                    datagrams: true,
-                    ..Default::default()
-                }),
+                capabilities: Some(capabilities),
                 resume_token: Bytes::new(),
             }))
             .await?;
@@ -248,6 +260,29 @@ impl Client {
             .ok()?
             .ok()?;
         VoiceDatagram::parse(datagram).ok()
+    }
+
+    /// The `GoingAway` on the control stream, then the application code the
+    /// relay closed the connection with (proto/voice.md §1: the message
+    /// first, then the code).
+    pub async fn going_away_and_close(&mut self) -> anyhow::Result<(pb::GoingAway, u64)> {
+        let id = self.terminal;
+        let going_away = self
+            .expect_body(|body| match body {
+                Body::GoingAway(g) => Some(g.clone()),
+                _ => None,
+            })
+            .await
+            .with_context(|| format!("terminal {id}: no GoingAway"))?;
+        let closed = tokio::time::timeout(PATIENCE, self.conn.closed())
+            .await
+            .with_context(|| format!("terminal {id}: connection still open"))?;
+        match closed {
+            quinn::ConnectionError::ApplicationClosed(close) => {
+                Ok((going_away, u64::from(close.error_code)))
+            }
+            other => bail!("terminal {id}: connection ended by {other} rather than a close"),
+        }
     }
 
     /// Closes the connection and waits until the relay has been told.

@@ -48,6 +48,10 @@ pub struct Fanout {
 /// The caller counts the drop (so tests can see the reason too).
 pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarded, DropReason> {
     let started = Instant::now();
+    // Beyond the limit this connection agreed to (voice.md §3.2).
+    if datagram.len() > from.max_datagram {
+        return Err(DropReason::TooLarge);
+    }
     let header = match VoiceDatagram::parse(datagram.clone()) {
         Ok(parsed) => parsed.header,
         Err(error) => return Err(classify(error)),

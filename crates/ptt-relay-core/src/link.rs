@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ptt_proto::pb::{self, server_message::Body};
@@ -35,6 +36,27 @@ pub const CLOSE_DISABLED: u32 = CLOSE_AUTH;
 /// Control messages buffered per terminal before it counts as too slow.
 pub const CONTROL_QUEUE: usize = 512;
 
+/// How long a farewell waits for the terminal to acknowledge its
+/// `GoingAway` before the connection is closed anyway (a terminal that
+/// acknowledges nothing must not hold the relay's shutdown).
+pub const FAREWELL_GRACE: Duration = Duration::from_millis(250);
+
+/// What the connection's writer task is handed.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A framed control message, to write in order.
+    Frame(Bytes),
+    /// The last word: finish the control stream, give the terminal up to
+    /// [`FAREWELL_GRACE`] to acknowledge what was written, then close the
+    /// connection with this application code and reason.
+    Close {
+        /// The application close code (proto/voice.md §1).
+        code: u32,
+        /// The close reason, for the terminal's log.
+        why: &'static str,
+    },
+}
+
 /// The outbound side of one authenticated terminal.
 #[derive(Debug)]
 pub struct Link {
@@ -46,7 +68,10 @@ pub struct Link {
     pub session: u64,
     /// The QUIC connection; voice datagrams go straight to it.
     pub conn: quinn::Connection,
-    control: mpsc::Sender<Bytes>,
+    /// The largest voice datagram this terminal takes (`HelloOk.max_datagram_size`:
+    /// the smallest of its own limit, the relay's and the QUIC path's at login).
+    pub max_datagram: usize,
+    control: mpsc::Sender<Outbound>,
     cut: AtomicBool,
     /// The last all-call frame handed to this link, so a terminal in several
     /// all-call groups hears each frame once.
@@ -80,14 +105,16 @@ impl Link {
         name: Arc<str>,
         session: u64,
         conn: quinn::Connection,
+        max_datagram: usize,
         metrics: Arc<Metrics>,
-    ) -> (Arc<Self>, mpsc::Receiver<Bytes>) {
+    ) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE);
         let link = Arc::new(Self {
             terminal,
             name,
             session,
             conn,
+            max_datagram,
             control,
             cut: AtomicBool::new(false),
             last_all_call_frame: AtomicU64::new(0),
@@ -103,7 +130,7 @@ impl Link {
     /// Queues an already framed control message. If the terminal's queue is
     /// full it is disconnected: it stopped reading its control stream.
     pub fn send_frame(&self, frame: Bytes) {
-        match self.control.try_send(frame) {
+        match self.control.try_send(Outbound::Frame(frame)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.cut_off(
@@ -132,10 +159,12 @@ impl Link {
     }
 
     /// Hands one voice datagram to this terminal's connection, counting it
-    /// as sent (handed) or refused; true if the connection took it.
+    /// as sent (handed) or refused; true if the connection took it. One
+    /// larger than the terminal said it takes is refused: a talker with a
+    /// larger limit may send it, this listener never gets it.
     #[inline]
     pub fn send_voice(&self, datagram: Bytes) -> bool {
-        let sent = self.conn.send_datagram(datagram).is_ok();
+        let sent = datagram.len() <= self.max_datagram && self.conn.send_datagram(datagram).is_ok();
         let counter = if sent {
             &self.voice.handed
         } else {
@@ -172,6 +201,24 @@ impl Link {
     /// Frames and queues one message.
     pub fn send(&self, request_id: u64, body: Body) {
         self.send_frame(frame(request_id, body));
+    }
+
+    /// Tells the terminal it is going away and why, then closes its
+    /// connection with `code` once the message has arrived (the terminal
+    /// acknowledged it) or [`FAREWELL_GRACE`] has passed. Closed at once,
+    /// the connection would lose the message: a close discards what is
+    /// still unsent (proto/voice.md §1 asks for `GoingAway`, then the code).
+    pub fn farewell(&self, going_away: pb::GoingAway, code: u32, why: &'static str) {
+        self.send(0, Body::GoingAway(going_away));
+        if self
+            .control
+            .try_send(Outbound::Close { code, why })
+            .is_err()
+        {
+            // The writer is gone or the terminal stopped reading (cut off):
+            // nothing more will reach it.
+            self.conn.close(code.into(), why.as_bytes());
+        }
     }
 
     /// Closes the connection because the terminal misbehaved; the others are

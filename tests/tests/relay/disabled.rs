@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use ptt_client::{ClientConfig, ClientError, Event, Events, Trust};
+use ptt_proto::pb;
 use ptt_relay_core::metrics::Metrics;
 use ptt_tests::directory::secret;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay};
@@ -154,6 +155,26 @@ async fn a_replaced_client_says_by_whom_and_leaves_the_newer_session_alone() -> 
         "{:?}",
         newer.conn.close_reason()
     );
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_session_is_told_before_it_is_closed_with_code_4() -> anyhow::Result<()> {
+    let relay = start().await?;
+    let mut older = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let newer = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let (going_away, code) = older.going_away_and_close().await?;
+    assert_eq!(
+        pb::GoingAwayReason::try_from(going_away.reason),
+        Ok(pb::GoingAwayReason::SessionReplaced),
+        "{going_away:?}"
+    );
+    assert_eq!(
+        code, 4,
+        "proto/voice.md §1: 4 = replaced by a newer session"
+    );
+    assert!(newer.conn.close_reason().is_none());
     relay.stop().await?;
     Ok(())
 }

@@ -104,3 +104,94 @@ async fn graceful_shutdown_tells_terminals_and_logs_the_open_burst() -> anyhow::
     assert_eq!(outcomes, ["released", "shutdown"]);
     Ok(())
 }
+
+/// A voice datagram of `len` bytes in all (header and Opus) from a client.
+fn datagram_of(len: usize, burst: u32, sequence: u16) -> bytes::Bytes {
+    let header = ptt_proto::voice::VoiceHeader {
+        kind: ptt_proto::voice::Kind::Voice,
+        flags: ptt_proto::voice::Flags(0),
+        group_id: 10,
+        talker_id: 0,
+        burst_id: burst,
+        sequence,
+        timestamp_us: 0,
+    };
+    let opus = ptt_tests::opus::packet(sequence, len - ptt_proto::voice::HEADER_LEN);
+    let mut buf = bytes::BytesMut::new();
+    ptt_proto::voice::encode(&header, &opus, &mut buf).expect("fits a datagram");
+    buf.freeze()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_datagram_limit_is_the_smaller_of_both_sides_and_holds_both_ways() -> anyhow::Result<()>
+{
+    use ptt_relay_core::metrics::DropReason;
+    let relay = TestRelay::start(&directory()).await?;
+    let announcing = |terminal: u32, limit: u32| {
+        let (addr, cert) = (relay.addr, relay.cert.clone());
+        async move {
+            let capabilities = pb::Capabilities {
+                datagrams: true,
+                max_datagram_size: limit,
+                ..Default::default()
+            };
+            let endpoint = ptt_tests::client::endpoint(&cert)?;
+            let secret = ptt_tests::directory::secret(terminal);
+            Client::login_announcing(endpoint, addr, terminal, secret.as_bytes(), capabilities)
+                .await
+        }
+    };
+    let small = announcing(101, 300).await?.expect("logged in");
+    assert_eq!(small.hello.max_datagram_size, 300, "the client's limit");
+    let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
+    assert_eq!(
+        talker.hello.max_datagram_size,
+        ptt_proto::voice::MAX_DATAGRAM_SIZE as u32,
+        "the relay's limit when the client has none"
+    );
+    let listener = Client::connect(relay.addr, &relay.cert, 102).await?;
+    let tiny = announcing(101, 24).await?;
+    assert_eq!(
+        tiny.err().map(|e| e.reason),
+        Some(i32::from(pb::ErrorReason::Malformed)),
+        "a limit with no room for a voice frame is refused"
+    );
+
+    // A 500-byte frame reaches the listener that takes it, not the small one.
+    let burst = granted(&talker.press(10).await?).expect("granted");
+    talker.send_datagram(datagram_of(500, burst, 0))?;
+    let wait = Duration::from_millis(500);
+    let heard = listener
+        .recv_voice(wait)
+        .await
+        .expect("the listener hears it");
+    assert_eq!(heard.header.sequence, 0);
+    assert!(
+        small.recv_voice(wait).await.is_none(),
+        "500 bytes > its 300"
+    );
+    // One it takes arrives.
+    talker.send_datagram(datagram_of(300, burst, 1))?;
+    assert_eq!(
+        small.recv_voice(wait).await.map(|v| v.header.sequence),
+        Some(1)
+    );
+    assert_eq!(
+        listener.recv_voice(wait).await.map(|v| v.header.sequence),
+        Some(1)
+    );
+    talker.release(10).await?;
+
+    // The small one's own frames are held to its limit too.
+    let mut small = small;
+    let burst = granted(&small.press(10).await?).expect("granted");
+    small.send_datagram(datagram_of(300, burst, 0))?;
+    let heard = listener.recv_voice(wait).await.map(|v| v.header.burst_id);
+    assert_eq!(heard, Some(burst));
+    let too_large = relay.metrics.dropped(DropReason::TooLarge);
+    small.send_datagram(datagram_of(500, burst, 1))?;
+    assert!(listener.recv_voice(wait).await.is_none());
+    assert_eq!(relay.metrics.dropped(DropReason::TooLarge), too_large + 1);
+    relay.stop().await?;
+    Ok(())
+}

@@ -6,15 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use ptt_proto::pb::{self, server_message::Body};
+use ptt_proto::pb;
 use quinn::SendStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::admission::{Admitted, Unfinished};
 use crate::fanout;
-use crate::link::{self, Link};
+use crate::link::{self, Link, Outbound};
 use crate::metrics::DropReason;
 use crate::session::context::SessionContext;
 use crate::session::control::session::Session;
@@ -75,7 +74,7 @@ async fn run(
     shared: Arc<SessionContext>,
     link: Arc<Link>,
     streams: ControlStreams,
-    outbound: mpsc::Receiver<Bytes>,
+    outbound: mpsc::Receiver<Outbound>,
     hello_id: u64,
 ) {
     let ControlStreams {
@@ -89,17 +88,15 @@ async fn run(
             previous = previous.session,
             "replacing the terminal's older session"
         );
-        previous.send(
-            0,
-            Body::GoingAway(pb::GoingAway {
+        previous.farewell(
+            pb::GoingAway {
                 reason: pb::GoingAwayReason::SessionReplaced.into(),
                 reconnect_after_ms: 0,
                 detail: "another connection logged in as this terminal".into(),
-            }),
+            },
+            link::CLOSE_REPLACED,
+            "session replaced",
         );
-        previous
-            .conn
-            .close(link::CLOSE_REPLACED.into(), b"session replaced");
     }
     // Checked again now that the session is findable: an administrator who
     // disabled the terminal during the handshake either closes this session
@@ -114,7 +111,7 @@ async fn run(
     }));
     tracing::info!(session = link.session, "terminal online");
 
-    let writer = tokio::spawn(write_control(send, outbound).in_current_span());
+    let writer = tokio::spawn(write_control(send, outbound, link.conn.clone()).in_current_span());
     let voice = tokio::spawn(receive_voice(shared.clone(), link.clone()).in_current_span());
 
     let mut session = Session::new(shared.clone(), link.clone());
@@ -131,18 +128,38 @@ async fn run(
             at_ms: shared.unix_ms(),
         }));
     }
-    // The writer ends once every sender of the link is gone or the
-    // connection closes; give it a moment to flush a final GoingAway.
+    // The writer ends after a farewell, or once every sender of the link
+    // is gone (the groups let go of it as they handle the leave); give it a
+    // moment to flush what is queued.
+    drop(session);
     drop(link);
-    let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
+    let _ = tokio::time::timeout(WRITER_PATIENCE, writer).await;
     tracing::info!("terminal offline");
 }
 
-/// Writes queued control frames to the stream, in order.
-async fn write_control(mut send: SendStream, mut outbound: mpsc::Receiver<Bytes>) {
-    while let Some(frame) = outbound.recv().await {
-        if send.write_all(&frame).await.is_err() {
-            return;
+/// How long a finished session waits for its writer to flush.
+const WRITER_PATIENCE: Duration = Duration::from_millis(500);
+
+/// Writes queued control frames to the stream, in order; after a farewell
+/// ([`Outbound::Close`]) closes `conn` once it was delivered.
+async fn write_control(
+    mut send: SendStream,
+    mut outbound: mpsc::Receiver<Outbound>,
+    conn: quinn::Connection,
+) {
+    while let Some(next) = outbound.recv().await {
+        match next {
+            Outbound::Frame(frame) => {
+                if send.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            Outbound::Close { code, why } => {
+                let _ = send.finish();
+                let _ = tokio::time::timeout(link::FAREWELL_GRACE, send.stopped()).await;
+                conn.close(code.into(), why.as_bytes());
+                return;
+            }
         }
     }
     let _ = send.finish();

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ptt_proto::framing::Decoder;
 use ptt_proto::pb::{self, client_message};
+use ptt_proto::voice::HEADER_LEN;
 use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
 use crate::admission::Ticket;
 use crate::auth::pool::PoolError;
-use crate::link::{self, Link};
+use crate::link::{self, Link, Outbound};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
 use crate::session::read::read_message;
@@ -39,7 +40,7 @@ pub(super) struct ControlStreams {
 
 /// What a successful handshake hands the session: the terminal's link, its
 /// control streams, the queue of frames to write, and the `Hello`'s request id.
-pub(super) type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Bytes>, u64);
+pub(super) type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Outbound>, u64);
 
 /// Why a connection was closed before its session started, with the close
 /// code (proto/voice.md §1) that tells the client whether to retry.
@@ -128,7 +129,11 @@ pub(super) async fn handshake(
         return Err(Refusal::protocol("unsupported protocol version"));
     }
 
-    if conn.max_datagram_size().is_none() {
+    let client_limit = hello
+        .capabilities
+        .as_ref()
+        .map_or(0, |capabilities| capabilities.max_datagram_size);
+    let Some(path_limit) = conn.max_datagram_size() else {
         // voice.md §4's stream fallback is not served yet: say so plainly
         // instead of accepting a terminal that could neither talk nor hear.
         refuse(
@@ -139,7 +144,17 @@ pub(super) async fn handshake(
         )
         .await;
         return Err(Refusal::protocol("peer without datagram support"));
-    }
+    };
+    let Some(max_datagram) = datagram_limit(path_limit, client_limit) else {
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::Malformed,
+            "Capabilities.max_datagram_size leaves no room for a voice frame (24-byte header)",
+        )
+        .await;
+        return Err(Refusal::protocol("datagram limit below a voice header"));
+    };
     let now = Instant::now();
     let terminal = hello.terminal_id;
     if shared.roster.is_disabled(TerminalId(terminal)) {
@@ -207,6 +222,7 @@ pub(super) async fn handshake(
         Arc::from(shared.directory.name_of(TerminalId(terminal))),
         shared.online.next_session(),
         conn.clone(),
+        max_datagram,
         shared.metrics.clone(),
     );
     Ok((
@@ -219,6 +235,20 @@ pub(super) async fn handshake(
         outbound,
         request_id,
     ))
+}
+
+/// The largest voice datagram either side may send on a connection
+/// (`HelloOk.max_datagram_size`): the smallest of the relay's limit
+/// (voice.md §3.2), the QUIC path's (`path`) and the client's own
+/// (`client`, 0 for none). `None` if the client's leaves no room for a
+/// voice header and one byte of Opus.
+fn datagram_limit(path: usize, client: u32) -> Option<usize> {
+    let relay = crate::quic::MAX_DATAGRAM.min(path);
+    let limit = match usize::try_from(client) {
+        Ok(0) | Err(_) => relay,
+        Ok(client) => relay.min(client),
+    };
+    (limit > HEADER_LEN).then_some(limit)
 }
 
 /// What a terminal whose resumption credential was refused is told.

@@ -45,13 +45,6 @@ const SIGNAL_LINE: &str = "signal received";
 const LAST_LINE: &str = "relay stopped";
 /// proto/voice.md §1: "3 = going away (after `GoingAway`)".
 const CLOSE_GOING_AWAY: u64 = 3;
-/// What the relay closes with after `GoingAway` today: 0, quinn's code for
-/// a connection whose last handle was dropped. Each session drops its
-/// connection before `Relay::run` closes the endpoint with 3, so that close
-/// reaches nobody. A known disagreement with voice.md, tracked in the
-/// hardening issue: once it is fixed this assertion fails and should expect
-/// [`CLOSE_GOING_AWAY`].
-const CLOSE_AFTER_GOING_AWAY_TODAY: u64 = 0;
 /// One 20 ms frame.
 const FRAME: Duration = Duration::from_millis(20);
 
@@ -182,7 +175,7 @@ async fn sigterm_mid_burst_says_going_away_closes_the_burst_and_exits_0() -> any
             "terminal {terminal}: {going_away:?}"
         );
         assert_eq!(
-            code, CLOSE_AFTER_GOING_AWAY_TODAY,
+            code, CLOSE_GOING_AWAY,
             "terminal {terminal}: proto/voice.md §1 says {CLOSE_GOING_AWAY} (going away)"
         );
     }

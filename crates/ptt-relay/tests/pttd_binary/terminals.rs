@@ -166,24 +166,7 @@ impl RawListener {
     /// The `GoingAway` on the control stream, then the application code the
     /// connection was closed with.
     pub(crate) async fn going_away_and_close(mut self) -> anyhow::Result<(pb::GoingAway, u64)> {
-        let id = self.0.terminal;
-        let going_away = self
-            .0
-            .expect_body(|body| match body {
-                Body::GoingAway(g) => Some(g.clone()),
-                _ => None,
-            })
-            .await
-            .with_context(|| format!("terminal {id}: no GoingAway"))?;
-        let closed = tokio::time::timeout(PATIENCE, self.0.conn.closed())
-            .await
-            .with_context(|| format!("terminal {id}: connection still open"))?;
-        match closed {
-            quinn::ConnectionError::ApplicationClosed(close) => {
-                Ok((going_away, u64::from(close.error_code)))
-            }
-            other => bail!("terminal {id}: connection ended by {other} rather than a close"),
-        }
+        self.0.going_away_and_close().await
     }
 }
 

@@ -28,11 +28,7 @@ impl Session {
         self.known = self.memberships();
         let groups = self.group_infos();
         let datagrams = self.link.conn.max_datagram_size().is_some();
-        let max_datagram_size = self
-            .link
-            .conn
-            .max_datagram_size()
-            .map_or(0, |size| size.min(crate::quic::MAX_DATAGRAM));
+        let max_datagram_size = self.link.max_datagram;
         self.link.send(
             hello_id,
             Body::HelloOk(pb::HelloOk {
@@ -86,11 +82,15 @@ impl Session {
                     continue;
                 }
                 () = self.shared.shutdown.cancelled() => {
-                    self.link.send(0, Body::GoingAway(pb::GoingAway {
-                        reason: pb::GoingAwayReason::Shutdown.into(),
-                        reconnect_after_ms: 1000,
-                        detail: "relay shutting down".into(),
-                    }));
+                    self.link.farewell(
+                        pb::GoingAway {
+                            reason: pb::GoingAwayReason::Shutdown.into(),
+                            reconnect_after_ms: 1000,
+                            detail: "relay shutting down".into(),
+                        },
+                        link::CLOSE_GOING_AWAY,
+                        "relay shutting down",
+                    );
                     return;
                 }
             };
