@@ -210,20 +210,35 @@ impl Link {
     /// still unsent (proto/voice.md §1 asks for `GoingAway`, then the code).
     pub fn farewell(&self, going_away: pb::GoingAway, code: u32, why: &'static str) {
         self.send(0, Body::GoingAway(going_away));
+        self.close_after_queue(code, why);
+    }
+
+    /// Has the writer close the connection once what is queued was
+    /// delivered. Closed at once if the writer is gone or the queue is full
+    /// (the terminal reads nothing), and in any case after twice
+    /// [`FAREWELL_GRACE`]: a terminal whose stream is blocked (it stopped
+    /// reading) would otherwise keep its writer waiting for ever.
+    fn close_after_queue(&self, code: u32, why: &'static str) {
         if self
             .control
             .try_send(Outbound::Close { code, why })
             .is_err()
         {
-            // The writer is gone or the terminal stopped reading (cut off):
-            // nothing more will reach it.
             self.conn.close(code.into(), why.as_bytes());
+            return;
         }
+        let conn = self.conn.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(FAREWELL_GRACE * 2).await;
+            conn.close(code.into(), why.as_bytes());
+        });
     }
 
     /// Closes the connection because the terminal misbehaved; the others are
-    /// unaffected. Logged once.
-    pub fn cut_off(&self, code: u32, why: &str) {
+    /// unaffected. Logged once. What was queued for the terminal before (the
+    /// `Error` that says why) is delivered first, as after a farewell; one
+    /// whose queue is full reads nothing and is closed at once.
+    pub fn cut_off(&self, code: u32, why: &'static str) {
         if !self.cut.swap(true, Ordering::Relaxed) {
             self.metrics.cut_off.inc();
             tracing::warn!(
@@ -232,7 +247,7 @@ impl Link {
                 why,
                 "cutting off terminal"
             );
-            self.conn.close(code.into(), why.as_bytes());
+            self.close_after_queue(code, why);
         }
     }
 }

@@ -195,3 +195,37 @@ async fn the_datagram_limit_is_the_smaller_of_both_sides_and_holds_both_ways() -
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_control_message_is_answered_then_closed_with_code_1() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let mut rogue = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let bystander = Client::connect(relay.addr, &relay.cert, 101).await?;
+    // A length prefix of 70,000 bytes (varint), beyond the 64 KiB limit.
+    rogue.send_raw(&[0xf0, 0xa2, 0x04]).await?;
+    let error = rogue
+        .expect_body(|body| match body {
+            Body::Error(error) => Some(error.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(
+        pb::ErrorReason::try_from(error.reason),
+        Ok(pb::ErrorReason::MessageTooLarge),
+        "{error:?}"
+    );
+    let closed = tokio::time::timeout(ptt_tests::PATIENCE, rogue.conn.closed()).await?;
+    match closed {
+        quinn::ConnectionError::ApplicationClosed(close) => {
+            assert_eq!(
+                u64::from(close.error_code),
+                1,
+                "proto/voice.md §2.3: code 1"
+            );
+        }
+        other => panic!("closed by {other} rather than the relay's close"),
+    }
+    assert!(bystander.conn.close_reason().is_none(), "the others stay");
+    relay.stop().await?;
+    Ok(())
+}
