@@ -163,6 +163,12 @@ impl Collector for RelayCollector {
         )?;
         counter(
             out,
+            "pttd_voice_keepalives_received",
+            "Keep-alive and probe datagrams (kind 1) received: counted, never forwarded.",
+            m.keepalives_in.get(),
+        )?;
+        counter(
+            out,
             "pttd_voice_datagrams_forwarded",
             "Voice datagrams handed to a listener's connection.",
             m.forwarded.get(),

@@ -171,6 +171,9 @@ impl From<ptt_floor::DenyReason> for DenialReason {
 pub struct Metrics {
     /// Voice datagrams received from terminals.
     pub datagrams_in: Counter,
+    /// Of those, keep-alive and probe datagrams (kind 1): counted, never
+    /// forwarded. Each listener of a burst that stalls sends one.
+    pub keepalives_in: Counter,
     /// Voice datagrams handed to a listener's connection.
     pub forwarded: Counter,
     /// Datagrams a listener's connection refused (closed, or no datagram support).

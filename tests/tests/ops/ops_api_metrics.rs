@@ -33,6 +33,11 @@ async fn metrics_count_a_real_burst_and_parse() -> anyhow::Result<()> {
     }
     // Terminal 3 is not the holder: its frame is dropped and counted.
     by_id(&mut clients, 3).send_datagram(opus::datagram(10, burst, 0, 0))?;
+    // Terminal 2 probes (kind 1): counted, forwarded to no one.
+    let mut probe = opus::datagram(0, 0, 0, 0).to_vec();
+    probe[0] = (1 << 4) | 1;
+    probe.truncate(ptt_proto::voice::HEADER_LEN);
+    by_id(&mut clients, 2).send_datagram(probe.into())?;
     // 2 queues behind 1 and is granted at 1's release (two access times).
     let queued = by_id(&mut clients, 2).press(10).await?;
     assert!(matches!(queued, Body::FloorQueued(_)), "{queued:?}");
@@ -65,7 +70,7 @@ async fn metrics_count_a_real_burst_and_parse() -> anyhow::Result<()> {
     assert!(matches!(answer, Body::Ack(_)), "{answer:?}");
     // The dropped frame has been counted once the relay saw it.
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while relay.metrics.datagrams_in.get() < 11 && tokio::time::Instant::now() < deadline {
+    while relay.metrics.datagrams_in.get() < 12 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -73,7 +78,8 @@ async fn metrics_count_a_real_burst_and_parse() -> anyhow::Result<()> {
     let get = |name: &str, labels: &[(&str, &str)]| {
         value(&samples, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?}"))
     };
-    assert_eq!(get("pttd_voice_datagrams_received_total", &[]), 11.0);
+    assert_eq!(get("pttd_voice_datagrams_received_total", &[]), 12.0);
+    assert_eq!(get("pttd_voice_keepalives_received_total", &[]), 1.0);
     assert_eq!(get("pttd_voice_datagrams_forwarded_total", &[]), 20.0);
     assert_eq!(
         get(

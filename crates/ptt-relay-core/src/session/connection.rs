@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::admission::{Admitted, Unfinished};
-use crate::fanout;
+use crate::fanout::{self, Forwarded};
 use crate::link::{self, Link, Outbound};
 use crate::metrics::DropReason;
 use crate::session::context::SessionContext;
@@ -197,9 +197,13 @@ async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
         let Ok(datagram) = result else { break };
         shared.metrics.datagrams_in.inc();
         tally.read += 1;
-        if let Err(reason) = fanout::forward(&shared.fanout, &link, datagram) {
-            shared.metrics.count_drop(reason);
-            tracing::trace!(%reason, "datagram dropped");
+        match fanout::forward(&shared.fanout, &link, datagram) {
+            Ok(Forwarded::Voice(_)) => {}
+            Ok(Forwarded::KeepAlive) => shared.metrics.keepalives_in.inc(),
+            Err(reason) => {
+                shared.metrics.count_drop(reason);
+                tracing::trace!(%reason, "datagram dropped");
+            }
         }
     }
 }
