@@ -90,6 +90,14 @@ async fn emergency_preempts_alerts_the_control_room_and_is_cleared_by_a_dispatch
         .await?;
     let state = emergency_state(&declared).expect("answered with the state");
     assert!(state.active && state.declared_by == 102, "{state:?}");
+    assert_eq!(state.text, "intruder at gate 2", "the declarer's words");
+    let seen = dispatcher
+        .expect_body(|b| emergency_state(b).filter(|s| s.active && s.declared_by == 102))
+        .await?;
+    assert_eq!(
+        seen.text, "intruder at gate 2",
+        "the control room reads them"
+    );
 
     let data = relay.stop().await?;
     let db = rusqlite::Connection::open(data.path().join("pttd.sqlite"))?;

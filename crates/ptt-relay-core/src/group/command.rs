@@ -8,6 +8,11 @@ use ptt_proto::pb;
 
 use crate::link::Link;
 
+/// Longest `EmergencyDeclare.text` kept, in bytes (as a status text); a
+/// longer one is cut at a character boundary, never refused: an emergency
+/// is not turned down for its wording.
+pub const MAX_EMERGENCY_TEXT: usize = 1024;
+
 /// What a session asks of a group's task.
 #[derive(Debug)]
 pub enum Command {
@@ -44,6 +49,9 @@ pub enum Command {
         priority: Priority,
         /// Normal, broadcast or emergency.
         kind: RequestKind,
+        /// The declarer's words for the control room (`EmergencyDeclare.text`,
+        /// at most [`MAX_EMERGENCY_TEXT`] bytes); empty for other requests.
+        text: String,
         /// The request to answer (with granted, queued or denied).
         request_id: u64,
     },

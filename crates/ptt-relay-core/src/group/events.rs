@@ -7,7 +7,7 @@ use ptt_floor::{BurstEnd, DenyReason, Event, FloorState, ParticipantId, RevokeRe
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::command::Answer;
-use super::task::GroupTask;
+use super::task::{ActiveEmergency, GroupTask};
 use crate::metrics::DenialReason;
 use crate::{link, policy, wire};
 use ptt_calllog::{BurstOutcome, BurstRecord, EmergencyClearedRecord, EmergencyRecord, Record};
@@ -30,7 +30,10 @@ impl GroupTask {
     fn publish_view(&self) {
         let queue_len = u32::try_from(self.floor.queue_len()).unwrap_or(u32::MAX);
         self.group.queue_len.store(queue_len, Ordering::Relaxed);
-        let emergency = self.emergency.map_or(0, |(by, _)| 1 << 32 | u64::from(by));
+        let emergency = self
+            .emergency
+            .as_ref()
+            .map_or(0, |e| 1 << 32 | u64::from(e.by));
         self.group.emergency.store(emergency, Ordering::Release);
     }
 
@@ -222,7 +225,18 @@ impl GroupTask {
             }
             Event::EmergencyStarted { by } => {
                 let at_us = self.ctx.clock.unix_us_now();
-                self.emergency = Some((by.0, at_us));
+                // The declarer's request is the one being answered.
+                let text = self
+                    .pending
+                    .as_mut()
+                    .filter(|pending| pending.link.terminal == by.0)
+                    .map(|pending| std::mem::take(&mut pending.text))
+                    .unwrap_or_default();
+                self.emergency = Some(ActiveEmergency {
+                    by: by.0,
+                    at_us,
+                    text,
+                });
                 self.ctx.log.log(Record::Emergency(EmergencyRecord {
                     group: GroupId(group_id),
                     terminal: TerminalId(by.0),
@@ -291,7 +305,10 @@ impl GroupTask {
 
     /// The group's emergency state as sent on the wire.
     pub(super) fn emergency_state(&self, active: bool, cleared_by: u32) -> pb::EmergencyState {
-        let (declared_by, declared_at_us) = self.emergency.unwrap_or_default();
+        let (declared_by, declared_at_us, text) = self
+            .emergency
+            .as_ref()
+            .map_or((0, 0, String::new()), |e| (e.by, e.at_us, e.text.clone()));
         pb::EmergencyState {
             group_id: self.group.id,
             active,
@@ -303,7 +320,7 @@ impl GroupTask {
                 .to_owned(),
             declared_at_us,
             cleared_by,
-            text: String::new(),
+            text,
         }
     }
 

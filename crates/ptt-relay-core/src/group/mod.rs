@@ -14,7 +14,7 @@ pub mod registry;
 mod shared;
 mod task;
 
-pub use command::{Answer, Command};
+pub use command::{Answer, Command, MAX_EMERGENCY_TEXT};
 pub use context::{EmergencyWatch, GroupContext};
 pub use registry::Groups;
 pub use shared::{COMMAND_QUEUE, GroupShared, TAIL_GRACE_MS};

@@ -25,6 +25,19 @@ pub(super) struct Pending {
     pub(super) link: Arc<Link>,
     pub(super) request_id: u64,
     pub(super) answer: Answer,
+    /// The declarer's text, if the request declares an emergency.
+    pub(super) text: String,
+}
+
+/// The group's emergency while it is active.
+#[derive(Debug, Clone)]
+pub(super) struct ActiveEmergency {
+    /// Who declared it.
+    pub(super) by: u32,
+    /// When (Unix µs).
+    pub(super) at_us: u64,
+    /// The declarer's words for the control room.
+    pub(super) text: String,
 }
 
 /// The task owning one group's floor.
@@ -41,8 +54,8 @@ pub struct GroupTask {
     pub(super) release_ack: Option<(Arc<Link>, u64)>,
     /// Latest media time handed to the floor (relay-clock ms).
     media_synced_ms: u64,
-    /// The emergency, while one is active: declarer and when (Unix µs).
-    pub(super) emergency: Option<(u32, u64)>,
+    /// The emergency, while one is active.
+    pub(super) emergency: Option<ActiveEmergency>,
     /// The burst most recently granted (for revoke messages).
     pub(super) current_burst: u32,
     /// Whether the member leaving right now lost its connection (for the
@@ -164,6 +177,7 @@ impl GroupTask {
                 from,
                 priority,
                 kind,
+                text,
                 request_id,
             } => {
                 if !self.is_current(&from) {
@@ -179,6 +193,7 @@ impl GroupTask {
                     link: from,
                     request_id,
                     answer,
+                    text,
                 });
                 self.floor.handle_request(now, terminal, priority, kind);
             }
@@ -233,6 +248,7 @@ impl GroupTask {
                             link: from,
                             request_id,
                             answer: Answer::Emergency,
+                            text: String::new(),
                         });
                     }
                     Err(ClearEmergencyError::NotInEmergency) => {
@@ -303,7 +319,10 @@ impl GroupTask {
         self.publish_listeners();
         info.joined = true;
         let floor = self.floor_taken();
-        let emergency = self.emergency.map(|_| self.emergency_state(true, 0));
+        let emergency = self
+            .emergency
+            .is_some()
+            .then(|| self.emergency_state(true, 0));
         if request_id == 0 {
             // An automatic join at log-in has no request to answer; the
             // terminal still learns who talks (late entry) and any emergency.

@@ -8,7 +8,7 @@ use ptt_proto::pb::{self, server_message::Body};
 
 use super::session::Session;
 use crate::fanout::ALL_CALL_GROUP;
-use crate::group::{Answer, Command, GroupShared};
+use crate::group::{Answer, Command, GroupShared, MAX_EMERGENCY_TEXT};
 use crate::metrics::DenialReason;
 use crate::wire;
 use ptt_directory::TerminalId;
@@ -18,18 +18,27 @@ impl Session {
     pub(super) async fn floor_request(&mut self, id: u64, request: pb::FloorRequest) {
         let kind = wire::kind_from_wire(request.kind);
         let priority = wire::priority_from_wire(request.priority);
-        self.request_floor(id, request.group_id, priority, kind, Answer::Floor)
-            .await;
+        self.request_floor(
+            id,
+            request.group_id,
+            priority,
+            kind,
+            Answer::Floor,
+            String::new(),
+        )
+        .await;
     }
 
     /// An `EmergencyDeclare`: the floor at emergency priority.
     pub(super) async fn declare_emergency(&mut self, id: u64, declare: pb::EmergencyDeclare) {
+        let text = bounded_text(declare.text, MAX_EMERGENCY_TEXT);
         self.request_floor(
             id,
             declare.group_id,
             Priority::Emergency,
             RequestKind::Emergency,
             Answer::Emergency,
+            text,
         )
         .await;
     }
@@ -72,6 +81,7 @@ impl Session {
         priority: Priority,
         kind: RequestKind,
         answer: Answer,
+        text: String,
     ) {
         let deny = |reason: pb::FloorDenyReason| {
             self.shared.metrics.count_denial(wire_denial(reason));
@@ -105,6 +115,7 @@ impl Session {
                 from: self.link.clone(),
                 priority,
                 kind,
+                text,
                 request_id: id,
             })
             .await;
@@ -163,6 +174,7 @@ impl Session {
                     from: self.link.clone(),
                     priority: Priority::Dispatcher,
                     kind: RequestKind::Broadcast,
+                    text: String::new(),
                     request_id: 0,
                 })
                 .await;
@@ -207,5 +219,30 @@ fn wire_denial(reason: pb::FloorDenyReason) -> DenialReason {
         pb::FloorDenyReason::UnknownGroup => DenialReason::UnknownGroup,
         pb::FloorDenyReason::PriorityNotAllowed => DenialReason::PriorityNotAllowed,
         _ => DenialReason::NotMember,
+    }
+}
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn bounded_text(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_text;
+
+    #[test]
+    fn a_long_text_is_cut_at_a_character_boundary() {
+        assert_eq!(bounded_text("gate 2".into(), 1024), "gate 2");
+        // "é" is two bytes: a cut at 3 would split the second one.
+        assert_eq!(bounded_text("éé".into(), 3), "é");
+        assert_eq!(bounded_text("x".repeat(2000), 1024).len(), 1024);
     }
 }
