@@ -198,3 +198,31 @@ async fn all_call_reaches_every_all_call_group_once_and_silences_them() -> anyho
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_reaches_the_control_room_not_the_other_members() -> anyhow::Result<()> {
+    let directory = TestDirectory::new()
+        .dispatcher(1)
+        .guards(100..102)
+        .group_with(1, "control-room", [1], &[])
+        .group(10, [1, 100, 101]);
+    let relay = TestRelay::start(&directory).await?;
+    let mut dispatcher = Client::connect(relay.addr, &relay.cert, 1).await?;
+    let mut member = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let _newcomer = Client::connect(relay.addr, &relay.cert, 101).await?;
+    let online = |body: &Body| match body {
+        Body::Presence(p) if p.terminal_id == 101 => Some(p.state),
+        _ => None,
+    };
+    let state = dispatcher.expect_body(online).await?;
+    assert_eq!(state, i32::from(pb::PresenceState::Online));
+    // By the time the control room heard, so would have the member.
+    let told = member
+        .expect_within(Duration::from_millis(300), |m| {
+            m.body.as_ref().and_then(online).is_some()
+        })
+        .await?;
+    assert!(told.is_none(), "a member was sent presence: {told:?}");
+    relay.stop().await?;
+    Ok(())
+}

@@ -306,6 +306,11 @@ async fn a_backup_call_pulls_in_the_guards_within_the_radius_and_dissolves_on_cl
     let joined = drain_regroups(&mut dispatcher, Duration::from_millis(300)).await?;
     let joined: Vec<(char, u32)> = joined.iter().map(|c| (c.0, c.1)).collect();
     assert_eq!(joined, [('+', 331), ('+', 332)]);
+    // The caller, a listener of the group, sees who came to back it up
+    // (ptt.proto, `Regrouped`: the group's other listeners are told).
+    let came = drain_regroups(&mut caller, Duration::from_millis(300)).await?;
+    let came: Vec<(char, u32)> = came.iter().map(|c| (c.0, c.1)).collect();
+    assert_eq!(came, [('+', 331), ('+', 332)]);
 
     // The dispatcher clears: the pulled-in guards leave, the compound's own stay.
     caller.release(101).await?;
