@@ -102,23 +102,7 @@ impl Client {
         secret: &[u8],
         capabilities: pb::Capabilities,
     ) -> anyhow::Result<Result<Self, pb::Error>> {
-        let conn = endpoint
-            .connect(addr, "localhost")?
-            .await
-            .context("QUIC handshake")?;
-        let (send, recv) = conn.open_bi().await?;
-        let (tx, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(read_control(recv, tx));
-        let mut client = Self {
-            terminal,
-            conn,
-            hello: pb::HelloOk::default(),
-            endpoint,
-            send,
-            inbox,
-            held: VecDeque::new(),
-            next_id: 1,
-        };
+        let mut client = Self::open(endpoint, addr, terminal).await?;
         let answer = client
             .request(Request::Hello(pb::Hello {
                 protocol_version: 1,
@@ -139,6 +123,43 @@ impl Client {
         }
     }
 
+    /// Connects and opens the control stream, saying nothing yet: for tests
+    /// of what the relay does before `Hello`. `terminal` is only a label.
+    pub async fn open(
+        endpoint: quinn::Endpoint,
+        addr: SocketAddr,
+        terminal: u32,
+    ) -> anyhow::Result<Self> {
+        let conn = endpoint
+            .connect(addr, "localhost")?
+            .await
+            .context("QUIC handshake")?;
+        let (send, recv) = conn.open_bi().await?;
+        let (tx, inbox) = mpsc::unbounded_channel();
+        tokio::spawn(read_control(recv, tx));
+        Ok(Self {
+            terminal,
+            conn,
+            hello: pb::HelloOk::default(),
+            endpoint,
+            send,
+            inbox,
+            held: VecDeque::new(),
+            next_id: 1,
+        })
+    }
+
+    /// The application code the relay closed the connection with.
+    pub async fn close_code(&self) -> anyhow::Result<u64> {
+        let closed = tokio::time::timeout(PATIENCE, self.conn.closed())
+            .await
+            .with_context(|| format!("terminal {}: connection still open", self.terminal))?;
+        match closed {
+            quinn::ConnectionError::ApplicationClosed(close) => Ok(u64::from(close.error_code)),
+            other => bail!("connection ended by {other} rather than the relay's close"),
+        }
+    }
+
     /// Sends a request without waiting; returns its id.
     pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
         let request_id = self.next_id;
@@ -149,6 +170,14 @@ impl Client {
         })?;
         self.send.write_all(&frame).await?;
         Ok(request_id)
+    }
+
+    /// Sends a `ClientMessage` as given, request id and body (even none)
+    /// included; returns its request id.
+    pub async fn send_message(&mut self, message: pb::ClientMessage) -> anyhow::Result<u64> {
+        let frame = framing::encode_to_bytes(&message)?;
+        self.send.write_all(&frame).await?;
+        Ok(message.request_id)
     }
 
     /// Writes raw bytes on the control stream (for malformed-input tests).
@@ -274,15 +303,7 @@ impl Client {
             })
             .await
             .with_context(|| format!("terminal {id}: no GoingAway"))?;
-        let closed = tokio::time::timeout(PATIENCE, self.conn.closed())
-            .await
-            .with_context(|| format!("terminal {id}: connection still open"))?;
-        match closed {
-            quinn::ConnectionError::ApplicationClosed(close) => {
-                Ok((going_away, u64::from(close.error_code)))
-            }
-            other => bail!("terminal {id}: connection ended by {other} rather than a close"),
-        }
+        Ok((going_away, self.close_code().await?))
     }
 
     /// Closes the connection and waits until the relay has been told.
