@@ -43,6 +43,20 @@ async fn a_peer_without_datagrams_is_told_why_it_is_refused() -> anyhow::Result<
         i32::from(pb::ErrorReason::UnsupportedRequest)
     );
     assert!(refused.detail.contains("datagrams"), "{}", refused.detail);
+    // The same for a client that has datagrams but says it wants none.
+    let no_thanks = pb::Capabilities {
+        datagrams: false,
+        ..Default::default()
+    };
+    let endpoint = ptt_tests::client::endpoint(&relay.cert)?;
+    let refused = Client::login_announcing(endpoint, relay.addr, 100, b"secret-100", no_thanks)
+        .await?
+        .err()
+        .expect("refused");
+    assert_eq!(
+        refused.reason,
+        i32::from(pb::ErrorReason::UnsupportedRequest)
+    );
     relay.stop().await?;
     Ok(())
 }

@@ -133,14 +133,17 @@ pub(super) async fn handshake(
         .capabilities
         .as_ref()
         .map_or(0, |capabilities| capabilities.max_datagram_size);
-    let Some(path_limit) = conn.max_datagram_size() else {
+    // A `Hello` without capabilities is taken to want datagrams.
+    let wants_datagrams = hello.capabilities.as_ref().is_none_or(|c| c.datagrams);
+    let path_limit = conn.max_datagram_size().filter(|_| wants_datagrams);
+    let Some(path_limit) = path_limit else {
         // voice.md §4's stream fallback is not served yet: say so plainly
         // instead of accepting a terminal that could neither talk nor hear.
         refuse(
             &mut send,
             request_id,
             pb::ErrorReason::UnsupportedRequest,
-            "this relay needs QUIC datagrams (RFC 9221); the voice stream fallback is not served",
+            "this relay needs voice in QUIC datagrams (RFC 9221, Capabilities.datagrams); the voice stream fallback is not served",
         )
         .await;
         return Err(Refusal::protocol("peer without datagram support"));
