@@ -272,6 +272,7 @@ impl Client {
         self.request(Request::FloorRelease(pb::FloorRelease {
             group_id: group,
             burst_id: 0,
+            last_sequence: None,
         }))
         .await
     }

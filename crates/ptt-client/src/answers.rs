@@ -55,12 +55,20 @@ impl FloorOutcome {
     }
 }
 
-/// Sends `FloorRelease` and waits for the `Ack`.
-pub(crate) async fn release(shared: &Shared, group: u32, burst: u32) -> Result<(), ClientError> {
+/// Sends `FloorRelease` and waits for the `Ack`. `last_sequence`: the
+/// sequence number of the burst's last frame sent, if any, so the relay
+/// forwards nothing sent after the release.
+pub(crate) async fn release(
+    shared: &Shared,
+    group: u32,
+    burst: u32,
+    last_sequence: Option<u16>,
+) -> Result<(), ClientError> {
     let answer = shared
         .request(Request::FloorRelease(pb::FloorRelease {
             group_id: group,
             burst_id: burst,
+            last_sequence: last_sequence.map(u32::from),
         }))
         .await?;
     shared.set_held(group, None);

@@ -311,7 +311,7 @@ impl Client {
     /// Gives the floor of `group` back, or withdraws a queued request.
     pub async fn release(&self, group: u32) -> Result<(), ClientError> {
         let burst = lock(&self.shared.groups).held.get(&group).copied();
-        release(&self.shared, group, burst.unwrap_or(0)).await
+        release(&self.shared, group, burst.unwrap_or(0), None).await
     }
 
     /// Clears the emergency of `group` (dispatchers only).

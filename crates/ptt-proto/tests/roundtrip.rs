@@ -56,9 +56,13 @@ fn client_message() -> impl Strategy<Value = pb::ClientMessage> {
                 kind,
             })
         }),
-        (any::<u32>(), any::<u32>()).prop_map(|(group_id, burst_id)| Body::FloorRelease(
-            pb::FloorRelease { group_id, burst_id }
-        )),
+        (any::<u32>(), any::<u32>(), any::<Option<u32>>()).prop_map(
+            |(group_id, burst_id, last_sequence)| Body::FloorRelease(pb::FloorRelease {
+                group_id,
+                burst_id,
+                last_sequence,
+            })
+        ),
         (
             any::<u32>(),
             prop::collection::vec(any::<u8>(), 0..64),

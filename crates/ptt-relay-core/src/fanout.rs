@@ -73,7 +73,9 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
         // sender's previous burst, which must not land in the new one (as
         // audio, or as a colliding sequence number in its recording).
         Some(burst) if header.burst_id == 0 || header.burst_id == burst => (burst, true),
-        _ if group.accepts_tail(from.terminal, header.burst_id, now_ms) => (header.burst_id, false),
+        _ if group.accepts_tail(from.terminal, header.burst_id, header.sequence, now_ms) => {
+            (header.burst_id, false)
+        }
         _ => return Err(DropReason::NotHolder),
     };
 

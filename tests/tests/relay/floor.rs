@@ -304,6 +304,36 @@ async fn the_last_frames_overtaken_by_a_release_are_still_heard() -> anyhow::Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_sent_after_the_release_is_heard() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&district(2)).await?;
+    let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let listener = Client::connect(relay.addr, &relay.cert, 101).await?;
+    let burst = granted(&talker.press(10).await?).expect("granted");
+    // The release says frame 9 was the last: it overtakes frame 9, and
+    // frame 10 is sent after it, within the tail window.
+    let released = talker
+        .request(pb::client_message::Body::FloorRelease(pb::FloorRelease {
+            group_id: 10,
+            burst_id: burst,
+            last_sequence: Some(9),
+        }))
+        .await?;
+    assert!(matches!(released, Body::Ack(_)));
+    talker.send_datagram(opus::datagram(10, burst, 9, 0))?;
+    talker.send_datagram(opus::datagram(10, burst, 10, 0))?;
+    let tail = listener.recv_voice(Duration::from_secs(5)).await;
+    assert_eq!(
+        tail.map(|v| v.header.sequence),
+        Some(9),
+        "the overtaken frame"
+    );
+    let after = listener.recv_voice(Duration::from_millis(300)).await;
+    assert!(after.is_none(), "a frame sent after the release: {after:?}");
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_release_of_an_earlier_burst_does_not_end_the_current_one() -> anyhow::Result<()> {
     let relay = TestRelay::start(&district(2)).await?;
     let mut talker = Client::connect(relay.addr, &relay.cert, 100).await?;
@@ -317,6 +347,7 @@ async fn a_late_release_of_an_earlier_burst_does_not_end_the_current_one() -> an
         .request(pb::client_message::Body::FloorRelease(pb::FloorRelease {
             group_id: 10,
             burst_id: first,
+            last_sequence: None,
         }))
         .await?;
     assert!(matches!(stale, Body::Ack(_)));

@@ -162,7 +162,7 @@ impl TalkTask {
         loop {
             if self.release_requested {
                 // Released while waiting: withdraw; stale audio is not sent.
-                return match release(&self.shared, self.request.group, 0).await {
+                return match release(&self.shared, self.request.group, 0, None).await {
                     Ok(()) => TalkEnd::Withdrawn,
                     Err(ClientError::Disconnected) => TalkEnd::Disconnected,
                     Err(error) => TalkEnd::Failed(error),
@@ -268,7 +268,8 @@ impl TalkTask {
         if self.sent > 0 {
             tokio::time::sleep(RELEASE_HANG).await;
         }
-        match release(&self.shared, self.request.group, burst).await {
+        let last_sequence = (self.sent > 0).then(|| self.sequence.wrapping_sub(1));
+        match release(&self.shared, self.request.group, burst, last_sequence).await {
             Ok(()) => TalkEnd::Released,
             Err(ClientError::Disconnected) => TalkEnd::Disconnected,
             Err(error) => TalkEnd::Failed(error),

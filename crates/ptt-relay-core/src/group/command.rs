@@ -62,6 +62,9 @@ pub enum Command {
         /// The burst being ended (from `FloorGranted`), or 0 for whatever the
         /// terminal holds or has queued.
         burst: u32,
+        /// The sequence number of the burst's last frame the terminal sent
+        /// (`FloorRelease.last_sequence`): no later frame is forwarded.
+        last_sequence: Option<u16>,
         /// The request to answer with `Ack` once the burst is logged.
         request_id: u64,
     },

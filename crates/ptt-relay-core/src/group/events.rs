@@ -167,6 +167,9 @@ impl GroupTask {
                 outcome,
             } => {
                 let frames = self.group.frames.swap(0, Ordering::Relaxed);
+                // Published before the burst itself, which the hot path
+                // reads first.
+                self.group.set_tail_end(self.released_through.take());
                 self.group
                     .ended_at_ms
                     .store(self.ctx.clock.now_ms(), Ordering::Release);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
+use ptt_proto::voice::seq_cmp;
 use tokio::sync::mpsc;
 
 use super::command::Command;
@@ -17,6 +18,9 @@ pub const TAIL_GRACE_MS: u64 = 200;
 
 // The recorder keeps a burst's file open past its end for the frames of the tail window.
 const _: () = assert!((TAIL_GRACE_MS as u128) < ptt_recording::CLOSE_AFTER.as_millis());
+
+/// No last sequence number known for the tail window.
+const NO_SEQUENCE: u32 = u32::MAX;
 
 /// Commands a group task accepts; queued per group, bounded.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -38,6 +42,9 @@ pub struct GroupShared {
     /// (relay-clock ms): its tail frames are still forwarded briefly.
     pub(crate) ended: AtomicU64,
     pub(crate) ended_at_ms: AtomicU64,
+    /// The last sequence number of that burst its talker said it sent, or
+    /// [`NO_SEQUENCE`]: tail frames after it are not forwarded.
+    ended_through: AtomicU32,
     /// Relay-clock milliseconds of the holder's latest frame, for the floor's
     /// media-inactivity timer.
     pub(crate) last_media_ms: AtomicU64,
@@ -67,6 +74,7 @@ impl GroupShared {
             gate: AtomicU64::new(0),
             ended: AtomicU64::new(0),
             ended_at_ms: AtomicU64::new(0),
+            ended_through: AtomicU32::new(NO_SEQUENCE),
             last_media_ms: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             queue_len: AtomicU32::new(0),
@@ -85,16 +93,29 @@ impl GroupShared {
         (gate != 0 && (gate >> 32) as u32 == terminal).then_some(gate as u32)
     }
 
-    /// Whether a frame of `terminal`'s burst `burst` that just ended may still
-    /// be forwarded: the floor is idle and the burst ended at most
-    /// [`TAIL_GRACE_MS`] ago. Voice and control travel separately, so a
+    /// Whether frame `sequence` of `terminal`'s burst `burst` that just ended
+    /// may still be forwarded: the floor is idle, the burst ended at most
+    /// [`TAIL_GRACE_MS`] ago, and the frame is not after the last one the
+    /// release said was sent. Voice and control travel separately, so a
     /// release can overtake the last frames sent just before it; they are
-    /// the end of a sentence and must not be cut.
+    /// the end of a sentence and must not be cut. Nothing sent after the
+    /// release is.
     #[inline]
-    pub fn accepts_tail(&self, terminal: u32, burst: u32, now_ms: u64) -> bool {
+    pub fn accepts_tail(&self, terminal: u32, burst: u32, sequence: u16, now_ms: u64) -> bool {
         self.gate.load(Ordering::Acquire) == 0
             && self.ended.load(Ordering::Acquire) == u64::from(terminal) << 32 | u64::from(burst)
             && now_ms <= self.ended_at_ms.load(Ordering::Acquire) + TAIL_GRACE_MS
+            && match self.ended_through.load(Ordering::Acquire) {
+                NO_SEQUENCE => true,
+                through => seq_cmp(sequence, through as u16) <= 0,
+            }
+    }
+
+    /// Sets the last frame the tail window of the burst ending now takes
+    /// (`None`: any, within the window). Stored before the ended burst is.
+    pub(crate) fn set_tail_end(&self, through: Option<u16>) {
+        let through = through.map_or(NO_SEQUENCE, u32::from);
+        self.ended_through.store(through, Ordering::Release);
     }
 
     /// The holder and its burst, or `None` while the floor is idle (for

@@ -56,6 +56,9 @@ pub struct GroupTask {
     media_synced_ms: u64,
     /// The emergency, while one is active.
     pub(super) emergency: Option<ActiveEmergency>,
+    /// The last frame the holder says it sent, while its release is handled
+    /// (the tail window forwards nothing after it).
+    pub(super) released_through: Option<u16>,
     /// The burst most recently granted (for revoke messages).
     pub(super) current_burst: u32,
     /// Whether the member leaving right now lost its connection (for the
@@ -84,6 +87,7 @@ impl GroupTask {
             release_ack: None,
             media_synced_ms: 0,
             emergency: None,
+            released_through: None,
             current_burst: 0,
             leaving_disconnected: false,
             requested_at: HashMap::new(),
@@ -200,6 +204,7 @@ impl GroupTask {
             Command::Release {
                 from,
                 burst,
+                last_sequence,
                 request_id,
             } => {
                 let terminal = ParticipantId(from.terminal);
@@ -227,8 +232,12 @@ impl GroupTask {
                 } else if request_id != 0 {
                     from.send(request_id, Body::Ack(pb::Ack {}));
                 }
+                if self.floor.holder() == Some(terminal) {
+                    self.released_through = last_sequence;
+                }
                 self.floor.handle_release(now, terminal);
                 self.drain_events();
+                self.released_through = None;
                 // A release that ended no burst (the floor had just been
                 // revoked) is answered at once.
                 if let Some((link, request_id)) = self.release_ack.take() {

@@ -54,6 +54,9 @@ impl Session {
                 .command(Command::Release {
                     from: self.link.clone(),
                     burst: release.burst_id,
+                    last_sequence: release
+                        .last_sequence
+                        .and_then(|sequence| u16::try_from(sequence).ok()),
                     request_id: id,
                 })
                 .await;
@@ -189,6 +192,9 @@ impl Session {
                 .command(Command::Release {
                     from: self.link.clone(),
                     burst: 0,
+                    // An all-call's frames trail its end as any burst's do,
+                    // within the tail window.
+                    last_sequence: None,
                     request_id: 0,
                 })
                 .await;
