@@ -49,20 +49,19 @@ async fn a_disabled_terminal_is_cut_off_at_once_and_stays_out_across_a_restart()
         }
         other => panic!("closed otherwise: {other}"),
     }
-    // The `GoingAway` before the close is best effort (it has 50 ms to
-    // leave); when it arrives it says not to reconnect.
+    // The `GoingAway` came before the close (the relay closes once it was
+    // delivered) and says not to reconnect.
     let mut guard = guard;
-    let going_away = guard
+    let message = guard
         .expect_within(Duration::from_millis(100), |m| {
             matches!(&m.body, Some(Body::GoingAway(_)))
         })
-        .await;
-    if let Ok(Some(message)) = going_away {
-        assert!(
-            matches!(&message.body, Some(Body::GoingAway(g)) if g.reason == i32::from(pb::GoingAwayReason::AuthRevoked)),
-            "{message:?}"
-        );
-    }
+        .await?
+        .expect("GoingAway before the close");
+    assert!(
+        matches!(&message.body, Some(Body::GoingAway(g)) if g.reason == i32::from(pb::GoingAwayReason::AuthRevoked)),
+        "{message:?}"
+    );
     // The others are untouched.
     assert!(other.conn.close_reason().is_none());
 

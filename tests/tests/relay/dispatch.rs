@@ -171,10 +171,21 @@ async fn all_call_reaches_every_all_call_group_once_and_silences_them() -> anyho
     for seq in 0..5 {
         dispatcher.send_datagram(opus::datagram(0, 0, seq, 0))?;
     }
-    for listener in [&in_two, &talking, &third] {
+    // Each frame is rewritten to a group of the listener's that the
+    // all-call covers (voice.md §3.1), with that group's burst, never 0.
+    let covered: [(&Client, &[u32]); 3] =
+        [(&in_two, &[10, 11]), (&talking, &[11]), (&third, &[12])];
+    for (listener, groups) in covered {
         let mut heard = Vec::new();
         while let Some(frame) = listener.recv_voice(Duration::from_millis(800)).await {
             assert_eq!(frame.header.talker_id, 1);
+            assert!(
+                groups.contains(&frame.header.group_id),
+                "terminal {} got group {}",
+                listener.terminal,
+                frame.header.group_id
+            );
+            assert_ne!(frame.header.burst_id, 0, "the group's burst");
             heard.push(frame.header.sequence);
         }
         assert_eq!(heard, vec![0, 1, 2, 3, 4], "terminal {}", listener.terminal);

@@ -364,7 +364,11 @@ async fn a_position_out_of_range_is_refused() -> anyhow::Result<()> {
         matches!(answer, Body::Error(ref e) if e.reason == i32::from(pb::ErrorReason::Malformed)),
         "{answer:?}"
     );
-    assert!(lead.request(location(0.0, 0.0)).await.is_ok());
+    let answer = lead.request(location(0.0, 0.0)).await?;
+    assert!(
+        matches!(answer, Body::Ack(_)),
+        "a valid position is taken: {answer:?}"
+    );
     relay.stop().await?;
     Ok(())
 }

@@ -70,7 +70,14 @@ async fn ptt_call_is_answered_heard_and_hung_up() -> anyhow::Result<()> {
         report.talk
     );
     let received: u64 = heard.heard.bursts.iter().map(|b| b.frames_received).sum();
-    assert!(received > 0, "the callee heard nothing: {:?}", heard.heard);
+    // Loopback loses nothing: every frame but perhaps the end-of-burst
+    // marker.
+    assert!(
+        received + 1 >= report.talk.frames_sent,
+        "the callee heard {received} of {} frames: {:?}",
+        report.talk.frames_sent,
+        heard.heard
+    );
     assert!(
         heard.heard.bursts.iter().all(|b| b.talker == CALLER),
         "{:?}",

@@ -120,8 +120,8 @@ async fn a_session_taken_over_by_another_login_does_not_fight_back() -> anyhow::
     let first = relay.client(100).await?;
     let mut events = first.events();
     let second = relay.client(100).await?;
-    // The relay sends GoingAway(SESSION_REPLACED) and closes with code 4 at
-    // once, so the GoingAway itself may be lost; the close code is not.
+    // The relay sends GoingAway(SESSION_REPLACED), then closes with code 4
+    // once it was delivered; either says not to reconnect.
     let will_reconnect = expect(&mut events, |e| match e {
         Event::Disconnected { will_reconnect, .. } => Some(*will_reconnect),
         _ => None,
