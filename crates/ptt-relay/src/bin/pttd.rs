@@ -27,10 +27,24 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("pttd: {error:#}");
+            eprintln!("pttd: {}", causes(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", each said once. Many of the
+/// relay's errors already name their cause in their own message ("binding
+/// 127.0.0.1:7700: Address already in use"), so anyhow's `{:#}` alone would
+/// print the cause twice.
+fn causes(error: &anyhow::Error) -> String {
+    let mut said = error.to_string();
+    for cause in error.chain().skip(1).map(ToString::to_string) {
+        if !said.contains(&cause) {
+            said = format!("{said}: {cause}");
+        }
+    }
+    said
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -64,6 +78,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             "pttd listening on {} (QUIC, ALPN ptt/1); clients pin {}",
             relay.local_addr(),
             relay.cert_path().display()
+        );
+        println!(
+            "dashboard, metrics and the ops API on http://{}/",
+            relay.ops_addr()
         );
         let shutdown = relay.shutdown_token();
         tokio::spawn(async move {
@@ -99,5 +117,23 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let in_use = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let named =
+            anyhow::Error::new(in_use).context("binding 127.0.0.1:7700: Address already in use");
+        assert_eq!(
+            causes(&named),
+            "binding 127.0.0.1:7700: Address already in use"
+        );
+        let unnamed = anyhow::anyhow!("disk full").context("writing the call log");
+        assert_eq!(causes(&unnamed), "writing the call log: disk full");
     }
 }

@@ -253,8 +253,8 @@ pub struct Config {
     pub admin_token: Option<AdminToken>,
 
     /// File holding the admin token (one line; surrounding whitespace ignored), so the token
-    /// is not on the command line where `ps` shows it. Read once at start by [`Cli::load`];
-    /// giving both this and `admin-token` is an error.
+    /// is not on the command line where `ps` shows it. Read once at start; giving both this
+    /// and `admin-token` is an error.
     #[arg(long, value_name = "FILE", env = "PTTD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
