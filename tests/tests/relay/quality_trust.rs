@@ -172,3 +172,37 @@ async fn every_garbage_datagram_moves_a_drop_counter() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_terminal_reports_what_it_hears_unasked() -> anyhow::Result<()> {
+    let directory = TestDirectory::new().guards(1..=2).group(10, 1..=2);
+    let relay = TestRelay::start(&directory).await?;
+    let mut config = ptt_client::ClientConfig::new(
+        relay.addr,
+        ptt_client::Trust::Pinned(relay.cert.clone()),
+        2,
+        ptt_tests::directory::secret(2),
+    );
+    assert_eq!(
+        config.quality_report_interval,
+        Some(ptt_client::config::QUALITY_REPORT_INTERVAL),
+        "on by default: the dashboard's mouth-to-ear and loss come from these"
+    );
+    // Sooner than the default, for the test's sake.
+    config.quality_report_interval = Some(Duration::from_millis(300));
+    let listener = ptt_client::Client::connect(config).await?;
+    let mut talker = Client::connect(relay.addr, &relay.cert, 1).await?;
+    let burst = granted(&talker.press(10).await?).expect("granted");
+    for seq in 0..10 {
+        talker.send_datagram(opus::datagram(10, burst, seq, 0))?;
+    }
+    let reports = &relay.metrics.quality_reports;
+    assert!(
+        until(|| reports.accepted() >= 1).await,
+        "no quality report reached the relay"
+    );
+    assert_eq!(reports.overclaimed(), 0, "an honest report");
+    drop(listener);
+    relay.stop().await?;
+    Ok(())
+}
