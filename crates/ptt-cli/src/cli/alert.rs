@@ -112,6 +112,11 @@ pub async fn run(
     let mut last = first;
     print(&tally.line(alert_id));
     let wait = Duration::from_secs_f64(args.wait.clamp(0.0, 3600.0));
+    print(&format!(
+        "following the answers for {} s (--wait; ctrl-c stops); recipients answer with \
+         `ptt respond --alert {alert_id}`",
+        wait.as_secs_f64()
+    ));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let event = tokio::select! {

@@ -281,9 +281,21 @@ pub fn summary(report: &TalkReport) -> [String; 2] {
         Some(t) => format!("access time {:.1} ms", t.as_secs_f64() * 1e3),
         None => "access time: never granted".to_owned(),
     };
+    // The client marks the burst's end with one more (empty) frame when the
+    // last audio frame went out unmarked: say so rather than "51 of 50".
+    let audio = report.frames_sent.min(report.frames_encoded as u64);
+    let marker = if report.frames_sent > audio {
+        " + end-of-burst marker"
+    } else {
+        ""
+    };
+    let end = match &report.end {
+        TalkEnd::Released => "released".to_owned(),
+        other => format!("{other:?}"),
+    };
     let frames = format!(
-        "sent {} of {} frames ({} dropped), {:?}",
-        report.frames_sent, report.frames_encoded, report.frames_dropped, report.end
+        "sent {audio} of {} frames{marker} ({} dropped), {end}",
+        report.frames_encoded, report.frames_dropped
     );
     [access, frames]
 }
@@ -292,6 +304,13 @@ pub fn summary(report: &TalkReport) -> [String; 2] {
 pub(crate) async fn main(args: TalkArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
     let report = run(&client, &args, super::stop::ctrl_c()).await?;
+    if args.emergency && report.access_time.is_some() {
+        println!(
+            "EMERGENCY declared in group {group}: the control room was alerted; it stays \
+             active until a dispatcher clears it (ptt clear --group {group})",
+            group = args.group
+        );
+    }
     for line in summary(&report) {
         println!("{line}");
     }

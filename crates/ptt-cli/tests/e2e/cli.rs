@@ -200,7 +200,10 @@ async fn monitor_shows_who_talks() -> anyhow::Result<()> {
             async {
                 let _ = stop_rx.await;
             },
-            move |text| drawn.lock().expect("lock").push(text.to_owned()),
+            move |view| {
+                let text = view.render(std::time::Instant::now());
+                drawn.lock().expect("lock").push(text);
+            },
         )
         .await;
         watcher.close().await;

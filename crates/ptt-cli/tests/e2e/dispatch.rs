@@ -202,8 +202,9 @@ async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
         let stop = async {
             let _ = stop_rx.await;
         };
-        let result = monitor::run(&dispatcher, Some(30.0), stop, move |text| {
-            drawn.lock().expect("lock").push(text.to_owned());
+        let result = monitor::run(&dispatcher, Some(30.0), stop, move |view| {
+            let text = view.render(std::time::Instant::now());
+            drawn.lock().expect("lock").push(text);
         })
         .await;
         dispatcher.close().await;

@@ -39,13 +39,13 @@ pub struct MonitorArgs {
     pub seconds: Option<f64>,
 }
 
-/// Watches `client`'s groups, calling `draw` with the rendered view every
-/// 500 ms, until `stop` resolves or `seconds` pass.
+/// Watches `client`'s groups, calling `draw` with the view every 500 ms and
+/// once at the end, until `stop` resolves or `seconds` pass.
 pub async fn run(
     client: &Client,
     seconds: Option<f64>,
     stop: impl Future<Output = ()>,
-    mut draw: impl FnMut(&str),
+    mut draw: impl FnMut(&View),
 ) -> anyhow::Result<()> {
     let mut events = client.events();
     let now = Instant::now();
@@ -92,22 +92,37 @@ pub async fn run(
             Ok(()) = rtt.changed() => view.rtt = *rtt.borrow_and_update(),
             _ = redraw.tick() => {
                 view.connected = client.is_connected();
-                draw(&view.render(Instant::now()));
+                draw(&view);
             }
         }
     };
     pings.abort();
-    draw(&view.render(Instant::now()));
+    draw(&view);
     result
 }
 
-/// `ptt monitor` from the command line.
+/// `ptt monitor` from the command line: on a terminal the view redrawn in
+/// place; into a file or a pipe, the view once and then each event as a
+/// line of its own.
 pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
+    use std::io::{IsTerminal as _, Write as _};
     let client = args.conn.connect().await?;
-    run(&client, args.seconds, super::stop::ctrl_c(), |text| {
-        use std::io::Write as _;
+    let redraw = std::io::stdout().is_terminal();
+    let mut printed: Option<u64> = None;
+    run(&client, args.seconds, super::stop::ctrl_c(), |view| {
         let mut stdout = std::io::stdout().lock();
-        let _ = write!(stdout, "\x1b[2J\x1b[H{text}");
+        if redraw {
+            let _ = write!(stdout, "\x1b[2J\x1b[H{}", view.render(Instant::now()));
+        } else if let Some(seen) = printed {
+            let (lines, noted) = view.lines_after(seen);
+            for line in lines {
+                let _ = writeln!(stdout, "{line}");
+            }
+            printed = Some(noted);
+        } else {
+            let _ = write!(stdout, "{}", view.render(Instant::now()));
+            printed = Some(view.lines_after(0).1);
+        }
         let _ = stdout.flush();
     })
     .await?;

@@ -50,6 +50,8 @@ pub struct View {
     /// Latest position per terminal, with when it came.
     positions: BTreeMap<u32, (Instant, pb::LocationReport)>,
     recent: VecDeque<String>,
+    /// Event lines noted since the start (`recent` keeps the last ones).
+    noted: u64,
     pub(super) rtt: Option<Duration>,
     pub(super) connected: bool,
     started: Option<Instant>,
@@ -85,6 +87,7 @@ impl View {
             self.recent.pop_front();
         }
         self.recent.push_back(format!("{at:7.1} s  {text}"));
+        self.noted += 1;
     }
 
     pub(super) fn on_join(&mut self, now: Instant, ok: pb::JoinOk) {
@@ -264,6 +267,17 @@ impl View {
 
     /// The view as text (without the clear-screen sequence).
     #[must_use]
+    /// The event lines noted after the first `seen` (the last few, if more
+    /// came than the view keeps), and how many have been noted in all: what
+    /// to print when the output is a file or a pipe, line by line.
+    pub fn lines_after(&self, seen: u64) -> (Vec<&str>, u64) {
+        let new = usize::try_from(self.noted.saturating_sub(seen)).unwrap_or(usize::MAX);
+        let skip = self.recent.len().saturating_sub(new);
+        let lines = self.recent.iter().skip(skip).map(String::as_str).collect();
+        (lines, self.noted)
+    }
+
+    /// The whole view as text, for a terminal redrawn in place.
     pub fn render(&self, now: Instant) -> String {
         let mut out = String::new();
         let rtt = self.rtt.map_or_else(
@@ -311,8 +325,9 @@ impl View {
             );
             let _ = writeln!(
                 out,
-                "{id:>6}  {:<24} {talking:<34} {queue:<8} {emergency}",
-                g.name
+                "{id:>6}  {:<24} {:<34} {queue:<8} {emergency}",
+                fit(&g.name, 24),
+                fit(&talking, 34)
             );
         }
         if !self.positions.is_empty() {
@@ -334,6 +349,17 @@ impl View {
         }
         out
     }
+}
+
+/// `text` in at most `width` characters: cut with "…" if longer, so a long
+/// group name does not push the columns after it out of line.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 #[cfg(test)]
@@ -430,5 +456,36 @@ mod tests {
         assert!(!text.contains("Patrol 3  "), "{text}");
         assert!(!text.contains(" 90001  "), "{text}");
         assert!(text.contains("call 9: ended (Hangup)"), "{text}");
+    }
+
+    /// Into a file, each event is printed once: after the first `seen`
+    /// lines only the new ones, and only as many as the view kept.
+    #[test]
+    fn lines_after_gives_each_event_line_once() {
+        let now = Instant::now();
+        let mut view = View {
+            started: Some(now),
+            ..View::default()
+        };
+        view.note(now, "one".into());
+        view.note(now, "two".into());
+        let (lines, seen) = view.lines_after(0);
+        assert_eq!((lines.len(), seen), (2, 2));
+        view.note(now, "three".into());
+        let (lines, seen) = view.lines_after(seen);
+        assert!(lines.len() == 1 && lines[0].ends_with("three"), "{lines:?}");
+        assert_eq!(view.lines_after(seen).0.len(), 0);
+        for n in 0..2 * RECENT {
+            view.note(now, format!("burst {n}"));
+        }
+        assert_eq!(view.lines_after(seen).0.len(), RECENT, "what is kept");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_their_column() {
+        assert_eq!(fit("District", 24), "District");
+        let cut = fit("Textile Quarter Community Police Squad", 24);
+        assert_eq!(cut.chars().count(), 24);
+        assert!(cut.ends_with('…'), "{cut}");
     }
 }

@@ -102,8 +102,21 @@ pub struct Track {
 impl Track {
     /// Reads a track file; errors name the file, line and field.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: cannot read the track", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            // The demo's tracks are in the repository (docs/tracks/): say
+            // where a relative path was looked for.
+            let here = std::env::current_dir()
+                .ok()
+                .filter(|_| path.is_relative())
+                .map(|dir| {
+                    format!(
+                        " (looked for in {}; give the full path, or run from the repository's folder)",
+                        dir.display()
+                    )
+                })
+                .unwrap_or_default();
+            format!("{}: cannot read the track{here}", path.display())
+        })?;
         Self::parse(&text).with_context(|| format!("track {}", path.display()))
     }
 
