@@ -148,6 +148,13 @@ async fn the_admin_api_needs_its_token() -> anyhow::Result<()> {
             answer["error"].is_string(),
             "{path}: not a JSON error: {answer}"
         );
+        if path.contains("eleven") || path.ends_with("-1") {
+            let said = answer["error"].as_str().unwrap_or_default();
+            assert!(
+                said.contains(path) && said.contains("whole numbers"),
+                "{path}: says which path and why, not the framework's words: {said}"
+            );
+        }
     }
     // Bodies without the JSON content type, or not JSON at all.
     for (method, path, body, content_type) in [

@@ -81,7 +81,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(ids)) => Ok(Ids(ids)),
-            Err(rejection) => Err(error(StatusCode::BAD_REQUEST, &rejection.body_text())),
+            Err(rejection) => {
+                tracing::debug!(rejection = rejection.body_text(), "bad path ids");
+                let message = format!(
+                    "path {}: terminal and group ids are whole numbers",
+                    parts.uri.path()
+                );
+                Err(error(StatusCode::BAD_REQUEST, &message))
+            }
         }
     }
 }
