@@ -44,18 +44,42 @@ impl Latency {
     }
 }
 
+/// Writes a float rounded to 3 decimals (µs for milliseconds, ms for
+/// seconds): the measurement's resolution, without binary noise such as
+/// 0.23874999999999974 in the JSON report.
+fn micros<S: serde::Serializer>(value: &f64, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_f64((value * 1e3).round() / 1e3)
+}
+
+/// [`micros`] for an optional value.
+fn micros_opt<S: serde::Serializer>(value: &Option<f64>, out: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => micros(value, out),
+        None => out.serialize_none(),
+    }
+}
+
+/// Writes a ratio rounded to 6 decimals (parts per million).
+fn ppm<S: serde::Serializer>(value: &f64, out: S) -> Result<S::Ok, S::Error> {
+    out.serialize_f64((value * 1e6).round() / 1e6)
+}
+
 /// Percentiles of one latency, milliseconds (µs resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
     /// Median.
+    #[serde(serialize_with = "micros")]
     pub p50: f64,
     /// 95th percentile (the MCPTT KPIs are stated at it).
+    #[serde(serialize_with = "micros")]
     pub p95: f64,
     /// 99th percentile.
+    #[serde(serialize_with = "micros")]
     pub p99: f64,
     /// Largest sample.
+    #[serde(serialize_with = "micros")]
     pub max: f64,
 }
 
@@ -80,6 +104,7 @@ pub struct Report {
     /// Talkers in all.
     pub talkers: usize,
     /// Seconds of talking asked for.
+    #[serde(serialize_with = "micros")]
     pub duration_s: f64,
     /// Frames per second per talker.
     pub fps: u32,
@@ -96,6 +121,7 @@ pub struct Report {
     /// Distinct frames that arrived at listeners (duplicates excluded).
     pub frames_received: u64,
     /// 1 − received / expected, at least 0.
+    #[serde(serialize_with = "ppm")]
     pub loss_ratio: f64,
     /// Frames that arrived more than once at a listener.
     pub duplicates: u64,
@@ -131,8 +157,10 @@ pub struct Report {
     /// Late entries that heard nothing within 3 s.
     pub late_entry_failures: u64,
     /// Relay CPU seconds (user + system) during the talking phase.
+    #[serde(serialize_with = "micros_opt")]
     pub relay_cpu_seconds: Option<f64>,
     /// Relay CPU seconds over its whole life (including log-ins).
+    #[serde(serialize_with = "micros_opt")]
     pub relay_cpu_seconds_total: Option<f64>,
     /// Relay peak resident memory (VmHWM), KiB.
     pub relay_peak_rss_kib: Option<u64>,
@@ -144,6 +172,7 @@ pub struct Report {
     /// CPU seconds of the load generator itself during the talking phase:
     /// near `duration_s × cores` it, not the relay, is the bottleneck and
     /// the latencies measure it.
+    #[serde(serialize_with = "micros_opt")]
     pub load_cpu_seconds: Option<f64>,
 }
 
@@ -194,7 +223,7 @@ impl Report {
         let rows: [(&str, &Option<Percentiles>); 6] = [
             ("access (press→grant)", &self.access_ms),
             ("one-way (relay path)", &self.one_way_ms),
-            ("relay forward (its own)", &self.relay_forward_ms),
+            ("relay forward (≤ bucket)", &self.relay_forward_ms),
             ("mouth-to-ear (probes)", &self.mouth_to_ear_ms),
             ("mouth-to-ear (≈ 1-way+jb)", &self.mouth_to_ear_approx_ms),
             ("late entry (login→voice)", &self.late_entry_ms),
@@ -212,6 +241,13 @@ impl Report {
                     let _ = writeln!(out, "{name:<28} {:>8}", 0);
                 }
             }
+        }
+        if self.relay_forward_ms.is_some() {
+            let _ = writeln!(
+                out,
+                "relay forward: upper bounds of the relay's histogram buckets \
+                 (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements"
+            );
         }
         if self.late_entries > 0 {
             let _ = writeln!(
@@ -318,6 +354,22 @@ impl ListenerRx {
 #[cfg(test)]
 mod tests {
     use crate::load::stats::*;
+
+    #[test]
+    fn the_json_report_carries_no_float_noise() {
+        let p = Percentiles {
+            count: 3,
+            p50: 0.238_749_999_999_999_74,
+            p95: 1.0,
+            p99: 2.000_4,
+            max: 5.0,
+        };
+        let json = serde_json::to_string(&p).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"count":3,"p50":0.239,"p95":1.0,"p99":2.0,"max":5.0}"#
+        );
+    }
 
     #[test]
     fn burst_rx_classifies() {
