@@ -7,6 +7,10 @@ use ptt_proto::pb::{self, server_message::Body};
 use ptt_tests::client::granted;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 
+/// Past the relay's tail window (frames of an ended burst are forwarded
+/// for `TAIL_GRACE_MS` after it), with a margin for a loaded machine.
+const PAST_THE_TAIL: Duration = Duration::from_millis(ptt_relay_core::group::TAIL_GRACE_MS + 200);
+
 fn district(guards: u32) -> TestDirectory {
     TestDirectory::new()
         .dispatcher(1)
@@ -273,7 +277,8 @@ async fn the_last_frames_overtaken_by_a_release_are_still_heard() -> anyhow::Res
         "no voice mixed into the next burst"
     );
     assert!(matches!(next.release(10).await?, Body::Ack(_)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The tail window is a time: only waiting it out shows it closed.
+    tokio::time::sleep(PAST_THE_TAIL).await;
     talker.send_datagram(opus::datagram(10, burst, 11, 0))?;
     assert!(
         listener
@@ -352,7 +357,7 @@ async fn a_late_release_of_an_earlier_burst_does_not_end_the_current_one() -> an
         .await?;
     assert!(matches!(stale, Body::Ack(_)));
     // Past the tail grace, so only a burst still held is forwarded.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(PAST_THE_TAIL).await;
     talker.send_datagram(opus::datagram(10, second, 0, 0))?;
     let heard = listener
         .recv_voice(Duration::from_secs(5))

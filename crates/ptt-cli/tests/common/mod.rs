@@ -49,6 +49,29 @@ pub(crate) async fn expect<T>(
     .context("expected event did not arrive")?
 }
 
+/// Waits until the latest view `ptt monitor` drew (collected in `frames`)
+/// satisfies `shows`, within [`PATIENCE`]; returns that view. A wait on what
+/// the test wants to see, not a sleep that hopes it is there by then.
+pub(crate) async fn until_drawn(
+    frames: &std::sync::Mutex<Vec<String>>,
+    shows: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let last = frames.lock().expect("lock").last().cloned();
+        match last {
+            Some(view) if shows(&view) => return Ok(view),
+            last if tokio::time::Instant::now() >= deadline => {
+                bail!(
+                    "the monitor never showed it; last view:\n{}",
+                    last.unwrap_or_default()
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// The secret of terminal `id` in every test directory.
 pub(crate) fn secret(id: u32) -> String {
     format!("secret-{id}")

@@ -219,7 +219,11 @@ async fn monitor_shows_who_talks() -> anyhow::Result<()> {
         emergency: false,
     };
     talk::run(&talker, &talk_args, std::future::pending()).await?;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The burst's end and a measured ping RTT, at a redraw to come.
+    common::until_drawn(&frames, |view| {
+        view.contains("100 T100 done after") && !view.contains("ping RTT -")
+    })
+    .await?;
     let _ = stop_tx.send(());
     watching.await??;
     let frames = frames.lock().expect("lock");

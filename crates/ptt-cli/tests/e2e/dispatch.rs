@@ -245,19 +245,13 @@ async fn status_messages_round_trip_with_their_label() -> anyhow::Result<()> {
     assert_eq!((got.from_terminal_id, got.code), (100, 1));
     assert_eq!(peer.status_label(got.code).as_deref(), Some("On scene"));
 
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The monitor shows it, label and text, at its next redraw.
+    common::until_drawn(&frames, |view| {
+        view.contains("status from 100 to dispatchers: 3 Need backup \"gate 2\"")
+    })
+    .await?;
     let _ = stop_tx.send(());
     watching.await??;
-    let last = frames
-        .lock()
-        .expect("lock")
-        .last()
-        .cloned()
-        .context("nothing drawn")?;
-    assert!(
-        last.contains("status from 100 to dispatchers: 3 Need backup \"gate 2\""),
-        "{last}"
-    );
     Ok(())
 }
 
