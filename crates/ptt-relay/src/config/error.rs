@@ -33,6 +33,16 @@ pub enum ConfigError {
         /// What is wrong.
         reason: String,
     },
+    /// [`ConfigError::Invalid`] for a value the config file set: fix the named line.
+    #[error("{location}: invalid `{field}`: {reason}")]
+    InvalidAt {
+        /// Where the config file sets the field.
+        location: Location,
+        /// Flag / file name of the field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// The command line itself is wrong (or asked for `--help`); `e.exit()` prints it.
     #[error(transparent)]
     Cli(#[from] clap::Error),

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
-use ptt_directory::toml_text::TomlError;
+use ptt_directory::toml_text::{Location, TomlError};
 
 use super::error::ConfigError;
 use super::settings::{Cli, Config};
@@ -88,26 +88,84 @@ impl Cli {
     {
         let matches = Cli::command().try_get_matches_from(args)?;
         let mut cli = Cli::from_arg_matches(&matches)?;
+        let mut file = None;
         if let Some(path) = cli.config.config.clone() {
-            let mut merged = Config::from_file(&path)?;
-            merged.config = Some(path);
+            let text = read_config(&path)?;
+            let mut merged = Config::from_toml_str(&text, &path.display().to_string())?;
+            merged.config = Some(path.clone());
             merged.merge_cli(&cli.config, &matches);
             cli.config = merged;
+            file = Some((path, text));
         }
-        cli.config.read_token_files()?;
-        cli.config.validate()?;
-        Ok(cli)
+        let checked = cli
+            .config
+            .read_token_files()
+            .and_then(|()| cli.config.validate());
+        match (checked, &file) {
+            // A value from the file is refused where the file sets it; one
+            // from a flag or variable (merged over the file) as it is.
+            (Err(ConfigError::Invalid { field, reason }), Some((path, text)))
+                if !set_on_command_line(&matches, field) =>
+            {
+                Err(match locate_key(text, field, &path.display().to_string()) {
+                    Some(location) => ConfigError::InvalidAt {
+                        location,
+                        field,
+                        reason,
+                    },
+                    None => ConfigError::Invalid { field, reason },
+                })
+            }
+            (checked, _) => checked.map(|()| cli),
+        }
     }
+}
+
+/// The text of the config file at `path`.
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Whether the flag of `field` (as in the file: `keep-alive`) was given on
+/// the command line or by its `PTTD_*` variable.
+fn set_on_command_line(matches: &ArgMatches, field: &str) -> bool {
+    let id = field.replace('-', "_");
+    matches!(
+        matches.try_get_raw(&id).ok().and(matches.value_source(&id)),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
+/// Where `text` (a config file named `origin`) sets top-level `key`, if it does.
+fn locate_key(text: &str, key: &str, origin: &str) -> Option<Location> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            return None;
+        }
+        let sets = trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if sets {
+            return Some(Location::from_offset(
+                origin,
+                text,
+                offset + (line.len() - trimmed.len()),
+            ));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 impl Config {
     /// Reads a TOML config file; unset fields keep their defaults. Does not validate.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Config::from_toml_str(&text, &path.display().to_string())
+        Config::from_toml_str(&read_config(path)?, &path.display().to_string())
     }
 
     /// Parses TOML text; `origin` names it in errors (usually the file path). Does not validate.
@@ -324,6 +382,50 @@ mod tests {
             "{err}"
         );
         assert!(load(&["--cert", "c.pem"]).is_err());
+    }
+
+    #[test]
+    fn an_unusable_value_from_the_file_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pttd.toml");
+        std::fs::write(
+            &path,
+            "# relay\nidle-timeout = \"10s\"\n  keep-alive = \"40s\"\n",
+        )
+        .unwrap();
+        let config = path.display().to_string();
+        let err = load(&["--config", &config]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::InvalidAt {
+                    field: "keep-alive",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{config}:3:3: invalid `keep-alive`")),
+            "{err}"
+        );
+        // The same value given as a flag over the file is the flag's.
+        let err = load(&["--config", &config, "--keep-alive", "30s"]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+        // A file that does not set the field leaves it unlocated.
+        std::fs::write(&path, "idle-timeout = \"1s\"\n").unwrap();
+        let err = load(&["--config", &config]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    field: "keep-alive",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
