@@ -41,6 +41,15 @@ pub fn endpoint(cert: &Path) -> anyhow::Result<quinn::Endpoint> {
 /// A client endpoint; `datagrams` false makes a peer without RFC 9221
 /// support.
 pub fn endpoint_with(cert: &Path, datagrams: bool) -> anyhow::Result<quinn::Endpoint> {
+    endpoint_speaking(cert, b"ptt/1", datagrams)
+}
+
+/// A client endpoint offering `alpn` (a peer speaking another protocol).
+pub fn endpoint_speaking(
+    cert: &Path,
+    alpn: &[u8],
+    datagrams: bool,
+) -> anyhow::Result<quinn::Endpoint> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cert)? {
         roots.add(cert?)?;
@@ -50,7 +59,7 @@ pub fn endpoint_with(cert: &Path, datagrams: bool) -> anyhow::Result<quinn::Endp
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    tls.alpn_protocols = vec![b"ptt/1".to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
     let mut transport = quinn::TransportConfig::default();
     transport.datagram_receive_buffer_size(datagrams.then_some(1 << 20));

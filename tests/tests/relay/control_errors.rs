@@ -139,3 +139,42 @@ async fn a_session_answers_bad_requests_and_goes_on_until_too_many_are_malformed
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_application_protocol_is_refused_in_the_handshake() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let endpoint = ptt_tests::client::endpoint_speaking(&relay.cert, b"sip/2.0", true)?;
+    let refused = endpoint.connect(relay.addr, "localhost")?.await;
+    // TLS alert no_application_protocol (120) as a QUIC crypto error.
+    match refused {
+        Err(quinn::ConnectionError::ConnectionClosed(close)) => {
+            assert_eq!(u64::from(close.error_code), 0x100 + 120, "{close}");
+        }
+        other => panic!("a foreign ALPN got {other:?}"),
+    }
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_text_over_1024_bytes_is_malformed() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&directory()).await?;
+    let mut client = Client::connect(relay.addr, &relay.cert, 100).await?;
+    let status = |text: String| {
+        Request::StatusMessage(pb::StatusMessage {
+            text,
+            target: Some(pb::status_message::Target::Dispatchers(true)),
+            ..Default::default()
+        })
+    };
+    let answer = client.request(status("x".repeat(1025))).await?;
+    assert_eq!(error_reason(&answer), Some(pb::ErrorReason::Malformed));
+    let answer = client.request(status("x".repeat(1024))).await?;
+    assert_eq!(
+        error_reason(&answer),
+        None,
+        "1,024 bytes are taken: {answer:?}"
+    );
+    relay.stop().await?;
+    Ok(())
+}
