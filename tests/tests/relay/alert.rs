@@ -111,7 +111,17 @@ async fn roll_call_of_a_hundred_reaches_each_once_and_tallies_every_answer() -> 
         (100, 0, 0, 0),
         "100 guards addressed (10 of them offline), the sender not among them"
     );
-    assert!(first.entries.is_empty());
+    // Every target is named, none answered yet: a console can say who
+    // never answers.
+    assert_eq!(first.entries.len(), 100);
+    assert!(
+        first
+            .entries
+            .iter()
+            .all(|e| e.kind() == pb::AlertAckKind::Unspecified && !e.name.is_empty()),
+        "{:?}",
+        first.entries.first()
+    );
     let watched = tally_event(&mut watcher, id).await?;
     assert_eq!((watched.targets, watched.delivered), (100, 0));
 

@@ -66,6 +66,47 @@ impl Tally {
     }
 }
 
+/// Each target's latest answer, from the tallies: the first names every
+/// target (not answered yet), later ones what changed.
+#[derive(Debug, Default)]
+struct Answers(std::collections::BTreeMap<u32, pb::AlertAckEntry>);
+
+/// How many not-reached terminals the closing line names before "and N more".
+const NAMED: usize = 20;
+
+impl Answers {
+    fn note(&mut self, tally: &pb::AlertTally) {
+        for entry in &tally.entries {
+            self.0.insert(entry.terminal_id, entry.clone());
+        }
+    }
+
+    /// "not reached: 303 Guard 303, …" for the targets that never answered,
+    /// if any.
+    fn not_reached(&self) -> Option<String> {
+        let silent: Vec<&pb::AlertAckEntry> = self
+            .0
+            .values()
+            .filter(|e| e.kind() == pb::AlertAckKind::Unspecified)
+            .collect();
+        if silent.is_empty() {
+            return None;
+        }
+        let named: Vec<String> = silent
+            .iter()
+            .take(NAMED)
+            .map(|e| format!("{} {}", e.terminal_id, e.name))
+            .collect();
+        let more = silent.len().saturating_sub(NAMED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        Some(format!("  not reached: {}{tail}", named.join(", ")))
+    }
+}
+
 /// One line per target group, then per organisation, of the tally: where the
 /// answers are missing.
 pub fn breakdown(tally: &pb::AlertTally) -> Vec<String> {
@@ -109,6 +150,8 @@ pub async fn run(
         .await?;
     let alert_id = first.alert_id;
     let mut tally = Tally::of(&first);
+    let mut answers = Answers::default();
+    answers.note(&first);
     let mut last = first;
     print(&tally.line(alert_id));
     let wait = Duration::from_secs_f64(args.wait.clamp(0.0, 3600.0));
@@ -126,6 +169,7 @@ pub async fn run(
         };
         match event {
             Some(Event::AlertTally(update)) if update.alert_id == alert_id => {
+                answers.note(&update);
                 let next = Tally::of(&update);
                 if next != tally {
                     tally = next;
@@ -138,7 +182,9 @@ pub async fn run(
             None => break,
         }
     }
-    Ok((alert_id, tally, breakdown(&last)))
+    let mut lines = breakdown(&last);
+    lines.extend(answers.not_reached());
+    Ok((alert_id, tally, lines))
 }
 
 pub(crate) async fn main(args: AlertArgs) -> anyhow::Result<()> {

@@ -282,7 +282,13 @@ async fn alert_follows_the_roll_call() -> anyhow::Result<()> {
             .any(|l| l.contains("1 of 2 delivered, 1 responding")),
         "{parts:?}"
     );
-    assert_eq!(parts.len(), 2, "{parts:?}");
+    // Then the one who never answered, by name: the offline talker.
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert_eq!(
+        parts[2],
+        format!("  not reached: {TALKER} T{TALKER}"),
+        "{parts:?}"
+    );
     // Talker (offline) and guard are the targets; the sender is not.
     assert_eq!(
         (tally.targets, tally.delivered, tally.responding),

@@ -170,7 +170,17 @@ fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
     targets.dedup();
 
     let parts = parts(alerts, &alert.target_group_ids, &targets);
-    let first = Tally::default().to_wire(alert.alert_id, &targets, &parts, Vec::new());
+    // Every target, not answered yet: the sender's console can name who
+    // never answers (later tallies carry only what changed).
+    let unanswered = targets
+        .iter()
+        .map(|&terminal| pb::AlertAckEntry {
+            terminal_id: terminal,
+            name: alerts.directory.name_of(TerminalId(terminal)).to_owned(),
+            ..Default::default()
+        })
+        .collect();
+    let first = Tally::default().to_wire(alert.alert_id, &targets, &parts, unanswered);
     tracing::info!(
         alert = alert.alert_id,
         targets = targets.len(),
