@@ -98,9 +98,9 @@ pub enum ClientError {
     /// An administrator disabled this terminal: the relay revoked the
     /// session's credentials (`GoingAway` AUTH_REVOKED, or application close
     /// code 2 after login; voice.md §1 says the client must not reconnect).
-    /// Never retried: ask an administrator to enable the terminal. (A login
-    /// refused while disabled is [`ClientError::AuthFailed`]: the relay's
-    /// `Error` says only AUTH_FAILED, and its detail is never parsed.)
+    /// Never retried: ask an administrator to enable the terminal. A login
+    /// refused while disabled (`Error{TERMINAL_DISABLED}`, given only for the
+    /// right secret) is this error too.
     #[error("terminal disabled by an administrator")]
     Disabled,
     /// Another login as the same terminal took the session over (`GoingAway`
@@ -121,6 +121,7 @@ impl ClientError {
         let reason = pb::ErrorReason::try_from(error.reason).unwrap_or_default();
         match reason {
             pb::ErrorReason::AuthFailed => Self::AuthFailed,
+            pb::ErrorReason::TerminalDisabled => Self::Disabled,
             pb::ErrorReason::RateLimited => Self::RateLimited,
             pb::ErrorReason::UnsupportedVersion => {
                 Self::UnsupportedVersion(crate::PROTOCOL_VERSION)

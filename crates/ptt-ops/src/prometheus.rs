@@ -250,6 +250,12 @@ impl Collector for RelayCollector {
         )?;
         counter(
             out,
+            "pttd_auth_disabled",
+            "Logins of a terminal an administrator disabled (right secret): refused.",
+            m.auth_disabled.get(),
+        )?;
+        counter(
+            out,
             "pttd_auth_rate_limited",
             "Authentications refused unchecked: the source failed too often.",
             m.auth_rate_limited.get(),

@@ -185,6 +185,9 @@ pub struct Metrics {
     pub cut_off: Counter,
     /// Authentications that failed (unknown terminal, wrong secret).
     pub auth_failures: Counter,
+    /// Logins with the right secret of a terminal an administrator
+    /// disabled: refused with TERMINAL_DISABLED, not failures.
+    pub auth_disabled: Counter,
     /// Authentications refused unchecked because the terminal failed too
     /// often from the source address.
     pub auth_rate_limited: Counter,

@@ -65,25 +65,28 @@ async fn a_disabled_terminal_is_cut_off_at_once_and_stays_out_across_a_restart()
     // The others are untouched.
     assert!(other.conn.close_reason().is_none());
 
-    // Its right secret no longer logs in; the refusal is logged.
-    let refused = Client::login(relay.addr, &relay.cert, 11, secret(11).as_bytes())
-        .await?
-        .err()
-        .expect("a disabled terminal logged in");
-    assert_eq!(refused.reason, i32::from(pb::ErrorReason::AuthFailed));
-    assert!(refused.detail.contains("disabled"), "{}", refused.detail);
-    // Retrying is refused before its secret is checked (a wrong one gets the
-    // same answer), counted each time, but logged once a minute.
+    // Its right secret no longer logs in: it is told it is disabled, counted
+    // apart from failures (each time), and logged once a minute.
     let failures_before = relay.metrics.auth_failures.get();
     for _ in 0..3 {
-        let refused = Client::login(relay.addr, &relay.cert, 11, b"not the secret")
+        let refused = Client::login(relay.addr, &relay.cert, 11, secret(11).as_bytes())
             .await?
             .err()
             .expect("a disabled terminal logged in");
-        assert_eq!(refused.reason, i32::from(pb::ErrorReason::AuthFailed));
+        assert_eq!(refused.reason, i32::from(pb::ErrorReason::TerminalDisabled));
         assert!(refused.detail.contains("disabled"), "{}", refused.detail);
     }
-    assert_eq!(relay.metrics.auth_failures.get(), failures_before + 3);
+    assert_eq!(relay.metrics.auth_disabled.get(), 3);
+    assert_eq!(relay.metrics.auth_failures.get(), failures_before);
+    // A wrong secret learns nothing about it: AUTH_FAILED, as for any
+    // terminal, and a failure.
+    let refused = Client::login(relay.addr, &relay.cert, 11, b"not the secret")
+        .await?
+        .err()
+        .expect("a wrong secret logged in");
+    assert_eq!(refused.reason, i32::from(pb::ErrorReason::AuthFailed));
+    assert!(!refused.detail.contains("disabled"), "{}", refused.detail);
+    assert_eq!(relay.metrics.auth_failures.get(), failures_before + 1);
 
     // Disabled across a restart on the same data directory.
     let data = relay.stop().await?;
@@ -128,8 +131,9 @@ async fn a_disabled_terminal_is_cut_off_at_once_and_stays_out_across_a_restart()
             .iter()
             .filter(|f| f.record.terminal == Some(eleven))
             .count(),
-        2,
-        "one refused login logged per relay run and minute, not the retries"
+        3,
+        "one refused login of the disabled terminal per relay run and minute (not the \
+         retries), and the wrong secret"
     );
     Ok(())
 }

@@ -160,27 +160,6 @@ pub(super) async fn handshake(
     };
     let now = Instant::now();
     let terminal = hello.terminal_id;
-    if shared.roster.is_disabled(TerminalId(terminal)) {
-        // Refused before anything is checked: a disabled terminal retrying
-        // costs no password hash, and its resumption credential is no good
-        // either. Which ids are disabled is no secret (the answer says so
-        // only to whoever names the id), so the secret need not be right to
-        // learn it. Not counted against the address either: a disabled
-        // terminal retrying must not lock out its neighbours behind one NAT.
-        // Logged (call log and warning) once a minute per terminal at most;
-        // every refusal is counted.
-        shared.metrics.auth_failures.inc();
-        if shared.roster.note_refused_login(TerminalId(terminal), now) {
-            shared.log.log(Record::AuthFailure(AuthFailureRecord {
-                terminal: Some(TerminalId(terminal)),
-                source: remote,
-                at_ms: shared.unix_ms(),
-            }));
-            tracing::warn!(terminal, "login of a disabled terminal refused");
-        }
-        refuse(&mut send, request_id, pb::ErrorReason::AuthFailed, DISABLED).await;
-        return Err(Refusal::auth(DISABLED));
-    }
     let presented = !hello.resume_token.is_empty();
     if !(presented && resumption_accepted(shared, &hello.resume_token, terminal, remote)) {
         if presented && hello.secret.is_empty() {
@@ -205,6 +184,29 @@ pub(super) async fn handshake(
             hello.secret,
         )
         .await?;
+    }
+    // Authenticated. A terminal an administrator disabled is told so now and
+    // only now: whoever does not know its secret learns nothing about it (a
+    // wrong secret is AUTH_FAILED, as for any terminal). Counted apart from
+    // failures; logged (call log and warning) once a minute per terminal.
+    if shared.roster.is_disabled(TerminalId(terminal)) {
+        shared.metrics.auth_disabled.inc();
+        if shared.roster.note_refused_login(TerminalId(terminal), now) {
+            shared.log.log(Record::AuthFailure(AuthFailureRecord {
+                terminal: Some(TerminalId(terminal)),
+                source: remote,
+                at_ms: shared.unix_ms(),
+            }));
+            tracing::warn!(terminal, "login of a disabled terminal refused");
+        }
+        refuse(
+            &mut send,
+            request_id,
+            pb::ErrorReason::TerminalDisabled,
+            DISABLED,
+        )
+        .await;
+        return Err(Refusal::auth(DISABLED));
     }
     // Authenticated: the unauthenticated slot is traded for one of the
     // `max-connections` session slots (a terminal replacing its own older
