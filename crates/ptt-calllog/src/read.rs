@@ -16,6 +16,7 @@ use super::record::{
 use super::schema;
 use ptt_directory::{GroupId, Priority, TerminalId};
 
+mod admin;
 mod alert_id;
 mod dispatch;
 
@@ -400,68 +401,6 @@ impl CallLogReader {
             auth_failures: count("auth_failures")?,
             sessions: count("sessions")?,
         })
-    }
-}
-
-impl CallLogReader {
-    /// Every admin action, oldest first: the order in which the relay replays the directory
-    /// changes among them at start.
-    pub fn admin_actions(&self) -> Result<Vec<Row<super::AdminActionRecord>>, CallLogError> {
-        use super::{AdminAction, AdminActionRecord};
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, action, terminal, group_id, listen, talk, max_priority, by_whom, at_ms
-             FROM admin_actions ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<bool>>(4)?,
-                r.get::<_, Option<bool>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, i64>(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, action, t, g, listen, talk, p, by, at_ms) = row?;
-            let missing = |what: &str| corrupt(format!("admin action {id}: no {what}"));
-            let terminal = || -> Result<TerminalId, CallLogError> {
-                Ok(TerminalId(id32(t.ok_or_else(|| missing("terminal"))?)?))
-            };
-            let group = || -> Result<GroupId, CallLogError> {
-                Ok(GroupId(id32(g.ok_or_else(|| missing("group"))?)?))
-            };
-            let action = match action.as_str() {
-                "disable" => AdminAction::Disable {
-                    terminal: terminal()?,
-                },
-                "enable" => AdminAction::Enable {
-                    terminal: terminal()?,
-                },
-                "set-member" => AdminAction::SetMember {
-                    group: group()?,
-                    terminal: terminal()?,
-                    listen: listen.ok_or_else(|| missing("listen"))?,
-                    talk: talk.ok_or_else(|| missing("talk"))?,
-                    max_priority: p.map(|p| text(&p, Priority::from_name)).transpose()?,
-                },
-                "remove-member" => AdminAction::RemoveMember {
-                    group: group()?,
-                    terminal: terminal()?,
-                },
-                "clear-emergency" => AdminAction::ClearEmergency { group: group()? },
-                other => return Err(corrupt(format!("unknown admin action {other:?}"))),
-            };
-            out.push(Row {
-                id,
-                record: AdminActionRecord { action, by, at_ms },
-            });
-        }
-        Ok(out)
     }
 }
 

@@ -111,6 +111,34 @@ async fn membership_changes_make_an_online_terminal_hear_a_group_or_stop() -> an
     // logs in as a member.
     let (status, _) = call(relay.ops, Method::PUT, &path, Some(TOKEN), Some(json!({}))).await?;
     assert_eq!(status, StatusCode::OK);
+    // The history lists the admin's changes beside zone logic's, newest
+    // first, with who made them.
+    let (status, history) = call(
+        relay.ops,
+        Method::GET,
+        &format!("/api/v1/regroups?group={GROUP}"),
+        Some(TOKEN),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let changes: Vec<(bool, &str, &str)> = history["regroups"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|r| r["terminal"]["id"] == OUTSIDER)
+        .map(|r| {
+            (
+                r["added"].as_bool().unwrap_or_default(),
+                r["reason"].as_str().unwrap_or_default(),
+                r["by"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.len() >= 2 && changes[0] == (true, "admin", "admin") && !changes[1].0,
+        "newest first, the add after the removal: {history}"
+    );
     for client in clients {
         client.close().await;
     }

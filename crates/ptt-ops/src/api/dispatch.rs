@@ -18,7 +18,7 @@ use super::call_log::read;
 use super::named::Named;
 use super::params::{ApiError, Params, QueryPairs, group_param};
 use crate::state::OpsState;
-use ptt_calllog::{PrivateCallRow, RegroupRow, UnixMs};
+use ptt_calllog::{AdminAction, AdminActionRecord, PrivateCallRow, RegroupRow, Row, UnixMs};
 use ptt_directory::{Group, GroupId, Shape, ZoneKind};
 use ptt_relay_core::dispatch::Fix;
 use ptt_relay_core::dispatch::zone_name;
@@ -190,14 +190,20 @@ struct Regroups {
 
 #[derive(Debug, Serialize)]
 struct RegroupView {
+    /// The row's id in its table: `regroups`, or `admin_actions` for reason `admin`.
     id: i64,
     group: Named,
     terminal: Named,
-    /// Added to the group (true) or removed.
+    /// Added to the group (or its rights there changed: `admin`), or removed.
     added: bool,
-    /// `zone-entered`, `zone-left`, `backup` or `backup-cleared`.
+    /// `zone-entered`, `zone-left`, `backup`, `backup-cleared` (zone logic) or `admin`
+    /// (the admin API).
     reason: &'static str,
+    /// The premises zone behind a zone-logic change; id 0 for an admin one.
     zone: Named,
+    /// The operator of an admin change (its `by`); absent for zone logic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
     at_ms: UnixMs,
 }
 
@@ -214,12 +220,39 @@ impl RegroupView {
                 id: r.zone.0,
                 name: zone_name(&shared.relay.dispatch, r.zone),
             },
+            by: None,
             at_ms: r.at_ms,
         }
     }
+
+    /// An admin API membership change; `None` for other admin actions.
+    fn of_admin(shared: &OpsState, row: Row<AdminActionRecord>) -> Option<Self> {
+        let r = row.record;
+        let (group, terminal, added) = match r.action {
+            AdminAction::SetMember {
+                group, terminal, ..
+            } => (group, terminal, true),
+            AdminAction::RemoveMember { group, terminal } => (group, terminal, false),
+            _ => return None,
+        };
+        Some(Self {
+            id: row.id,
+            group: Named::group(shared, group.0),
+            terminal: Named::terminal(shared, terminal.0),
+            added,
+            reason: "admin",
+            zone: Named {
+                id: 0,
+                name: String::new(),
+            },
+            by: Some(r.by),
+            at_ms: r.at_ms,
+        })
+    }
 }
 
-/// `GET /api/v1/regroups?group=&from=&to=&limit=`: zone logic's membership changes.
+/// `GET /api/v1/regroups?group=&from=&to=&limit=`: membership changes, zone logic's
+/// and the admin API's together, newest first.
 async fn regroups(
     State(shared): State<Arc<OpsState>>,
     query: QueryPairs,
@@ -227,14 +260,25 @@ async fn regroups(
     let params = Params::new(query, &["group", "from", "to", "limit"])?;
     let group = group_param(&shared, &params)?;
     let range = params.range()?;
-    let rows = read(&shared, move |log| {
-        log.regroups(group.map(GroupId), range.from, range.to, range.limit)
+    let (zone_logic, admin) = read(&shared, move |log| {
+        let group = group.map(GroupId);
+        let zone_logic = log.regroups(group, range.from, range.to, range.limit)?;
+        let admin = log.admin_memberships(group, range.from, range.to, range.limit)?;
+        Ok((zone_logic, admin))
     })
     .await?;
-    let regroups = rows
+    let mut regroups: Vec<RegroupView> = zone_logic
         .into_iter()
         .map(|row| RegroupView::new(&shared, row))
+        .chain(
+            admin
+                .into_iter()
+                .filter_map(|row| RegroupView::of_admin(&shared, row)),
+        )
         .collect();
+    // Both lists come newest first; merged, the limit holds for the whole.
+    regroups.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
+    regroups.truncate(range.limit);
     Ok(Json(Regroups { regroups }))
 }
 
