@@ -36,13 +36,13 @@ mod schema;
 pub use read::recordings::BurstRecording;
 pub use read::{
     AlertRow, BurstRow, CallLogReader, Counts, EmergencyRow, PrivateCallRow, RegroupRow, Row,
-    last_alert_id,
+    StatusRow, last_alert_id,
 };
 pub use record::{
     ADMIN_TERMINAL, AckKind, AdminAction, AdminActionRecord, AlertAckRecord, AlertSentRecord,
     AuthFailureRecord, BurstKind, BurstOutcome, BurstRecord, EmergencyClearedRecord,
     EmergencyRecord, PrivateCallOutcome, PrivateCallRecord, Record, RegroupReason, RegroupRecord,
-    SessionEvent, SessionRecord, UnixMs, now_ms,
+    SessionEvent, SessionRecord, StatusRecord, StatusTarget, UnixMs, now_ms,
 };
 pub use recordings::RecordingRows;
 

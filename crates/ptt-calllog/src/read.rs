@@ -19,6 +19,7 @@ use ptt_directory::{GroupId, Priority, TerminalId};
 mod admin;
 mod alert_id;
 mod dispatch;
+mod status;
 
 pub use alert_id::last_alert_id;
 pub(crate) mod recordings;
@@ -40,6 +41,9 @@ pub type RegroupRow = Row<RegroupRecord>;
 
 /// A private call as stored.
 pub type PrivateCallRow = Row<PrivateCallRecord>;
+
+/// A status message as stored.
+pub type StatusRow = Row<super::StatusRecord>;
 
 /// An alert with every acknowledgement it received (oldest first).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -374,6 +374,32 @@ pub struct AdminActionRecord {
     pub at_ms: UnixMs,
 }
 
+/// Whom a status message went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusTarget {
+    /// One terminal.
+    Terminal(TerminalId),
+    /// A group's listeners.
+    Group(GroupId),
+    /// The dispatchers (the control room).
+    Dispatchers,
+}
+
+/// A status message a terminal sent ("on scene", "need backup").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRecord {
+    /// The sender.
+    pub from: TerminalId,
+    /// The status code (0: text only); its label is in the directory.
+    pub code: u32,
+    /// The free text, as sent (at most 1,024 bytes).
+    pub text: String,
+    /// Whom it went to.
+    pub target: StatusTarget,
+    /// When.
+    pub at_ms: UnixMs,
+}
+
 /// Anything the call log stores; each kind goes to its own table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -397,6 +423,8 @@ pub enum Record {
     Regroup(RegroupRecord),
     /// A private call that ended.
     PrivateCall(PrivateCallRecord),
+    /// A status message sent.
+    Status(StatusRecord),
 }
 
 macro_rules! from_record {
@@ -418,5 +446,6 @@ from_record!(
     Session(SessionRecord),
     Admin(AdminActionRecord),
     Regroup(RegroupRecord),
-    PrivateCall(PrivateCallRecord)
+    PrivateCall(PrivateCallRecord),
+    Status(StatusRecord)
 );

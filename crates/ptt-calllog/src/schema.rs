@@ -3,7 +3,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::CallLogError;
-use super::record::{AdminAction, Record};
+use super::record::{AdminAction, Record, StatusTarget};
 
 /// Migration `i` takes the database from `user_version` i to i + 1. Append only: never edit
 /// a migration that has shipped.
@@ -113,6 +113,19 @@ const MIGRATIONS: &[&str] = &[
     // 5: when crash recovery found a burst's recording lost (its audio never reached the
     // disk before a crash), NULL when it was not.
     "ALTER TABLE bursts ADD COLUMN recording_lost_at_ms INTEGER;",
+    // 6: status messages ("on scene", "need backup"), for the history. `target_kind` is
+    // `terminal`, `group` or `dispatchers`; `target` the terminal or group id, 0 for
+    // the dispatchers.
+    "CREATE TABLE status_messages (
+        id INTEGER PRIMARY KEY,
+        from_terminal INTEGER NOT NULL,
+        code INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target INTEGER NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX status_messages_at ON status_messages (at_ms);",
 ];
 
 /// The schema version this build writes and reads.
@@ -275,6 +288,18 @@ pub(crate) fn insert(tx: &Transaction<'_>, record: &Record) -> rusqlite::Result<
                 c.answered_at_ms,
                 c.ended_at_ms
             ])?;
+        }
+        Record::Status(s) => {
+            let (kind, target) = match s.target {
+                StatusTarget::Terminal(t) => ("terminal", t.0),
+                StatusTarget::Group(g) => ("group", g.0),
+                StatusTarget::Dispatchers => ("dispatchers", 0),
+            };
+            tx.prepare_cached(
+                "INSERT INTO status_messages (from_terminal, code, text, target_kind, target, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![s.from.0, s.code, s.text, kind, target, s.at_ms])?;
         }
     }
     Ok(tx.last_insert_rowid())

@@ -31,6 +31,7 @@ mod call_log;
 mod dispatch;
 mod named;
 mod params;
+mod status;
 
 use call_log::read;
 use named::Named;
@@ -39,6 +40,7 @@ use params::{ApiError, Params, QueryPairs, group_param};
 pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
         .merge(dispatch::routes())
+        .merge(status::routes())
         .route("/api/v1/groups", get(groups))
         .route("/api/v1/terminals", get(terminals))
         .route("/api/v1/bursts", get(bursts))

@@ -234,3 +234,70 @@ async fn bad_parameters_are_400_naming_the_parameter() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_messages_are_in_the_history_with_their_label() -> anyhow::Result<()> {
+    let directory = district().table("[[status]]\ncode = 3\nlabel = \"Need backup\"\n");
+    let relay = TestRelay::start(&directory).await?;
+    let ops = Ops::new(&relay);
+    let mut clients = relay.connect_all([1, 2, 9]).await;
+    use pb::status_message::Target;
+    let status = |code: u32, text: &str, target| {
+        Request::StatusMessage(pb::StatusMessage {
+            code,
+            text: text.to_owned(),
+            target: Some(target),
+            ..Default::default()
+        })
+    };
+    let sender = by_id(&mut clients, 1);
+    for request in [
+        status(3, "gate 2", Target::Dispatchers(true)),
+        status(0, "all quiet", Target::GroupId(10)),
+    ] {
+        let answer = sender.request(request).await?;
+        assert!(matches!(answer, Body::Ack(_)), "{answer:?}");
+    }
+    // A refused one (an unknown code) is not in the history.
+    let refused = sender
+        .request(status(7, "", Target::Dispatchers(true)))
+        .await?;
+    assert!(matches!(refused, Body::Error(_)), "{refused:?}");
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let listed = loop {
+        let body = ops.json("/api/v1/status-messages").await;
+        let n = body["status_messages"].as_array().map_or(0, Vec::len);
+        if n >= 2 || tokio::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let messages = listed["status_messages"].as_array().expect("a list");
+    assert_eq!(messages.len(), 2, "{listed}");
+    // Newest first.
+    let (last, first) = (&messages[0], &messages[1]);
+    assert_eq!(
+        (
+            last["from"]["id"].as_u64(),
+            last["code"].as_u64(),
+            last["text"].as_str(),
+            last["to"].as_str(),
+            last["target"]["id"].as_u64()
+        ),
+        (Some(1), Some(0), Some("all quiet"), Some("group"), Some(10)),
+        "{listed}"
+    );
+    assert_eq!(
+        (
+            first["label"].as_str(),
+            first["text"].as_str(),
+            first["to"].as_str()
+        ),
+        (Some("Need backup"), Some("gate 2"), Some("dispatchers")),
+        "{listed}"
+    );
+    assert!(first.get("target").is_none(), "{listed}");
+    relay.stop().await?;
+    Ok(())
+}

@@ -5,7 +5,8 @@ use ptt_proto::pb::{self, server_message::Body};
 
 use super::session::Session;
 use crate::{dispatch, link};
-use ptt_directory::{GeoPoint, Role, TerminalId};
+use ptt_calllog::{Record, StatusRecord, StatusTarget};
+use ptt_directory::{GeoPoint, GroupId, Role, TerminalId};
 
 /// Longest status text, bytes.
 const MAX_STATUS_TEXT: usize = 1024;
@@ -73,6 +74,7 @@ impl Session {
             );
         }
         let target = status.target;
+        let (code, text) = (status.code, status.text.clone());
         let frame = link::frame(0, Body::StatusMessage(status));
         match target {
             Some(Target::TerminalId(terminal)) if !self.may_reach(terminal) => {
@@ -100,6 +102,19 @@ impl Session {
                 self.shared.groups.notify_control_room(0, &frame)
             }
         }
+        // Delivered: into the history too.
+        let target = match target {
+            Some(Target::TerminalId(terminal)) => StatusTarget::Terminal(TerminalId(terminal)),
+            Some(Target::GroupId(group)) => StatusTarget::Group(GroupId(group)),
+            Some(Target::Dispatchers(_)) | None => StatusTarget::Dispatchers,
+        };
+        self.shared.log.log(Record::Status(StatusRecord {
+            from: TerminalId(self.link.terminal),
+            code,
+            text,
+            target,
+            at_ms: self.shared.unix_ms(),
+        }));
         self.ack(id);
     }
 
