@@ -34,10 +34,12 @@
     if (us < 1000000) return Math.round(us / 1000) + ' ms';
     return (us / 1000000).toFixed(1) + ' s';
   }
+  // One unit style throughout: "3.0 s", "25.4 s", "2 min 05 s", "1 h 02 min".
   function fmtDuration(ms) {
-    if (ms < 10000) return (ms / 1000).toFixed(1) + ' s';
-    if (ms < 3600000) return Math.floor(ms / 60000) + ':' + String(Math.floor(ms / 1000) % 60).padStart(2, '0');
-    return Math.floor(ms / 3600000) + ' h';
+    if (ms < 60000) return (ms / 1000).toFixed(1) + ' s';
+    const s = Math.floor(ms / 1000);
+    if (ms < 3600000) return Math.floor(s / 60) + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+    return Math.floor(s / 3600) + ' h ' + String(Math.floor(s / 60) % 60).padStart(2, '0') + ' min';
   }
   function fmtTime(ms) {
     const d = new Date(ms);
@@ -103,9 +105,10 @@
       seen.add(g.id);
       const t = tile(g);
       setText(t.name, g.name);
-      // A number alone on an idle tile (its title says what it counts);
-      // the stylesheet adds "members" on the big tiles.
+      // Members online now: a number alone on an idle tile (its title says
+      // what it counts); the stylesheet adds "online" on the big tiles.
       setText(t.members, String(g.members));
+      t.members.title = 'members online now';
       if (t.root.title !== g.name) t.root.title = g.name;
       setText(t.queue, g.queue > 0 ? '+' + g.queue + ' queued' : '');
       setText(t.holder, g.holder ? (g.holder.name || 'terminal ' + g.holder.id) : '');
@@ -381,6 +384,8 @@
       const who = el('div', 'b-who');
       who.append(el('b', '', b.talker_name || 'terminal ' + b.talker));
       const where = [b.group_name || 'group ' + b.group, fmtTime(b.started_ms), b.outcome.replace(/-/g, ' ')];
+      if (b.kind === 'emergency') where.unshift('EMERGENCY');
+      else if (b.kind === 'broadcast') where.unshift('all-call');
       const main = el('div');
       main.append(who, el('div', 'b-when', where.join(' · ')));
       const len = el('div', 'b-len', fmtDuration(b.duration_ms));

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use ptt_calllog::{AckKind, CallLogReader, now_ms};
-use ptt_directory::{Directory, TerminalId};
+use ptt_directory::{Directory, GroupId, TerminalId};
 
 /// Bursts listed.
 pub(crate) const RECENT_BURSTS: usize = 12;
@@ -181,10 +181,7 @@ impl LogView {
                 BurstView {
                     id: row.id,
                     group: b.group.0,
-                    group_name: self
-                        .directory
-                        .group(b.group)
-                        .map_or_else(String::new, |g| g.name.clone()),
+                    group_name: group_name(&self.directory, b.group),
                     talker: b.talker.0,
                     talker_name: name(b.talker),
                     started_ms: b.started_at_ms,
@@ -265,6 +262,16 @@ fn tally(acks: &[ptt_calllog::AlertAckRecord]) -> (u32, u32, u32) {
     )
 }
 
+/// A group's name for the dashboard; a private call's group (a reserved id
+/// the directory does not hold) is "private call".
+fn group_name(directory: &Directory, group: GroupId) -> String {
+    match directory.group(group) {
+        Some(g) => g.name.clone(),
+        None if group.0 >= ptt_directory::FIRST_RESERVED_GROUP_ID => "private call".to_owned(),
+        None => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +299,13 @@ mod tests {
         ];
         assert_eq!(tally(&acks), (3, 1, 1));
         assert_eq!(tally(&[]), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_private_calls_group_is_named_so() {
+        let directory = Directory::demo().expect("the demo directory");
+        let call_group = GroupId(ptt_directory::FIRST_RESERVED_GROUP_ID + 3);
+        assert_eq!(group_name(&directory, call_group), "private call");
+        assert_eq!(group_name(&directory, GroupId(999_999)), "");
     }
 }
