@@ -54,6 +54,7 @@ const GROUP_STATE: &str = r#"
         acc_p50: document.getElementById('acc-p50').textContent,
         responding: text(alert, '.a-responding b'),
         missing: text(alert, '.a-missing'),
+        silent: text(alert, '.a-silent'),
         conn: document.getElementById('conn').textContent,
         bursts: document.querySelectorAll('#bursts li[data-burst]').length,
     };
@@ -168,6 +169,10 @@ async fn the_page_shows_the_floor_live_latency_and_plays_a_recording() -> anyhow
                     && v["missing"]
                         .as_str()
                         .is_some_and(|m| m.starts_with("not reached: Test "))
+                    // And by name: everyone but 101, who answered.
+                    && v["silent"].as_str().is_some_and(|m| {
+                        m.starts_with("no answer: T") && !m.contains("T101")
+                    })
                     && v["conn"] == "live"
                     && v["bursts"].as_u64() >= Some(1)
             },

@@ -327,6 +327,10 @@
         const where = a.not_reached.map(([name, missing, of]) => `${name} ${missing}/${of}`);
         li.append(el('div', 'a-missing', 'not reached: ' + where.join(', ')));
       }
+      if (a.silent.length > 0) {
+        const more = a.silent_count > a.silent.length ? ' +' + (a.silent_count - a.silent.length) + ' more' : '';
+        li.append(el('div', 'a-missing a-silent', 'no answer: ' + a.silent.join(', ') + more));
+      }
       return li;
     }));
   }

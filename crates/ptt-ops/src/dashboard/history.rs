@@ -82,7 +82,15 @@ pub(crate) struct AlertView {
     /// the most missing first, at most [`MAX_NOT_REACHED`]; while the relay
     /// still keeps the tally.
     pub(crate) not_reached: Vec<(String, u32, u32)>,
+    /// The first targets that have not answered at all, by name (at most
+    /// [`MAX_SILENT_NAMED`]), while the relay still keeps the tally.
+    pub(crate) silent: Vec<String>,
+    /// How many targets have not answered at all.
+    pub(crate) silent_count: u32,
 }
+
+/// Most terminals named as not reached per alert.
+pub(crate) const MAX_SILENT_NAMED: usize = 8;
 
 /// Most organisations listed as not reached per alert.
 pub(crate) const MAX_NOT_REACHED: usize = 5;
@@ -212,6 +220,8 @@ impl LogView {
                     responding,
                     unable,
                     not_reached: Vec::new(),
+                    silent: Vec::new(),
+                    silent_count: 0,
                 }
             })
             .collect();

@@ -90,6 +90,16 @@ async fn run(shared: Arc<OpsState>, tx: watch::Sender<Option<Arc<Published>>>) {
                 .not_reached(alert.id)
                 .unwrap_or_default();
             alert.not_reached.truncate(super::history::MAX_NOT_REACHED);
+            let (silent, count) = shared
+                .relay
+                .alerts
+                .silent(alert.id, super::history::MAX_SILENT_NAMED)
+                .unwrap_or_default();
+            alert.silent = silent
+                .into_iter()
+                .map(|terminal| shared.relay.terminal_name(terminal))
+                .collect();
+            alert.silent_count = u32::try_from(count).unwrap_or(u32::MAX);
         }
         let now_ms = now_ms();
         let (groups, clients) = snapshot::groups(&shared, Instant::now());

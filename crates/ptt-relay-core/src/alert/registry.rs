@@ -99,6 +99,20 @@ impl Alerts {
         Some(out)
     }
 
+    /// The targets of alert `id` that have not answered at all, in id order,
+    /// at most `max`, and how many there are in all; while it is kept. The
+    /// dashboard names who is still missing.
+    pub fn silent(&self, id: u64, max: usize) -> Option<(Vec<u32>, usize)> {
+        let alert = self.alerts.get(&id)?;
+        let tally = alert.tally.lock().unwrap_or_else(PoisonError::into_inner);
+        let silent = alert
+            .targets
+            .iter()
+            .filter(|terminal| !tally.answers.contains_key(terminal));
+        let count = silent.clone().count();
+        Some((silent.take(max).copied().collect(), count))
+    }
+
     /// Registers a committed alert, forgetting expired and surplus ones.
     pub(super) fn insert(&self, id: u64, state: AlertState) {
         let now = Instant::now();
