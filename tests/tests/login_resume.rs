@@ -53,13 +53,14 @@ async fn a_credential_logs_in_without_hashing_after_a_restart_but_not_once_disab
     assert_eq!(refused_for(&answer), Some(pb::ErrorReason::AuthFailed));
     assert_eq!(relay.metrics.auth_resume_invalid.get(), 1);
 
-    // Disabled: cut off, and its credential is refused.
+    // Disabled: cut off, and its credential (which proves who it is) is
+    // refused with the reason.
     let (status, _) = disable(relay.ops, 100).await?;
     assert_eq!(status, reqwest::StatusCode::OK);
     tokio::time::timeout(PATIENCE, conn.closed()).await?;
     let (_, answer) = hello(&endpoint, relay.addr, 100, b"", &resumed.resume_token).await?;
     let refused = answer.expect_err("a disabled terminal resumed");
-    assert_eq!(refused.reason, i32::from(pb::ErrorReason::AuthFailed));
+    assert_eq!(refused.reason, i32::from(pb::ErrorReason::TerminalDisabled));
     assert!(refused.detail.contains("disabled"), "{}", refused.detail);
     assert_eq!(relay.metrics.auth_resumed.get(), 1);
     assert_eq!(relay.metrics.auth_verifications.get(), 0);

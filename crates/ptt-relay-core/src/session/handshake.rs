@@ -161,7 +161,8 @@ pub(super) async fn handshake(
     let now = Instant::now();
     let terminal = hello.terminal_id;
     let presented = !hello.resume_token.is_empty();
-    if !(presented && resumption_accepted(shared, &hello.resume_token, terminal, remote)) {
+    let resumed = presented && resumption_accepted(shared, &hello.resume_token, terminal, remote);
+    if !resumed {
         if presented && hello.secret.is_empty() {
             // voice.md §2.1: the client forgets the credential and logs in
             // with its secret; nothing was hashed, so nothing is counted
@@ -207,6 +208,9 @@ pub(super) async fn handshake(
         )
         .await;
         return Err(Refusal::auth(DISABLED));
+    }
+    if resumed {
+        shared.metrics.auth_resumed.inc();
     }
     // Authenticated: the unauthenticated slot is traded for one of the
     // `max-connections` session slots (a terminal replacing its own older
@@ -272,10 +276,8 @@ fn resumption_accepted(
     let now_ms = shared.clock.unix_us_now() / 1000;
     let checked = shared.auth.resumption.check(token, terminal, now_ms);
     match checked {
-        Ok(()) if shared.directory.terminal(TerminalId(terminal)).is_some() => {
-            shared.metrics.auth_resumed.inc();
-            true
-        }
+        // Counted as a resumed login once the terminal is let in.
+        Ok(()) if shared.directory.terminal(TerminalId(terminal)).is_some() => true,
         Ok(()) => {
             shared.metrics.auth_resume_stale.inc();
             false
