@@ -1,6 +1,6 @@
 //! The [`Client`]: a terminal logged in to the relay, with every request of
 //! the control protocol as an awaitable method and the relay's unsolicited
-//! messages as [`Event`]s.
+//! messages as [`Event`](crate::Event)s.
 //!
 //! The client keeps itself connected (see [`crate::reconnect`]): methods
 //! called while the connection is down fail fast with
