@@ -101,6 +101,16 @@ pub fn relative_path(group: u32, started_at_ms: i64, burst: u32, talker: u32) ->
     )
 }
 
+/// Which burst a recording file is, read from its file name (a finished
+/// `….opus` or a half-written `….opus.part`): (start unix ms, group, burst,
+/// talker). For tools and tests that find a burst's file without
+/// re-implementing the naming of [`relative_path`].
+pub fn burst_of_file(file_name: &str) -> Option<(i64, u32, u32, u32)> {
+    parse_file_name(file_name, recover::PART_SUFFIX)
+        .or_else(|| parse_file_name(file_name, ".opus"))
+        .map(|(ms, key)| (ms, key.group, key.burst, key.talker))
+}
+
 /// The start (unix ms) and key in a recording's file name
 /// `<ms>-g<group>-b<burst>-t<talker><suffix>`; `None` for any other name.
 fn parse_file_name(name: &str, suffix: &str) -> Option<(i64, Key)> {

@@ -244,10 +244,15 @@ async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow:
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     eprintln!("left by the kill: {partial:#?}");
-    let doomed_tag = format!("-g14-b{doomed_burst}-t108.opus");
+    // Which burst a file is, read by the recorder's own naming.
+    let is_burst = |path: &str, group: u32, burst: u32, talker: u32| {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        ptt_recording::burst_of_file(name)
+            .is_some_and(|(_, g, b, t)| (g, b, t) == (group, burst, talker))
+    };
     match partial
         .iter()
-        .find(|p| p.to_string_lossy().ends_with(&format!("{doomed_tag}.part")))
+        .find(|p| is_burst(&p.to_string_lossy(), 14, doomed_burst, 108))
     {
         Some(temp) => {
             let bytes = std::fs::read(temp)?;
@@ -256,7 +261,7 @@ async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow:
         None => {
             let finished = recordings(&root)
                 .into_iter()
-                .find(|r| r.ends_with(&doomed_tag))
+                .find(|r| is_burst(r, 14, doomed_burst, 108))
                 .expect("group 14 recorded");
             std::fs::remove_file(root.join(finished))?;
         }
@@ -323,7 +328,7 @@ async fn a_kill_9_keeps_the_audio_and_the_rows_agree_with_the_files() -> anyhow:
         .collect();
     assert_eq!(unlogged.len(), 1, "{unlogged:?}");
     assert!(
-        unlogged[0].ends_with(&format!("-g12-b{in_flight_burst}-t104.opus")),
+        is_burst(&unlogged[0], 12, in_flight_burst, 104),
         "{unlogged:?}"
     );
     let kept = opusinfo(&root.join(&unlogged[0]));
