@@ -479,3 +479,17 @@ fn a_disk_error_is_counted_and_recording_goes_on_for_other_bursts() {
     assert_eq!(metrics.errors(), 1);
     assert_eq!(metrics.written(), 1);
 }
+
+#[test]
+fn a_file_name_says_which_burst_it_is() {
+    let name = relative_path(10, 1_738_311_300_250, 7, 301);
+    let file = name.rsplit('/').next().expect("a file name");
+    assert_eq!(burst_of_file(file), Some((1_738_311_300_250, 10, 7, 301)));
+    assert_eq!(
+        burst_of_file(&format!("{file}.part")),
+        Some((1_738_311_300_250, 10, 7, 301)),
+        "half-written"
+    );
+    assert_eq!(burst_of_file("notes.opus"), None);
+    assert_eq!(burst_of_file("12-g1-b2-tX.opus"), None);
+}
