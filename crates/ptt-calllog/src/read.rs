@@ -69,6 +69,9 @@ pub struct EmergencyRow {
     pub declared_at_ms: UnixMs,
     /// The first clear of that group at or after the declaration: (by, at).
     pub cleared: Option<(TerminalId, UnixMs)>,
+    /// For a clear through the admin API (by terminal 0): the operator who
+    /// asked for it (the `by` of its admin action).
+    pub cleared_by_operator: Option<String>,
 }
 
 /// Row counts per table, for tests and the dashboard.
@@ -280,11 +283,17 @@ impl CallLogReader {
         max: usize,
     ) -> Result<Vec<EmergencyRow>, CallLogError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT e.id, e.group_id, e.terminal, e.declared_at_ms, c.by_terminal, c.at_ms
+            "SELECT e.id, e.group_id, e.terminal, e.declared_at_ms, c.by_terminal, c.at_ms,
+                    a.by_whom
              FROM emergencies e
              LEFT JOIN emergency_clears c ON c.id = (
                  SELECT id FROM emergency_clears
                  WHERE group_id = e.group_id AND at_ms >= e.declared_at_ms ORDER BY at_ms, id LIMIT 1)
+             -- An admin clear is committed as an admin action just before it happens.
+             LEFT JOIN admin_actions a ON c.by_terminal = 0 AND a.id = (
+                 SELECT id FROM admin_actions
+                 WHERE action = 'clear-emergency' AND group_id = e.group_id AND at_ms <= c.at_ms
+                 ORDER BY at_ms DESC, id DESC LIMIT 1)
              WHERE (?1 IS NULL OR e.group_id = ?1) AND e.declared_at_ms >= ?2 AND e.declared_at_ms < ?3
              ORDER BY e.declared_at_ms DESC, e.id DESC LIMIT ?4",
         )?;
@@ -296,11 +305,12 @@ impl CallLogReader {
                 r.get::<_, i64>(3)?,
                 r.get::<_, Option<i64>>(4)?,
                 r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, g, t, declared_at_ms, by, at) = row?;
+            let (id, g, t, declared_at_ms, by, at, operator) = row?;
             let cleared = match (by, at) {
                 (Some(by), Some(at)) => Some((TerminalId(id32(by)?), at)),
                 _ => None,
@@ -311,6 +321,7 @@ impl CallLogReader {
                 terminal: TerminalId(id32(t)?),
                 declared_at_ms,
                 cleared,
+                cleared_by_operator: operator,
             });
         }
         Ok(out)

@@ -396,7 +396,8 @@ struct EmergencyView {
 
 #[derive(Debug, Serialize)]
 struct Cleared {
-    /// The dispatcher; id 0 for a clear through the admin API.
+    /// The dispatcher; id 0 for a clear through the admin API, named after
+    /// the operator who asked for it.
     by: Named,
     at_ms: UnixMs,
 }
@@ -411,7 +412,13 @@ impl EmergencyView {
             cleared: row
                 .cleared
                 .map(|(by, at_ms): (TerminalId, UnixMs)| Cleared {
-                    by: Named::terminal(shared, by.0),
+                    by: match row.cleared_by_operator.clone() {
+                        Some(operator) if by.0 == 0 => Named {
+                            id: 0,
+                            name: operator,
+                        },
+                        _ => Named::terminal(shared, by.0),
+                    },
                     at_ms,
                 }),
         }

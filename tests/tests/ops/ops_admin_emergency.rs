@@ -69,6 +69,8 @@ async fn the_admin_clears_an_emergency_for_the_group() -> anyhow::Result<()> {
         emergencies[0].cleared.map(|(by, _)| by),
         Some(ADMIN_TERMINAL)
     );
+    // Named after the operator who asked (the token's default name here).
+    assert_eq!(emergencies[0].cleared_by_operator.as_deref(), Some("admin"));
     let actions: Vec<_> = reader
         .admin_actions()?
         .into_iter()
