@@ -227,8 +227,14 @@ impl Link {
             self.conn.close(code.into(), why.as_bytes());
             return;
         }
+        // Called from the relay's tasks; outside a runtime (nothing there
+        // sends control messages today) the close cannot wait: at once.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.conn.close(code.into(), why.as_bytes());
+            return;
+        };
         let conn = self.conn.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             tokio::time::sleep(FAREWELL_GRACE * 2).await;
             conn.close(code.into(), why.as_bytes());
         });

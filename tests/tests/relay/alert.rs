@@ -323,3 +323,24 @@ async fn no_target_groups_means_all_call_and_ids_stay_unique_across_restarts() -
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_call_of_thousands_is_answered_with_the_targets_that_fit() -> anyhow::Result<()> {
+    // 3,000 guards: naming them all would not fit one control message.
+    let directory = TestDirectory::new()
+        .dispatcher(1)
+        .guards(10_000..13_000)
+        .group(10, std::iter::once(1).chain(10_000..13_000));
+    let relay = TestRelay::start(&directory).await?;
+    let mut dispatcher = Client::connect(relay.addr, &relay.cert, 1).await?;
+    let answer = dispatcher.request(alert("all units", &[10])).await?;
+    let first = tally(&answer).unwrap_or_else(|| panic!("not a tally: {answer:?}"));
+    assert_eq!(first.targets, 3_000, "every target counted");
+    let named = first.entries.len();
+    assert!(
+        (1_000..3_000).contains(&named),
+        "the first ones named, as many as fit: {named}"
+    );
+    relay.stop().await?;
+    Ok(())
+}

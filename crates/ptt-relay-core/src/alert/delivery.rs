@@ -138,6 +138,10 @@ pub fn send(alerts: &Arc<Alerting>, link: &Arc<Link>, request_id: u64, alert: pb
         });
 }
 
+/// Bytes of the first tally's target list: well under the 64 KiB a control
+/// message may have, beside the tally's counts and parts.
+const NAMED_TARGETS_BYTES: usize = 40 * 1024;
+
 /// Registers a committed alert, answers the sender and delivers it to every
 /// joined member of its groups, once each, except the sender.
 fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
@@ -171,13 +175,21 @@ fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
 
     let parts = parts(alerts, &alert.target_group_ids, &targets);
     // Every target, not answered yet: the sender's console can name who
-    // never answers (later tallies carry only what changed).
+    // never answers (later tallies carry only what changed). As many as fit
+    // a control message with room to spare; a larger roll call's console
+    // names the first ones and counts the rest.
+    let mut budget = NAMED_TARGETS_BYTES;
     let unanswered = targets
         .iter()
         .map(|&terminal| pb::AlertAckEntry {
             terminal_id: terminal,
             name: alerts.directory.name_of(TerminalId(terminal)).to_owned(),
             ..Default::default()
+        })
+        .take_while(|entry| {
+            // Each entry: its name and about 12 bytes of fields and framing.
+            budget = budget.saturating_sub(entry.name.len() + 12);
+            budget > 0
         })
         .collect();
     let first = Tally::default().to_wire(alert.alert_id, &targets, &parts, unanswered);
