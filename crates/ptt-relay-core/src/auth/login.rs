@@ -77,8 +77,14 @@ impl Authenticator {
         directory: &Directory,
         metrics: Arc<Metrics>,
     ) -> Self {
+        // By default every core but one: a storm of logins hashes at full
+        // speed on the others while the voice path keeps a core of its own
+        // (two hashing threads on a two-core machine delayed bystanders'
+        // frames by 5 ms).
         let workers = match settings.hash_workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            0 => {
+                std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+            }
             n => n,
         };
         let largest = directory

@@ -202,7 +202,8 @@ pub struct Config {
     #[serde(with = "duration_serde")]
     pub auth_failure_delay: Duration,
 
-    /// Secret verifications (argon2) running at once; 0: one per core.
+    /// Secret verifications (argon2) running at once; 0: one per core but one (at least one),
+    /// so hashing never takes the voice path's last core.
     #[arg(
         long,
         value_name = "N",
