@@ -262,7 +262,10 @@ async fn status_messages_are_in_the_history_with_their_label() -> anyhow::Result
     let refused = sender
         .request(status(7, "", Target::Dispatchers(true)))
         .await?;
-    assert!(matches!(refused, Body::Error(_)), "{refused:?}");
+    assert!(
+        matches!(&refused, Body::Error(e) if e.reason == i32::from(pb::ErrorReason::Malformed)),
+        "{refused:?}"
+    );
 
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let listed = loop {
