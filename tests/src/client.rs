@@ -50,6 +50,31 @@ pub fn endpoint_speaking(
     alpn: &[u8],
     datagrams: bool,
 ) -> anyhow::Result<quinn::Endpoint> {
+    endpoint_tuned(cert, alpn, |transport| {
+        transport.datagram_receive_buffer_size(datagrams.then_some(1 << 20));
+    })
+}
+
+/// A client endpoint without QUIC datagrams (voice.md §4's stream fallback)
+/// whose streams' flow-control window is `stream_window` bytes: a small one
+/// makes a listener that does not read its voice streams block the relay.
+pub fn endpoint_without_datagrams(
+    cert: &Path,
+    stream_window: u32,
+) -> anyhow::Result<quinn::Endpoint> {
+    endpoint_tuned(cert, b"ptt/1", |transport| {
+        transport
+            .datagram_receive_buffer_size(None)
+            .stream_receive_window(stream_window.into());
+    })
+}
+
+/// A client endpoint offering `alpn`, its transport set by `tune`.
+fn endpoint_tuned(
+    cert: &Path,
+    alpn: &[u8],
+    tune: impl FnOnce(&mut quinn::TransportConfig),
+) -> anyhow::Result<quinn::Endpoint> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(cert)? {
         roots.add(cert?)?;
@@ -62,7 +87,7 @@ pub fn endpoint_speaking(
     tls.alpn_protocols = vec![alpn.to_vec()];
     let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
     let mut transport = quinn::TransportConfig::default();
-    transport.datagram_receive_buffer_size(datagrams.then_some(1 << 20));
+    tune(&mut transport);
     config.transport_config(Arc::new(transport));
     let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     endpoint.set_default_client_config(config);
@@ -299,6 +324,55 @@ impl Client {
             .ok()?
             .ok()?;
         VoiceDatagram::parse(datagram).ok()
+    }
+
+    /// Sends `datagrams` as the records of one new voice stream (voice.md
+    /// §4), 2 ms apart (as a talker's backlog goes out; all at once would
+    /// overflow a datagram listener's bounded queue, which drops the
+    /// oldest), finished after the last; the stream is returned for tests
+    /// that look at how the relay answered it.
+    pub async fn send_on_stream(&self, datagrams: &[Bytes]) -> anyhow::Result<quinn::SendStream> {
+        let mut stream = self.conn.open_uni().await?;
+        for datagram in datagrams {
+            let prefix = ptt_proto::voice_stream::record_prefix(datagram.len())?;
+            stream.write_all(&prefix).await?;
+            stream.write_all(datagram).await?;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        stream.finish()?;
+        Ok(stream)
+    }
+
+    /// The next voice stream the relay opens to this terminal, or `None`
+    /// after `wait`.
+    pub async fn next_voice_stream(&self, wait: Duration) -> Option<quinn::RecvStream> {
+        tokio::time::timeout(wait, self.conn.accept_uni())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Every record of a voice stream, read until it ends or `wait` passes;
+    /// true with them if it ended with FIN (not a reset, not the timeout).
+    pub async fn read_voice_stream(
+        stream: &mut quinn::RecvStream,
+        wait: Duration,
+    ) -> anyhow::Result<(Vec<VoiceDatagram>, bool)> {
+        let mut records = ptt_proto::voice_stream::RecordReader::new();
+        let mut voice = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        let finished = loop {
+            while let Some(datagram) = records.next_record()? {
+                voice.push(VoiceDatagram::parse(datagram)?);
+            }
+            let read = tokio::time::timeout_at(deadline, stream.read_chunk(usize::MAX, true));
+            match read.await {
+                Ok(Ok(Some(chunk))) => records.extend(&chunk.bytes),
+                Ok(Ok(None)) => break records.buffered() == 0,
+                Ok(Err(_)) | Err(_) => break false,
+            }
+        };
+        Ok((voice, finished))
     }
 
     /// The `GoingAway` on the control stream, then the application code the

@@ -147,6 +147,12 @@ pub struct ClientConfig {
     /// terminal as reached (on by default). Turn off only for a client that
     /// shows alerts somewhere else first and sends the receipt itself.
     pub auto_ack_alerts: bool,
+    /// Carry voice in QUIC datagrams (on by default). Off asks the relay
+    /// for the voice stream fallback (voice.md §4: one stream per burst),
+    /// for paths or middleboxes that drop datagrams; the connection then
+    /// does not advertise datagram support at all. A relay that offers no
+    /// datagrams gets streams either way.
+    pub datagrams: bool,
 }
 
 impl ClientConfig {
@@ -174,6 +180,7 @@ impl ClientConfig {
             talk_buffer_frames: 100,
             quality_report_interval: Some(QUALITY_REPORT_INTERVAL),
             auto_ack_alerts: true,
+            datagrams: true,
         }
     }
 }
@@ -198,6 +205,7 @@ impl fmt::Debug for ClientConfig {
             .field("reconnect", &self.reconnect)
             .field("event_capacity", &self.event_capacity)
             .field("talk_buffer_frames", &self.talk_buffer_frames)
+            .field("datagrams", &self.datagrams)
             .field("quality_report_interval", &self.quality_report_interval)
             .field("auto_ack_alerts", &self.auto_ack_alerts)
             .finish()

@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 use ptt_proto::framing::{self, Decoder};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::{Flags, HEADER_LEN, Kind, VoiceDatagram, VoiceHeader};
+use ptt_proto::voice_stream::{MAX_RECORD_LEN, RecordReader, STREAM_ERROR_CODE};
 use tokio::task::JoinHandle;
 
 use crate::clock::unix_us;
@@ -126,7 +127,7 @@ async fn hello(
             secret,
             client_version: config.client_version.clone(),
             capabilities: Some(pb::Capabilities {
-                datagrams: true,
+                datagrams: config.datagrams && conn.max_datagram_size().is_some(),
                 max_datagram_size: 0,
                 private_calls: true,
                 location: true,
@@ -168,7 +169,7 @@ async fn hello(
     // Kept apart from the `HelloOk` the link holds, so it is never logged.
     shared.resume.keep(std::mem::take(&mut hello.resume_token));
     if !hello.datagrams {
-        tracing::warn!("the relay did not enable voice datagrams; voice will not flow");
+        tracing::info!("voice on streams (voice.md §4): no QUIC datagrams on this connection");
     }
     tracing::info!(
         session = hello.session_id,
@@ -178,6 +179,7 @@ async fn hello(
     );
     let link = Arc::new(Link::new(conn.clone(), hello, send, config.request_timeout));
     tokio::spawn(read_voice(shared.clone(), link.clone()));
+    tokio::spawn(read_voice_streams(shared.clone(), link.clone()));
     if link.hello.ping_interval_ms > 0 {
         let interval = Duration::from_millis(u64::from(link.hello.ping_interval_ms));
         tokio::spawn(keep_pinging(link.clone(), interval));
@@ -405,19 +407,10 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
         };
         let Ok(datagram) = datagram else { break };
         let received_at = Instant::now();
-        let datagram = match VoiceDatagram::parse(datagram) {
-            Ok(datagram) => datagram,
-            Err(error) => {
-                shared.stats.bad_datagrams.fetch_add(1, Ordering::Relaxed);
-                tracing::trace!(%error, "bad voice datagram dropped");
-                continue;
-            }
-        };
-        if datagram.header.kind != Kind::Voice {
+        let Some(last) = deliver(&shared, datagram, received_at) else {
             continue;
-        }
-        let h = datagram.header;
-        if h.flags.last_frame() {
+        };
+        if last {
             unfinished = None;
         } else {
             if unfinished.is_none() {
@@ -425,26 +418,81 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
             }
             unfinished = Some(received_at);
         }
-        shared.stats.voice_frames.fetch_add(1, Ordering::Relaxed);
-        shared.quality.record_frame(
-            h.group_id,
-            h.burst_id,
-            h.sequence,
-            h.timestamp_us,
-            unix_us(),
-            shared.clock_offset_us(),
-        );
-        shared.emit(Event::Voice(VoiceFrame {
-            group: h.group_id,
-            talker: h.talker_id,
-            burst: h.burst_id,
-            sequence: h.sequence,
-            sender_timestamp_us: h.timestamp_us,
-            received_at,
-            last: h.flags.last_frame(),
-            payload: datagram.payload,
-        }));
     }
+}
+
+/// Reads the relay's voice streams (voice.md §4: one per burst) until the
+/// connection ends; each is read by a task of its own. Only a connection
+/// without datagrams gets them.
+async fn read_voice_streams(shared: Arc<Shared>, link: Arc<Link>) {
+    while let Ok(stream) = link.conn.accept_uni().await {
+        tokio::spawn(read_voice_stream(shared.clone(), stream));
+    }
+}
+
+/// Delivers each record of one voice stream as a datagram. A record length
+/// out of bounds stops the stream (code 1) and drops the rest of the burst.
+async fn read_voice_stream(shared: Arc<Shared>, mut stream: quinn::RecvStream) {
+    let mut records = RecordReader::new();
+    loop {
+        loop {
+            match records.next_record() {
+                Ok(Some(datagram)) => {
+                    deliver(&shared, datagram, Instant::now());
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    shared.stats.bad_datagrams.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%error, "voice stream stopped");
+                    let _ = stream.stop(STREAM_ERROR_CODE.into());
+                    return;
+                }
+            }
+        }
+        match stream.read_chunk(MAX_RECORD_LEN, true).await {
+            Ok(Some(chunk)) => records.extend(&chunk.bytes),
+            Ok(None) | Err(_) => return,
+        }
+    }
+}
+
+/// Counts one voice datagram (however it arrived), feeds the quality
+/// report and emits it as an event. `Some(last)` for a voice frame,
+/// telling whether it ended its burst; `None` for anything else (dropped
+/// and counted if bad).
+fn deliver(shared: &Shared, datagram: Bytes, received_at: Instant) -> Option<bool> {
+    let datagram = match VoiceDatagram::parse(datagram) {
+        Ok(datagram) => datagram,
+        Err(error) => {
+            shared.stats.bad_datagrams.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(%error, "bad voice datagram dropped");
+            return None;
+        }
+    };
+    if datagram.header.kind != Kind::Voice {
+        return None;
+    }
+    let h = datagram.header;
+    shared.stats.voice_frames.fetch_add(1, Ordering::Relaxed);
+    shared.quality.record_frame(
+        h.group_id,
+        h.burst_id,
+        h.sequence,
+        h.timestamp_us,
+        unix_us(),
+        shared.clock_offset_us(),
+    );
+    shared.emit(Event::Voice(VoiceFrame {
+        group: h.group_id,
+        talker: h.talker_id,
+        burst: h.burst_id,
+        sequence: h.sequence,
+        sender_timestamp_us: h.timestamp_us,
+        received_at,
+        last: h.flags.last_frame(),
+        payload: datagram.payload,
+    }));
+    Some(h.flags.last_frame())
 }
 
 /// A keep-alive datagram (kind 1, no payload): the relay drops it.

@@ -121,9 +121,19 @@ impl Link {
             .clone()
     }
 
+    /// True if voice travels on streams, one per burst (voice.md §4): the
+    /// relay said `HelloOk.datagrams` false.
+    pub(crate) fn voice_on_streams(&self) -> bool {
+        !self.hello.datagrams
+    }
+
     /// Largest voice datagram this connection may carry (voice.md §3.2).
     pub(crate) fn max_datagram(&self) -> usize {
-        let negotiated = self.conn.max_datagram_size().unwrap_or(0);
+        let negotiated = if self.voice_on_streams() {
+            ptt_proto::voice::MAX_DATAGRAM_SIZE
+        } else {
+            self.conn.max_datagram_size().unwrap_or(0)
+        };
         let announced = usize::try_from(self.hello.max_datagram_size).unwrap_or(0);
         let announced = if announced == 0 {
             ptt_proto::voice::MAX_DATAGRAM_SIZE

@@ -24,6 +24,10 @@ use crate::error::ClientError;
 /// The ALPN id of the PTT protocol (proto/voice.md §1).
 pub const ALPN: &[u8] = b"ptt/1";
 
+/// Stream flow-control window without datagrams: about 1.6 s of voice in
+/// 100-byte frames.
+const VOICE_STREAM_WINDOW: u32 = 8 * 1024;
+
 /// Datagram receive buffer: about a second of voice from a few talkers.
 const DATAGRAM_RECEIVE_BUFFER: usize = 64 * ptt_proto::voice::MAX_DATAGRAM_SIZE;
 
@@ -63,9 +67,19 @@ pub fn quic_config(config: &ClientConfig) -> Result<quinn::ClientConfig, ClientE
         .map_err(|_| ClientError::Config("idle timeout too long for QUIC".into()))?;
     transport
         .max_idle_timeout(Some(idle))
-        .keep_alive_interval(Some(config.keep_alive))
+        .keep_alive_interval(Some(config.keep_alive));
+    if config.datagrams {
         // Setting a receive buffer advertises datagram support.
-        .datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
+        transport.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
+    } else {
+        // Voice on streams (voice.md §4): a small window bounds how much
+        // voice the relay can have in flight to this terminal, so a slow
+        // path makes the relay skip ahead (newest wins) instead of playing
+        // seconds late. Control messages still flow, paced by it.
+        transport
+            .datagram_receive_buffer_size(None)
+            .stream_receive_window(quinn::VarInt::from_u32(VOICE_STREAM_WINDOW));
+    }
     let mut quic = quinn::ClientConfig::new(Arc::new(crypto));
     quic.transport_config(Arc::new(transport));
     Ok(quic)

@@ -129,7 +129,7 @@ pub(crate) fn encode(
     counter(
         out,
         "pttd_voice_listener_queue_dropped",
-        "Datagrams handed to a listener's connection but never sent (send-queue overflow, or queued at close); counted when each session ends.",
+        "Voice frames handed to a listener but never sent: datagrams its send queue dropped or held at close (counted when each session ends), and frames a stream listener (voice.md §4) skipped when it fell behind.",
         m.listener_queue_dropped.get(),
     )?;
     group_traffic(out, groups)?;

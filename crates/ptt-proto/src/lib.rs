@@ -12,6 +12,8 @@
 //! - [`voice`]: the 24-byte voice datagram header (`proto/voice.md`),
 //!   parsed zero-copy over [`bytes::Bytes`], and the in-place talker stamp of
 //!   the relay's hot path.
+//! - [`voice_stream`]: the voice stream fallback's records (§4), for paths
+//!   without QUIC datagrams.
 //! - [`opus`]: Opus packet validation (RFC 6716 §3), so the relay forwards
 //!   only what is really Opus without decoding it.
 //!
@@ -22,6 +24,7 @@
 pub mod framing;
 pub mod opus;
 pub mod voice;
+pub mod voice_stream;
 
 /// Re-export of the prost version the generated types use, so that callers
 /// encode and decode with the same [`prost::Message`] trait.

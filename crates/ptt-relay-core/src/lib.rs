@@ -3,7 +3,8 @@
 //!
 //! [`admission`] decides which connection attempts get a handshake and a session slot;
 //! [`session`] serves one terminal's connection (handshake, control requests, voice in);
-//! [`group`] owns each talkgroup's floor in one task; [`fanout`] is the voice hot path;
+//! [`group`] owns each talkgroup's floor in one task; [`fanout`] is the voice hot path
+//! ([`stream_out`] carries it to listeners without QUIC datagrams);
 //! [`dispatch`] moves memberships with location (relay patrols, backup calls);
 //! [`alert`] runs roll calls; [`private_call`] connects two terminals; [`roster`] layers
 //! run-time membership changes over the directory; [`online`] knows who is online;
@@ -32,6 +33,7 @@ pub mod private_call;
 pub mod quic;
 pub mod roster;
 pub mod session;
+pub mod stream_out;
 pub mod tls;
 pub mod view;
 pub mod wire;

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 use crate::metrics::trust::ReportLedger;
+use crate::stream_out::StreamFeed;
 
 /// Application close code (proto/voice.md §1): the control stream broke the
 /// protocol (malformed framing, too many malformed messages).
@@ -57,6 +58,16 @@ pub enum Outbound {
     },
 }
 
+/// How voice reaches a terminal (`HelloOk.datagrams`).
+#[derive(Debug)]
+pub enum VoiceOut {
+    /// QUIC datagrams, handed straight to the connection (voice.md §3).
+    Datagrams,
+    /// One stream per burst (voice.md §4), through the session's writer:
+    /// the terminal's QUIC stack or path carries no datagrams.
+    Streams(StreamFeed),
+}
+
 /// The outbound side of one authenticated terminal.
 #[derive(Debug)]
 pub struct Link {
@@ -71,6 +82,7 @@ pub struct Link {
     /// The largest voice datagram this terminal takes (`HelloOk.max_datagram_size`:
     /// the smallest of its own limit, the relay's and the QUIC path's at login).
     pub max_datagram: usize,
+    voice_out: VoiceOut,
     control: mpsc::Sender<Outbound>,
     cut: AtomicBool,
     /// The last all-call frame handed to this link, so a terminal in several
@@ -106,6 +118,7 @@ impl Link {
         session: u64,
         conn: quinn::Connection,
         max_datagram: usize,
+        voice_out: VoiceOut,
         metrics: Arc<Metrics>,
     ) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE);
@@ -115,6 +128,7 @@ impl Link {
             session,
             conn,
             max_datagram,
+            voice_out,
             control,
             cut: AtomicBool::new(false),
             last_all_call_frame: AtomicU64::new(0),
@@ -164,7 +178,11 @@ impl Link {
     /// larger limit may send it, this listener never gets it.
     #[inline]
     pub fn send_voice(&self, datagram: Bytes) -> bool {
-        let sent = datagram.len() <= self.max_datagram && self.conn.send_datagram(datagram).is_ok();
+        let sent = datagram.len() <= self.max_datagram
+            && match &self.voice_out {
+                VoiceOut::Datagrams => self.conn.send_datagram(datagram).is_ok(),
+                VoiceOut::Streams(feed) => feed.offer(datagram),
+            };
         let counter = if sent {
             &self.voice.handed
         } else {
@@ -185,17 +203,23 @@ impl Link {
         self.voice.refused.load(Ordering::Relaxed)
     }
 
-    /// Datagrams quinn actually transmitted on this connection (the relay
-    /// sends no datagrams but voice). Takes the connection's lock: not for
-    /// the hot path.
-    pub fn voice_transmitted(&self) -> u64 {
-        self.conn.stats().frame_tx.datagram
+    /// True if voice reaches this terminal on streams, not datagrams
+    /// (`HelloOk.datagrams` false).
+    pub fn voice_on_streams(&self) -> bool {
+        matches!(self.voice_out, VoiceOut::Streams(_))
     }
 
-    /// Datagrams handed but not (yet) transmitted: dropped by quinn when the
-    /// send queue overflowed, plus the few still queued.
-    pub fn voice_unsent(&self) -> u64 {
-        self.voice_handed().saturating_sub(self.voice_transmitted())
+    /// Voice datagrams handed but never transmitted: dropped by quinn when
+    /// the send queue overflowed, plus the few still queued. Takes the
+    /// connection's lock: not for the hot path. A stream listener's writer
+    /// counts what it discards itself.
+    fn voice_unsent(&self) -> u64 {
+        match self.voice_out {
+            VoiceOut::Datagrams => self
+                .voice_handed()
+                .saturating_sub(self.conn.stats().frame_tx.datagram),
+            VoiceOut::Streams(_) => 0,
+        }
     }
 
     /// Frames and queues one message.

@@ -246,6 +246,8 @@ pub struct Metrics {
     /// Voice datagrams handed to a listener's connection that quinn never
     /// transmitted (its send queue overflowed and dropped the oldest, or the
     /// connection closed with them queued); counted when the session ends.
+    /// Also the frames a stream listener's writer discarded when the
+    /// listener fell behind ([`crate::stream_out`]), counted at once.
     pub listener_queue_dropped: Counter,
     /// The recorder's own counters (files written, frames dropped, errors).
     pub recording: std::sync::Arc<ptt_recording::Counters>,

@@ -56,6 +56,11 @@ const QUINN_DATAGRAM_OVERHEAD: usize = 32;
 /// client make the relay buffer more.
 const STREAM_WINDOW: u32 = 128 * 1024;
 
+/// Voice streams (voice.md §4) a terminal may have open at once: one per
+/// burst it talks in, so a few are plenty; each is bounded by
+/// [`STREAM_WINDOW`] and all together by the connection's window.
+pub const VOICE_STREAMS: u32 = 4;
+
 /// One voice frame is 20 ms of audio.
 const FRAME_MS: u64 = 20;
 
@@ -108,11 +113,11 @@ impl TransportSettings {
             .keep_alive_interval(Some(self.keep_alive))
             .datagram_receive_buffer_size(Some(64 * MAX_DATAGRAM))
             .datagram_send_buffer_size(self.datagram_send_buffer())
-            // One control stream per terminal. The voice stream fallback of
-            // voice.md §4 is not served yet: no unidirectional streams, so
-            // nothing can be buffered on them.
+            // One control stream per terminal, and a few voice streams
+            // (voice.md §4: one per burst; a new burst may open before the
+            // last one's FIN is read).
             .max_concurrent_bidi_streams(VarInt::from_u32(1))
-            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .max_concurrent_uni_streams(VarInt::from_u32(VOICE_STREAMS))
             .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
             .receive_window(VarInt::from_u32(2 * STREAM_WINDOW));
         let mut ack_frequency = AckFrequencyConfig::default();

@@ -24,4 +24,5 @@ mod recording_crash;
 mod report_limits;
 mod session;
 mod speech;
+mod voice_streams;
 mod zones;

@@ -31,37 +31,6 @@ async fn wrong_secret_or_unknown_terminal_is_refused_with_a_reason() -> anyhow::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_peer_without_datagrams_is_told_why_it_is_refused() -> anyhow::Result<()> {
-    let relay = TestRelay::start(&directory()).await?;
-    let endpoint = ptt_tests::client::endpoint_with(&relay.cert, false)?;
-    let refused = Client::login_on(endpoint, relay.addr, 100, b"secret-100")
-        .await?
-        .err()
-        .expect("refused");
-    assert_eq!(
-        refused.reason,
-        i32::from(pb::ErrorReason::UnsupportedRequest)
-    );
-    assert!(refused.detail.contains("datagrams"), "{}", refused.detail);
-    // The same for a client that has datagrams but says it wants none.
-    let no_thanks = pb::Capabilities {
-        datagrams: false,
-        ..Default::default()
-    };
-    let endpoint = ptt_tests::client::endpoint(&relay.cert)?;
-    let refused = Client::login_announcing(endpoint, relay.addr, 100, b"secret-100", no_thanks)
-        .await?
-        .err()
-        .expect("refused");
-    assert_eq!(
-        refused.reason,
-        i32::from(pb::ErrorReason::UnsupportedRequest)
-    );
-    relay.stop().await?;
-    Ok(())
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_from_one_address_are_rate_limited() -> anyhow::Result<()> {
     let relay = TestRelay::start_with(&directory(), |c| c.auth_failures_per_minute = 3).await?;
     for _ in 0..3 {

@@ -93,7 +93,7 @@ pub async fn run(
         call.group_id
     ));
     let ends = |event: &Event| matches!(event, Event::CallEnded { call_id, .. } if *call_id == id);
-    let (heard, ended_by) = listen::hear(&mut events, call.group_id, stop, ends).await?;
+    let (heard, ended_by) = listen::hear(&mut events, call.group_id, stop, None, ends).await?;
     let ended = match ended_by {
         Some(Event::CallEnded { reason, .. }) => {
             print(&format!("call {id}: the caller ended it ({reason:?})"));

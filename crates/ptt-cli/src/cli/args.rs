@@ -40,6 +40,11 @@ pub struct ConnArgs {
     /// Seconds to wait for the relay to answer before calling it unreachable.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub connect_timeout: f64,
+    /// Carry voice on QUIC streams, one per burst, instead of datagrams
+    /// (proto/voice.md §4): for networks or middleboxes that drop QUIC
+    /// datagrams. Costs latency when packets are lost (streams retransmit).
+    #[arg(long, env = "PTT_VOICE_STREAMS")]
+    pub voice_streams: bool,
 }
 
 impl ConnArgs {
@@ -53,6 +58,7 @@ impl ConnArgs {
             self.secret.as_bytes(),
         );
         config.client_version = concat!("ptt-cli/", env!("CARGO_PKG_VERSION")).to_owned();
+        config.datagrams = !self.voice_streams;
         if self.connect_timeout.is_finite() && self.connect_timeout > 0.0 {
             config.connect_timeout = Duration::from_secs_f64(self.connect_timeout.min(600.0));
         }

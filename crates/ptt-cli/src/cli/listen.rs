@@ -38,6 +38,10 @@ pub struct ListenArgs {
     /// Stop after this many seconds (default: at ctrl-c).
     #[arg(long, value_name = "N")]
     pub seconds: Option<f64>,
+    /// Stop once this many bursts were heard to their end (e.g. `--bursts 1`
+    /// in a script that waits for the next call).
+    #[arg(long, value_name = "N")]
+    pub bursts: Option<usize>,
 }
 
 /// One talk burst heard.
@@ -248,20 +252,22 @@ pub async fn run(
             () = super::stop::stop_after(args.seconds) => {}
         }
     };
-    let (report, _) = hear(&mut events, args.group, stop, |_| false).await?;
+    let (report, _) = hear(&mut events, args.group, stop, args.bursts, |_| false).await?;
     if let Some(path) = &args.wav {
         write_wav(path, &report.pcm)?;
     }
     Ok(report)
 }
 
-/// Plays `group`'s voice from `events` until `stop` resolves or an event
-/// satisfies `until` (returned with the report: e.g. the end of a private
-/// call). Prints one line per burst.
+/// Plays `group`'s voice from `events` until `stop` resolves, `bursts`
+/// bursts were played out to their end, or an event satisfies `until`
+/// (returned with the report: e.g. the end of a private call). Prints one
+/// line per burst.
 pub async fn hear(
     events: &mut Events,
     group: u32,
     stop: impl Future<Output = ()>,
+    bursts: Option<usize>,
     mut until: impl FnMut(&Event) -> bool,
 ) -> anyhow::Result<(ListenReport, Option<Event>)> {
     let mut player = Player::new(group);
@@ -278,6 +284,9 @@ pub async fn hear(
             () = tokio::time::sleep_until(wake.into()) => {}
         }
         player.play(Instant::now());
+        if bursts.is_some_and(|n| player.report.bursts.len() >= n) {
+            break None;
+        }
     };
     player.finish();
     Ok((player.report, ended_by))

@@ -129,6 +129,7 @@ mod tests {
                 id: 301,
                 secret: String::new(),
                 connect_timeout: 1.0,
+                voice_streams: false,
             },
             list: false,
             code,

@@ -150,6 +150,7 @@ impl Relay {
             id,
             secret: secret(id),
             connect_timeout: 3.0,
+            voice_streams: false,
         }
     }
 

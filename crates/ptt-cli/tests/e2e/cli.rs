@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use common::{Relay, secret};
+use ptt_cli::cli::ConnArgs;
 use ptt_cli::cli::alert::{self, AlertArgs};
 use ptt_cli::cli::listen::{self, ListenArgs};
 use ptt_cli::cli::monitor;
@@ -103,34 +104,46 @@ fn best_snr(sent: &[i16], heard: &[i16]) -> (f64, usize) {
 /// decoded and written, and what comes out is the same speech.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn talk_and_listen_exchange_audio() -> anyhow::Result<()> {
+    exchange_audio(false).await
+}
+
+/// The same with both `ptt talk` and `ptt listen` on `--voice-streams`
+/// (proto/voice.md §4): the speech arrives just as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn talk_and_listen_exchange_audio_on_voice_streams() -> anyhow::Result<()> {
+    exchange_audio(true).await
+}
+
+async fn exchange_audio(voice_streams: bool) -> anyhow::Result<()> {
     let relay = Relay::start(&directory_toml()).await?;
+    let conn = |id| ConnArgs {
+        voice_streams,
+        ..relay.conn(id)
+    };
     let dir = tempfile::tempdir()?;
     let sent_path = dir.path().join("sent.wav");
     let heard_path = dir.path().join("heard.wav");
     let sent = signal::speech_like(3.0, 42);
     write_wav(&sent_path, &sent)?;
 
-    let listener = relay.client(LISTENER).await?;
+    let listener = conn(LISTENER).connect().await?;
     listener.join(GROUP).await?;
     let listen_args = ListenArgs {
-        conn: relay.conn(LISTENER),
+        conn: conn(LISTENER),
         group: GROUP,
         wav: Some(heard_path.clone()),
         seconds: Some(30.0),
+        bursts: Some(1),
     };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let listening = tokio::spawn(async move {
-        let report = listen::run(&listener, &listen_args, async {
-            let _ = stop_rx.await;
-        })
-        .await;
+        let report = listen::run(&listener, &listen_args, std::future::pending()).await;
         listener.close().await;
         report
     });
 
-    let talker = relay.client(TALKER).await?;
+    let talker = conn(TALKER).connect().await?;
     let talk_args = TalkArgs {
-        conn: relay.conn(TALKER),
+        conn: conn(TALKER),
         group: GROUP,
         wav: Some(sent_path),
         tone: None,
@@ -155,10 +168,8 @@ async fn talk_and_listen_exchange_audio() -> anyhow::Result<()> {
     );
     talker.close().await;
 
-    // Let the listener play out the end of the burst.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let _ = stop_tx.send(());
-    let heard_report = listening.await??;
+    // The listener stops once it has played the burst out to its end.
+    let heard_report = tokio::time::timeout(Duration::from_secs(5), listening).await???;
 
     assert_eq!(heard_report.bursts.len(), 1, "{:?}", heard_report.bursts);
     let burst = &heard_report.bursts[0];

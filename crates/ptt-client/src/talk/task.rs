@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
+use ptt_proto::voice_stream::record_prefix;
 use tokio::sync::{mpsc, watch};
 
 use super::request::{Command, Frame, TalkRequest};
@@ -45,6 +46,8 @@ pub(super) struct TalkTask {
     last_flagged: bool,
     sent: u64,
     dropped: u64,
+    /// The burst's voice stream, when voice travels on streams.
+    voice_stream: Option<quinn::SendStream>,
 }
 
 impl TalkTask {
@@ -70,6 +73,7 @@ impl TalkTask {
             last_flagged: false,
             sent: 0,
             dropped: 0,
+            voice_stream: None,
         }
     }
 
@@ -77,6 +81,10 @@ impl TalkTask {
         let group = self.request.group;
         let (token, mut signals) = self.shared.watch_floor(group);
         let end = self.drive(&mut signals).await;
+        if let Some(mut stream) = self.voice_stream.take() {
+            // Revoked or disconnected mid-burst: the burst ends here.
+            let _ = stream.finish();
+        }
         self.shared.unwatch_floor(group, token);
         self.dropped += self.backlog.len() as u64;
         self.backlog.clear();
@@ -204,7 +212,7 @@ impl TalkTask {
             .send_replace(TalkState::Talking { burst, talk_limit });
         while let Some(frame) = self.backlog.pop_front() {
             let last = self.backlog.is_empty() && self.release_requested;
-            self.send(link, frame, last);
+            self.send(link, frame, last).await;
         }
         if self.release_requested {
             return self.finish(link).await;
@@ -234,14 +242,14 @@ impl TalkTask {
                 Some(Command::Frame(frame)) => match self.commands.try_recv() {
                     // The release is already queued: this is the last frame.
                     Ok(Command::Release) | Err(mpsc::error::TryRecvError::Disconnected) => {
-                        self.send(link, frame, true);
+                        self.send(link, frame, true).await;
                         return self.finish(link).await;
                     }
                     Ok(following) => {
-                        self.send(link, frame, false);
+                        self.send(link, frame, false).await;
                         next = Some(following);
                     }
-                    Err(mpsc::error::TryRecvError::Empty) => self.send(link, frame, false),
+                    Err(mpsc::error::TryRecvError::Empty) => self.send(link, frame, false).await,
                 },
                 Some(Command::Release) | None => return self.finish(link).await,
             }
@@ -260,7 +268,7 @@ impl TalkTask {
                 opus: Bytes::copy_from_slice(&[toc & 0xfc]),
                 captured_us: unix_us(),
             };
-            self.send(link, marker, true);
+            self.send(link, marker, true).await;
         }
         let Some(burst) = self.burst else {
             return TalkEnd::Withdrawn;
@@ -276,8 +284,8 @@ impl TalkTask {
         }
     }
 
-    /// Sends one frame of the burst as a datagram.
-    fn send(&mut self, link: &Link, frame: Frame, last: bool) {
+    /// Sends one frame of the burst, as a datagram or on the burst's stream.
+    async fn send(&mut self, link: &Link, frame: Frame, last: bool) {
         let Some(burst) = self.burst else {
             self.dropped += 1;
             return;
@@ -301,7 +309,14 @@ impl TalkTask {
             self.dropped += 1;
             return;
         }
-        match link.conn.send_datagram(buf.freeze()) {
+        let sent = if link.voice_on_streams() {
+            self.write_on_stream(link, buf.freeze(), last).await
+        } else {
+            link.conn
+                .send_datagram(buf.freeze())
+                .map_err(|e| e.to_string())
+        };
+        match sent {
             Ok(()) => {
                 self.sent += 1;
                 self.shared.stats.voice_sent.fetch_add(1, Ordering::Relaxed);
@@ -310,9 +325,54 @@ impl TalkTask {
                 self.last_flagged = last;
             }
             Err(error) => {
-                tracing::debug!(%error, "voice datagram not sent");
+                tracing::debug!(%error, "voice frame not sent");
                 self.dropped += 1;
             }
         }
     }
+
+    /// Writes one frame as a record of the burst's voice stream (voice.md
+    /// §4), opening the stream at the burst's first frame and finishing it
+    /// after the last. A stream that cannot take the frame within a frame's
+    /// time (the path is slower than the voice) is reset and the frame
+    /// dropped: live voice is newest-wins, the next frame opens a new one.
+    async fn write_on_stream(
+        &mut self,
+        link: &Link,
+        datagram: Bytes,
+        last: bool,
+    ) -> Result<(), String> {
+        let prefix = record_prefix(datagram.len()).map_err(|e| e.to_string())?;
+        let mut stream = match self.voice_stream.take() {
+            Some(stream) => stream,
+            None => match tokio::time::timeout(STREAM_PATIENCE, link.conn.open_uni()).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => return Err(error.to_string()),
+                Err(_) => return Err("no voice stream credit from the relay".into()),
+            },
+        };
+        let write = async {
+            stream.write_all(&prefix).await?;
+            stream.write_chunk(datagram).await
+        };
+        match tokio::time::timeout(STREAM_PATIENCE, write).await {
+            Ok(Ok(())) => {
+                if last {
+                    let _ = stream.finish();
+                } else {
+                    self.voice_stream = Some(stream);
+                }
+                Ok(())
+            }
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => {
+                let _ = stream.reset(0u32.into());
+                Err("voice stream blocked".into())
+            }
+        }
+    }
 }
+
+/// How long a frame may wait for the voice stream (its opening or flow
+/// control) before it is dropped: one frame's time.
+const STREAM_PATIENCE: Duration = Duration::from_millis(20);

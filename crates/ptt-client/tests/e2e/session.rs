@@ -63,6 +63,48 @@ async fn frames_pushed_before_the_grant_are_heard_in_order() -> anyhow::Result<(
     relay.stop().await
 }
 
+/// voice.md §4: a client configured without datagrams talks and listens on
+/// voice streams, one per burst, alongside datagram terminals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_datagrams_voice_flows_on_streams_both_ways() -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let relay = Relay::start(data.path(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+    let on_streams = |terminal| {
+        let mut config = relay.config(terminal);
+        config.datagrams = false;
+        Client::connect(config)
+    };
+    let stream_listener = on_streams(101).await?;
+    let mut stream_heard = stream_listener.events();
+    let datagram_listener = relay.client(102).await?;
+    let mut datagram_heard = datagram_listener.events();
+    let stream_talker = on_streams(100).await?;
+
+    for (talker, heard_by_streams, frames) in [
+        (&stream_talker, &mut datagram_heard, 12),
+        (&datagram_listener, &mut stream_heard, 15),
+    ] {
+        let talk = talker.press(DISTRICT, pb::Priority::Normal, pb::FloorKind::Normal);
+        let grant = talk.granted().await?;
+        for n in 0..frames {
+            talk.push_frame(opus_frame(n))?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let summary = talk.release().await;
+        assert_eq!(summary.end, TalkEnd::Released);
+        assert_eq!(summary.frames_dropped, 0);
+        let id = talker.terminal_id();
+        let heard = listen_to_burst(heard_by_streams, DISTRICT, id).await?;
+        assert_eq!(heard.frames[0].burst, grant.burst);
+        // Every frame, in order, plus the end-of-burst marker if sent.
+        assert_burst(&heard.frames, id, frames);
+    }
+    stream_talker.close().await;
+    stream_listener.close().await;
+    datagram_listener.close().await;
+    relay.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_talk_sends_its_buffered_audio_when_granted() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;

@@ -1,7 +1,8 @@
 //! One connection from end to end: the handshake, then, once authenticated,
-//! the session registered in `Online` and three tasks — control requests in,
-//! control messages out, voice datagrams in — until the connection ends, when
-//! the terminal leaves its groups.
+//! the session registered in `Online` and its tasks — control requests in,
+//! control messages out, voice in (datagrams and streams, `voice_in`) and,
+//! for a terminal without datagrams, its voice streams out — until the
+//! connection ends, when the terminal leaves its groups.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +13,12 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::admission::{Admitted, Unfinished};
-use crate::fanout::{self, Forwarded};
-use crate::link::{self, Link, Outbound};
-use crate::metrics::DropReason;
+use crate::link::{self, Outbound};
 use crate::session::context::SessionContext;
 use crate::session::control::session::Session;
 use crate::session::disable::disconnect_disabled;
-use crate::session::handshake::{ControlStreams, Refusal, handshake};
+use crate::session::handshake::{ControlStreams, Handshake, Refusal, handshake};
+use crate::session::voice_in::{receive_voice, receive_voice_streams};
 use ptt_calllog::{Record, SessionEvent, SessionRecord};
 use ptt_directory::TerminalId;
 
@@ -48,9 +48,9 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
             () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {
-            Ok((link, streams, outbound, hello_id)) => {
-                tracing::Span::current().record("terminal", link.terminal);
-                run(shared, link, streams, outbound, hello_id).await;
+            Ok(accepted) => {
+                tracing::Span::current().record("terminal", accepted.link.terminal);
+                run(shared, accepted).await;
             }
             Err(Refusal { code, why }) => {
                 // A missed deadline was counted and logged (throttled) by
@@ -70,18 +70,18 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
 }
 
 /// Runs an authenticated session to its end.
-async fn run(
-    shared: Arc<SessionContext>,
-    link: Arc<Link>,
-    streams: ControlStreams,
-    outbound: mpsc::Receiver<Outbound>,
-    hello_id: u64,
-) {
-    let ControlStreams {
-        send,
-        recv,
-        decoder,
-    } = streams;
+async fn run(shared: Arc<SessionContext>, accepted: Handshake) {
+    let Handshake {
+        link,
+        streams: ControlStreams {
+            send,
+            recv,
+            decoder,
+        },
+        outbound,
+        voice_writer,
+        hello_id,
+    } = accepted;
     shared.metrics.sessions_opened.inc();
     if let Some(previous) = shared.online.insert(link.clone()) {
         tracing::info!(
@@ -113,11 +113,18 @@ async fn run(
 
     let writer = tokio::spawn(write_control(send, outbound, link.conn.clone()).in_current_span());
     let voice = tokio::spawn(receive_voice(shared.clone(), link.clone()).in_current_span());
+    let voice_streams =
+        tokio::spawn(receive_voice_streams(shared.clone(), link.clone()).in_current_span());
+    if let Some(voice_writer) = voice_writer {
+        // Ends when the link (its feed) is dropped or the connection closes.
+        tokio::spawn(voice_writer.run().in_current_span());
+    }
 
     let mut session = Session::new(shared.clone(), link.clone());
     session.start(hello_id).await;
     session.serve(recv, decoder).await;
     voice.abort();
+    voice_streams.abort();
     let still_current = shared.online.remove_if_current(&link);
     // A replaced session leaves its groups quietly: its successor is online.
     session.finish(still_current).await;
@@ -163,80 +170,4 @@ async fn write_control(
         }
     }
     let _ = send.finish();
-}
-
-/// Forwards the terminal's voice datagrams until the connection ends.
-///
-/// Every datagram the connection received is counted once: read ones in
-/// `datagrams_in` (and, if not forwarded, by drop reason), and those quinn
-/// discarded unread because its receive buffer was full (a flood) as
-/// [`DropReason::ReceiveOverflow`]. quinn counts the latter only inside its
-/// connection stats, so they are reconciled each time the loop has drained
-/// the buffer and is about to wait (idle time; never per datagram of a
-/// flood).
-async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
-    let mut tally = ReceiveTally::default();
-    loop {
-        let read = link.conn.read_datagram();
-        tokio::pin!(read);
-        let result = match ready_now(read.as_mut()).await {
-            Some(result) => result,
-            None => {
-                // Taken before a last look at an empty buffer: every
-                // datagram it counts was read or discarded by then.
-                let received = link.conn.stats().frame_rx.datagram;
-                match ready_now(read.as_mut()).await {
-                    Some(result) => result,
-                    None => {
-                        tally.reconcile(&shared, received);
-                        read.await
-                    }
-                }
-            }
-        };
-        let Ok(datagram) = result else { break };
-        shared.metrics.datagrams_in.inc();
-        tally.read += 1;
-        match fanout::forward(&shared.fanout, &link, datagram) {
-            Ok(Forwarded::Voice(_)) => {}
-            Ok(Forwarded::KeepAlive) => shared.metrics.keepalives_in.inc(),
-            Err(reason) => {
-                shared.metrics.count_drop(reason);
-                tracing::trace!(%reason, "datagram dropped");
-            }
-        }
-    }
-}
-
-/// The output of `future` if it is ready without waiting.
-async fn ready_now<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
-    tokio::select! {
-        biased;
-        output = future => Some(output),
-        () = std::future::ready(()) => None,
-    }
-}
-
-/// The voice datagrams of one connection: read by the relay, and already
-/// counted as discarded by quinn.
-#[derive(Debug, Default)]
-struct ReceiveTally {
-    read: u64,
-    overflowed: u64,
-}
-
-impl ReceiveTally {
-    /// Counts as discarded what quinn had `received` (its stats, taken when
-    /// the buffer was empty) and the relay neither read nor counted yet.
-    fn reconcile(&mut self, shared: &SessionContext, received: u64) {
-        let discarded = received
-            .saturating_sub(self.read)
-            .saturating_sub(self.overflowed);
-        if discarded > 0 {
-            self.overflowed += discarded;
-            shared
-                .metrics
-                .count_drops(DropReason::ReceiveOverflow, discarded);
-        }
-    }
 }

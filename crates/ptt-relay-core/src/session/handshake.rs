@@ -19,10 +19,11 @@ use tokio::sync::mpsc;
 
 use crate::admission::Ticket;
 use crate::auth::pool::PoolError;
-use crate::link::{self, Link, Outbound};
+use crate::link::{self, Link, Outbound, VoiceOut};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
 use crate::session::read::read_message;
+use crate::stream_out::{StreamWriter, stream_feed};
 use crate::wire;
 use ptt_calllog::{AuthFailureRecord, Record};
 use ptt_directory::TerminalId;
@@ -38,9 +39,20 @@ pub(super) struct ControlStreams {
     pub(super) decoder: Decoder,
 }
 
-/// What a successful handshake hands the session: the terminal's link, its
-/// control streams, the queue of frames to write, and the `Hello`'s request id.
-pub(super) type Handshake = (Arc<Link>, ControlStreams, mpsc::Receiver<Outbound>, u64);
+/// What a successful handshake hands the session.
+pub(super) struct Handshake {
+    /// The terminal's link, as groups and the fan-out see it.
+    pub(super) link: Arc<Link>,
+    /// The control stream.
+    pub(super) streams: ControlStreams,
+    /// The control frames to write, queued by the link.
+    pub(super) outbound: mpsc::Receiver<Outbound>,
+    /// The writer of the terminal's voice streams, if voice reaches it on
+    /// streams (voice.md §4) rather than datagrams.
+    pub(super) voice_writer: Option<StreamWriter>,
+    /// The `Hello`'s request id, for `HelloOk`.
+    pub(super) hello_id: u64,
+}
 
 /// Why a connection was closed before its session started, with the close
 /// code (proto/voice.md §1) that tells the client whether to retry.
@@ -133,21 +145,13 @@ pub(super) async fn handshake(
         .capabilities
         .as_ref()
         .map_or(0, |capabilities| capabilities.max_datagram_size);
-    // A `Hello` without capabilities is taken to want datagrams.
+    // A `Hello` without capabilities is taken to want datagrams. Without
+    // them (the client's choice, or a QUIC stack or path that carries none)
+    // voice flows on streams (voice.md §4), limited like datagrams.
     let wants_datagrams = hello.capabilities.as_ref().is_none_or(|c| c.datagrams);
     let path_limit = conn.max_datagram_size().filter(|_| wants_datagrams);
-    let Some(path_limit) = path_limit else {
-        // voice.md §4's stream fallback is not served yet: say so plainly
-        // instead of accepting a terminal that could neither talk nor hear.
-        refuse(
-            &mut send,
-            request_id,
-            pb::ErrorReason::UnsupportedRequest,
-            "this relay needs voice in QUIC datagrams (RFC 9221, Capabilities.datagrams); the voice stream fallback is not served",
-        )
-        .await;
-        return Err(Refusal::protocol("peer without datagram support"));
-    };
+    let on_streams = path_limit.is_none();
+    let path_limit = path_limit.unwrap_or(crate::quic::MAX_DATAGRAM);
     let Some(max_datagram) = datagram_limit(path_limit, client_limit) else {
         refuse(
             &mut send,
@@ -226,24 +230,32 @@ pub(super) async fn handshake(
         return Err(Refusal::going_away("max-connections reached"));
     }
 
+    let (voice_out, voice_writer) = if on_streams {
+        let (feed, writer) = stream_feed(conn.clone(), shared.metrics.clone());
+        (VoiceOut::Streams(feed), Some(writer))
+    } else {
+        (VoiceOut::Datagrams, None)
+    };
     let (link, outbound) = Link::new(
         terminal,
         Arc::from(shared.directory.name_of(TerminalId(terminal))),
         shared.online.next_session(),
         conn.clone(),
         max_datagram,
+        voice_out,
         shared.metrics.clone(),
     );
-    Ok((
+    Ok(Handshake {
         link,
-        ControlStreams {
+        streams: ControlStreams {
             send,
             recv,
             decoder,
         },
         outbound,
-        request_id,
-    ))
+        voice_writer,
+        hello_id: request_id,
+    })
 }
 
 /// The largest voice datagram either side may send on a connection

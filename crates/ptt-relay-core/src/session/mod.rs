@@ -14,6 +14,7 @@ mod control;
 mod disable;
 mod handshake;
 mod read;
+mod voice_in;
 
 pub use connection::serve;
 pub use control::rate::{Rate, RateError, RateLimits};

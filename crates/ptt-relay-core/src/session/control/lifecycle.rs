@@ -27,7 +27,7 @@ impl Session {
     pub(in crate::session) async fn start(&mut self, hello_id: u64) {
         self.known = self.memberships();
         let groups = self.group_infos();
-        let datagrams = self.link.conn.max_datagram_size().is_some();
+        let datagrams = !self.link.voice_on_streams();
         let max_datagram_size = self.link.max_datagram;
         self.link.send(
             hello_id,
