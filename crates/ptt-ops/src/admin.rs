@@ -1,5 +1,5 @@
-//! The admin API: actions that change the running relay, each behind the bearer token of
-//! `admin-token` (config), compared in constant time.
+//! The admin API: actions that change the running relay, each behind a bearer token of
+//! `admin-token` or `admin-token-file` (config), compared in constant time.
 //!
 //! | method | path | does |
 //! |---|---|---|
@@ -10,10 +10,12 @@
 //! | PUT | `/api/v1/admin/groups/{id}/members/{terminal}` | adds the member, or changes its rights: body `{"listen": true, "talk": true, "max_priority": "normal"}` (all optional; the priority defaults to the terminal's cap) |
 //! | DELETE | `/api/v1/admin/groups/{id}/members/{terminal}` | removes the member |
 //!
-//! Every changing request may name the operator: `{"by": "duty officer Li"}` (in the PUT
-//! body beside the rights; as the whole JSON body of the others, which otherwise need
-//! none). It is stored as who acted, "admin" when not given; it is what the caller says,
-//! as the token is shared.
+//! Who acted is stored with every change. With a named token (`admin-token-file` lines
+//! `<operator name> <token>`, one per operator) it is the token's operator, whatever the
+//! request says: the audit trail names people. With the single unnamed token
+//! (`admin-token`), shared by whoever holds it, a changing request may name the operator:
+//! `{"by": "duty officer Li"}` (in the PUT body beside the rights; as the whole JSON body
+//! of the others, which otherwise need none), "admin" when not given.
 //!
 //! Answers are JSON: 200 on success; 401 without `Authorization: Bearer <token>` or with a
 //! wrong one; 429 (with `Retry-After`), the token unchecked, once the source address made
@@ -82,12 +84,12 @@ struct TerminalState {
 }
 
 async fn disable(
-    _: Admin,
+    admin: Admin,
     State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<TerminalState>, Response> {
-    let by = operator(actor)?;
+    let by = operator(&admin, actor)?;
     detached(async move {
         let terminal = TerminalId(id);
         {
@@ -111,12 +113,12 @@ async fn disable(
 }
 
 async fn enable(
-    _: Admin,
+    admin: Admin,
     State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<TerminalState>, Response> {
-    let by = operator(actor)?;
+    let by = operator(&admin, actor)?;
     detached(async move {
         {
             let _turn = shared.relay.roster.writing().await;
@@ -162,12 +164,12 @@ struct Cleared {
 }
 
 async fn clear_emergency(
-    _: Admin,
+    admin: Admin,
     State(shared): State<Arc<OpsState>>,
     Ids(id): Ids<u32>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<Cleared>, Response> {
-    let by = operator(actor)?;
+    let by = operator(&admin, actor)?;
     detached(async move {
         let Some(group) = shared.relay.group(id).cloned() else {
             return Err(roster_error(RosterError::UnknownGroup(GroupId(id))));
@@ -241,12 +243,12 @@ struct Member {
 }
 
 async fn set_member(
-    _: Admin,
+    admin: Admin,
     State(shared): State<Arc<OpsState>>,
     Ids((group, terminal)): Ids<(u32, u32)>,
     JsonBody(body): JsonBody<MemberBody>,
 ) -> Result<Json<Member>, Response> {
-    let by = operator(Some(Actor { by: body.by }))?;
+    let by = operator(&admin, Some(Actor { by: body.by }))?;
     let action = AdminAction::SetMember {
         group: GroupId(group),
         terminal: TerminalId(terminal),
@@ -258,12 +260,12 @@ async fn set_member(
 }
 
 async fn remove_member(
-    _: Admin,
+    admin: Admin,
     State(shared): State<Arc<OpsState>>,
     Ids((group, terminal)): Ids<(u32, u32)>,
     OptionalJson(actor): OptionalJson<Actor>,
 ) -> Result<Json<Member>, Response> {
-    let by = operator(actor)?;
+    let by = operator(&admin, actor)?;
     let action = AdminAction::RemoveMember {
         group: GroupId(group),
         terminal: TerminalId(terminal),
@@ -381,17 +383,20 @@ fn roster_error(e: RosterError) -> Response {
     error(status, &e.to_string())
 }
 
-/// The operator named by a request, "admin" if none; 400 for a name that is empty, too
-/// long or holds control characters (it ends up in logs and the audit table).
-fn operator(actor: Option<Actor>) -> Result<String, BadName> {
-    let Some(by) = actor.and_then(|a| a.by) else {
-        return Ok(BY.to_owned());
+/// Who acted: the operator the token belongs to when it is named (`admin-token-file`),
+/// whatever the body says; else the one the request names, "admin" if none. 400 for a
+/// name that is empty, too long or holds control characters (it ends up in logs and the
+/// audit table), checked even when the token's name wins.
+fn operator(admin: &Admin, actor: Option<Actor>) -> Result<String, BadName> {
+    let claimed = actor.and_then(|a| a.by);
+    let Some(by) = claimed else {
+        return Ok(admin.operator.clone().unwrap_or_else(|| BY.to_owned()));
     };
     let by = by.trim();
     if by.is_empty() || by.chars().count() > MAX_BY_CHARS || by.chars().any(char::is_control) {
         return Err(BadName);
     }
-    Ok(by.to_owned())
+    Ok(admin.operator.clone().unwrap_or_else(|| by.to_owned()))
 }
 
 /// An operator name [`operator`] refused; answered with 400.

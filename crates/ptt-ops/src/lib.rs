@@ -46,7 +46,7 @@ pub use guard::VIEW_COOKIE;
 pub use limits::OpsLimits;
 pub use log_throttle::LogThrottle;
 pub use state::OpsState;
-pub use token::{AdminToken, Token, ViewToken};
+pub use token::{AdminTokenLineError, AdminTokens, Token, ViewToken};
 
 /// The ops HTTP routes over the relay's shared state, all behind the access layer.
 pub fn router(shared: Arc<OpsState>) -> Router {

@@ -8,7 +8,7 @@ use ptt_relay_core::view::RelayView;
 use crate::access::OpsAccess;
 use crate::counters::OpsCounters;
 use crate::limits::OpsLimits;
-use crate::token::AdminToken;
+use crate::token::AdminTokens;
 use crate::token_limit::TokenLimit;
 
 /// The state behind every ops route.
@@ -18,8 +18,9 @@ pub struct OpsState {
     pub relay: RelayView,
     /// Who may use the port: allowed host names, the view token, throttled warnings.
     pub access: OpsAccess,
-    /// Bearer token of the admin API; `None` disables it.
-    pub admin_token: Option<AdminToken>,
+    /// Bearer tokens of the admin API, each naming its operator or not; none (or
+    /// a blank one) disables it.
+    pub admin_tokens: AdminTokens,
     /// Connection cap, timeouts and the wrong-token rate limit.
     pub limits: OpsLimits,
     /// Wrong tokens counted against [`OpsLimits`].
@@ -29,17 +30,17 @@ pub struct OpsState {
 }
 
 impl OpsState {
-    /// The ops state over `relay`, with its access rules, admin token and limits.
+    /// The ops state over `relay`, with its access rules, admin tokens and limits.
     pub fn new(
         relay: RelayView,
         access: OpsAccess,
-        admin_token: Option<AdminToken>,
+        admin_tokens: AdminTokens,
         limits: OpsLimits,
     ) -> Arc<Self> {
         Arc::new(Self {
             relay,
             access,
-            admin_token,
+            admin_tokens,
             token_limit: TokenLimit::new(
                 limits.token_failures_per_minute,
                 limits.token_failures_per_minute_total,

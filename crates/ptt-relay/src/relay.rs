@@ -302,7 +302,7 @@ impl Relay {
             ops_state: ptt_ops::OpsState::new(
                 view.clone(),
                 ptt_ops::OpsAccess::new(config.view_token.clone(), &config.ops_allowed_hosts),
-                config.admin_token.clone(),
+                config.admin_token.clone().unwrap_or_default(),
                 config.ops_limits(),
             ),
             sessions,

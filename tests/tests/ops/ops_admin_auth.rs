@@ -196,3 +196,52 @@ async fn the_admin_api_needs_its_token() -> anyhow::Result<()> {
     assert!(reader.admin_actions()?.is_empty());
     Ok(())
 }
+
+/// With `admin-token-file` naming one token per operator, the audit trail
+/// names the token's operator whatever the request claims, and a token of
+/// no line is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_named_token_is_recorded_as_its_operator() -> anyhow::Result<()> {
+    use reqwest::Method;
+    const LI: &str = "li-admin-token-0123456789";
+    const WANG: &str = "wang-admin-token-0123456789";
+    let data = tempfile::tempdir()?;
+    let file = data.path().join("admin-tokens");
+    std::fs::write(&file, format!("duty officer Li {LI}\nWang {WANG}\n"))?;
+    let relay = TestRelay::start_with(&directory(), move |config| {
+        config.admin_token_file = Some(file);
+        config.read_token_files().expect("the token file reads");
+    })
+    .await?;
+    let path = format!(
+        "/api/v1/admin/groups/{}/members/{}",
+        admin_port::GROUP,
+        admin_port::OUTSIDER
+    );
+    let claims_other = Some(json!({"by": "someone else"}));
+    let (status, body) = call(relay.ops, Method::PUT, &path, Some(LI), claims_other).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(relay.ops, Method::DELETE, &path, Some(WANG), None).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(relay.ops, Method::DELETE, &path, Some(TOKEN), None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "not a token of the file");
+
+    let (status, history) = call(
+        relay.ops,
+        Method::GET,
+        &format!("/api/v1/regroups?group={}", admin_port::GROUP),
+        Some(WANG),
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let by: Vec<&str> = history["regroups"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|r| r["by"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(by, ["Wang", "duty officer Li"], "newest first: {history}");
+    relay.stop().await?;
+    Ok(())
+}

@@ -17,9 +17,12 @@ use crate::counters::Refusal;
 use crate::state::OpsState;
 use crate::token_limit;
 
-/// Proof that the request carries the admin token; the first extractor of every handler,
-/// so nothing else about a request is looked at before it is authorised.
-pub(super) struct Admin;
+/// Proof that the request carries an admin token, and whose: the first extractor of every
+/// handler, so nothing else about a request is looked at before it is authorised.
+pub(super) struct Admin {
+    /// The operator the token belongs to (`admin-token-file`), `None` for an unnamed one.
+    pub(super) operator: Option<String>,
+}
 
 impl FromRequestParts<Arc<OpsState>> for Admin {
     type Rejection = Response;
@@ -28,12 +31,12 @@ impl FromRequestParts<Arc<OpsState>> for Admin {
         parts: &mut Parts,
         shared: &Arc<OpsState>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = shared.admin_token.as_ref().filter(|t| !t.is_empty()) else {
+        if shared.admin_tokens.is_empty() {
             return Err(error(
                 StatusCode::FORBIDDEN,
                 "admin API disabled: set admin_token",
             ));
-        };
+        }
         let source = token_limit::source(&parts.extensions);
         let now = shared.relay.clock.now_ms();
         // Refused before the comparison: past the limit a guess tells nothing.
@@ -48,9 +51,12 @@ impl FromRequestParts<Arc<OpsState>> for Admin {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "));
-        match presented {
-            Some(presented) if token.matches(presented) => Ok(Admin),
-            _ => {
+        let operator = presented.and_then(|p| shared.admin_tokens.identify(p));
+        match operator {
+            Some(operator) => Ok(Admin {
+                operator: operator.map(str::to_owned),
+            }),
+            None => {
                 shared.token_limit.failed(source, now);
                 shared.counters.admin_auth_failed();
                 // At most a line a minute: a client retrying a wrong token fills no disk.

@@ -4,7 +4,8 @@
 //! `ops-idle-timeout`, `ops-token-failures-per-minute[-total]`) — with reading the admin
 //! token file and the rules these settings must meet.
 
-use ptt_ops::{OpsLimits, Token};
+use ptt_directory::toml_text::Location;
+use ptt_ops::{AdminTokens, OpsLimits};
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
@@ -66,7 +67,8 @@ impl Config {
         }
     }
 
-    /// Reads `admin-token-file` into `admin-token` (then forgets the path, so the two are
+    /// Reads `admin-token-file` (one token per operator, see [`AdminTokens::parse_file`])
+    /// into `admin-token` (then forgets the path, so the two are
     /// not both set). Called by [`Cli::load`](super::settings::Cli::load); embedders
     /// building a [`Config`] in code and using the file call it before `Relay::load`.
     pub fn read_token_files(&mut self) -> Result<(), ConfigError> {
@@ -83,7 +85,16 @@ impl Config {
             path: path.clone(),
             source,
         })?;
-        self.admin_token = Some(Token::from(text.trim().to_owned()));
+        let tokens = AdminTokens::parse_file(&text).map_err(|e| ConfigError::InvalidAt {
+            location: Location {
+                origin: path.display().to_string(),
+                line: e.line,
+                column: 1,
+            },
+            field: "admin-token-file",
+            reason: e.reason,
+        })?;
+        self.admin_token = Some(tokens);
         self.admin_token_file = None;
         Ok(())
     }
@@ -91,7 +102,7 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use ptt_ops::AdminToken;
+    use ptt_ops::AdminTokens;
 
     use super::super::settings::Cli;
     use super::*;
@@ -102,11 +113,11 @@ mod tests {
 
     #[test]
     fn admin_token_is_checked_in_constant_time_and_never_shown() {
-        let token: AdminToken = "0123456789abcdef-secret".parse().unwrap();
-        assert!(token.matches(b"0123456789abcdef-secret"));
-        assert!(!token.matches(b"0123456789abcdef-secreT"));
-        assert!(!token.matches(b"0123456789abcdef"));
-        assert!(!token.matches(b""));
+        let token: AdminTokens = "0123456789abcdef-secret".parse().unwrap();
+        assert!(token.identify(b"0123456789abcdef-secret").is_some());
+        assert!(token.identify(b"0123456789abcdef-secreT").is_none());
+        assert!(token.identify(b"0123456789abcdef").is_none());
+        assert!(token.identify(b"").is_none());
         let config = Config {
             admin_token: Some(token),
             ..Config::default()
@@ -139,7 +150,44 @@ mod tests {
             from_file
                 .admin_token
                 .unwrap()
-                .matches(b"abcdefghijklmnopqrstuvwxyz")
+                .identify(b"abcdefghijklmnopqrstuvwxyz")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_token_file_names_each_operator_and_a_bad_line_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-tokens");
+        std::fs::write(
+            &file,
+            "# duty officers\nduty officer Li  li-token-0123456789\n\nWang wang-token-0123456789\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let tokens = load(&["--admin-token-file", path])
+            .unwrap()
+            .config
+            .admin_token
+            .expect("read from the file");
+        assert_eq!(
+            tokens.identify(b"li-token-0123456789"),
+            Some(Some("duty officer Li"))
+        );
+        assert_eq!(
+            tokens.identify(b"wang-token-0123456789"),
+            Some(Some("Wang"))
+        );
+        assert_eq!(tokens.identify(b"li-token-012345678"), None);
+        assert!(!format!("{tokens:?}").contains("token-0"), "{tokens:?}");
+
+        std::fs::write(&file, "Li li-token-0123456789\nWang short\n").unwrap();
+        let error = load(&["--admin-token-file", path]).unwrap_err();
+        let shown = error.to_string();
+        assert!(shown.starts_with(&format!("{path}:2:1")), "{shown}");
+        assert!(
+            shown.contains("admin-token-file") && shown.contains("16"),
+            "{shown}"
         );
     }
 
@@ -151,7 +199,7 @@ mod tests {
         let path = file.to_str().unwrap();
         let config = load(&["--admin-token-file", path]).unwrap().config;
         let token = config.admin_token.expect("read from the file");
-        assert!(token.matches(b"abcdefghijklmnop-from-file"));
+        assert!(token.identify(b"abcdefghijklmnop-from-file").is_some());
         assert!(config.admin_token_file.is_none());
 
         let both = load(&[
@@ -177,8 +225,8 @@ mod tests {
         std::fs::write(&file, "short\n").unwrap();
         assert!(matches!(
             load(&["--admin-token-file", path]),
-            Err(ConfigError::Invalid {
-                field: "admin-token",
+            Err(ConfigError::InvalidAt {
+                field: "admin-token-file",
                 ..
             })
         ));

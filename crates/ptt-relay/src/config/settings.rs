@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ptt_directory::toml_text::{DurationError, duration_serde, parse_duration};
-use ptt_ops::{AdminToken, ViewToken};
+use ptt_ops::{AdminTokens, ViewToken};
 use ptt_relay_core::session::Rate;
 use serde::Deserialize;
 
@@ -244,18 +244,23 @@ pub struct Config {
     pub resume_ttl: Duration,
 
     /// Bearer token of the admin API on the ops port (disable terminals, clear emergencies,
-    /// change group members); without it (or empty) those routes answer 403. Never logged.
+    /// change group members), shared by whoever holds it; without it (or empty) those
+    /// routes answer 403. Never logged. For one token per operator, named in the audit
+    /// trail, use `admin-token-file`.
     #[arg(
         long,
         value_name = "TOKEN",
         env = "PTTD_ADMIN_TOKEN",
         hide_env_values = true
     )]
-    pub admin_token: Option<AdminToken>,
+    pub admin_token: Option<AdminTokens>,
 
-    /// File holding the admin token (one line; surrounding whitespace ignored), so the token
-    /// is not on the command line where `ps` shows it. Read once at start; giving both this
-    /// and `admin-token` is an error.
+    /// File holding the admin tokens, so none is on the command line where `ps` shows it:
+    /// one token per line, preceded by the name of the operator it belongs to
+    /// (`duty officer Li 3f9c...`; the token is the last word), who is then named in the
+    /// call log for every action made with it. A single line may be a bare token (shared,
+    /// like `admin-token`). Blank lines and `#` comments are skipped. Read once at start;
+    /// giving both this and `admin-token` is an error.
     #[arg(long, value_name = "FILE", env = "PTTD_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
 
