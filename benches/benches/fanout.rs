@@ -5,10 +5,13 @@
 //! floor), then sends the same datagrams over plain UDP to the same number of
 //! loopback sockets at the same rate: the physical limit of this machine for
 //! that traffic. It prints forwards per second, CPU per forward and the
-//! ratio relay / raw UDP, the one-way p99 the listeners saw and the relay's
-//! own share of it (its forward-latency histogram). Raw UDP pays only the `sendto` per listener; the
-//! relay pays that plus QUIC (encryption, acknowledgements, pacing) and the
-//! floor check, so the ratio is the price of QUIC and of our code.
+//! ratio relay / raw UDP, the one-way p99 the listeners saw (all frames,
+//! and `sock p99`: the frames stamped by the kernel at the listener's
+//! socket, the relay's path without the generator's own delay), the relay's
+//! own share of it (its forward-latency histogram) and the generator's CPU.
+//! Raw UDP pays only the `sendto` per listener; the relay pays that plus
+//! QUIC (encryption, acknowledgements, pacing) and the floor check, so the
+//! ratio is the price of QUIC and of our code.
 //!
 //! The machines are shared and noisy: compare the ratios of one run, not
 //! absolute rates across runs. Nothing here passes or fails on time.
@@ -112,7 +115,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "scenario",
         "path",
         "forwards",
@@ -122,8 +125,10 @@ fn main() -> anyhow::Result<()> {
         "µs/fwd",
         "ratio",
         "p99 ms",
+        "sock p99",
         "own p99",
-        "fan ms"
+        "fan ms",
+        "gen cpu"
     );
     for scenario in &SCENARIOS {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
@@ -189,8 +194,13 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
     let raw_us = raw.cpu_per_packet_us();
     let p99 = report.one_way_ms.as_ref().map_or(f64::NAN, |p| p.p99);
     let own_p99 = report.relay_forward_ms.as_ref().map_or(f64::NAN, |p| p.p99);
+    let socket_p99 = report
+        .one_way_socket_ms
+        .as_ref()
+        .map_or(f64::NAN, |p| p.p99);
+    let generator_cpu = report.load_cpu_seconds.unwrap_or(f64::NAN);
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.3} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8} {:>8.2}",
         name,
         "relay",
         forwards,
@@ -200,11 +210,13 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
         relay_us,
         relay_us / raw_us,
         p99,
+        socket_p99,
         own_p99,
         "",
+        generator_cpu,
     );
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8} {:>8.2}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8} {:>8} {:>8.2}",
         "",
         "udp",
         raw.sent,
@@ -213,6 +225,7 @@ fn print_rows(name: &str, report: &Report, raw: &RawRun) {
         raw.cpu_s,
         raw_us,
         "1.00",
+        "",
         "",
         "",
         raw.fan_out_p99.as_secs_f64() * 1e3,

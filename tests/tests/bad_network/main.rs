@@ -9,6 +9,7 @@
 
 mod blackout;
 mod floor;
+mod generator_truth;
 mod late_entry;
 mod voice;
 

@@ -1,10 +1,14 @@
 //! `ptt load`: the load generator. It logs in many simulated terminals over
-//! real QUIC (a few shared UDP sockets), lets talkers take turns through
-//! the real floor in each group with real Opus frames, and measures what
-//! MCPTT measures: access time, one-way and (approximate) mouth-to-ear
-//! latency, late-entry time, and loss, duplicates and reordering. Without
-//! `--server` it starts its own `pttd` and also reports the relay's CPU time
-//! and peak memory.
+//! real QUIC, lets talkers take turns through the real floor in each group
+//! with real Opus frames, and measures what MCPTT measures: access time,
+//! one-way and (approximate) mouth-to-ear latency, late-entry time, and
+//! loss, duplicates and reordering. Without `--server` it starts its own
+//! `pttd` and also reports the relay's CPU time and peak memory.
+//!
+//! It measures the relay, not itself: the listeners are spread over receive
+//! lanes (threads with their own runtimes, `lanes`), each on a socket of its
+//! own that the kernel stamps arrivals on (`stamp`), and the talkers have a
+//! thread of their own; the CPU of each is reported beside the relay's.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+mod lanes;
 mod probe;
 mod relay;
 mod scrape;
 mod sim;
+mod stamp;
 mod stats;
 mod target;
 mod tasks;
@@ -61,6 +67,11 @@ pub struct LoadArgs {
     /// Seed of the generated directory and the synthetic speech.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Receive lanes: threads over which the listeners are spread, each with
+    /// its own runtime and UDP sockets (0: one per core). The talkers have
+    /// a thread of their own besides.
+    #[arg(long, default_value_t = 0)]
+    pub lanes: usize,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -95,6 +106,7 @@ impl Default for LoadArgs {
             duration: 10,
             fps: 50,
             seed: 1,
+            lanes: 0,
             report: None,
             quiet: false,
             all_call: false,
@@ -168,7 +180,11 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         relay_pid: own.as_ref().map(relay::OwnRelay::pid),
         ..scenario
     };
-    let result = sim::run(&target, args.terminals, scenario).await;
+    let lanes = match args.lanes {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        lanes => lanes,
+    };
+    let result = sim::run(&target, args.terminals, lanes, scenario).await;
     let relay_forward = match &own {
         Some(r) => scrape::forward_latency(r.ops).await,
         None => None,
@@ -217,6 +233,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         lagged_events: t.lagged.load(Ordering::Relaxed),
         access_ms: hists.access.summary(),
         one_way_ms: hists.one_way.summary(),
+        one_way_socket_ms: hists.one_way_socket.summary(),
         relay_forward_ms: relay_forward,
         mouth_to_ear_ms: hists.mouth_to_ear.summary(),
         mouth_to_ear_approx_ms: hists.mouth_to_ear_approx.summary(),
@@ -230,5 +247,15 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         relay_rss_start_kib: rss_start,
         relay_rss_logged_in_kib: outcome.relay_rss_logged_in,
         load_cpu_seconds: outcome.load_cpu,
+        load_talker_cpu_seconds: outcome.talker_cpu.map(|c| c.seconds),
+        receive_lanes: lanes,
+        load_receive_cpu_seconds: outcome
+            .lane_cpu
+            .as_ref()
+            .map(|lanes| lanes.iter().map(|c| c.seconds).sum()),
+        receive_lane_busy_max: outcome
+            .lane_cpu
+            .as_ref()
+            .map(|lanes| lanes.iter().map(|c| c.busy()).fold(0.0, f64::max)),
     })
 }

@@ -179,7 +179,17 @@ pub(crate) fn clock_ticks() -> f64 {
 
 /// CPU seconds (user + system) of process `pid` so far.
 pub(crate) fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"), ticks)
+}
+
+/// CPU seconds (user + system) of the calling thread so far.
+pub(crate) fn thread_cpu_seconds(ticks: f64) -> Option<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat", ticks)
+}
+
+/// CPU seconds of the process or thread whose `stat` file is `path`.
+fn stat_cpu_seconds(path: &str, ticks: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name is in parentheses and may hold spaces: count fields
     // after the last ')'. utime and stime are fields 14 and 15 overall, so
     // the 12th and 13th after the name.

@@ -1,9 +1,8 @@
-//! The simulated terminals: log-in over shared QUIC endpoints, listeners
-//! that account every frame, talkers that take turns through the real
-//! floor, late entrants, and a progress line.
+//! The simulated terminals: the plan (who talks where, who plays out for
+//! real), listeners that account every frame, and the run that puts them
+//! on the generator's threads ([`lanes`](super::lanes)).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,22 +12,17 @@ use bytes::Bytes;
 use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
 use ptt_client::jitter::{JitterBuffer, JitterConfig};
 use ptt_client::{Client, Event};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
+use super::lanes::{Lane, LaneStart, LoggedIn, TalkPlan, Talkers};
 use super::probe::Probe;
 use super::relay;
+use super::stamp::Arrivals;
 use super::stats::{Arrival, ListenerRx};
-use super::target::{ALL_CALL_GROUP, Target, client_config};
+use super::target::{ALL_CALL_GROUP, Target};
 use super::tasks;
 use super::totals::{Outcome, Totals, duration_us};
 
-/// Terminals per shared client endpoint (one UDP socket each).
-const TERMINALS_PER_ENDPOINT: usize = 64;
-/// Log-ins in flight at once.
-const CONCURRENT_LOGINS: usize = 32;
-/// Time left for frames in flight after the last burst.
-const DRAIN: Duration = Duration::from_millis(500);
 /// Seconds of speech encoded once and replayed by every talker.
 const SPEECH_SECONDS: f32 = 4.0;
 
@@ -74,38 +68,14 @@ pub fn speech_packets(seed: u64) -> anyhow::Result<Arc<Vec<Bytes>>> {
     Ok(Arc::new(packets))
 }
 
-/// Logs every terminal in, a bounded number at a time.
-async fn login_all(
-    target: &Target,
-    terminals: &[(u32, String)],
-    endpoints: &[quinn::Endpoint],
-) -> anyhow::Result<Vec<Client>> {
-    let permits = Arc::new(Semaphore::new(CONCURRENT_LOGINS));
-    let mut set = JoinSet::new();
-    for (i, (id, secret)) in terminals.iter().enumerate() {
-        let config = client_config(target, *id, secret);
-        let endpoint = endpoints[i % endpoints.len()].clone();
-        let permits = permits.clone();
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let result = Client::connect_with_endpoint(config, endpoint).await;
-            (i, result)
-        });
-    }
-    let mut clients: Vec<Option<Client>> = vec![None; terminals.len()];
-    while let Some(joined) = set.join_next().await {
-        let (i, result) = joined.context("log-in task failed")?;
-        let client =
-            result.with_context(|| format!("log-in of terminal {} failed", terminals[i].0))?;
-        clients[i] = Some(client);
-    }
-    Ok(clients.into_iter().flatten().collect())
-}
-
-/// Runs the scenario against `target` with `terminals` simulated terminals.
+/// Runs the scenario against `target` with `terminals` simulated terminals:
+/// the listeners log in on [`lanes`](super::lanes) (one thread each), the
+/// plan is made from what the relay told them, the talkers log in again on
+/// a thread of their own and talk until the scenario's end.
 pub(crate) async fn run(
     target: &Target,
     terminals: usize,
+    lanes: usize,
     scenario: Scenario,
 ) -> anyhow::Result<Outcome> {
     let all: Vec<(u32, String)> = target.secrets.iter().take(terminals).cloned().collect();
@@ -119,126 +89,63 @@ pub(crate) async fn run(
     };
     let (counted, late) = all.split_at(all.len() - late_count);
     let packets = speech_packets(scenario.seed)?;
+    let secrets: HashMap<u32, String> = counted.iter().cloned().collect();
 
-    let endpoint_count = all.len().div_ceil(TERMINALS_PER_ENDPOINT).max(1);
-    let mut endpoints = Vec::with_capacity(endpoint_count);
-    for _ in 0..endpoint_count {
-        endpoints.push(
-            quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .context("cannot bind a client UDP socket")?,
-        );
+    let lane_count = lanes.clamp(1, counted.len());
+    let mut lanes = Vec::with_capacity(lane_count);
+    for index in 0..lane_count {
+        let share: Vec<(u32, String)> = counted
+            .iter()
+            .skip(index)
+            .step_by(lane_count)
+            .cloned()
+            .collect();
+        lanes.push(Lane::spawn(index, target.clone(), share)?);
     }
-
-    let clients = login_all(target, counted, &endpoints).await?;
+    let mut logged_in: Vec<LoggedIn> = Vec::with_capacity(counted.len());
+    for lane in &mut lanes {
+        logged_in.extend(lane.logged_in().await?);
+    }
     // The relay joins each terminal to its groups right after log-in.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let relay_rss_logged_in = scenario.relay_pid.and_then(relay::rss_kib);
 
-    // Membership as the relay told each terminal.
-    let mut members: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
-    let mut talk_rights: HashMap<u32, BTreeSet<u32>> = HashMap::new();
-    for client in &clients {
-        for info in client.groups() {
-            if info.joined {
-                members
-                    .entry(info.group_id)
-                    .or_default()
-                    .insert(client.terminal_id());
-            }
-            if info.rights.as_ref().is_some_and(|r| r.talk) {
-                talk_rights
-                    .entry(client.terminal_id())
-                    .or_default()
-                    .insert(info.group_id);
-            }
-        }
-    }
-    let mut talk_groups: Vec<u32> = members.keys().copied().filter(|&g| g != 1).collect();
-    if talk_groups.is_empty() {
-        talk_groups = members.keys().copied().collect();
-    }
-    // Talkers: terminals in the fewest groups, dispatchers last, each
-    // talking in one group only.
-    let mut candidates: Vec<&Client> = clients.iter().collect();
-    candidates.sort_by_key(|c| {
-        let groups = c.groups();
-        let dispatcher = groups
-            .iter()
-            .any(|g| g.rights.as_ref().is_some_and(|r| r.dispatch));
-        (dispatcher, groups.len(), c.terminal_id())
-    });
-    let mut chosen = BTreeSet::new();
-    let mut plan: Vec<(u32, Vec<Client>)> = Vec::new();
-    if scenario.all_call {
-        // The audience of an all-call: every other terminal logged in (in a
-        // generated directory, group 1 holds everyone and is the all-call
-        // group).
-        let dispatcher = candidates
-            .iter()
-            .find(|c| {
-                c.groups()
-                    .iter()
-                    .any(|g| g.rights.as_ref().is_some_and(|r| r.dispatch))
-            })
-            .context("--all-call needs a dispatcher among the terminals")?;
-        members.insert(
-            ALL_CALL_GROUP,
-            clients.iter().map(Client::terminal_id).collect(),
-        );
-        chosen.insert(dispatcher.terminal_id());
-        plan.push((ALL_CALL_GROUP, vec![(*dispatcher).clone()]));
-        talk_groups.clear();
-    }
-    for &group in &talk_groups {
-        let talkers: Vec<Client> = candidates
-            .iter()
-            .filter(|c| !chosen.contains(&c.terminal_id()))
-            .filter(|c| {
-                talk_rights
-                    .get(&c.terminal_id())
-                    .is_some_and(|g| g.contains(&group))
-            })
-            .take(scenario.talkers_per_group.max(1))
-            .map(|c| (*c).clone())
-            .collect();
-        for t in &talkers {
-            chosen.insert(t.terminal_id());
-        }
-        if !talkers.is_empty() {
-            plan.push((group, talkers));
-        }
-    }
-    if plan.is_empty() {
-        bail!("no terminal may talk in any group");
-    }
-    // Probes: per talk group, one listener that is neither a talker nor a
-    // dispatcher plays the group's voice out for real.
-    let mut probes: HashMap<u32, u32> = HashMap::new();
-    // An all-call arrives under each all-call group's own id, which a probe
-    // of group 0 would never match: no probes then.
-    for (group, _) in plan.iter().filter(|(g, _)| *g != ALL_CALL_GROUP) {
-        let probe = candidates.iter().find(|c| {
-            let id = c.terminal_id();
-            !chosen.contains(&id)
-                && !probes.contains_key(&id)
-                && members.get(group).is_some_and(|m| m.contains(&id))
-        });
-        if let Some(probe) = probe {
-            probes.insert(probe.terminal_id(), *group);
-        }
-    }
-    let members = Arc::new(members);
-
-    let totals = Arc::new(Totals::new());
+    let plan = Plan::new(&logged_in, scenario)?;
+    let (talking_tx, talking) = watch::channel(false);
     let (stop_tx, stop) = watch::channel(false);
-    let mut listeners = JoinSet::new();
-    for client in &clients {
-        let probe = match probes.get(&client.terminal_id()) {
-            Some(&group) => Some(Probe::new(group)?),
-            None => None,
-        };
-        listeners.spawn(listen(client.clone(), totals.clone(), stop.clone(), probe));
-    }
+    let mut parts: Vec<Arc<Totals>> = lanes.iter().map(|l| l.totals.clone()).collect();
+    let lane_done: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| {
+            lane.start(LaneStart {
+                talkers: plan.talkers.clone(),
+                probes: plan.probes.clone(),
+                talking: talking.clone(),
+                stop: stop.clone(),
+            })
+        })
+        .collect();
+    let talk_plan = TalkPlan {
+        groups: plan
+            .groups
+            .iter()
+            .map(|(group, ids)| {
+                let talkers = ids
+                    .iter()
+                    .filter_map(|id| secrets.get(id).map(|s| (*id, s.clone())))
+                    .collect();
+                (*group, talkers)
+            })
+            .collect(),
+        late: late.to_vec(),
+        members: plan.members.clone(),
+        packets,
+    };
+    let mut talkers = Talkers::spawn(target.clone(), talk_plan, scenario, stop.clone())?;
+    parts.push(talkers.totals.clone());
+    (&mut talkers.talking)
+        .await
+        .context("the talker thread ended during log-in")??;
 
     let ticks = relay::clock_ticks();
     let cpu = || {
@@ -249,83 +156,154 @@ pub(crate) async fn run(
     let cpu_before = cpu();
     let own_cpu = || relay::cpu_seconds(std::process::id(), ticks);
     let own_cpu_before = own_cpu();
+    talking_tx.send_replace(true);
     let start = Instant::now();
-    let deadline = start + scenario.duration;
-    let mut talkers = JoinSet::new();
-    let talker_count = plan.iter().map(|(_, t)| t.len()).sum();
-    let talk_group_count = plan.len();
-    for (i, (group, group_talkers)) in plan.into_iter().enumerate() {
-        talkers.spawn(tasks::talk_in_turns(
-            group,
-            group_talkers,
-            members.clone(),
-            packets.clone(),
-            i * 37,
-            scenario.fps,
-            deadline,
-            totals.clone(),
-        ));
-    }
-    let late_task = (!late.is_empty()).then(|| {
-        tokio::spawn(tasks::late_entries(
-            target.clone(),
-            late.to_vec(),
-            endpoints[0].clone(),
-            deadline,
-            totals.clone(),
-        ))
-    });
     let progress = scenario
         .progress
-        .then(|| tokio::spawn(tasks::show_progress(start, totals.clone(), stop.clone())));
-
-    while let Some(done) = talkers.join_next().await {
-        done.context("talker task failed")?;
-    }
-    if let Some(task) = late_task {
-        let _ = task.await;
-    }
-    tokio::time::sleep(DRAIN).await;
+        .then(|| tokio::spawn(tasks::show_progress(start, parts.clone(), stop.clone())));
+    let talker_cpu = (&mut talkers.done).await.ok().flatten();
     let cpu_talk_phase = cpu().zip(cpu_before).map(|(after, before)| after - before);
     let load_cpu = own_cpu()
         .zip(own_cpu_before)
         .map(|(after, before)| after - before);
     stop_tx.send_replace(true);
-    while listeners.join_next().await.is_some() {}
+    let mut lane_cpu = Vec::with_capacity(lane_done.len());
+    for done in lane_done {
+        let cpu = done.await.ok().flatten();
+        lane_cpu.push(cpu);
+    }
     if let Some(task) = progress {
         let _ = task.await;
     }
-
-    let groups = members.len();
-    let listener_count = clients.len();
-    drop(clients);
-    for endpoint in &endpoints {
-        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-    }
     Ok(Outcome {
-        totals,
-        listeners: listener_count,
+        totals: Arc::new(Totals::merged(&parts)),
+        listeners: logged_in.len(),
         late_terminals: late.len(),
-        groups,
-        talk_groups: talk_group_count,
-        talkers: talker_count,
+        groups: plan.members.len(),
+        talk_groups: plan.groups.len(),
+        talkers: plan.talkers.len(),
         cpu_talk_phase,
         load_cpu,
         relay_rss_logged_in,
+        talker_cpu,
+        lane_cpu: lane_cpu.into_iter().collect(),
     })
 }
 
+/// Who talks where and who plays out for real, from the groups the relay
+/// told each terminal at log-in.
+struct Plan {
+    /// Every group's members (with the all-call's audience under group 0).
+    members: Arc<BTreeMap<u32, BTreeSet<u32>>>,
+    /// Each talk group and its talkers, in turn order.
+    groups: Vec<(u32, Vec<u32>)>,
+    /// Every talker.
+    talkers: HashSet<u32>,
+    /// Per talk group, one listener that is neither a talker nor a
+    /// dispatcher and plays the group's voice out for real.
+    probes: HashMap<u32, u32>,
+}
+
+impl Plan {
+    fn new(logged_in: &[LoggedIn], scenario: Scenario) -> anyhow::Result<Self> {
+        let mut members: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+        let mut talk_rights: HashMap<u32, BTreeSet<u32>> = HashMap::new();
+        for terminal in logged_in {
+            for info in &terminal.groups {
+                if info.joined {
+                    members
+                        .entry(info.group_id)
+                        .or_default()
+                        .insert(terminal.id);
+                }
+                if info.rights.as_ref().is_some_and(|r| r.talk) {
+                    talk_rights
+                        .entry(terminal.id)
+                        .or_default()
+                        .insert(info.group_id);
+                }
+            }
+        }
+        let mut talk_groups: Vec<u32> = members.keys().copied().filter(|&g| g != 1).collect();
+        if talk_groups.is_empty() {
+            talk_groups = members.keys().copied().collect();
+        }
+        let is_dispatcher = |t: &LoggedIn| {
+            t.groups
+                .iter()
+                .any(|g| g.rights.as_ref().is_some_and(|r| r.dispatch))
+        };
+        // Talkers: terminals in the fewest groups, dispatchers last, each
+        // talking in one group only.
+        let mut candidates: Vec<&LoggedIn> = logged_in.iter().collect();
+        candidates.sort_by_key(|t| (is_dispatcher(t), t.groups.len(), t.id));
+        let mut chosen = HashSet::new();
+        let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
+        if scenario.all_call {
+            // The audience of an all-call: every other terminal logged in (in
+            // a generated directory, group 1 holds everyone and is the
+            // all-call group).
+            let dispatcher = candidates
+                .iter()
+                .find(|t| is_dispatcher(t))
+                .context("--all-call needs a dispatcher among the terminals")?;
+            members.insert(ALL_CALL_GROUP, logged_in.iter().map(|t| t.id).collect());
+            chosen.insert(dispatcher.id);
+            groups.push((ALL_CALL_GROUP, vec![dispatcher.id]));
+            talk_groups.clear();
+        }
+        for &group in &talk_groups {
+            let talkers: Vec<u32> = candidates
+                .iter()
+                .map(|t| t.id)
+                .filter(|id| !chosen.contains(id))
+                .filter(|id| talk_rights.get(id).is_some_and(|g| g.contains(&group)))
+                .take(scenario.talkers_per_group.max(1))
+                .collect();
+            chosen.extend(talkers.iter().copied());
+            if !talkers.is_empty() {
+                groups.push((group, talkers));
+            }
+        }
+        if groups.is_empty() {
+            bail!("no terminal may talk in any group");
+        }
+        let mut probes: HashMap<u32, u32> = HashMap::new();
+        // An all-call arrives under each all-call group's own id, which a
+        // probe of group 0 would never match: no probes then.
+        for (group, _) in groups.iter().filter(|(g, _)| *g != ALL_CALL_GROUP) {
+            let probe = candidates.iter().map(|t| t.id).find(|id| {
+                !chosen.contains(id)
+                    && !probes.contains_key(id)
+                    && members.get(group).is_some_and(|m| m.contains(id))
+            });
+            if let Some(probe) = probe {
+                probes.insert(probe, *group);
+            }
+        }
+        Ok(Self {
+            members: Arc::new(members),
+            groups,
+            talkers: chosen,
+            probes,
+        })
+    }
+}
+
 /// One terminal's receive side: counts, classifies and times every frame.
-async fn listen(
+pub(super) async fn listen(
     client: Client,
     totals: Arc<Totals>,
     mut stop: watch::Receiver<bool>,
     mut probe: Option<Probe>,
+    arrivals: Option<Arc<Arrivals>>,
 ) {
     let me = client.terminal_id();
     let mut events = client.events();
     let mut rx = ListenerRx::default();
     let mut jitter: HashMap<u32, JitterBuffer> = HashMap::new();
+    // The latest burst heard in each group.
+    let mut bursts: HashMap<u32, u32> = HashMap::new();
     let mut played = Vec::new();
     loop {
         let due = probe
@@ -360,7 +338,16 @@ async fn listen(
             continue;
         }
         let now = Instant::now();
-        let received_us = unix_us().saturating_sub(duration_us(now - frame.received_at));
+        // The kernel's receive time of the frame's packet at the listener's
+        // socket where it is known; else when the client library read it.
+        let datagram_len = ptt_proto::voice::HEADER_LEN + frame.payload.len();
+        let claimed = arrivals.as_ref().and_then(|a| a.claim(datagram_len));
+        // A burst's first frame follows its floor message closely, which
+        // may be of the same size: its claim only keeps the queue in step.
+        let first_of_burst = bursts.insert(frame.group, frame.burst) != Some(frame.burst);
+        let socket_stamp = claimed.filter(|_| !first_of_burst);
+        let received_us = socket_stamp
+            .unwrap_or_else(|| unix_us().saturating_sub(duration_us(now - frame.received_at)));
         match rx.arrive(frame.group, frame.burst, frame.sequence) {
             Arrival::Duplicate => {
                 totals.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -395,6 +382,9 @@ async fn listen(
         }
         let mut hists = totals.hists();
         hists.one_way.record_us(one_way);
+        if socket_stamp.is_some() {
+            hists.one_way_socket.record_us(one_way);
+        }
         if let Some(delay) = playout {
             hists.mouth_to_ear_approx.record_us(one_way + delay);
         }

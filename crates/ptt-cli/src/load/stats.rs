@@ -24,6 +24,11 @@ impl Latency {
         let _ = self.0.record(us.clamp(1, MAX_US));
     }
 
+    /// Adds `other`'s samples.
+    pub(crate) fn add(&mut self, other: &Latency) {
+        let _ = self.0.add(&other.0);
+    }
+
     pub(crate) fn p99_ms(&self) -> Option<f64> {
         (!self.0.is_empty()).then(|| self.0.value_at_quantile(0.99) as f64 / 1000.0)
     }
@@ -62,6 +67,14 @@ fn micros_opt<S: serde::Serializer>(value: &Option<f64>, out: S) -> Result<S::Ok
 /// Writes a ratio rounded to 6 decimals (parts per million).
 fn ppm<S: serde::Serializer>(value: &f64, out: S) -> Result<S::Ok, S::Error> {
     out.serialize_f64((value * 1e6).round() / 1e6)
+}
+
+/// [`ppm`] for an optional value.
+fn ppm_opt<S: serde::Serializer>(value: &Option<f64>, out: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => ppm(value, out),
+        None => out.serialize_none(),
+    }
 }
 
 /// Percentiles of one latency, milliseconds (µs resolution).
@@ -132,8 +145,15 @@ pub struct Report {
     /// Press → floor granted.
     pub access_ms: Option<Percentiles>,
     /// Sender's capture timestamp (voice header, µs) → datagram received by
-    /// a listener; one machine, one clock.
+    /// a listener, every frame; one machine, one clock. Ends at the kernel's
+    /// receive stamp on the listener's socket where the frame's packet is
+    /// known (see `one_way_socket_ms`), else when the listener read the
+    /// frame (which adds the generator's own delay).
     pub one_way_ms: Option<Percentiles>,
+    /// One-way of the frames whose packet was matched at the listener's
+    /// socket, ending at the kernel's receive stamp: the relay's path alone.
+    /// Not a burst's first frame, nor a packet that carried two frames.
+    pub one_way_socket_ms: Option<Percentiles>,
     /// The relay's own share of one-way: datagram in → handed to every
     /// listener's connection, from its `pttd_forward_latency_seconds`
     /// histogram (bucketed: 25/50/100/250/500 µs, 1/2.5/5 ms …), where `ptt
@@ -174,6 +194,22 @@ pub struct Report {
     /// the latencies measure it.
     #[serde(serialize_with = "micros_opt")]
     pub load_cpu_seconds: Option<f64>,
+    /// CPU seconds of the talker thread (talkers, late entrants and the
+    /// talkers' own listening) during the talking phase.
+    #[serde(serialize_with = "micros_opt")]
+    pub load_talker_cpu_seconds: Option<f64>,
+    /// Receive lanes: threads of the generator, each with its own runtime
+    /// and sockets, over which the listeners are spread.
+    pub receive_lanes: usize,
+    /// CPU seconds of all receive lanes during the talking phase.
+    #[serde(serialize_with = "micros_opt")]
+    pub load_receive_cpu_seconds: Option<f64>,
+    /// The busiest receive lane's share of one core during the talking
+    /// phase. Arrivals are stamped on the lanes, after QUIC decryption:
+    /// well under 1 the stamps are the relay's timing; near 1 a lane queues
+    /// arrivals and its own delay is in the one-way figures.
+    #[serde(serialize_with = "ppm_opt")]
+    pub receive_lane_busy_max: Option<f64>,
 }
 
 impl Report {
@@ -220,9 +256,10 @@ impl Report {
             "{:<28} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "latency (ms)", "samples", "p50", "p95", "p99", "max"
         );
-        let rows: [(&str, &Option<Percentiles>); 6] = [
+        let rows: [(&str, &Option<Percentiles>); 7] = [
             ("access (press→grant)", &self.access_ms),
             ("one-way (relay path)", &self.one_way_ms),
+            ("one-way at the socket", &self.one_way_socket_ms),
             ("relay forward (≤ bucket)", &self.relay_forward_ms),
             ("mouth-to-ear (probes)", &self.mouth_to_ear_ms),
             ("mouth-to-ear (≈ 1-way+jb)", &self.mouth_to_ear_approx_ms),
@@ -241,6 +278,14 @@ impl Report {
                     let _ = writeln!(out, "{name:<28} {:>8}", 0);
                 }
             }
+        }
+        if self.frames_received > 0 {
+            let stamped = self.one_way_socket_ms.map_or(0, |p| p.count);
+            let _ = writeln!(
+                out,
+                "one-way: {:.1} % of frames stamped by the kernel at the listener's socket (\"at the socket\"), the rest when read",
+                100.0 * stamped as f64 / self.frames_received as f64
+            );
         }
         if self.relay_forward_ms.is_some() {
             let _ = writeln!(
@@ -283,6 +328,18 @@ impl Report {
                 out,
                 "load generator CPU {cpu:.2} s while talking ({:.0} % of one core)",
                 100.0 * cpu / self.duration_s.max(0.001)
+            );
+        }
+        if let (Some(talk), Some(receive), Some(busy)) = (
+            self.load_talker_cpu_seconds,
+            self.load_receive_cpu_seconds,
+            self.receive_lane_busy_max,
+        ) {
+            let _ = writeln!(
+                out,
+                "  talker thread {talk:.2} s; {} receive lanes {receive:.2} s, the busiest at {:.0} % of its core (arrivals are stamped there)",
+                self.receive_lanes,
+                100.0 * busy
             );
         }
         out
@@ -379,6 +436,38 @@ mod tests {
         assert_eq!(rx.arrive(1), Arrival::Reordered);
         assert_eq!(rx.arrive(2), Arrival::Duplicate);
         assert_eq!(rx.arrive(1000), Arrival::InOrder);
+    }
+
+    /// The percentiles of known distributions, to the histogram's 0.1 %
+    /// resolution (plus one sample's width).
+    #[test]
+    fn percentiles_match_known_distributions() {
+        let close = |got: f64, want_ms: f64| (got - want_ms).abs() <= want_ms * 0.002 + 0.002;
+        // Uniform over 1..=10,000 µs.
+        let mut uniform = Latency::new();
+        for us in 1..=10_000 {
+            uniform.record_us(us);
+        }
+        let p = uniform.summary().expect("samples");
+        assert_eq!(p.count, 10_000);
+        assert!(
+            close(p.p50, 5.0) && close(p.p95, 9.5) && close(p.p99, 9.9),
+            "{p:?}"
+        );
+        assert!(close(p.max, 10.0), "{p:?}");
+        // Exponential with a 2 ms mean, from its quantile function: the
+        // q-quantile is −2 ms · ln(1 − q).
+        let mut exponential = Latency::new();
+        let n = 100_000;
+        for i in 0..n {
+            let q = (f64::from(i) + 0.5) / f64::from(n);
+            exponential.record_us((-2_000.0 * (1.0 - q).ln()).round() as u64);
+        }
+        let p = exponential.summary().expect("samples");
+        let quantile = |q: f64| -2.0 * (1.0_f64 - q).ln();
+        assert!(close(p.p50, quantile(0.50)), "{p:?}");
+        assert!(close(p.p95, quantile(0.95)), "{p:?}");
+        assert!(close(p.p99, quantile(0.99)), "{p:?}");
     }
 
     #[test]

@@ -146,10 +146,11 @@ pub(super) async fn late_entries(
     }
 }
 
-/// Overwrites one status line on stderr once per second.
+/// Overwrites one status line on stderr once per second, summing what
+/// each generator thread counted.
 pub(super) async fn show_progress(
     start: Instant,
-    totals: Arc<Totals>,
+    parts: Vec<Arc<Totals>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -159,17 +160,25 @@ pub(super) async fn show_progress(
             _ = stop.wait_for(|s| *s) => break,
             _ = tick.tick() => {}
         }
-        let p99 = totals
-            .hists()
-            .one_way
-            .p99_ms()
+        let sum = |count: fn(&Totals) -> &std::sync::atomic::AtomicU64| {
+            parts
+                .iter()
+                .map(|p| count(p).load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        let p99 = parts
+            .iter()
+            .filter_map(|p| p.hists().one_way.p99_ms())
+            .fold(None, |worst: Option<f64>, ms| {
+                Some(worst.map_or(ms, |w| w.max(ms)))
+            })
             .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"));
         eprint!(
-            "\r{:>5.1} s  bursts {}  frames sent {}  received {}  one-way p99 {}   ",
+            "\r{:>5.1} s  bursts {}  frames sent {}  received {}  one-way p99 (worst thread) {}   ",
             start.elapsed().as_secs_f64(),
-            totals.bursts.load(Ordering::Relaxed),
-            totals.frames_pushed.load(Ordering::Relaxed),
-            totals.frames_received.load(Ordering::Relaxed),
+            sum(|t| &t.bursts),
+            sum(|t| &t.frames_pushed),
+            sum(|t| &t.frames_received),
             p99
         );
         let _ = std::io::stderr().flush();

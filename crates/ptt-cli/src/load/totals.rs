@@ -1,10 +1,11 @@
 //! What every task of a load run adds to: the shared counters and
 //! histograms, and what the run produced for the report.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::lanes::ThreadCpu;
 use super::stats::Latency;
 
 /// `d` in whole µs, the unit of every histogram.
@@ -17,6 +18,8 @@ pub(super) fn duration_us(d: Duration) -> u64 {
 pub(crate) struct Hists {
     pub(crate) access: Latency,
     pub(crate) one_way: Latency,
+    /// One-way of the frames stamped by the kernel at the listener's socket.
+    pub(crate) one_way_socket: Latency,
     /// Capture → decoded after timed jitter-buffer playout, at the probes.
     pub(crate) mouth_to_ear: Latency,
     /// One-way + jitter-buffer playout delay, at every listener.
@@ -48,6 +51,7 @@ impl Totals {
             hists: Mutex::new(Hists {
                 access: Latency::new(),
                 one_way: Latency::new(),
+                one_way_socket: Latency::new(),
                 mouth_to_ear: Latency::new(),
                 mouth_to_ear_approx: Latency::new(),
                 late_entry: Latency::new(),
@@ -70,6 +74,40 @@ impl Totals {
     pub(crate) fn hists(&self) -> std::sync::MutexGuard<'_, Hists> {
         self.hists.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The sum of `parts`: each generator thread counts in its own, so no
+    /// counter or histogram is shared between threads while measuring.
+    pub(crate) fn merged(parts: &[Arc<Totals>]) -> Totals {
+        let sum = Totals::new();
+        for part in parts {
+            let counters = [
+                (&sum.bursts, &part.bursts),
+                (&sum.floor_failures, &part.floor_failures),
+                (&sum.frames_pushed, &part.frames_pushed),
+                (&sum.frames_sent, &part.frames_sent),
+                (&sum.frames_expected, &part.frames_expected),
+                (&sum.frames_received, &part.frames_received),
+                (&sum.duplicates, &part.duplicates),
+                (&sum.reordered, &part.reordered),
+                (&sum.lagged, &part.lagged),
+                (&sum.late_entries, &part.late_entries),
+                (&sum.late_failures, &part.late_failures),
+                (&sum.decode_errors, &part.decode_errors),
+            ];
+            for (total, add) in counters {
+                total.fetch_add(add.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            let mut into = sum.hists();
+            let from = part.hists();
+            into.access.add(&from.access);
+            into.one_way.add(&from.one_way);
+            into.one_way_socket.add(&from.one_way_socket);
+            into.mouth_to_ear.add(&from.mouth_to_ear);
+            into.mouth_to_ear_approx.add(&from.mouth_to_ear_approx);
+            into.late_entry.add(&from.late_entry);
+        }
+        sum
+    }
 }
 
 /// What a run produced, for the report.
@@ -87,4 +125,8 @@ pub(crate) struct Outcome {
     pub(crate) load_cpu: Option<f64>,
     /// The relay's resident memory with everyone logged in, KiB.
     pub(crate) relay_rss_logged_in: Option<u64>,
+    /// The talker thread's CPU over the talking phase.
+    pub(crate) talker_cpu: Option<ThreadCpu>,
+    /// Each receive lane's CPU over the talking phase.
+    pub(crate) lane_cpu: Option<Vec<ThreadCpu>>,
 }

@@ -11,4 +11,3 @@ mod dispatch;
 mod dispatch_call_losses;
 mod dispatch_calls;
 mod dispatch_patrol;
-mod load;

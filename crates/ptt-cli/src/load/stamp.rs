@@ -1,0 +1,296 @@
+//! Listener sockets that note when the kernel received each packet
+//! (`SO_TIMESTAMPNS`), so a listener's one-way latency ends where the relay's
+//! part of it ends: at the listener's socket, not after the generator got
+//! round to decrypting the packet.
+//!
+//! Each listener has a client endpoint of its own over a [`StampingSocket`]:
+//! quinn sends through its own socket code, and receives through this one,
+//! which reads one datagram per `recvmsg` and queues the kernel's receive
+//! time and the packet's length in the listener's [`Arrivals`]. The packets
+//! are encrypted, so which one carried a frame is told by order and size: a
+//! relay's voice packet is a QUIC short header, one DATAGRAM frame and the
+//! AEAD tag, [`VOICE_PACKET_OVERHEAD`] bytes more than the voice datagram.
+//! The listener takes the oldest queued packet of that size, dropping the
+//! packets before it (acknowledgements, control messages). A frame whose
+//! packet carried more (two frames in one packet) finds none and is stamped
+//! when the client library read it, which errs long; so is a burst's first
+//! frame, whose packet could be mistaken for the floor message just before
+//! it. The report says how many frames were stamped each way.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::task::{Context, Poll, ready};
+
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
+};
+use quinn::udp::{RecvMeta, Transmit};
+use quinn::{AsyncUdpSocket, Runtime, UdpPoller};
+use tokio::io::Interest;
+
+/// Bytes a relay's voice packet adds to its voice datagram: flags (1), the
+/// destination connection id (8, quinn's default length for the ids this
+/// endpoint issues), packet number (1–4), DATAGRAM frame type (1) and length
+/// (1–2), AEAD tag (16); and on about half of them an acknowledgement of the
+/// listener's own packets riding along (up to 12). Acknowledgement-only
+/// packets are far smaller than any voice packet.
+pub(crate) const VOICE_PACKET_OVERHEAD: RangeInclusive<usize> = 28..=44;
+
+/// Packets queued per listener at most: a listener this far behind has its
+/// oldest forgotten (their frames are then stamped when read).
+const QUEUED: usize = 32;
+
+/// The kernel's receive times and lengths of a listener's packets not yet
+/// matched to a frame. Written by its socket and read by its listener, both
+/// on the same lane thread: the lock is never contended.
+#[derive(Debug, Default)]
+pub(crate) struct Arrivals {
+    queue: Mutex<VecDeque<Packet>>,
+}
+
+/// One received packet.
+#[derive(Debug, Clone, Copy)]
+struct Packet {
+    stamp_us: u64,
+    len: usize,
+}
+
+impl Arrivals {
+    /// The kernel's receive time (unix µs) of the packet that carried a
+    /// `datagram_len`-byte voice datagram: the oldest queued packet of a
+    /// voice packet's size; the packets before it are dropped. `None` if
+    /// there is none (or the kernel gave no stamp).
+    pub(crate) fn claim(&self, datagram_len: usize) -> Option<u64> {
+        let fits = (datagram_len + VOICE_PACKET_OVERHEAD.start())
+            ..=(datagram_len + VOICE_PACKET_OVERHEAD.end());
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(packet) = queue.pop_front() {
+            if fits.contains(&packet.len) {
+                return (packet.stamp_us > 0).then_some(packet.stamp_us);
+            }
+        }
+        None
+    }
+
+    /// Notes a `len`-byte packet the kernel received at `stamp_us`.
+    fn arrived(&self, stamp_us: u64, len: usize) {
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if queue.len() == QUEUED {
+            queue.pop_front();
+        }
+        queue.push_back(Packet { stamp_us, len });
+    }
+}
+
+/// A client endpoint whose socket stamps every received packet into the
+/// returned [`Arrivals`]. Made inside the runtime that drives it.
+pub(crate) fn stamping_endpoint() -> io::Result<(quinn::Endpoint, Arc<Arrivals>)> {
+    let arrivals = Arc::new(Arrivals::default());
+    let socket = StampingSocket::bind(arrivals.clone())?;
+    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+        quinn::EndpointConfig::default(),
+        None,
+        Arc::new(socket),
+        Arc::new(quinn::TokioRuntime),
+    )?;
+    Ok((endpoint, arrivals))
+}
+
+/// One UDP socket, two handles: quinn's own for sending, and a duplicate
+/// read here with `recvmsg` for the receive timestamps.
+struct StampingSocket {
+    send: Arc<dyn AsyncUdpSocket>,
+    recv: tokio::net::UdpSocket,
+    arrivals: Arc<Arrivals>,
+}
+
+impl fmt::Debug for StampingSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StampingSocket")
+            .field("local", &self.recv.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StampingSocket {
+    fn bind(arrivals: Arc<Arrivals>) -> io::Result<Self> {
+        let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let recv = socket.try_clone()?;
+        recv.set_nonblocking(true)?;
+        let send = quinn::TokioRuntime.wrap_udp_socket(socket)?;
+        // quinn turns on receive offload (several datagrams in one read);
+        // this socket reads them one at a time, each with its own stamp.
+        let _ = setsockopt(&recv, sockopt::UdpGroSegment, &false);
+        setsockopt(&recv, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        Ok(Self {
+            send,
+            recv: tokio::net::UdpSocket::from_std(recv)?,
+            arrivals,
+        })
+    }
+
+    /// Reads one datagram into `buf`: its length, sender and kernel
+    /// receive time (unix µs, 0 if the kernel gave none).
+    fn read_one(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, u64)> {
+        let mut iov = [IoSliceMut::new(buf)];
+        let mut control = [0u8; 256];
+        let message = recvmsg::<SockaddrStorage>(
+            self.recv.as_raw_fd(),
+            &mut iov,
+            Some(&mut control),
+            MsgFlags::empty(),
+        )
+        .map_err(io::Error::from)?;
+        let mut stamp_us = 0;
+        if let Ok(cmsgs) = message.cmsgs() {
+            for cmsg in cmsgs {
+                if let ControlMessageOwned::ScmTimestampns(ts) = cmsg {
+                    let us = ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000;
+                    stamp_us = u64::try_from(us).unwrap_or(0);
+                }
+            }
+        }
+        let from = message
+            .address
+            .and_then(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+                    .or_else(|| {
+                        a.as_sockaddr_in6()
+                            .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+                    })
+            })
+            .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+        Ok((message.bytes, from, stamp_us))
+    }
+}
+
+impl AsyncUdpSocket for StampingSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        self.send.clone().create_io_poller()
+    }
+
+    fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
+        self.send.try_send(transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let (Some(buf), Some(slot)) = (bufs.first_mut(), meta.first_mut()) else {
+            return Poll::Ready(Ok(0));
+        };
+        loop {
+            ready!(self.recv.poll_recv_ready(cx))?;
+            match self.recv.try_io(Interest::READABLE, || self.read_one(buf)) {
+                Ok((len, addr, stamp_us)) => {
+                    self.arrivals.arrived(stamp_us, len);
+                    *slot = RecvMeta {
+                        addr,
+                        len,
+                        stride: len,
+                        ecn: None,
+                        dst_ip: None,
+                    };
+                    return Poll::Ready(Ok(1));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.recv.local_addr()
+    }
+
+    fn may_fragment(&self) -> bool {
+        self.send.may_fragment()
+    }
+
+    fn max_transmit_segments(&self) -> usize {
+        self.send.max_transmit_segments()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_takes_the_oldest_packet_of_its_size() {
+        let arrivals = Arrivals::default();
+        assert_eq!(arrivals.claim(100), None, "nothing yet");
+        arrivals.arrived(1_000, 130);
+        assert_eq!(arrivals.claim(100), Some(1_000));
+        assert_eq!(arrivals.claim(100), None, "claimed once");
+        // An acknowledgement, then the frame's packet, then the next frame's.
+        arrivals.arrived(2_000, 40);
+        arrivals.arrived(2_100, 129);
+        arrivals.arrived(2_200, 128);
+        assert_eq!(arrivals.claim(100), Some(2_100), "the ack is skipped");
+        assert_eq!(arrivals.claim(99), Some(2_200));
+        // A frame whose packet also carried an ack finds none of its size.
+        arrivals.arrived(3_000, 160);
+        assert_eq!(arrivals.claim(100), None);
+        arrivals.arrived(0, 130);
+        assert_eq!(arrivals.claim(100), None, "the kernel gave no stamp");
+    }
+
+    #[test]
+    fn a_listener_far_behind_forgets_the_oldest() {
+        let arrivals = Arrivals::default();
+        for n in 0..(QUEUED as u64 + 5) {
+            arrivals.arrived(1_000 + n, 130);
+        }
+        assert_eq!(arrivals.claim(100), Some(1_005));
+    }
+
+    /// A real socket pair on loopback: the stamp is the kernel's, so it
+    /// is no later than when the datagram was read, and no earlier than
+    /// when it was sent.
+    #[tokio::test]
+    async fn the_kernel_stamps_each_datagram_between_send_and_read() {
+        let arrivals = Arc::new(Arrivals::default());
+        let socket = Arc::new(StampingSocket::bind(arrivals.clone()).expect("bound"));
+        let to = socket.local_addr().expect("address");
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+        let unix_us = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64)
+        };
+        let before = unix_us();
+        // The size of a relay's packet carrying a 100-byte voice datagram.
+        let packet = [0x5a_u8; 130];
+        sender.send_to(&packet, to).expect("sent");
+        let mut buf = [0u8; 256];
+        let mut meta = [RecvMeta::default()];
+        let read = std::future::poll_fn(|cx| {
+            let mut bufs = [IoSliceMut::new(&mut buf)];
+            socket.poll_recv(cx, &mut bufs, &mut meta)
+        })
+        .await
+        .expect("read");
+        let after = unix_us();
+        assert_eq!(read, 1);
+        assert_eq!(meta[0].len, 130);
+        assert_eq!(buf[..130], packet);
+        assert_eq!(meta[0].addr, sender.local_addr().expect("sender address"));
+        let stamp = arrivals.claim(100).expect("stamped");
+        assert!(
+            before <= stamp && stamp <= after,
+            "{before} <= {stamp} <= {after}"
+        );
+    }
+}
