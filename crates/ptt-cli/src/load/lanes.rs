@@ -19,9 +19,10 @@ use ptt_proto::pb;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio::task::JoinSet;
 
+use super::cpu::{ThreadCpu, ThreadMeter};
+use super::listener::listen;
 use super::probe::Probe;
-use super::relay;
-use super::sim::{Scenario, listen};
+use super::scenario::Scenario;
 use super::stamp::{self, Arrivals};
 use super::target::{Target, client_config};
 use super::tasks;
@@ -52,26 +53,6 @@ pub(super) struct LaneStart {
     pub(super) talking: watch::Receiver<bool>,
     /// True when the run is over.
     pub(super) stop: watch::Receiver<bool>,
-}
-
-/// A thread's CPU over the talking phase.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct ThreadCpu {
-    /// CPU seconds the thread used.
-    pub(super) seconds: f64,
-    /// Wall-clock seconds it was measured over.
-    pub(super) wall: f64,
-}
-
-impl ThreadCpu {
-    /// The share of one core the thread used.
-    pub(super) fn busy(self) -> f64 {
-        if self.wall > 0.0 {
-            self.seconds / self.wall
-        } else {
-            0.0
-        }
-    }
 }
 
 /// The coordinator's handle on one receive lane.
@@ -319,32 +300,6 @@ fn run_thread(name: String, work: impl Future<Output = ()> + Send + 'static) -> 
         .spawn(move || runtime.block_on(work))
         .context("cannot start a load generator thread")?;
     Ok(())
-}
-
-/// Measures the calling thread's CPU from its start.
-struct ThreadMeter {
-    ticks: f64,
-    cpu: Option<f64>,
-    since: Instant,
-}
-
-impl ThreadMeter {
-    fn start() -> Self {
-        let ticks = relay::clock_ticks();
-        Self {
-            ticks,
-            cpu: relay::thread_cpu_seconds(ticks),
-            since: Instant::now(),
-        }
-    }
-
-    fn finish(self) -> Option<ThreadCpu> {
-        let now = relay::thread_cpu_seconds(self.ticks)?;
-        Some(ThreadCpu {
-            seconds: now - self.cpu?,
-            wall: self.since.elapsed().as_secs_f64(),
-        })
-    }
 }
 
 /// Client endpoints for `terminals`, [`TERMINALS_PER_ENDPOINT`] each; made

@@ -17,9 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+mod cpu;
 mod lanes;
+mod listener;
 mod probe;
 mod relay;
+mod scenario;
 mod scrape;
 mod sim;
 mod stamp;
@@ -28,7 +31,7 @@ mod target;
 mod tasks;
 mod totals;
 
-pub use sim::speech_packets;
+pub use scenario::speech_packets;
 pub use stats::{Percentiles, Report};
 
 /// Longest run `--duration` allows, seconds.
@@ -139,7 +142,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         anyhow::bail!("--fps must be within 1..=1000");
     }
     let duration_s = args.duration.clamp(1, MAX_DURATION_S);
-    let scenario = sim::Scenario {
+    let scenario = scenario::Scenario {
         talkers_per_group: args.talkers_per_group.max(1),
         duration: Duration::from_secs(duration_s),
         fps: args.fps,
@@ -176,7 +179,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
 
     let ticks = relay::clock_ticks();
     let rss_start = own.as_ref().and_then(|r| relay::rss_kib(r.pid()));
-    let scenario = sim::Scenario {
+    let scenario = scenario::Scenario {
         relay_pid: own.as_ref().map(relay::OwnRelay::pid),
         ..scenario
     };

@@ -1,72 +1,21 @@
-//! The simulated terminals: the plan (who talks where, who plays out for
-//! real), listeners that account every frame, and the run that puts them
-//! on the generator's threads ([`lanes`](super::lanes)).
+//! The run of a load scenario: the listeners log in on the receive lanes,
+//! the plan (who talks where, who plays out for real) is made from what the
+//! relay told them, the talkers talk on their own thread, and the counts of
+//! every thread are summed for the report.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN, signal};
-use ptt_client::jitter::{JitterBuffer, JitterConfig};
-use ptt_client::{Client, Event};
 use tokio::sync::watch;
 
 use super::lanes::{Lane, LaneStart, LoggedIn, TalkPlan, Talkers};
-use super::probe::Probe;
 use super::relay;
-use super::stamp::Arrivals;
-use super::stats::{Arrival, ListenerRx};
+use super::scenario::{Scenario, speech_packets};
 use super::target::{ALL_CALL_GROUP, Target};
 use super::tasks;
-use super::totals::{Outcome, Totals, duration_us};
-
-/// Seconds of speech encoded once and replayed by every talker.
-const SPEECH_SECONDS: f32 = 4.0;
-
-/// The scenario.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scenario {
-    pub(crate) talkers_per_group: usize,
-    pub(crate) duration: Duration,
-    pub(crate) fps: u32,
-    pub(crate) seed: u64,
-    pub(crate) progress: bool,
-    /// One dispatcher all-calls (group 0) in bursts; everyone else listens.
-    pub(crate) all_call: bool,
-    /// The relay's process, when it is ours: its CPU time is sampled
-    /// around the talking phase.
-    pub(crate) relay_pid: Option<u32>,
-}
-
-fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
-/// Encodes [`SPEECH_SECONDS`] of the synthetic voice once: the Opus packets
-/// every simulated talker replays (and the fan-out bench sends over raw UDP).
-pub fn speech_packets(seed: u64) -> anyhow::Result<Arc<Vec<Bytes>>> {
-    let pcm = signal::speech_like(SPEECH_SECONDS, seed);
-    let mut encoder = Backend::default()
-        .encoder(CodecConfig::default())
-        .context("cannot create the Opus encoder")?;
-    let mut packets = Vec::new();
-    let mut out = [0u8; MAX_PACKET_LEN];
-    for chunk in pcm.chunks_exact(FRAME_SAMPLES) {
-        let len = encoder
-            .encode(chunk, &mut out)
-            .context("Opus encode failed")?;
-        packets.push(Bytes::copy_from_slice(&out[..len]));
-    }
-    if packets.is_empty() {
-        bail!("no speech encoded");
-    }
-    Ok(Arc::new(packets))
-}
+use super::totals::{Outcome, Totals};
 
 /// Runs the scenario against `target` with `terminals` simulated terminals:
 /// the listeners log in on [`lanes`](super::lanes) (one thread each), the
@@ -287,111 +236,5 @@ impl Plan {
             talkers: chosen,
             probes,
         })
-    }
-}
-
-/// One terminal's receive side: counts, classifies and times every frame.
-pub(super) async fn listen(
-    client: Client,
-    totals: Arc<Totals>,
-    mut stop: watch::Receiver<bool>,
-    mut probe: Option<Probe>,
-    arrivals: Option<Arc<Arrivals>>,
-) {
-    let me = client.terminal_id();
-    let mut events = client.events();
-    let mut rx = ListenerRx::default();
-    let mut jitter: HashMap<u32, JitterBuffer> = HashMap::new();
-    // The latest burst heard in each group.
-    let mut bursts: HashMap<u32, u32> = HashMap::new();
-    let mut played = Vec::new();
-    loop {
-        let due = probe
-            .as_ref()
-            .and_then(Probe::next_due)
-            .unwrap_or_else(Probe::idle);
-        let event = tokio::select! {
-            biased;
-            _ = stop.wait_for(|s| *s) => break,
-            () = tokio::time::sleep_until(due.into()) => {
-                if let Some(probe) = probe.as_mut() {
-                    probe.play(Instant::now(), &mut played);
-                    let mut hists = totals.hists();
-                    for us in played.drain(..) {
-                        hists.mouth_to_ear.record_us(us);
-                    }
-                }
-                continue;
-            }
-            event = events.recv() => event,
-        };
-        let frame = match event {
-            Some(Event::Voice(frame)) => frame,
-            Some(Event::Lagged { missed }) => {
-                totals.lagged.fetch_add(missed, Ordering::Relaxed);
-                continue;
-            }
-            Some(_) => continue,
-            None => break,
-        };
-        if frame.talker == me {
-            continue;
-        }
-        let now = Instant::now();
-        // The kernel's receive time of the frame's packet at the listener's
-        // socket where it is known; else when the client library read it.
-        let datagram_len = ptt_proto::voice::HEADER_LEN + frame.payload.len();
-        let claimed = arrivals.as_ref().and_then(|a| a.claim(datagram_len));
-        // A burst's first frame follows its floor message closely, which
-        // may be of the same size: its claim only keeps the queue in step.
-        let first_of_burst = bursts.insert(frame.group, frame.burst) != Some(frame.burst);
-        let socket_stamp = claimed.filter(|_| !first_of_burst);
-        let received_us = socket_stamp
-            .unwrap_or_else(|| unix_us().saturating_sub(duration_us(now - frame.received_at)));
-        match rx.arrive(frame.group, frame.burst, frame.sequence) {
-            Arrival::Duplicate => {
-                totals.duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            Arrival::Reordered => {
-                totals.reordered.fetch_add(1, Ordering::Relaxed);
-            }
-            Arrival::InOrder => {}
-        }
-        totals.frames_received.fetch_add(1, Ordering::Relaxed);
-        if let Some(probe) = probe.as_mut().filter(|p| p.group() == frame.group) {
-            probe.arrive(&frame);
-        }
-        let one_way = received_us.saturating_sub(frame.sender_timestamp_us);
-        // Mouth-to-ear approximation at every listener: one-way plus the
-        // playout delay its jitter buffer applies to this burst.
-        let jb = jitter
-            .entry(frame.group)
-            .or_insert_with(|| JitterBuffer::new(JitterConfig::default()));
-        let _ = jb.push(
-            frame.received_at,
-            frame.sequence,
-            frame.burst,
-            frame.sender_timestamp_us,
-            frame.payload.clone(),
-        );
-        let playout = jb.playout_delay().map(duration_us);
-        while jb.pop(now).is_some() {}
-        if frame.last {
-            jb.end_burst();
-        }
-        let mut hists = totals.hists();
-        hists.one_way.record_us(one_way);
-        if socket_stamp.is_some() {
-            hists.one_way_socket.record_us(one_way);
-        }
-        if let Some(delay) = playout {
-            hists.mouth_to_ear_approx.record_us(one_way + delay);
-        }
-    }
-    if let Some(probe) = probe {
-        totals
-            .decode_errors
-            .fetch_add(probe.decode_errors, Ordering::Relaxed);
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::lanes::ThreadCpu;
+use super::cpu::ThreadCpu;
 use super::stats::Latency;
 
 /// `d` in whole µs, the unit of every histogram.
