@@ -202,3 +202,66 @@ async fn an_oversized_control_message_is_answered_then_closed_with_code_1() -> a
     relay.stop().await?;
     Ok(())
 }
+
+/// What an idle terminal costs the network with the default keep-alives
+/// (the client's every 1 s, `ptt_client::config::KEEP_ALIVE`; the relay's
+/// every 2 s, which the client's pings keep from firing): about one small
+/// packet each way a second, measured at the relay's end of a real client's
+/// connection over 10 idle seconds. The figures behind the defaults'
+/// justification in proto/voice.md §1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_terminal_costs_about_one_small_packet_each_way_a_second() -> anyhow::Result<()> {
+    // The relay's default keep-alive too (the test relay pings every second).
+    let relay = TestRelay::start_with(&directory(), |c| {
+        c.keep_alive = ptt_relay::config::Config::default().keep_alive;
+    })
+    .await?;
+    let config = ptt_client::ClientConfig::new(
+        relay.addr,
+        ptt_client::Trust::Pinned(relay.cert.clone()),
+        101,
+        ptt_tests::directory::secret(101),
+    );
+    assert_eq!(config.keep_alive, Duration::from_secs(1), "the default");
+    let client = ptt_client::Client::connect(config).await?;
+    let group = relay.groups.get(10).expect("group 10");
+    let deadline = Instant::now() + ptt_tests::PATIENCE;
+    let link = loop {
+        if let Some(link) = group.listeners().iter().find(|l| l.terminal == 101) {
+            break link.clone();
+        }
+        assert!(Instant::now() < deadline, "101 never joined group 10");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Past the log-in's own traffic (joins, presence, first quality report).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = link.conn.stats();
+    let idle = Duration::from_secs(10);
+    tokio::time::sleep(idle).await;
+    let after = link.conn.stats();
+    let per_second = |a: u64, b: u64| (b - a) as f64 / idle.as_secs_f64();
+    let to_relay = per_second(before.udp_rx.datagrams, after.udp_rx.datagrams);
+    let to_terminal = per_second(before.udp_tx.datagrams, after.udp_tx.datagrams);
+    let bytes_to_relay = per_second(before.udp_rx.bytes, after.udp_rx.bytes);
+    let bytes_to_terminal = per_second(before.udp_tx.bytes, after.udp_tx.bytes);
+    // UDP payload plus 28 bytes of IPv4 and UDP headers per packet.
+    let per_day_mb =
+        (bytes_to_relay + bytes_to_terminal + 28.0 * (to_relay + to_terminal)) * 86_400.0 / 1e6;
+    eprintln!(
+        "idle terminal: {to_relay:.2} packets/s ({bytes_to_relay:.0} B/s) to the relay, \
+         {to_terminal:.2} packets/s ({bytes_to_terminal:.0} B/s) to the terminal: \
+         {per_day_mb:.1} MB a day with IPv4/UDP headers"
+    );
+    assert!(
+        (0.8..=1.3).contains(&to_relay),
+        "{to_relay} packets/s to the relay"
+    );
+    assert!(
+        (0.8..=1.3).contains(&to_terminal),
+        "{to_terminal} packets/s to the terminal"
+    );
+    assert!(bytes_to_relay / to_relay < 80.0, "small packets");
+    client.close().await;
+    relay.stop().await?;
+    Ok(())
+}

@@ -156,10 +156,13 @@ pub struct Config {
     #[serde(with = "duration_serde")]
     pub idle_timeout: Duration,
 
-    /// Interval of QUIC keep-alive pings; must be shorter than the idle timeout.
-    /// It bounds how long terminals stay deaf after a crash: they notice a
-    /// restarted relay at their next keep-alive.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
+    /// Interval of the relay's QUIC keep-alive pings to a quiet terminal; must be shorter
+    /// than the idle timeout. Any packet from the terminal restarts it, so a terminal that
+    /// pings more often itself (the client library: every second, which bounds how long it
+    /// stays deaf after a relay crash) never draws one: an idle terminal then costs one
+    /// small packet each way a second, not two. For terminals that do not ping, it keeps the
+    /// connection and their NAT binding alive.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration_arg, env = "PTTD_KEEP_ALIVE")]
     #[serde(with = "duration_serde")]
     pub keep_alive: Duration,
 
@@ -466,7 +469,7 @@ impl Default for Config {
             max_unauthenticated: 64,
             max_unauthenticated_per_address: 8,
             idle_timeout: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(1),
+            keep_alive: Duration::from_secs(2),
             datagram_queue_ms: 60,
             log_queue: 4096,
             auth_failures_per_minute: 10,
