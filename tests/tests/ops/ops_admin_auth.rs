@@ -44,7 +44,10 @@ async fn the_admin_api_needs_its_token() -> anyhow::Result<()> {
     let path = "/api/v1/admin/terminals/11/disable";
     let (status, body) = call(relay.ops, Method::POST, path, Some(TOKEN), None).await?;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(body["error"], "admin API disabled: set admin_token");
+    assert_eq!(
+        body["error"],
+        "admin API disabled: set admin-token or admin-token-file"
+    );
     relay.stop().await?;
 
     let relay = start(None).await?;

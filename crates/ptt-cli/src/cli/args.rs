@@ -43,7 +43,11 @@ pub struct ConnArgs {
     /// Carry voice on QUIC streams, one per burst, instead of datagrams
     /// (proto/voice.md §4): for networks or middleboxes that drop QUIC
     /// datagrams. Costs latency when packets are lost (streams retransmit).
-    #[arg(long, env = "PTT_VOICE_STREAMS")]
+    #[arg(
+        long,
+        env = "PTT_VOICE_STREAMS",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub voice_streams: bool,
 }
 

@@ -313,7 +313,9 @@ pub fn write_wav(path: &Path, pcm: &[i16]) -> anyhow::Result<()> {
 /// `ptt listen` from the command line.
 pub(crate) async fn main(args: ListenArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::stop::ctrl_c()).await?;
+    let result = run(&client, &args, super::stop::ctrl_c()).await;
+    client.close().await;
+    let report = result?;
     if let Some(path) = &args.wav {
         eprintln!(
             "wrote {:.2} s of audio to {}",
@@ -321,6 +323,5 @@ pub(crate) async fn main(args: ListenArgs) -> anyhow::Result<()> {
             path.display()
         );
     }
-    client.close().await;
     Ok(())
 }

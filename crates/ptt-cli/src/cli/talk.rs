@@ -303,7 +303,11 @@ pub fn summary(report: &TalkReport) -> [String; 2] {
 /// `ptt talk` from the command line.
 pub(crate) async fn main(args: TalkArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::stop::ctrl_c()).await?;
+    let result = run(&client, &args, super::stop::ctrl_c()).await;
+    // Closed on error too: the relay would keep the session until its idle
+    // timeout, showing the terminal online.
+    client.close().await;
+    let report = result?;
     if args.emergency && report.access_time.is_some() {
         println!(
             "EMERGENCY declared in group {group}: the control room was alerted; it stays \
@@ -314,6 +318,5 @@ pub(crate) async fn main(args: TalkArgs) -> anyhow::Result<()> {
     for line in summary(&report) {
         println!("{line}");
     }
-    client.close().await;
     Ok(())
 }

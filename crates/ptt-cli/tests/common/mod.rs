@@ -93,6 +93,8 @@ pub(crate) fn terminal_toml(id: u32, name: &str, role: &str, max_priority: &str)
 pub(crate) struct Relay {
     pub(crate) addr: SocketAddr,
     pub(crate) cert: PathBuf,
+    /// The operations port (`/metrics`).
+    pub(crate) ops: SocketAddr,
     stop: Option<Box<dyn FnOnce() + Send>>,
     _dir: TempDir,
 }
@@ -106,6 +108,24 @@ impl Drop for Relay {
 }
 
 impl Relay {
+    /// The value of one sample of the relay's `/metrics` (its line starts
+    /// with `sample`), 0 if absent.
+    pub(crate) async fn metric(&self, sample: &str) -> anyhow::Result<f64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.ops).await?;
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.ops
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await?;
+        Ok(text
+            .lines()
+            .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+            .unwrap_or(0.0))
+    }
+
     /// Starts a relay serving `directory` (TOML) from a fresh data dir.
     pub(crate) async fn start(directory: &str) -> anyhow::Result<Self> {
         Self::start_with(directory, |_| {}).await
@@ -131,12 +151,14 @@ impl Relay {
         tweak(&mut config);
         let relay = ptt_relay::Relay::load(config).await?;
         let addr = relay.local_addr();
+        let ops = relay.ops_addr();
         let cert = relay.cert_path().to_owned();
         let token = relay.shutdown_token();
         tokio::spawn(relay.run());
         Ok(Self {
             addr,
             cert,
+            ops,
             stop: Some(Box::new(move || token.cancel())),
             _dir: dir,
         })

@@ -250,6 +250,71 @@ async fn monitor_shows_who_talks() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A console in 60 groups: `ptt monitor` rejoins every one for its state
+/// without being refused for its rate (the relay allows bursts of 50
+/// membership requests), so the holder of the last group, who pressed
+/// before the monitor started, is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_of_a_console_in_sixty_groups_shows_every_holder() -> anyhow::Result<()> {
+    let mut toml = directory_toml();
+    let last = GROUP + 60;
+    for group in GROUP + 1..=last {
+        let _ = write!(
+            toml,
+            "[[group]]\nid = {group}\nname = \"G{group}\"\nkind = \"other\"\n\n\
+             [[group.members]]\nterminal = {DISPATCHER}\n\n"
+        );
+        if group == last {
+            let _ = write!(toml, "[[group.members]]\nterminal = {TALKER}\n\n");
+        }
+    }
+    let relay = Relay::start(&toml).await?;
+    let talker = relay.client(TALKER).await?;
+    let talk = talker.press(
+        last,
+        ptt_proto::pb::Priority::Normal,
+        ptt_proto::pb::FloorKind::Normal,
+    );
+    talk.granted().await?;
+    let console = relay.client(DISPATCHER).await?;
+    assert!(console.joined().len() > 50, "{:?}", console.joined());
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let drawn = frames.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watching = tokio::spawn(async move {
+        let result = monitor::run(
+            &console,
+            Some(30.0),
+            async {
+                let _ = stop_rx.await;
+            },
+            move |view| {
+                let text = view.render(Instant::now());
+                drawn.lock().expect("lock").push(text);
+            },
+        )
+        .await;
+        console.close().await;
+        result
+    });
+    let view = common::until_drawn(&frames, |view| {
+        view.contains(&format!("{TALKER} T{TALKER}"))
+    })
+    .await?;
+    assert!(view.contains(&format!("G{last}")), "{view}");
+    // The monitor draws once it has rejoined every group: none of the
+    // console's 61 was refused for its rate.
+    let refused = relay
+        .metric("pttd_rate_limited_total{family=\"membership\"}")
+        .await?;
+    assert_eq!(refused, 0.0, "membership requests refused for their rate");
+    let _ = stop_tx.send(());
+    watching.await??;
+    talk.release().await;
+    talker.close().await;
+    Ok(())
+}
+
 /// `ptt alert --all` reaches the group's online member, whose answer shows
 /// up in the tally; the offline one is counted as not reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ impl FromRequestParts<Arc<OpsState>> for Admin {
         if shared.admin_tokens.is_empty() {
             return Err(error(
                 StatusCode::FORBIDDEN,
-                "admin API disabled: set admin_token",
+                "admin API disabled: set admin-token or admin-token-file",
             ));
         }
         let source = token_limit::source(&parts.extensions);

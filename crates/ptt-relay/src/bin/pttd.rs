@@ -65,6 +65,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             EnvFilter::try_new(&config.log)
                 .with_context(|| format!("bad --log filter {:?}", config.log))?,
         )
+        // Colours for a terminal only, not into a log file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

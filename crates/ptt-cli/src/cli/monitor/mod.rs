@@ -27,6 +27,31 @@ pub use view::View;
 const REDRAW: Duration = Duration::from_millis(500);
 /// How often the relay is pinged.
 const PING: Duration = Duration::from_secs(2);
+/// Groups rejoined at once at start, and the pace of the rest: a console
+/// hears dozens of groups, and the relay refuses membership requests beyond
+/// its limit (by default 20 a second, in bursts of up to 50).
+const REJOIN_BURST: usize = 40;
+const REJOIN_PACE: Duration = Duration::from_millis(100);
+/// A rejoin refused for its rate is tried again after this long, a few times.
+const REJOIN_BACKOFF: Duration = Duration::from_millis(500);
+const REJOIN_TRIES: usize = 6;
+
+/// Joins `group` again for its state (holder, emergency), trying again
+/// when the relay refuses it for its rate (a relay with a tighter limit);
+/// `None` if it cannot be had.
+async fn rejoin(client: &Client, group: u32) -> Option<ptt_proto::pb::JoinOk> {
+    for _ in 0..REJOIN_TRIES {
+        match client.join(group).await {
+            Ok(ok) => return Some(ok),
+            Err(ptt_client::ClientError::RateLimited) => tokio::time::sleep(REJOIN_BACKOFF).await,
+            Err(error) => {
+                tracing::debug!(group, %error, "rejoin for the group's state failed");
+                return None;
+            }
+        }
+    }
+    None
+}
 
 /// Options of `ptt monitor`.
 #[derive(Debug, Clone, Args)]
@@ -61,8 +86,11 @@ pub async fn run(
         group.joined = info.joined;
     }
     // Joining again answers with who talks now and any emergency.
-    for id in client.joined() {
-        if let Ok(ok) = client.join(id).await {
+    for (n, id) in client.joined().into_iter().enumerate() {
+        if n >= REJOIN_BURST {
+            tokio::time::sleep(REJOIN_PACE).await;
+        }
+        if let Some(ok) = rejoin(client, id).await {
             view.on_join(now, ok);
         }
     }
@@ -109,7 +137,7 @@ pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
     let redraw = std::io::stdout().is_terminal();
     let mut printed: Option<u64> = None;
-    run(&client, args.seconds, super::stop::ctrl_c(), |view| {
+    let result = run(&client, args.seconds, super::stop::ctrl_c(), |view| {
         let mut stdout = std::io::stdout().lock();
         if redraw {
             let _ = write!(stdout, "\x1b[2J\x1b[H{}", view.render(Instant::now()));
@@ -125,7 +153,7 @@ pub(crate) async fn main(args: MonitorArgs) -> anyhow::Result<()> {
         }
         let _ = stdout.flush();
     })
-    .await?;
+    .await;
     client.close().await;
-    Ok(())
+    result
 }

@@ -199,10 +199,12 @@ fn on_event(
 /// `ptt track` from the command line.
 pub(crate) async fn main(args: TrackArgs) -> anyhow::Result<()> {
     let client = args.conn.connect().await?;
-    let report = run(&client, &args, super::stop::ctrl_c(), |line| {
+    let result = run(&client, &args, super::stop::ctrl_c(), |line| {
         println!("{line}")
     })
-    .await?;
+    .await;
+    client.close().await;
+    let report = result?;
     let at = report.last.map_or_else(
         || "-".to_owned(),
         |(lat, lon)| format!("{lat:.6}, {lon:.6}"),
@@ -211,7 +213,6 @@ pub(crate) async fn main(args: TrackArgs) -> anyhow::Result<()> {
         "sent {} location reports ({} failed), last at {at}",
         report.reports_sent, report.reports_failed
     );
-    client.close().await;
     Ok(())
 }
 
