@@ -43,11 +43,14 @@ const FRAME_INTERVAL: Duration = Duration::from_millis(20);
 const GRACE: Duration = Duration::from_secs(2);
 
 /// The absolute slack of [`Figures::holds_against`] on top of 10 %: a quiet
-/// loopback p99 is around a millisecond, so 10 % of it (~0.1 ms) is below a
+/// loopback p99 is around half a millisecond, so 10 % of it is below a
 /// single scheduler tick of this shared two-core machine and would fail on
-/// noise, not on the attack. 2 ms is still a fraction of the 300 ms
-/// mouth-to-ear budget (MCPTT) a terminal has.
-pub const P99_FLOOR: Duration = Duration::from_millis(2);
+/// noise, not on the attack. While the other tests of the same binary run
+/// beside it, bystanders' p99 reached 3.1–4.1 ms under attacks the relay
+/// handles well (full `cargo test --workspace` runs, December 2026), so 2 ms
+/// failed on noise; the regressions these tests exist for were 10–40 ms.
+/// 5 ms is still a small fraction of the 300 ms mouth-to-ear budget (MCPTT).
+pub const P99_FLOOR: Duration = Duration::from_millis(5);
 
 /// `directory` with the bystanders: guard terminals [`TALKER`] and
 /// [`LISTENERS`], and [`GROUP`] of them all.

@@ -153,7 +153,7 @@ async fn a_handshake_only_flood_locks_no_terminal_out() -> anyhow::Result<()> {
         held.len()
     );
     // Over the whole window: nothing lost, p99 under the ceiling. After
-    // the flood's opening: the quiet figures (p99 within 10 % or 2 ms).
+    // the flood's opening: the quiet figures (p99 within 10 % or `P99_FLOOR`).
     attacked
         .loses_nothing_within(&quiet, FLOOD_P99_CEILING)
         .map_err(anyhow::Error::msg)?;

@@ -164,8 +164,10 @@ async fn a_talker_without_datagrams_is_heard_and_bad_records_stop_its_stream() -
     for (len, reason) in [(5u16, DropReason::BadHeader), (1101, DropReason::TooLarge)] {
         let before = relay.metrics.dropped(reason);
         let mut bad = talker.conn.open_uni().await?;
-        bad.write_all(&len.to_be_bytes()).await?;
-        bad.write_all(&vec![0; usize::from(len)]).await?;
+        // The relay may stop the stream as soon as it reads the length, so
+        // the writes themselves may fail; what counts is that it stopped.
+        let _ = bad.write_all(&len.to_be_bytes()).await;
+        let _ = bad.write_all(&vec![0; usize::from(len)]).await;
         let stopped = tokio::time::timeout(WAIT, bad.stopped()).await?;
         assert_eq!(stopped?, Some(1u32.into()), "{len}-byte record");
         assert_eq!(relay.metrics.dropped(reason), before + 1);
