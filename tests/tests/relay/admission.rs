@@ -77,14 +77,17 @@ async fn a_handshake_only_flood_locks_no_terminal_out() -> anyhow::Result<()> {
     // handshakes (~120 ms of CPU started in one go) would otherwise stall
     // the relay's tasks on the worker it blocks, which is the test's cost,
     // not the relay's.
-    let attacker = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
+    let attacker = OwnRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?,
+    ));
     let flood_started = Instant::now();
     let cert = relay.cert.clone();
     let relay_addr = relay.addr;
     let (attack, flooders) = attacker
+        .handle()
         .spawn(async move {
             let mut attack = JoinSet::new();
             let mut flooders = Vec::new();
@@ -176,7 +179,7 @@ async fn a_handshake_only_flood_locks_no_terminal_out() -> anyhow::Result<()> {
     .await;
     assert!(back, "every place came back");
     drop(flooders);
-    attacker.shutdown_background();
+    drop(attacker);
     relay.stop().await?;
     Ok(())
 }
@@ -276,4 +279,23 @@ async fn max_connections_counts_logged_in_terminals_only() -> anyhow::Result<()>
     drop(again);
     relay.stop().await?;
     Ok(())
+}
+
+/// A runtime of the test's own, shut down without waiting however the test
+/// ends: dropped inside the test's async context, a runtime panics, and the
+/// panic would hide the test's own error.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("present until dropped").handle()
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
