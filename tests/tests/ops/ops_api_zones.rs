@@ -159,6 +159,48 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
         .await;
     assert_eq!(earlier["private_calls"], serde_json::json!([]));
 
+    // 1 calls 2, which accepts; 1 talks: the burst is listed under the
+    // call's group, named as a private call (no directory names it).
+    let answer = by_id(&mut clients, 1).request(call(2)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        panic!("setup answered with {answer:?}")
+    };
+    by_id(&mut clients, 2)
+        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+        .await?;
+    let accepted = by_id(&mut clients, 2)
+        .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
+            call_id: setup.call_id,
+            group_id: 0,
+        }))
+        .await?;
+    assert!(matches!(accepted, Body::Ack(_)), "{accepted:?}");
+    let caller = by_id(&mut clients, 1);
+    caller
+        .expect_body(|b| matches!(b, Body::PrivateCallAccept(_)).then_some(()))
+        .await?;
+    let burst = granted(&caller.press(setup.group_id).await?).expect("the caller talks");
+    for sequence in 0..3 {
+        caller.send_datagram(ptt_tests::opus::datagram(
+            setup.group_id,
+            burst,
+            sequence,
+            0,
+        ))?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    caller.release(setup.group_id).await?;
+    let path = format!("/api/v1/bursts?group={}", setup.group_id);
+    let bursts = json_eventually(&ops, &path, |body| {
+        body["bursts"].as_array().is_some_and(|b| !b.is_empty())
+    })
+    .await;
+    assert_eq!(
+        bursts["bursts"][0]["group"],
+        serde_json::json!({ "id": setup.group_id, "name": "private call" }),
+        "{bursts}"
+    );
+
     // Nothing regrouped in a district without zones.
     let regroups = ops.json("/api/v1/regroups?group=10").await;
     assert_eq!(regroups, serde_json::json!({ "regroups": [] }));

@@ -146,13 +146,14 @@ pub(super) async fn late_entries(
     }
 }
 
-/// Overwrites one status line on stderr once per second, summing what
-/// each generator thread counted.
+/// Overwrites one status line on stderr once per second (a line each when
+/// stderr is not a terminal), summing what each generator thread counted.
 pub(super) async fn show_progress(
     start: Instant,
     parts: Vec<Arc<Totals>>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let overwrite = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     loop {
@@ -173,15 +174,23 @@ pub(super) async fn show_progress(
                 Some(worst.map_or(ms, |w| w.max(ms)))
             })
             .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.3} ms"));
-        eprint!(
-            "\r{:>5.1} s  bursts {}  frames sent {}  received {}  one-way p99 (worst thread) {}   ",
+        let line = format!(
+            "{:>5.1} s  bursts {}  frames sent {}  received {}  one-way p99 (worst thread) {}",
             start.elapsed().as_secs_f64(),
             sum(|t| &t.bursts),
             sum(|t| &t.frames_pushed),
             sum(|t| &t.frames_received),
             p99
         );
-        let _ = std::io::stderr().flush();
+        // Overwritten on a terminal; a line each into a file.
+        if overwrite {
+            eprint!("\r{line}   ");
+            let _ = std::io::stderr().flush();
+        } else {
+            eprintln!("{line}");
+        }
     }
-    eprintln!();
+    if overwrite {
+        eprintln!();
+    }
 }
