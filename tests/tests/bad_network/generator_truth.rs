@@ -168,6 +168,29 @@ async fn a_clean_link_loses_nothing_and_the_report_has_every_field() -> anyhow::
     Ok(())
 }
 
+/// The same clean run with every terminal on voice streams (voice.md §4):
+/// nothing lost or duplicated either, every burst on its streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_voice_streams_a_clean_link_loses_nothing() -> anyhow::Result<()> {
+    let relay = GeneratedRelay::start().await?;
+    let args = LoadArgs {
+        voice_streams: true,
+        ..relay.load_args(relay.addr, 3)
+    };
+    let report =
+        tokio::time::timeout(Duration::from_secs(40), ptt_cli::load::measure(&args)).await??;
+    relay.stop().await;
+    eprintln!("{}", report.table());
+    assert!(report.voice_streams);
+    assert!(
+        report.bursts > 0 && report.frames_expected > 1_000,
+        "{report:?}"
+    );
+    assert_eq!(report.frames_received, report.frames_expected);
+    assert_eq!(report.duplicates, 0);
+    Ok(())
+}
+
 /// 5 % loss, 40 ms delay and up to 10 ms of uniform jitter on every packet
 /// to the listeners: the generator reports that loss (within 5 standard
 /// deviations of the binomial count) and a one-way latency of 40 ms plus

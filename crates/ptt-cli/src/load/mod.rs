@@ -70,6 +70,10 @@ pub struct LoadArgs {
     /// Seed of the generated directory and the synthetic speech.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Every terminal carries voice on QUIC streams, one per burst
+    /// (proto/voice.md §4), instead of datagrams: what the fallback costs.
+    #[arg(long)]
+    pub voice_streams: bool,
     /// Receive lanes: threads over which the listeners are spread, each with
     /// its own runtime and UDP sockets (0: one per core). The talkers have
     /// a thread of their own besides.
@@ -110,6 +114,7 @@ impl Default for LoadArgs {
             fps: 50,
             seed: 1,
             lanes: 0,
+            voice_streams: false,
             report: None,
             quiet: false,
             all_call: false,
@@ -160,6 +165,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
                 addr: *addr,
                 cert: ca.clone(),
                 secrets: target::parse_secrets(&text)?,
+                voice_streams: args.voice_streams,
             };
             (target, None)
         }
@@ -171,6 +177,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
                 addr: own.addr,
                 cert: own.cert.clone(),
                 secrets: target::parse_secrets(&own.secrets)?,
+                voice_streams: args.voice_streams,
             };
             (target, Some(own))
         }
@@ -216,6 +223,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
     };
     Ok(Report {
         server: target.addr.to_string(),
+        voice_streams: args.voice_streams,
         own_relay: cpu_total.is_some(),
         terminals: outcome.listeners + outcome.late_terminals,
         listeners: outcome.listeners,

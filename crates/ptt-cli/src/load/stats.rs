@@ -101,6 +101,9 @@ pub struct Percentiles {
 pub struct Report {
     /// Relay address loaded.
     pub server: String,
+    /// Voice travelled on QUIC streams (voice.md §4), not datagrams.
+    #[serde(default)]
+    pub voice_streams: bool,
     /// True when `ptt load` started the relay itself (then the relay's CPU
     /// and memory are known).
     pub own_relay: bool,
@@ -228,9 +231,14 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ptt load against {}{}: {} terminals, {} groups ({} with talk, {} talkers), {:.0} s at {} fps",
+            "ptt load against {}{}{}: {} terminals, {} groups ({} with talk, {} talkers), {:.0} s at {} fps",
             self.server,
             if self.own_relay { " (own pttd)" } else { "" },
+            if self.voice_streams {
+                ", voice on streams"
+            } else {
+                ""
+            },
             self.terminals,
             self.groups,
             self.talk_groups,

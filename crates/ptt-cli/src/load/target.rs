@@ -15,6 +15,9 @@ pub(crate) struct Target {
     pub(crate) cert: PathBuf,
     /// `(terminal id, secret)`, in file order.
     pub(crate) secrets: Vec<(u32, String)>,
+    /// Every terminal asks for voice on streams (voice.md §4) instead of
+    /// datagrams.
+    pub(crate) voice_streams: bool,
 }
 
 /// The group id of a dispatcher's all-call (proto/voice.md).
@@ -46,6 +49,7 @@ pub(super) fn client_config(target: &Target, id: u32, secret: &str) -> ClientCon
     let mut config = ClientConfig::new(target.addr, Trust::Pinned(target.cert.clone()), id, secret);
     config.client_version = concat!("ptt-load/", env!("CARGO_PKG_VERSION")).to_owned();
     config.connect_timeout = Duration::from_secs(10);
+    config.datagrams = !target.voice_streams;
     config.reconnect = ReconnectPolicy {
         enabled: false,
         ..ReconnectPolicy::default()
