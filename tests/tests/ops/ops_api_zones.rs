@@ -51,6 +51,30 @@ fn terminal_of(terminals: &Value, id: u32) -> Value {
         .clone()
 }
 
+/// A private call setup to `callee`.
+fn call(callee: u32) -> Request {
+    Request::PrivateCallSetup(pb::PrivateCallSetup {
+        callee_terminal_id: callee,
+        ..Default::default()
+    })
+}
+
+/// `caller` calls `callee` and the call rings there; the caller's setup.
+async fn ring(
+    clients: &mut [ptt_tests::Client],
+    caller: u32,
+    callee: u32,
+) -> anyhow::Result<pb::PrivateCallSetup> {
+    let answer = by_id(clients, caller).request(call(callee)).await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("setup answered with {answer:?}")
+    };
+    by_id(clients, callee)
+        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+        .await?;
+    Ok(setup)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
     let relay = TestRelay::start(&district()).await?;
@@ -100,19 +124,7 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
     assert!(terminal_of(&ops.json("/api/v1/terminals").await, 2)["location"].is_null());
 
     // 1 calls 2: while it rings it is counted as up, and logged only when it ends.
-    let call = |callee| {
-        Request::PrivateCallSetup(pb::PrivateCallSetup {
-            callee_terminal_id: callee,
-            ..Default::default()
-        })
-    };
-    let answer = by_id(&mut clients, 1).request(call(2)).await?;
-    let Body::PrivateCallSetup(setup) = answer else {
-        panic!("setup answered with {answer:?}")
-    };
-    by_id(&mut clients, 2)
-        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
-        .await?;
+    let setup = ring(&mut clients, 1, 2).await?;
     let calls = ops.json("/api/v1/private-calls").await;
     assert_eq!(calls["active"], 1, "{calls}");
     assert_eq!(calls["private_calls"], serde_json::json!([]));
@@ -161,13 +173,7 @@ async fn positions_and_private_calls_in_the_api() -> anyhow::Result<()> {
 
     // 1 calls 2, which accepts; 1 talks: the burst is listed under the
     // call's group, named as a private call (no directory names it).
-    let answer = by_id(&mut clients, 1).request(call(2)).await?;
-    let Body::PrivateCallSetup(setup) = answer else {
-        panic!("setup answered with {answer:?}")
-    };
-    by_id(&mut clients, 2)
-        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
-        .await?;
+    let setup = ring(&mut clients, 1, 2).await?;
     let accepted = by_id(&mut clients, 2)
         .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
             call_id: setup.call_id,
