@@ -86,8 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             relay.ops_addr()
         );
         let shutdown = relay.shutdown_token();
+        let signalled = signals();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            signalled.await;
             tracing::info!("signal received");
             shutdown.cancel();
         });
@@ -99,26 +100,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on ctrl-c or SIGTERM (what systemd and docker send).
-async fn wait_for_signal() {
+/// A future that resolves on ctrl-c or SIGTERM (what systemd and docker
+/// send); the handlers are installed by this call, not at the first poll.
+fn signals() -> impl std::future::Future<Output = ()> {
+    // Registered now, before the relay accepts anyone: a SIGTERM that
+    // arrives while the first terminal logs in must stop the relay
+    // gracefully, not kill it.
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
