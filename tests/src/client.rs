@@ -317,6 +317,18 @@ impl Client {
         Ok(())
     }
 
+    /// Moves the client to a new local UDP port, as a NAT rebinding or a
+    /// handset changing networks does: the relay sees the connection's
+    /// packets come from another address.
+    pub fn rebind(&self) -> anyhow::Result<()> {
+        self.endpoint
+            .rebind(std::net::UdpSocket::bind(SocketAddr::from((
+                [127, 0, 0, 1],
+                0,
+            )))?)?;
+        Ok(())
+    }
+
     /// The next voice datagram, or `None` after `wait`.
     pub async fn recv_voice(&self, wait: Duration) -> Option<VoiceDatagram> {
         let datagram = tokio::time::timeout(wait, self.conn.read_datagram())

@@ -186,11 +186,23 @@ impl Collector for RelayCollector {
             "Datagrams a listener's connection refused (closed, or no datagram support).",
             m.send_failed.get(),
         )?;
+        counter(
+            out,
+            "pttd_voice_shard_handovers",
+            "Voice frames the talker's shard handed to another shard with listeners of the group, one per frame and shard.",
+            m.shard_handovers.get(),
+        )?;
+        counter(
+            out,
+            "pttd_voice_shard_handover_dropped",
+            "Voice frames lost for a whole shard's listeners because that shard's inbox was full.",
+            m.shard_handover_dropped.get(),
+        )?;
 
         histogram(
             out,
             "pttd_forward_latency",
-            "Voice datagram received to handed to every recipient's connection: the relay's own share of mouth-to-ear.",
+            "Voice datagram received to handed to every recipient's connection on a shard (one observation per frame and shard that serves it): the relay's own share of mouth-to-ear.",
             &m.forward_latency.snapshot(),
         )?;
         histogram(

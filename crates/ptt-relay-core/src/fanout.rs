@@ -8,6 +8,12 @@
 //! allocation per recipient (cloning `Bytes` bumps a reference count), no
 //! disk. A full listener queue drops that listener's oldest datagram inside
 //! quinn; it never slows the others.
+//!
+//! With several shards ([`crate::shard`]) the talker's shard serves its own
+//! listeners and posts the stamped frame once to each other shard that has
+//! listeners of the group; [`deliver_handovers`] serves them there. A
+//! listener is only ever handed voice by its own shard's thread, so no
+//! connection is woken from another core.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,11 +26,13 @@ use crate::clock::Clock;
 use crate::group::{GroupShared, Groups};
 use crate::link::Link;
 use crate::metrics::{DropReason, Metrics};
+use crate::shard::post::{Handover, ShardPosts};
 
 /// What happened to one forwarded datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forwarded {
-    /// Handed to this many listeners.
+    /// Handed to this many listeners on the talker's shard (other shards
+    /// count their own as they serve them).
     Voice(usize),
     /// A keep-alive probe; nothing to forward.
     KeepAlive,
@@ -42,6 +50,8 @@ pub struct Fanout {
     pub metrics: Arc<Metrics>,
     /// Gets every forwarded frame, off the hot path.
     pub recorder: Recorder,
+    /// The other shards' inboxes, for their listeners.
+    pub shards: ShardPosts,
 }
 
 /// Forwards a datagram received from `from`, or says why it was dropped.
@@ -89,18 +99,7 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
         group.note_media(now_ms);
     }
 
-    let (mut sent, mut refused) = (0, 0);
-    for listener in group.listeners().iter() {
-        if listener.terminal == from.terminal {
-            continue;
-        }
-        if listener.send_voice(frame.clone()) {
-            sent += 1;
-        } else {
-            refused += 1;
-        }
-    }
-    count_group(shared, group, sent, refused);
+    let sent = fan_out(shared, group, &frame, from, None, started);
     // One non-blocking queue push per frame, tail frames included.
     shared
         .recorder
@@ -145,19 +144,7 @@ fn forward_all_call(
         }
         let frame = buf.freeze();
         group.note_media(shared.clock.now_ms());
-        let (mut group_sent, mut group_refused) = (0, 0);
-        for listener in group.listeners().iter() {
-            if listener.terminal == from.terminal || !listener.claim_all_call_frame(token) {
-                continue;
-            }
-            if listener.send_voice(frame.clone()) {
-                group_sent += 1;
-            } else {
-                group_refused += 1;
-            }
-        }
-        count_group(shared, group, group_sent, group_refused);
-        sent += group_sent;
+        sent += fan_out(shared, group, &frame, from, Some(token), started);
         // Each group's copy is its own burst, so its own recording.
         shared
             .recorder
@@ -169,6 +156,145 @@ fn forward_all_call(
     shared.metrics.forwarded.add(sent as u64);
     shared.metrics.forward_latency.observe(started.elapsed());
     Ok(Forwarded::Voice(sent))
+}
+
+/// Hands `frame` to every listener of `group` but its talker: those on the
+/// talker's shard at once, the others through their shards' inboxes; with
+/// `all_call`, each listener once across the all-call groups. Counts the
+/// frame and returns how many listeners here took it.
+fn fan_out(
+    shared: &Fanout,
+    group: &Arc<GroupShared>,
+    frame: &Bytes,
+    from: &Link,
+    all_call: Option<u64>,
+    started: Instant,
+) -> usize {
+    let served = serve_here(group, frame, from.terminal, all_call, from.shard);
+    let elsewhere = served.elsewhere;
+    hand_over(
+        shared,
+        group,
+        frame,
+        from.terminal,
+        all_call,
+        elsewhere,
+        started,
+    );
+    count_group(shared, group, served.sent, served.refused);
+    served.sent
+}
+
+/// What [`serve_here`] did with one frame.
+struct Served {
+    /// Listeners whose connection took it.
+    sent: usize,
+    /// Listeners whose connection refused it.
+    refused: usize,
+    /// The other shards with listeners of the group, one bit each.
+    elsewhere: u64,
+}
+
+/// Hands `frame` to every listener of `group` on shard `here` except the
+/// talker; with `all_call`, only to those that have not had this all-call
+/// frame through another group. Notes which other shards have listeners.
+#[inline]
+fn serve_here(
+    group: &GroupShared,
+    frame: &Bytes,
+    talker: u32,
+    all_call: Option<u64>,
+    here: u8,
+) -> Served {
+    let mut served = Served {
+        sent: 0,
+        refused: 0,
+        elsewhere: 0,
+    };
+    for listener in group.listeners().iter() {
+        if listener.terminal == talker {
+            continue;
+        }
+        if listener.shard != here {
+            served.elsewhere |= 1 << (listener.shard % 64);
+            continue;
+        }
+        if all_call.is_some_and(|token| !listener.claim_all_call_frame(token)) {
+            continue;
+        }
+        if listener.send_voice(frame.clone()) {
+            served.sent += 1;
+        } else {
+            served.refused += 1;
+        }
+    }
+    served
+}
+
+/// Posts `frame` once to each shard in `shards` (a bit per shard), for its
+/// listeners of `group`. A full inbox drops it for that shard, counted.
+fn hand_over(
+    shared: &Fanout,
+    group: &Arc<GroupShared>,
+    frame: &Bytes,
+    talker: u32,
+    all_call: Option<u64>,
+    mut shards: u64,
+    received: Instant,
+) {
+    while shards != 0 {
+        let shard = shards.trailing_zeros() as usize;
+        shards &= shards - 1;
+        let handover = Handover {
+            group: group.clone(),
+            frame: frame.clone(),
+            talker,
+            all_call,
+            received,
+        };
+        if shared.shards.post(shard, handover) {
+            shared.metrics.shard_handovers.inc();
+        } else {
+            shared.metrics.shard_handover_dropped.inc();
+        }
+    }
+}
+
+/// Frames a shard serves from its inbox before it yields to its other
+/// tasks (its connections' drivers, which send what it handed them).
+const HANDOVER_BATCH: usize = 64;
+
+/// Serves the frames other shards post to shard `here` until every sender
+/// is gone: each to the shard's own listeners of its group, its datagrams
+/// counted as the talker's shard counts its own (the frame itself was
+/// counted there). Runs on that shard's thread.
+pub async fn deliver_handovers(
+    shared: Fanout,
+    here: u8,
+    mut inbox: tokio::sync::mpsc::Receiver<Handover>,
+) {
+    let mut batch = Vec::with_capacity(HANDOVER_BATCH);
+    while inbox.recv_many(&mut batch, HANDOVER_BATCH).await > 0 {
+        for handover in batch.drain(..) {
+            let group = &handover.group;
+            let served = serve_here(
+                group,
+                &handover.frame,
+                handover.talker,
+                handover.all_call,
+                here,
+            );
+            if served.refused > 0 {
+                shared.metrics.send_failed.add(served.refused as u64);
+            }
+            group.count_handed(served.sent as u64, served.refused as u64);
+            shared.metrics.forwarded.add(served.sent as u64);
+            shared
+                .metrics
+                .forward_latency
+                .observe(handover.received.elapsed());
+        }
+    }
 }
 
 /// Counts one frame of `group` handed to `sent` listeners and refused by

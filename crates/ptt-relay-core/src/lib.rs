@@ -8,7 +8,7 @@
 //! [`dispatch`] moves memberships with location (relay patrols, backup calls);
 //! [`alert`] runs roll calls; [`private_call`] connects two terminals; [`roster`] layers
 //! run-time membership changes over the directory; [`online`] knows who is online;
-//! [`quic`] and [`tls`] set up the endpoint. [`view::RelayView`] is what the operations
+//! [`quic`] and [`tls`] set up the endpoints, one per [`shard`]. [`view::RelayView`] is what the operations
 //! port may read.
 //!
 //! This crate owns the relay's live state and is handed everything else: the directory,
@@ -33,6 +33,7 @@ pub mod private_call;
 pub mod quic;
 pub mod roster;
 pub mod session;
+pub mod shard;
 pub mod stream_out;
 pub mod tls;
 pub mod view;

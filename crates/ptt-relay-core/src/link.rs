@@ -68,6 +68,20 @@ pub enum VoiceOut {
     Streams(StreamFeed),
 }
 
+/// Where a terminal's voice goes: its connection, the shard that serves it,
+/// and what it takes.
+#[derive(Debug)]
+pub struct VoiceRoute {
+    /// The QUIC connection.
+    pub conn: quinn::Connection,
+    /// The shard that owns the connection.
+    pub shard: u8,
+    /// The largest voice datagram the terminal takes.
+    pub max_datagram: usize,
+    /// Datagrams or streams.
+    pub voice_out: VoiceOut,
+}
+
 /// The outbound side of one authenticated terminal.
 #[derive(Debug)]
 pub struct Link {
@@ -79,6 +93,9 @@ pub struct Link {
     pub session: u64,
     /// The QUIC connection; voice datagrams go straight to it.
     pub conn: quinn::Connection,
+    /// The shard that owns the connection ([`crate::shard`]): only that
+    /// shard's thread hands it voice.
+    pub shard: u8,
     /// The largest voice datagram this terminal takes (`HelloOk.max_datagram_size`:
     /// the smallest of its own limit, the relay's and the QUIC path's at login).
     pub max_datagram: usize,
@@ -116,17 +133,22 @@ impl Link {
         terminal: u32,
         name: Arc<str>,
         session: u64,
-        conn: quinn::Connection,
-        max_datagram: usize,
-        voice_out: VoiceOut,
+        route: VoiceRoute,
         metrics: Arc<Metrics>,
     ) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE);
+        let VoiceRoute {
+            conn,
+            shard,
+            max_datagram,
+            voice_out,
+        } = route;
         let link = Arc::new(Self {
             terminal,
             name,
             session,
             conn,
+            shard,
             max_datagram,
             voice_out,
             control,

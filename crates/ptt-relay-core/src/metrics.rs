@@ -249,6 +249,13 @@ pub struct Metrics {
     /// Also the frames a stream listener's writer discarded when the
     /// listener fell behind ([`crate::stream_out`]), counted at once.
     pub listener_queue_dropped: Counter,
+    /// Frames handed from the talker's shard to another shard with
+    /// listeners of the group ([`crate::shard::post`]), one per frame and
+    /// shard.
+    pub shard_handovers: Counter,
+    /// Handovers dropped because the receiving shard's inbox was full: that
+    /// shard's listeners missed the frame.
+    pub shard_handover_dropped: Counter,
     /// The recorder's own counters (files written, frames dropped, errors).
     pub recording: std::sync::Arc<ptt_recording::Counters>,
 }

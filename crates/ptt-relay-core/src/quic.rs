@@ -33,21 +33,6 @@ pub const MAX_DATAGRAM: usize = ptt_proto::voice::MAX_DATAGRAM_SIZE;
 /// request at `net.core.rmem_max` / `wmem_max`.
 pub const SOCKET_BUFFER: usize = 4 << 20;
 
-/// Binds the relay's UDP socket with large buffers, ready for quinn.
-pub fn bind_socket(addr: std::net::SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        // Serve IPv4-mapped peers too when bound to [::].
-        let _ = socket.set_only_v6(false);
-    }
-    // Best effort: a smaller buffer still works, only less robustly.
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
-    socket.bind(&addr.into())?;
-    Ok(socket.into())
-}
-
 /// What quinn counts per queued datagram beyond its bytes.
 const QUINN_DATAGRAM_OVERHEAD: usize = 32;
 
@@ -217,9 +202,10 @@ impl ResetKey {
         }
     }
 
-    /// The generator of the connection ids this process hands out: a fresh
-    /// nonce key, and the tag key every process with this reset key shares.
-    fn connection_ids(&self) -> Result<ConnectionIds, ResetKeyError> {
+    /// The generator of the connection ids shard `shard` of this process
+    /// hands out: a fresh nonce key, and the tag key every process with this
+    /// reset key shares.
+    fn connection_ids(&self, shard: u8) -> Result<ConnectionIds, ResetKeyError> {
         let mut seed = [0u8; SHA256_LEN];
         tls::fill_random(&mut seed)?;
         let hkdf = sha256_hkdf();
@@ -228,11 +214,13 @@ impl ResetKey {
             nonce_key: OkmBlock::new(&seed),
             tag_key: OkmBlock::new(tag_key.as_ref()),
             hkdf,
+            shard,
             next: 0,
         })
     }
 
-    /// The quinn endpoint configuration that resets with this key.
+    /// The quinn endpoint configuration of shard `shard` (0 with one
+    /// shard), which resets with this key.
     ///
     /// Two more quinn defaults are replaced. Its connection ids carry a tag
     /// under a per-process key and packets whose id has no valid tag are
@@ -247,8 +235,11 @@ impl ResetKey {
     /// than the packet that caused it, so this amplifies nothing, and since
     /// only packets with our own ids are answered, a service that answers
     /// any datagram cannot draw the relay into a loop.
-    pub fn endpoint_config(&self) -> Result<quinn::EndpointConfig, ResetKeyError> {
-        let ids = self.connection_ids()?;
+    ///
+    /// Every id starts with the shard's index, so the kernel hands each
+    /// packet to the shard that owns its connection ([`crate::shard`]).
+    pub fn endpoint_config(&self, shard: u8) -> Result<quinn::EndpointConfig, ResetKeyError> {
+        let ids = self.connection_ids(shard)?;
         let mut config = quinn::EndpointConfig::new(Arc::new(self.hmac()));
         config
             .cid_generator(move || Box::new(ids.clone()))
@@ -301,11 +292,14 @@ impl quinn::crypto::HmacKey for ResetHmac {
     }
 }
 
-/// Connection ids whose last bytes vouch for them: a nonce of
-/// [`CID_NONCE_LEN`] bytes (HMAC-SHA256 of a counter under a per-process
-/// random key, so ids are unpredictable and unlinkable, as RFC 9000 §5.1
-/// asks) followed by a tag, HMAC-SHA256 of the nonce under a key derived
-/// from the kept reset key. Any relay process with that key can tell an id
+/// Connection ids whose last bytes vouch for them: the index of the shard
+/// that issued them, then the rest of a nonce of [`CID_NONCE_LEN`] bytes
+/// (HMAC-SHA256 of a counter under a per-process random key, so ids are
+/// unpredictable and unlinkable, as RFC 9000 §5.1 asks; the shard byte says
+/// only which core serves the connection, as QUIC-LB's server id does),
+/// followed by a tag, HMAC-SHA256 of the nonce (shard byte included) under
+/// a key derived from the kept reset key. Ids issued before shards existed
+/// keep the same layout and still validate. Any relay process with that key can tell an id
 /// it (or its predecessor) issued from a random one, so quinn answers a
 /// stateless reset only to packets of connections that were really ours:
 /// forged short-header packets get no answer, and no reset loop with
@@ -315,10 +309,13 @@ struct ConnectionIds {
     nonce_key: OkmBlock,
     tag_key: OkmBlock,
     hkdf: &'static dyn Hkdf,
+    /// The issuing shard: the ids' first byte.
+    shard: u8,
     next: u64,
 }
 
-/// Bytes of a connection id that are its nonce; the rest is its tag.
+/// Bytes of a connection id that are its nonce (the shard byte first); the
+/// rest is its tag.
 const CID_NONCE_LEN: usize = 4;
 
 impl ConnectionIds {
@@ -340,6 +337,7 @@ impl quinn::ConnectionIdGenerator for ConnectionIds {
         let mut id = [0; CID_LEN];
         let (head, tail) = id.split_at_mut(CID_NONCE_LEN);
         head.copy_from_slice(&nonce.as_ref()[..CID_NONCE_LEN]);
+        head[0] = self.shard;
         tail.copy_from_slice(&self.tag(head));
         quinn::ConnectionId::new(&id)
     }
@@ -397,7 +395,7 @@ mod tests {
         let elsewhere = tempfile::tempdir().unwrap();
         let other = ResetKey::load_or_generate(elsewhere.path()).unwrap();
         assert_ne!(first.token(&cid), other.token(&cid), "another relay's key");
-        assert!(first.endpoint_config().is_ok());
+        assert!(first.endpoint_config(0).is_ok());
     }
 
     #[test]
@@ -430,12 +428,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ids = ResetKey::load_or_generate(dir.path())
             .unwrap()
-            .connection_ids()
+            .connection_ids(5)
             .unwrap();
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let cid = ids.generate_cid();
             assert_eq!(cid.len(), CID_LEN);
+            assert_eq!(cid[0], 5, "the issuing shard comes first");
             assert!(seen.insert(cid));
         }
         assert_eq!(ids.cid_len(), CID_LEN);
@@ -447,16 +446,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut before_crash = ResetKey::load_or_generate(dir.path())
             .unwrap()
-            .connection_ids()
+            .connection_ids(0)
             .unwrap();
+        // Another shard of the restarted relay gets the packet.
         let after_restart = ResetKey::load_or_generate(dir.path())
             .unwrap()
-            .connection_ids()
+            .connection_ids(1)
             .unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         let other_relay = ResetKey::load_or_generate(elsewhere.path())
             .unwrap()
-            .connection_ids()
+            .connection_ids(0)
             .unwrap();
         let mut accepted_by_other = 0;
         for _ in 0..100 {

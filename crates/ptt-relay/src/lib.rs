@@ -18,5 +18,6 @@
 
 pub mod config;
 pub mod relay;
+mod shards;
 
 pub use relay::{Relay, RelayError};

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::shards::{Shard, ShardParts};
 use ptt_relay_core::admission::{AdmissionSettings, Gate};
 use ptt_relay_core::alert::{Alerting, Alerts};
 use ptt_relay_core::auth::Authenticator;
@@ -22,17 +23,18 @@ use ptt_relay_core::clock::Clock;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
 use ptt_relay_core::group::{GroupContext, GroupShared, GroupTask, Groups};
-use ptt_relay_core::link;
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
+use ptt_relay_core::policy;
 use ptt_relay_core::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
-use ptt_relay_core::quic::{self, ResetKey, ServerConfigError, TransportSettings};
+use ptt_relay_core::quic::{ResetKey, ServerConfigError, TransportSettings};
 use ptt_relay_core::roster::Roster;
 use ptt_relay_core::session::context::SessionContext;
+use ptt_relay_core::shard::post::ShardPosts;
+use ptt_relay_core::shard::steer;
 use ptt_relay_core::tls::{Identity, ResetKeyError, TlsError};
 use ptt_relay_core::view::RelayView;
-use ptt_relay_core::{policy, session};
 
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
 /// for the call log to drain.
@@ -89,25 +91,25 @@ pub enum RelayError {
 /// A loaded relay, bound and ready to [`run`](Relay::run).
 #[derive(Debug)]
 pub struct Relay {
-    /// What every session works with.
-    sessions: Arc<SessionContext>,
     /// What the ops port reads.
     view: RelayView,
     ops_state: Arc<ptt_ops::OpsState>,
-    endpoint: quinn::Endpoint,
+    /// The voice datapath: one thread and QUIC endpoint per shard.
+    shards: Vec<Shard>,
+    /// The UDP address every shard's socket is bound to.
+    local_addr: SocketAddr,
     cert_path: PathBuf,
     groups: TaskTracker,
     /// Stops the group tasks once the sessions are gone.
     stop_groups: CancellationToken,
-    /// Who gets a QUIC handshake and a session slot.
-    admission: Arc<Gate>,
     ops: tokio::net::TcpListener,
 }
 
 impl Relay {
     /// Loads everything the configuration names — data directory, TLS
-    /// identity, directory, call log — binds the QUIC endpoint and starts one
-    /// task per group. Must be called inside a tokio runtime.
+    /// identity, directory, call log — starts one task per group, and one
+    /// thread per shard with its socket and QUIC endpoint (accepting once
+    /// [`run`](Relay::run) is called). Must be called inside a tokio runtime.
     pub async fn load(config: Config) -> Result<Self, RelayError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|source| RelayError::DataDir {
             path: config.data_dir.clone(),
@@ -149,14 +151,13 @@ impl Relay {
             addr: config.listen,
             source,
         };
-        let socket = quic::bind_socket(config.listen).map_err(bind_error)?;
-        let endpoint = quinn::Endpoint::new(
-            reset_key.endpoint_config()?,
-            Some(server_config),
-            socket,
-            Arc::new(quinn::TokioRuntime),
-        )
-        .map_err(bind_error)?;
+        let shard_count = config.shard_count();
+        let sockets = steer::bind(config.listen, shard_count).map_err(bind_error)?;
+        let local_addr = sockets
+            .first()
+            .map_or(Ok(config.listen), std::net::UdpSocket::local_addr)
+            .map_err(bind_error)?;
+        let (posts, inboxes) = ShardPosts::new(shard_count);
         let ops = ptt_ops::bind(config.ops_listen).map_err(|source| RelayError::OpsBind {
             addr: config.ops_listen,
             source,
@@ -275,6 +276,7 @@ impl Relay {
                 clock,
                 metrics: metrics.clone(),
                 recorder,
+                shards: posts,
             },
             directory,
             roster,
@@ -298,6 +300,30 @@ impl Relay {
             tasks.spawn(task.run(stop_groups.clone()).instrument(span));
         }
         tasks.close();
+        let cores = shard_cores(shard_count, config.pin_shards);
+        let mut shards = Vec::with_capacity(shard_count);
+        for (index, (socket, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
+            // At most MAX_SHARDS (64), checked with the configuration.
+            let index = u8::try_from(index).unwrap_or(u8::MAX);
+            let parts = ShardParts {
+                index,
+                socket,
+                endpoint: reset_key.endpoint_config(index)?,
+                server: server_config.clone(),
+                inbox,
+                core: cores.get(usize::from(index)).copied().flatten(),
+                sessions: sessions.clone(),
+                admission: admission.clone(),
+                grace: SHUTDOWN_GRACE,
+            };
+            match Shard::start(parts) {
+                Ok(shard) => shards.push(shard),
+                Err(error) => {
+                    stop_groups.cancel();
+                    return Err(bind_error(error));
+                }
+            }
+        }
         Ok(Self {
             ops_state: ptt_ops::OpsState::new(
                 view.clone(),
@@ -305,13 +331,12 @@ impl Relay {
                 config.admin_token.clone().unwrap_or_default(),
                 config.ops_limits(),
             ),
-            sessions,
             view,
-            endpoint,
+            shards,
+            local_addr,
             cert_path,
             groups: tasks,
             stop_groups,
-            admission,
             ops,
         })
     }
@@ -319,9 +344,7 @@ impl Relay {
     /// The UDP address the relay listens on (with the real port when the
     /// configuration asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.endpoint
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.local_addr
     }
 
     /// The TCP address of the ops HTTP server (metrics, API, dashboard).
@@ -352,50 +375,24 @@ impl Relay {
         self.view.groups.clone()
     }
 
-    /// Accepts terminals until the shutdown token is cancelled, then tells
-    /// every terminal the relay is going away, flushes the call log and
-    /// returns. Each connection attempt passes admission first
-    /// ([`Gate::admit`]): it is let in with an unauthenticated slot, waits
-    /// for one, is asked to prove its address, or is refused.
-    pub async fn run(self) -> Result<(), RelayError> {
+    /// Lets every shard accept terminals until the shutdown token is
+    /// cancelled, then tells every terminal the relay is going away, flushes
+    /// the call log and returns. Each connection attempt passes admission
+    /// first ([`Gate::admit`]).
+    pub async fn run(mut self) -> Result<(), RelayError> {
         let stop_ops = CancellationToken::new();
         let ops = tokio::spawn(ptt_ops::serve(self.ops, self.ops_state, stop_ops.clone()));
         let shutdown = self.view.shutdown.clone();
-        let sessions = TaskTracker::new();
-        loop {
-            let incoming = tokio::select! {
-                incoming = self.endpoint.accept() => incoming,
-                () = shutdown.cancelled() => None,
-            };
-            let Some(incoming) = incoming else { break };
-            let Some(entry) = self.admission.admit(incoming) else {
-                continue;
-            };
-            let context = self.sessions.clone();
-            let stop = shutdown.clone();
-            sessions.spawn(async move {
-                let admitted = tokio::select! {
-                    admitted = entry.admitted() => admitted,
-                    () = stop.cancelled() => None,
-                };
-                if let Some(admitted) = admitted {
-                    session::serve(context, admitted).await;
-                }
-            });
+        for shard in &mut self.shards {
+            shard.go();
         }
+        shutdown.cancelled().await;
         tracing::info!("shutting down: telling terminals, flushing the call log");
-        // Refuse new connections from now on.
-        self.endpoint.set_server_config(None);
-        shutdown.cancel();
-        sessions.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, sessions.wait())
-            .await
-            .is_err()
-        {
-            tracing::warn!("some sessions did not end in time; closing them");
+        // Each shard refuses new connections, waits for its sessions to
+        // say goodbye (up to the grace) and closes its endpoint.
+        for shard in &mut self.shards {
+            let _ = tokio::time::timeout(2 * SHUTDOWN_GRACE, shard.closed()).await;
         }
-        self.endpoint
-            .close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
         // The sessions have left their groups; the group tasks log the
         // bursts that ended and stop. Then the log is flushed.
         self.stop_groups.cancel();
@@ -412,7 +409,11 @@ impl Relay {
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, log.drain_durable()).await;
         let calllog = log.calllog().clone();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, calllog.flush()).await;
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.endpoint.wait_idle()).await;
+        // The shards' endpoints have had the same time to see their closes
+        // acknowledged.
+        for shard in self.shards {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, shard.join()).await;
+        }
         stop_ops.cancel();
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, ops).await;
         if let Err(error) = calllog.close().await {
@@ -422,6 +423,24 @@ impl Relay {
         Ok(())
     }
 }
+/// The core each shard's thread is pinned to: with `pin` and no more
+/// shards than cores this process may run on, the n-th of those cores for
+/// shard n; otherwise none (the kernel places the threads).
+fn shard_cores(shards: usize, pin: bool) -> Vec<Option<usize>> {
+    let allowed: Vec<usize> = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
+        .map(|set| {
+            (0..nix::sched::CpuSet::count())
+                .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pin && shards <= allowed.len() {
+        allowed.into_iter().take(shards).map(Some).collect()
+    } else {
+        vec![None; shards]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

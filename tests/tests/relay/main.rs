@@ -23,6 +23,7 @@ mod recording;
 mod recording_crash;
 mod report_limits;
 mod session;
+mod shards;
 mod speech;
 mod voice_streams;
 mod zones;

@@ -150,6 +150,13 @@ impl GroupShared {
         self.traffic.count_frame(handed, refused);
     }
 
+    /// Counts the datagrams another shard handed (or saw refused) for a
+    /// frame its talker's shard counted with [`GroupShared::count_frame`].
+    #[inline]
+    pub fn count_handed(&self, handed: u64, refused: u64) {
+        self.traffic.count_handed(handed, refused);
+    }
+
     /// The relay's own count of the group's voice since start.
     pub fn traffic(&self) -> GroupTrafficFigures {
         self.traffic.snapshot()

@@ -23,6 +23,13 @@ impl GroupTraffic {
     #[inline]
     pub fn count_frame(&self, handed: u64, refused: u64) {
         self.frames.fetch_add(1, Ordering::Relaxed);
+        self.count_handed(handed, refused);
+    }
+
+    /// Counts datagrams of a frame already counted, handed or refused by
+    /// another shard's listeners.
+    #[inline]
+    pub fn count_handed(&self, handed: u64, refused: u64) {
         self.handed.fetch_add(handed, Ordering::Relaxed);
         if refused > 0 {
             self.refused.fetch_add(refused, Ordering::Relaxed);

@@ -24,8 +24,9 @@ use ptt_directory::TerminalId;
 
 /// Serves one admitted connection to its end, holding its admission ticket
 /// (its slot) until then. Errors are logged, never propagated: one
-/// terminal's trouble is not the relay's.
-pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
+/// terminal's trouble is not the relay's. `shard` is the shard whose
+/// endpoint accepted the connection, and on whose thread this runs.
+pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
     let remote = admitted.remote_address();
     let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
     async move {
@@ -44,7 +45,7 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted) {
             }
         };
         let result = tokio::select! {
-            result = handshake(&shared, &conn, remote, &mut ticket) => result,
+            result = handshake(&shared, &conn, shard, remote, &mut ticket) => result,
             () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {

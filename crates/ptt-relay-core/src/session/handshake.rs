@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::admission::Ticket;
 use crate::auth::pool::PoolError;
-use crate::link::{self, Link, Outbound, VoiceOut};
+use crate::link::{self, Link, Outbound, VoiceOut, VoiceRoute};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
 use crate::session::read::read_message;
@@ -89,10 +89,12 @@ impl Refusal {
 
 /// Accepts the control stream, reads `Hello` and authenticates it; the
 /// control stream and `Hello` must come before `ticket`'s deadline, and the
-/// authenticated terminal takes a session slot on `ticket`.
+/// authenticated terminal takes a session slot on `ticket`. Its link is
+/// served voice by `shard`, the shard the connection lives on.
 pub(super) async fn handshake(
     shared: &SessionContext,
     conn: &quinn::Connection,
+    shard: u8,
     remote: SocketAddr,
     ticket: &mut Ticket,
 ) -> Result<Handshake, Refusal> {
@@ -240,9 +242,12 @@ pub(super) async fn handshake(
         terminal,
         Arc::from(shared.directory.name_of(TerminalId(terminal))),
         shared.online.next_session(),
-        conn.clone(),
-        max_datagram,
-        voice_out,
+        VoiceRoute {
+            conn: conn.clone(),
+            shard,
+            max_datagram,
+            voice_out,
+        },
         shared.metrics.clone(),
     );
     Ok(Handshake {

@@ -12,7 +12,7 @@
 //!   command line ([`Cli`]), [`Config::validate`] and the general `log` filter;
 //! - `transport.rs`: `listen`, `max-connections`, `hello-timeout`, `max-unauthenticated`,
 //!   `max-unauthenticated-per-address`, `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
-//!   `cert`/`key`;
+//!   `shards`, `pin-shards`, `cert`/`key`;
 //! - `login.rs`: `auth-failures-per-minute`, `auth-global-failures-per-minute`,
 //!   `auth-failure-delay`, `auth-hash-*` and `resume-ttl`, with [`Config::login_settings`];
 //! - `storage.rs`: `data-dir`, `log-queue` and the recordings (`record`, `recordings-dir`,

@@ -175,6 +175,20 @@ pub struct Config {
     )]
     pub datagram_queue_ms: u32,
 
+    /// Voice datapath shards: each a thread with its own event loop, UDP socket (one port,
+    /// `SO_REUSEPORT`) and QUIC endpoint, serving the connections that arrive on it; the
+    /// kernel hands each packet to its connection's shard by connection id, so a terminal
+    /// whose address changes stays on its shard. 0: one per core this process may run on
+    /// (at most 64).
+    #[arg(long, value_name = "N", default_value_t = 0, env = "PTTD_SHARDS")]
+    pub shards: usize,
+
+    /// Pin each shard's thread to a core of its own (when there are no more shards than
+    /// cores), so a shard's connections stay in that core's caches and no voice frame
+    /// wakes a thread elsewhere. `--pin-shards false` leaves placement to the kernel.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, env = "PTTD_PIN_SHARDS")]
+    pub pin_shards: bool,
+
     /// Capacity of the call-log queue; records beyond it are dropped and counted.
     #[arg(long, value_name = "N", default_value_t = 4096, env = "PTTD_LOG_QUEUE")]
     pub log_queue: usize,
@@ -471,6 +485,8 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(2),
             datagram_queue_ms: 60,
+            shards: 0,
+            pin_shards: true,
             log_queue: 4096,
             auth_failures_per_minute: 10,
             auth_global_failures_per_minute: 300,

@@ -1,10 +1,12 @@
 //! Transport: how terminals reach the relay over QUIC — `listen`, `max-connections`,
 //! admission before login (`hello-timeout`, `max-unauthenticated`,
 //! `max-unauthenticated-per-address`), `idle-timeout`, `keep-alive`, `datagram-queue-ms`,
-//! `cert` and `key` — and the rules these settings must meet (logins and their limits are
+//! `shards`, `pin-shards`, `cert` and `key` — and the rules these settings must meet (logins and their limits are
 //! `login.rs`'s).
 
 use std::time::Duration;
+
+use ptt_relay_core::shard::MAX_SHARDS;
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
@@ -43,9 +45,23 @@ impl Config {
                 "must be more than zero and less than idle-timeout",
             );
         }
+        if self.shards > MAX_SHARDS {
+            return invalid("shards", "must be at most 64 (0: one per core)");
+        }
         if self.cert.is_some() != self.key.is_some() {
             return invalid("cert", "cert and key must be given together");
         }
         Ok(())
+    }
+
+    /// How many shards to run: `shards`, or one per core this process may
+    /// run on when it is 0.
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            0 => std::thread::available_parallelism()
+                .map_or(1, usize::from)
+                .min(MAX_SHARDS),
+            n => n,
+        }
     }
 }

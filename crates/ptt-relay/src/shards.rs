@@ -1,0 +1,234 @@
+//! The relay's shards as threads (see `ptt_relay_core::shard`): each one a
+//! current-thread tokio runtime, optionally pinned to a core, running its
+//! own QUIC endpoint on its own socket of the relay's port, the sessions of
+//! the connections that endpoint accepts, and the frames other shards hand
+//! it. Everything else — group tasks, the call log, the ops port — runs on
+//! the caller's runtime.
+//!
+//! A shard is started by [`Shard::start`] when the relay loads (its
+//! endpoint then exists, as a single endpoint did before: a failure is a
+//! load error), begins accepting when [`Shard::go`] is called, and stops
+//! accepting at the relay's shutdown.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ptt_relay_core::admission::Gate;
+use ptt_relay_core::fanout;
+use ptt_relay_core::link;
+use ptt_relay_core::session;
+use ptt_relay_core::session::context::SessionContext;
+use ptt_relay_core::shard::post::Handover;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+/// What a shard's thread is given.
+pub(crate) struct ShardParts {
+    /// The shard's index: the first byte of its connection ids.
+    pub index: u8,
+    /// Its socket in the relay port's `SO_REUSEPORT` group.
+    pub socket: UdpSocket,
+    /// Its endpoint's configuration (its connection ids).
+    pub endpoint: quinn::EndpointConfig,
+    /// The server configuration all shards share (one TLS identity, one
+    /// address-validation token key).
+    pub server: quinn::ServerConfig,
+    /// The frames other shards hand it.
+    pub inbox: mpsc::Receiver<Handover>,
+    /// The core to pin its thread to, if any.
+    pub core: Option<usize>,
+    /// What every session works with.
+    pub sessions: Arc<SessionContext>,
+    /// Who gets a handshake and a session slot (shared by all shards).
+    pub admission: Arc<Gate>,
+    /// How long the shutdown waits for sessions and the endpoint.
+    pub grace: Duration,
+}
+
+/// A running shard thread, as the relay holds it.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    go: Option<oneshot::Sender<()>>,
+    /// Fires once the shard's sessions have ended and its endpoint is
+    /// closed (it then waits for the closes to be acknowledged).
+    closed: Option<oneshot::Receiver<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Shard {
+    /// Starts the shard's thread and its endpoint; returns once the
+    /// endpoint exists (or could not be made). It accepts nothing before
+    /// [`Shard::go`]; dropping the handle first stops it.
+    pub(crate) fn start(parts: ShardParts) -> std::io::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = oneshot::channel();
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let index = parts.index;
+        let thread = std::thread::Builder::new()
+            .name(format!("pttd-shard-{index}"))
+            .spawn(move || run_thread(parts, ready_tx, go_rx, closed_tx))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(Self {
+                go: Some(go_tx),
+                closed: Some(closed_rx),
+                thread: Some(thread),
+            }),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(std::io::Error::other(format!(
+                "shard {index} stopped while starting"
+            ))),
+        }
+    }
+
+    /// Lets the shard accept connections.
+    pub(crate) fn go(&mut self) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
+        }
+    }
+
+    /// Waits until the shard's sessions have ended and its endpoint is
+    /// closed (after the relay's shutdown token was cancelled).
+    pub(crate) async fn closed(&mut self) {
+        if let Some(closed) = self.closed.take() {
+            let _ = closed.await;
+        }
+    }
+
+    /// Waits for the shard's thread to end, on a blocking thread.
+    pub(crate) async fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// The shard thread: pin, build the runtime and the endpoint, say whether
+/// that worked, then serve until the shutdown.
+fn run_thread(
+    parts: ShardParts,
+    ready: std::sync::mpsc::Sender<std::io::Result<()>>,
+    go: oneshot::Receiver<()>,
+    closed: oneshot::Sender<()>,
+) {
+    if let Some(core) = parts.core {
+        pin_to(core, parts.index);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    runtime.block_on(serve(parts, ready, go, closed));
+    // Connections still closing have had their grace.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+}
+
+/// Pins the calling thread to `core`; a refusal (a container's CPU set
+/// changed under us) leaves it unpinned, logged.
+fn pin_to(core: usize, shard: u8) {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    use nix::unistd::Pid;
+    let mut set = CpuSet::new();
+    let pinned = set
+        .set(core)
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set));
+    match pinned {
+        Ok(()) => tracing::debug!(shard, core, "shard pinned"),
+        Err(error) => tracing::warn!(shard, core, %error, "shard left unpinned"),
+    }
+}
+
+async fn serve(
+    parts: ShardParts,
+    ready: std::sync::mpsc::Sender<std::io::Result<()>>,
+    go: oneshot::Receiver<()>,
+    closed: oneshot::Sender<()>,
+) {
+    let ShardParts {
+        index,
+        socket,
+        endpoint,
+        server,
+        inbox,
+        sessions,
+        admission,
+        grace,
+        core: _,
+    } = parts;
+    let endpoint = match quinn::Endpoint::new(
+        endpoint,
+        Some(server),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    ) {
+        Ok(endpoint) => endpoint,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let deliveries = tokio::spawn(fanout::deliver_handovers(
+        sessions.fanout.clone(),
+        index,
+        inbox,
+    ));
+    // Without the go the relay was dropped before it ran: nothing to serve.
+    if go.await.is_ok() {
+        accept(&endpoint, &sessions, &admission, index, grace).await;
+    }
+    endpoint.close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
+    let _ = closed.send(());
+    let _ = tokio::time::timeout(grace, endpoint.wait_idle()).await;
+    deliveries.abort();
+}
+
+/// Accepts connections until the relay's shutdown token is cancelled,
+/// then refuses new ones and waits (up to `grace`) for the sessions to tell
+/// their terminals and end. Each attempt passes admission first
+/// ([`Gate::admit`]): it is let in with an unauthenticated slot, waits for
+/// one, is asked to prove its address, or is refused.
+async fn accept(
+    endpoint: &quinn::Endpoint,
+    shared: &Arc<SessionContext>,
+    admission: &Arc<Gate>,
+    shard: u8,
+    grace: Duration,
+) {
+    let shutdown = shared.shutdown.clone();
+    let sessions = TaskTracker::new();
+    loop {
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => incoming,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(incoming) = incoming else { break };
+        let Some(entry) = admission.admit(incoming) else {
+            continue;
+        };
+        let context = shared.clone();
+        let stop = shutdown.clone();
+        sessions.spawn(async move {
+            let admitted = tokio::select! {
+                admitted = entry.admitted() => admitted,
+                () = stop.cancelled() => None,
+            };
+            if let Some(admitted) = admitted {
+                session::serve(context, admitted, shard).await;
+            }
+        });
+    }
+    endpoint.set_server_config(None);
+    sessions.close();
+    if tokio::time::timeout(grace, sessions.wait()).await.is_err() {
+        tracing::warn!(shard, "some sessions did not end in time; closing them");
+    }
+}
