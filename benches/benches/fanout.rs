@@ -20,7 +20,14 @@
 //! cargo bench -p ptt-benches --bench fanout               # all scenarios, 10 s each
 //! FANOUT_SECONDS=5 cargo bench -p ptt-benches --bench fanout -- 1000
 //! FANOUT_RELAY_ARGS="--record=false" cargo bench -p ptt-benches --bench fanout
+//! FANOUT_SETUPS=1pin,Nfree cargo bench -p ptt-benches --bench fanout -- 1000
 //! ```
+//!
+//! Each scenario runs the relay in three setups (`FANOUT_SETUPS` picks
+//! some): `1pin`, one shard pinned to a core; `Npin`, one shard per core,
+//! each pinned; `Nfree`, one shard per core, placed by the kernel. The
+//! column `wire p99` is the relay's own latency to the kernel
+//! (`pttd_wire_latency_seconds`), `own p99` its forward latency (to quinn).
 //!
 //! The bench runs the release `pttd` beside it and has cargo bring it up to
 //! date first (or set `PTTD` to a binary).
@@ -35,6 +42,29 @@ use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
 use ptt_cli::load::{LoadArgs, Report};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
+
+/// How the relay is run: its sharding and pinning.
+struct Setup {
+    /// What the path column says.
+    name: &'static str,
+    /// The `pttd` options.
+    args: &'static [&'static str],
+}
+
+const SETUPS: [Setup; 3] = [
+    Setup {
+        name: "1pin",
+        args: &["--shards=1", "--pin-shards=true"],
+    },
+    Setup {
+        name: "Npin",
+        args: &["--shards=0", "--pin-shards=true"],
+    },
+    Setup {
+        name: "Nfree",
+        args: &["--shards=0", "--pin-shards=false"],
+    },
+];
 
 /// One line of the table: terminals in groups, one talker per group.
 struct Scenario {
@@ -102,6 +132,16 @@ fn main() -> anyhow::Result<()> {
     let relay_args: Vec<String> = std::env::var("FANOUT_RELAY_ARGS")
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
+    let setups: Vec<&Setup> = match std::env::var("FANOUT_SETUPS") {
+        Ok(names) => SETUPS
+            .iter()
+            .filter(|setup| names.split(',').any(|name| name.trim() == setup.name))
+            .collect(),
+        Err(_) => SETUPS.iter().collect(),
+    };
+    if setups.is_empty() {
+        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree");
+    }
     // cargo bench passes `--bench`; any other argument filters scenarios.
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -115,7 +155,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "scenario",
         "path",
         "forwards",
@@ -127,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         "p99 ms",
         "sock p99",
         "own p99",
+        "wire p99",
         "fan ms",
         "gen cpu"
     );
@@ -134,41 +175,54 @@ fn main() -> anyhow::Result<()> {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
             continue;
         }
-        let args = LoadArgs {
-            terminals: scenario.terminals,
-            groups: scenario.groups,
-            duration: seconds,
-            fps: scenario.fps,
-            all_call: scenario.all_call,
-            quiet: true,
-            relay_args: relay_args.clone(),
-            ..LoadArgs::default()
+        let mut reports = Vec::new();
+        for setup in &setups {
+            let mut args = relay_args.clone();
+            args.extend(setup.args.iter().map(|a| (*a).to_owned()));
+            let load = LoadArgs {
+                terminals: scenario.terminals,
+                groups: scenario.groups,
+                duration: seconds,
+                fps: scenario.fps,
+                all_call: scenario.all_call,
+                quiet: true,
+                relay_args: args,
+                ..LoadArgs::default()
+            };
+            let report = runtime
+                .block_on(ptt_cli::load::measure(&load))
+                .with_context(|| format!("ptt load for {} ({})", scenario.name, setup.name))?;
+            reports.push((setup.name, report));
+        }
+        let Some((_, first)) = reports.first() else {
+            continue;
         };
-        let report = runtime
-            .block_on(ptt_cli::load::measure(&args))
-            .with_context(|| format!("ptt load for {}", scenario.name))?;
-        let fan_out = if report.frames_sent == 0 {
+        let fan_out = if first.frames_sent == 0 {
             0
         } else {
-            (report.frames_expected as f64 / report.frames_sent as f64).round() as usize
+            (first.frames_expected as f64 / first.frames_sent as f64).round() as usize
         };
         let raw = raw_udp(
             &datagrams,
-            report.talkers,
+            first.talkers,
             fan_out,
             Pace::Frames(scenario.fps),
             Duration::from_secs(seconds),
         )?;
-        print_rows(scenario.name, &report, &raw);
-        if let Some(kib) = report.relay_kib_per_idle_terminal() {
-            println!(
-                "{:<40} relay RSS {} KiB at start, {} KiB with {} terminals logged in: {kib:.1} KiB per idle terminal",
-                "",
-                report.relay_rss_start_kib.unwrap_or_default(),
-                report.relay_rss_logged_in_kib.unwrap_or_default(),
-                report.listeners,
-            );
+        for (index, (setup, report)) in reports.iter().enumerate() {
+            let name = if index == 0 { scenario.name } else { "" };
+            print_relay_row(name, setup, report, &raw);
+            if let Some(kib) = report.relay_kib_per_idle_terminal() {
+                println!(
+                    "{:<40} relay RSS {} KiB at start, {} KiB with {} terminals logged in: {kib:.1} KiB per idle terminal",
+                    "",
+                    report.relay_rss_start_kib.unwrap_or_default(),
+                    report.relay_rss_logged_in_kib.unwrap_or_default(),
+                    report.listeners,
+                );
+            }
         }
+        print_udp_row(&raw);
     }
     if filters.is_empty() || filters.iter().any(|f| "raw".contains(f.as_str())) {
         // The machine's ceiling: one sender, as fast as it goes.
@@ -187,44 +241,45 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_rows(name: &str, report: &Report, raw: &RawRun) {
+/// The relay's row of a scenario in one setup, its CPU per forward beside
+/// raw UDP's.
+fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
     let forwards = report.frames_received;
     let relay_cpu = report.relay_cpu_seconds.unwrap_or(f64::NAN);
     let relay_us = relay_cpu * 1e6 / forwards.max(1) as f64;
-    let raw_us = raw.cpu_per_packet_us();
-    let p99 = report.one_way_ms.as_ref().map_or(f64::NAN, |p| p.p99);
-    let own_p99 = report.relay_forward_ms.as_ref().map_or(f64::NAN, |p| p.p99);
-    let socket_p99 = report
-        .one_way_socket_ms
-        .as_ref()
-        .map_or(f64::NAN, |p| p.p99);
-    let generator_cpu = report.load_cpu_seconds.unwrap_or(f64::NAN);
+    let p99 = |p: &Option<ptt_cli::load::Percentiles>| p.as_ref().map_or(f64::NAN, |p| p.p99);
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8} {:>8.2}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2}",
         name,
-        "relay",
+        setup,
         forwards,
         forwards as f64 / report.duration_s,
         report.loss_ratio * 100.0,
         relay_cpu,
         relay_us,
-        relay_us / raw_us,
-        p99,
-        socket_p99,
-        own_p99,
+        relay_us / raw.cpu_per_packet_us(),
+        p99(&report.one_way_ms),
+        p99(&report.one_way_socket_ms),
+        p99(&report.relay_forward_ms),
+        p99(&report.relay_wire_ms),
         "",
-        generator_cpu,
+        report.load_cpu_seconds.unwrap_or(f64::NAN),
     );
+}
+
+/// Raw UDP's row: the same datagrams to as many sockets at the same rate.
+fn print_udp_row(raw: &RawRun) {
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8} {:>8} {:>8.2}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8.2}",
         "",
         "udp",
         raw.sent,
         raw.sent as f64 / raw.wall.as_secs_f64(),
         raw.loss_percent(),
         raw.cpu_s,
-        raw_us,
+        raw.cpu_per_packet_us(),
         "1.00",
+        "",
         "",
         "",
         "",

@@ -207,6 +207,12 @@ impl Collector for RelayCollector {
         )?;
         histogram(
             out,
+            "pttd_wire_latency",
+            "Voice datagram received to its shard having run every recipient's connection, which hands the packet to the kernel (one frame at a time per shard): the relay's whole share of one-way.",
+            &m.wire_latency.snapshot(),
+        )?;
+        histogram(
+            out,
             "pttd_floor_access",
             "Floor request received by the group to granted, queue wait included.",
             &m.access_time.snapshot(),

@@ -27,6 +27,7 @@ use crate::group::{GroupShared, Groups};
 use crate::link::Link;
 use crate::metrics::{DropReason, Metrics};
 use crate::shard::post::{Handover, ShardPosts};
+use crate::shard::wire::WireProbe;
 
 /// What happened to one forwarded datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub struct Fanout {
     pub recorder: Recorder,
     /// The other shards' inboxes, for their listeners.
     pub shards: ShardPosts,
+    /// Each shard's probe of its latency to the wire, by shard index.
+    pub wire: Arc<[WireProbe]>,
 }
 
 /// Forwards a datagram received from `from`, or says why it was dropped.
@@ -182,7 +185,19 @@ fn fan_out(
         started,
     );
     count_group(shared, group, served.sent, served.refused);
+    if served.sent > 0 {
+        time_to_wire(shared, from.shard, started);
+    }
     served.sent
+}
+
+/// Times the frame received at `received` to the wire on shard `shard`
+/// (see [`crate::shard::wire`]).
+#[inline]
+fn time_to_wire(shared: &Fanout, shard: u8, received: Instant) {
+    if let Some(probe) = shared.wire.get(usize::from(shard)) {
+        probe.fanned_out(received);
+    }
 }
 
 /// What [`serve_here`] did with one frame.
@@ -289,6 +304,9 @@ pub async fn deliver_handovers(
             }
             group.count_handed(served.sent as u64, served.refused as u64);
             shared.metrics.forwarded.add(served.sent as u64);
+            if served.sent > 0 {
+                time_to_wire(&shared, here, handover.received);
+            }
             shared
                 .metrics
                 .forward_latency

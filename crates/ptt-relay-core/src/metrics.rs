@@ -216,6 +216,10 @@ pub struct Metrics {
     /// Datagram in → handed to every recipient's connection (the relay's own
     /// share of one-way latency).
     pub forward_latency: Histogram,
+    /// Datagram in → its shard has run every listener's connection it was
+    /// handed to, i.e. their packets went to the kernel (one frame at a
+    /// time per shard, [`crate::shard::wire`]).
+    pub wire_latency: Histogram,
     /// Floor request received → granted, for requests granted at once or
     /// after queueing.
     pub access_time: Histogram,

@@ -33,6 +33,7 @@ use ptt_relay_core::roster::Roster;
 use ptt_relay_core::session::context::SessionContext;
 use ptt_relay_core::shard::post::ShardPosts;
 use ptt_relay_core::shard::steer;
+use ptt_relay_core::shard::wire::WireProbe;
 use ptt_relay_core::tls::{Identity, ResetKeyError, TlsError};
 use ptt_relay_core::view::RelayView;
 
@@ -277,6 +278,7 @@ impl Relay {
                 metrics: metrics.clone(),
                 recorder,
                 shards: posts,
+                wire: (0..shard_count).map(|_| WireProbe::default()).collect(),
             },
             directory,
             roster,
@@ -453,6 +455,18 @@ mod tests {
             record: false,
             ..Config::default()
         }
+    }
+
+    #[test]
+    fn shards_are_pinned_to_distinct_allowed_cores_only_when_asked_and_possible() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let pinned = shard_cores(cores, true);
+        assert_eq!(pinned.len(), cores);
+        let distinct: std::collections::BTreeSet<_> = pinned.iter().flatten().collect();
+        assert_eq!(distinct.len(), cores, "one core each: {pinned:?}");
+        assert_eq!(shard_cores(cores, false), vec![None; cores]);
+        // More shards than cores: the kernel places them.
+        assert_eq!(shard_cores(cores + 1, true), vec![None; cores + 1]);
     }
 
     #[tokio::test]

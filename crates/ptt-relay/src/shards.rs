@@ -1,8 +1,8 @@
 //! The relay's shards as threads (see `ptt_relay_core::shard`): each one a
 //! current-thread tokio runtime, optionally pinned to a core, running its
 //! own QUIC endpoint on its own socket of the relay's port, the sessions of
-//! the connections that endpoint accepts, and the frames other shards hand
-//! it. Everything else — group tasks, the call log, the ops port — runs on
+//! the connections that endpoint accepts, the frames other shards hand it,
+//! and its probe of the latency to the wire. Everything else — group tasks, the call log, the ops port — runs on
 //! the caller's runtime.
 //!
 //! A shard is started by [`Shard::start`] when the relay loads (its
@@ -181,6 +181,14 @@ async fn serve(
         index,
         inbox,
     ));
+    let probe = tokio::spawn({
+        let (wire, metrics) = (sessions.fanout.wire.clone(), sessions.metrics.clone());
+        async move {
+            if let Some(probe) = wire.get(usize::from(index)) {
+                probe.run(&metrics.wire_latency).await;
+            }
+        }
+    });
     // Without the go the relay was dropped before it ran: nothing to serve.
     if go.await.is_ok() {
         accept(&endpoint, &sessions, &admission, index, grace).await;
@@ -189,6 +197,7 @@ async fn serve(
     let _ = closed.send(());
     let _ = tokio::time::timeout(grace, endpoint.wait_idle()).await;
     deliveries.abort();
+    probe.abort();
 }
 
 /// Accepts connections until the relay's shutdown token is cancelled,

@@ -195,9 +195,9 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         lanes => lanes,
     };
     let result = sim::run(&target, args.terminals, lanes, scenario).await;
-    let relay_forward = match &own {
-        Some(r) => scrape::forward_latency(r.ops).await,
-        None => None,
+    let relay_latency = match &own {
+        Some(r) => scrape::relay_latency(r.ops).await,
+        None => scrape::RelayLatency::default(),
     };
     let (cpu_total, peak_rss) = match &own {
         Some(r) => (
@@ -245,7 +245,8 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         access_ms: hists.access.summary(),
         one_way_ms: hists.one_way.summary(),
         one_way_socket_ms: hists.one_way_socket.summary(),
-        relay_forward_ms: relay_forward,
+        relay_forward_ms: relay_latency.forward,
+        relay_wire_ms: relay_latency.wire,
         mouth_to_ear_ms: hists.mouth_to_ear.summary(),
         mouth_to_ear_approx_ms: hists.mouth_to_ear_approx.summary(),
         decode_errors: t.decode_errors.load(Ordering::Relaxed),

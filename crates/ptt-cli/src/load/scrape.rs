@@ -1,7 +1,9 @@
 //! The relay's own share of the one-way latency, read from its Prometheus
-//! histogram `pttd_forward_latency_seconds` (datagram in → handed to every
-//! listener's connection). On a 2-core machine the generator's own
-//! scheduling dominates the one-way figure; this one is the relay alone.
+//! histograms `pttd_forward_latency_seconds` (datagram in → handed to every
+//! listener's connection) and `pttd_wire_latency_seconds` (datagram in →
+//! its shard has run those connections, which hand the packets to the
+//! kernel). On a 2-core machine the generator's own scheduling dominates
+//! the one-way figure; these are the relay alone.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,16 +14,35 @@ use tokio::net::TcpStream;
 
 use super::stats::Percentiles;
 
-/// The histogram family to read.
+/// The forward-latency histogram's buckets.
 const FAMILY: &str = "pttd_forward_latency_seconds_bucket";
 
-/// Scrapes `http://{ops}/metrics` and summarises the forward latency, or
-/// `None` if the relay did not answer or forwarded nothing.
-pub(crate) async fn forward_latency(ops: SocketAddr) -> Option<Percentiles> {
+/// The wire-latency histogram's buckets.
+const WIRE_FAMILY: &str = "pttd_wire_latency_seconds_bucket";
+
+/// The relay's two latency histograms, summarised; `None` where the relay
+/// did not answer or measured nothing.
+#[derive(Debug, Default)]
+pub(crate) struct RelayLatency {
+    /// Datagram in → handed to every listener's connection.
+    pub forward: Option<Percentiles>,
+    /// Datagram in → the packets handed to the kernel.
+    pub wire: Option<Percentiles>,
+}
+
+/// Scrapes `http://{ops}/metrics` once and summarises both latencies.
+pub(crate) async fn relay_latency(ops: SocketAddr) -> RelayLatency {
     let text = tokio::time::timeout(Duration::from_secs(3), get_metrics(ops))
         .await
-        .ok()??;
-    summarise(&snapshot(&text)?)
+        .ok()
+        .flatten();
+    let Some(text) = text else {
+        return RelayLatency::default();
+    };
+    RelayLatency {
+        forward: snapshot(&text, FAMILY).as_ref().and_then(summarise),
+        wire: snapshot(&text, WIRE_FAMILY).as_ref().and_then(summarise),
+    }
 }
 
 async fn get_metrics(ops: SocketAddr) -> Option<String> {
@@ -35,14 +56,14 @@ async fn get_metrics(ops: SocketAddr) -> Option<String> {
         .map(|(_, body)| body.to_owned())
 }
 
-/// The relay's histogram back from its exposition: the cumulative `le`
-/// buckets, in order, are the relay's own [`LATENCY_BOUNDS_US`] plus `+Inf`.
-/// `None` if the family is missing or has other buckets.
-fn snapshot(text: &str) -> Option<HistogramSnapshot> {
+/// The relay's histogram `family` back from its exposition: the cumulative
+/// `le` buckets, in order, are the relay's own [`LATENCY_BOUNDS_US`] plus
+/// `+Inf`. `None` if the family is missing or has other buckets.
+fn snapshot(text: &str, family: &str) -> Option<HistogramSnapshot> {
     let cumulative: Vec<u64> = text
         .lines()
         .filter_map(|line| {
-            let rest = line.strip_prefix(FAMILY)?;
+            let rest = line.strip_prefix(family)?;
             rest.rsplit(' ')
                 .next()?
                 .parse::<f64>()
@@ -100,11 +121,12 @@ mod tests {
 
     #[test]
     fn reads_the_histogram_and_interpolates() {
-        let p = summarise(&snapshot(&exposition()).unwrap()).unwrap();
+        let p = summarise(&snapshot(&exposition(), FAMILY).unwrap()).unwrap();
         assert_eq!(p.count, 100);
         assert!((p.p50 - 0.05).abs() < 1e-9, "{}", p.p50); // top of (25, 50] µs
         assert!(p.p99 > 0.05 && p.p99 <= 0.1, "{}", p.p99);
         assert!((p.max - 0.1).abs() < 1e-9);
-        assert_eq!(snapshot(""), None);
+        assert_eq!(snapshot("", FAMILY), None);
+        assert_eq!(snapshot(&exposition(), WIRE_FAMILY), None, "another family");
     }
 }

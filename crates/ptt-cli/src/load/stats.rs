@@ -162,6 +162,12 @@ pub struct Report {
     /// histogram (bucketed: 25/50/100/250/500 µs, 1/2.5/5 ms …), where `ptt
     /// load` started the relay.
     pub relay_forward_ms: Option<Percentiles>,
+    /// The relay's whole share of one-way: datagram in → its shard has run
+    /// every listener's connection, which hands the packet to the kernel
+    /// (`pttd_wire_latency_seconds`, one frame at a time per shard; same
+    /// buckets), where `ptt load` started the relay.
+    #[serde(default)]
+    pub relay_wire_ms: Option<Percentiles>,
     /// Mouth-to-ear at one probe listener per talk group: the talker's
     /// capture timestamp → the frame decoded (Opus) after playout from a
     /// timer-driven jitter buffer (ptt-client's, default tuning). The
@@ -264,11 +270,12 @@ impl Report {
             "{:<28} {:>8} {:>9} {:>9} {:>9} {:>9}",
             "latency (ms)", "samples", "p50", "p95", "p99", "max"
         );
-        let rows: [(&str, &Option<Percentiles>); 7] = [
+        let rows: [(&str, &Option<Percentiles>); 8] = [
             ("access (press→grant)", &self.access_ms),
             ("one-way (relay path)", &self.one_way_ms),
             ("one-way at the socket", &self.one_way_socket_ms),
             ("relay forward (≤ bucket)", &self.relay_forward_ms),
+            ("relay to wire (≤ bucket)", &self.relay_wire_ms),
             ("mouth-to-ear (probes)", &self.mouth_to_ear_ms),
             ("mouth-to-ear (≈ 1-way+jb)", &self.mouth_to_ear_approx_ms),
             ("late entry (login→voice)", &self.late_entry_ms),
@@ -298,8 +305,9 @@ impl Report {
         if self.relay_forward_ms.is_some() {
             let _ = writeln!(
                 out,
-                "relay forward: upper bounds of the relay's histogram buckets \
-                 (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements"
+                "relay forward / to wire: upper bounds of the relay's histogram buckets \
+                 (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements; \
+                 forward ends where quinn has the frame, to wire where the kernel has the packets"
             );
         }
         if self.late_entries > 0 {

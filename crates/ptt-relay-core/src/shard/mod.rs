@@ -10,11 +10,14 @@
 //! bounded queue ([`post`]): one wake per shard and batch, not one per
 //! listener on another core.
 //!
+//! [`wire`] times, per shard, a frame's way from arrival to the kernel.
+//!
 //! How the threads are started and pinned is the composition root's
 //! business (`ptt-relay`); this module gives it the sockets and the queues.
 
 pub mod post;
 pub mod steer;
+pub mod wire;
 
 /// Most shards a relay runs: a frame's fan-out marks the shards it must
 /// reach in one 64-bit mask.
