@@ -202,7 +202,7 @@ impl Collector for RelayCollector {
         histogram(
             out,
             "pttd_forward_latency",
-            "Voice datagram received to handed to every recipient's connection on a shard (one observation per frame and shard that serves it): the relay's own share of mouth-to-ear.",
+            "Voice datagram received to handed to every recipient's connection on the talker's shard and posted to the other shards, one observation per frame: the relay's own share of mouth-to-ear up to quinn.",
             &m.forward_latency.snapshot(),
         )?;
         histogram(

@@ -281,8 +281,9 @@ const HANDOVER_BATCH: usize = 64;
 
 /// Serves the frames other shards post to shard `here` until every sender
 /// is gone: each to the shard's own listeners of its group, its datagrams
-/// counted as the talker's shard counts its own (the frame itself was
-/// counted there). Runs on that shard's thread.
+/// counted as the talker's shard counts its own (the frame itself, and its
+/// forward latency, were counted there; its time to the wire here is timed
+/// by this shard's probe). Runs on that shard's thread.
 pub async fn deliver_handovers(
     shared: Fanout,
     here: u8,
@@ -307,10 +308,6 @@ pub async fn deliver_handovers(
             if served.sent > 0 {
                 time_to_wire(&shared, here, handover.received);
             }
-            shared
-                .metrics
-                .forward_latency
-                .observe(handover.received.elapsed());
         }
     }
 }

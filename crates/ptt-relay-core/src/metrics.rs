@@ -213,8 +213,10 @@ pub struct Metrics {
     pub admission: admission::AdmissionCounters,
     /// Call log records dropped because the log queue was full.
     pub log_dropped: Counter,
-    /// Datagram in → handed to every recipient's connection (the relay's own
-    /// share of one-way latency).
+    /// Datagram in → handed to every recipient's connection on the talker's
+    /// shard and posted to the other shards with recipients; one
+    /// observation per frame. [`Metrics::wire_latency`] follows the frame
+    /// on to the kernel on every shard.
     pub forward_latency: Histogram,
     /// Datagram in → its shard has run every listener's connection it was
     /// handed to, i.e. their packets went to the kernel (one frame at a

@@ -11,6 +11,7 @@ mod blackout;
 mod floor;
 mod generator_truth;
 mod late_entry;
+mod slow_listener;
 mod voice;
 
 use std::net::SocketAddr;
