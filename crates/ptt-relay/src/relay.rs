@@ -159,6 +159,14 @@ impl Relay {
             .map_or(Ok(config.listen), std::net::UdpSocket::local_addr)
             .map_err(bind_error)?;
         let (posts, inboxes) = ShardPosts::new(shard_count);
+        // At most MAX_SHARDS (64), checked with the configuration.
+        let shard_ids: Vec<u8> = (0..shard_count)
+            .map(|index| u8::try_from(index).unwrap_or(u8::MAX))
+            .collect();
+        let endpoint_configs = shard_ids
+            .iter()
+            .map(|&index| reset_key.endpoint_config(index))
+            .collect::<Result<Vec<_>, _>>()?;
         let ops = ptt_ops::bind(config.ops_listen).map_err(|source| RelayError::OpsBind {
             addr: config.ops_listen,
             source,
@@ -304,13 +312,16 @@ impl Relay {
         tasks.close();
         let cores = shard_cores(shard_count, config.pin_shards);
         let mut shards = Vec::with_capacity(shard_count);
-        for (index, (socket, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
-            // At most MAX_SHARDS (64), checked with the configuration.
-            let index = u8::try_from(index).unwrap_or(u8::MAX);
+        let shard_parts = shard_ids
+            .into_iter()
+            .zip(sockets)
+            .zip(endpoint_configs)
+            .zip(inboxes);
+        for (((index, socket), endpoint), inbox) in shard_parts {
             let parts = ShardParts {
                 index,
                 socket,
-                endpoint: reset_key.endpoint_config(index)?,
+                endpoint,
                 server: server_config.clone(),
                 inbox,
                 core: cores.get(usize::from(index)).copied().flatten(),

@@ -146,6 +146,8 @@ fn pin_to(core: usize, shard: u8) {
     }
 }
 
+/// The shard's life on its thread: make the endpoint and say so, serve
+/// handovers and time the wire, accept once told to go, then close.
 async fn serve(
     parts: ShardParts,
     ready: std::sync::mpsc::Sender<std::io::Result<()>>,
