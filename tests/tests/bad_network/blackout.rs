@@ -26,6 +26,7 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_back_from_a_5s_blackout_is_in_its_group_again() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let seed = seed_or(5);
     let relay = TestRelay::start(&directory(100..102)).await?;
     let proxy = LossyProxy::start(relay.addr, seed).await?;

@@ -82,6 +82,7 @@ async fn press_and_release(client: Client) -> anyhow::Result<Tally> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floor_control_stays_correct_at_20_percent_loss() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let seed = seed_or(20);
     let relay = TestRelay::start(&directory(100..104)).await?;
     let proxy = LossyProxy::start(relay.addr, seed).await?;

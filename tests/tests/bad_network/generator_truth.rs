@@ -100,6 +100,7 @@ async fn load_through(impairment: Impairment, seconds: u64, seed: u64) -> anyhow
 /// ordered, and the JSON report (`--report`) carries every documented field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clean_link_loses_nothing_and_the_report_has_every_field() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let relay = GeneratedRelay::start().await?;
     let args = LoadArgs {
         talkers_per_group: 2,
@@ -172,6 +173,7 @@ async fn a_clean_link_loses_nothing_and_the_report_has_every_field() -> anyhow::
 /// nothing lost or duplicated either, every burst on its streams.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_voice_streams_a_clean_link_loses_nothing() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let relay = GeneratedRelay::start().await?;
     let args = LoadArgs {
         voice_streams: true,
@@ -197,6 +199,7 @@ async fn on_voice_streams_a_clean_link_loses_nothing() -> anyhow::Result<()> {
 /// the jitter's quantiles plus the relay's own sub-millisecond path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generator_reports_the_injected_loss_and_delay() -> anyhow::Result<()> {
+    let _alone = crate::LATENCY_BAR.write().await;
     let injected = Impairment::loss(0.05)
         .with_delay(Duration::from_millis(40))
         .with_jitter(Duration::from_millis(10));
@@ -232,6 +235,7 @@ async fn the_generator_reports_the_injected_loss_and_delay() -> anyhow::Result<(
 /// 5.6 %; nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_generator_reports_the_injected_reordering() -> anyhow::Result<()> {
+    let _alone = crate::LATENCY_BAR.write().await;
     let injected = Impairment::NONE.with_jitter(Duration::from_millis(30));
     let report = load_through(injected, 6, seed_or(43)).await?;
     let received = report.frames_received as f64;

@@ -21,6 +21,7 @@ const FRAMES: u16 = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_joining_mid_burst_through_loss_hears_the_rest() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let seed = seed_or(4);
     let relay = TestRelay::start(&directory(100..102)).await?;
     let proxy = LossyProxy::start(relay.addr, seed).await?;

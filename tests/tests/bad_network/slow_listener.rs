@@ -17,6 +17,7 @@ const DARK: u32 = 921;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_gone_dark_mid_burst_does_not_slow_the_others() -> anyhow::Result<()> {
+    let _alone = crate::LATENCY_BAR.write().await;
     let everyone = TALKER..=DARK;
     let directory = TestDirectory::new()
         .guards(everyone.clone())

@@ -73,6 +73,7 @@ fn decode(heard: &HashMap<u16, Bytes>, count: u16, fec: bool) -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voice_at_10_percent_loss_stays_intelligible() -> anyhow::Result<()> {
+    let _shared = crate::LATENCY_BAR.read().await;
     let seed = seed_or(10);
     let relay = TestRelay::start(&directory(100..102)).await?;
     let proxy = LossyProxy::start(relay.addr, seed).await?;
