@@ -293,17 +293,23 @@ impl quinn::crypto::HmacKey for ResetHmac {
 }
 
 /// Connection ids whose last bytes vouch for them: the index of the shard
-/// that issued them, then the rest of a nonce of [`CID_NONCE_LEN`] bytes
+/// that issued them (which core serves the connection, as QUIC-LB's server
+/// id says which server does), a nonce of [`CID_NONCE_LEN`] bytes
 /// (HMAC-SHA256 of a counter under a per-process random key, so ids are
-/// unpredictable and unlinkable, as RFC 9000 §5.1 asks; the shard byte says
-/// only which core serves the connection, as QUIC-LB's server id does),
-/// followed by a tag, HMAC-SHA256 of the nonce (shard byte included) under
-/// a key derived from the kept reset key. Ids issued before shards existed
-/// keep the same layout and still validate. Any relay process with that key can tell an id
+/// unpredictable and unlinkable, as RFC 9000 §5.1 asks), and a tag of
+/// [`CID_TAG_LEN`] bytes, HMAC-SHA256 of shard and nonce under a key derived
+/// from the kept reset key. Any relay process with that key can tell an id
 /// it (or its predecessor) issued from a random one, so quinn answers a
 /// stateless reset only to packets of connections that were really ours:
 /// forged short-header packets get no answer, and no reset loop with
 /// another endpoint can start.
+///
+/// The nonce keeps 32 bits: quinn does not check the id of a Retry against
+/// the ids in use, and with 24 (the shard byte taken out of the nonce) a
+/// 5,000-terminal login storm drew ~9 Retry ids equal to a live
+/// connection's, whose terminals then never connected. Ids of a relay from
+/// before shards (a 4-byte nonce and a 4-byte tag) still validate, so the
+/// first restart after an upgrade resets its predecessor's terminals too.
 #[derive(Clone)]
 struct ConnectionIds {
     nonce_key: OkmBlock,
@@ -314,17 +320,29 @@ struct ConnectionIds {
     next: u64,
 }
 
-/// Bytes of a connection id that are its nonce (the shard byte first); the
-/// rest is its tag.
+/// Bytes of a connection id's nonce, after its shard byte.
 const CID_NONCE_LEN: usize = 4;
 
+/// Bytes of the shard and the nonce together: what the tag signs.
+const CID_SIGNED_LEN: usize = 1 + CID_NONCE_LEN;
+
+/// Bytes of a connection id's tag, its last.
+const CID_TAG_LEN: usize = CID_LEN - CID_SIGNED_LEN;
+
+/// Bytes of the nonce of ids issued before shards: the tag had the rest.
+const LEGACY_NONCE_LEN: usize = 4;
+
 impl ConnectionIds {
-    /// The tag connection ids with nonce `nonce` carry.
-    fn tag(&self, nonce: &[u8]) -> [u8; CID_LEN - CID_NONCE_LEN] {
-        let mut tag = [0; CID_LEN - CID_NONCE_LEN];
-        let signature = self.hkdf.hmac_sign(&self.tag_key, nonce);
-        tag.copy_from_slice(&signature.as_ref()[..CID_LEN - CID_NONCE_LEN]);
-        tag
+    /// Whether `tag` is the tag of `signed` (constant time: every byte is
+    /// compared whatever the first mismatch).
+    fn tag_matches(&self, signed: &[u8], tag: &[u8]) -> bool {
+        let signature = self.hkdf.hmac_sign(&self.tag_key, signed);
+        let expected = &signature.as_ref()[..tag.len()];
+        expected
+            .iter()
+            .zip(tag)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
     }
 }
 
@@ -335,10 +353,11 @@ impl quinn::ConnectionIdGenerator for ConnectionIds {
             .hmac_sign(&self.nonce_key, &self.next.to_be_bytes());
         self.next = self.next.wrapping_add(1);
         let mut id = [0; CID_LEN];
-        let (head, tail) = id.split_at_mut(CID_NONCE_LEN);
-        head.copy_from_slice(&nonce.as_ref()[..CID_NONCE_LEN]);
-        head[0] = self.shard;
-        tail.copy_from_slice(&self.tag(head));
+        let (signed, tag) = id.split_at_mut(CID_SIGNED_LEN);
+        signed[0] = self.shard;
+        signed[1..].copy_from_slice(&nonce.as_ref()[..CID_NONCE_LEN]);
+        let signature = self.hkdf.hmac_sign(&self.tag_key, signed);
+        tag.copy_from_slice(&signature.as_ref()[..CID_TAG_LEN]);
         quinn::ConnectionId::new(&id)
     }
 
@@ -346,13 +365,9 @@ impl quinn::ConnectionIdGenerator for ConnectionIds {
         if cid.len() != CID_LEN {
             return Err(quinn_proto::InvalidCid);
         }
-        let (nonce, tag) = cid.split_at(CID_NONCE_LEN);
-        let differ = self
-            .tag(nonce)
-            .iter()
-            .zip(tag)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if differ == 0 {
+        let (signed, tag) = cid.split_at(CID_SIGNED_LEN);
+        let (legacy_nonce, legacy_tag) = cid.split_at(LEGACY_NONCE_LEN);
+        if self.tag_matches(signed, tag) || self.tag_matches(legacy_nonce, legacy_tag) {
             Ok(())
         } else {
             Err(quinn_proto::InvalidCid)
@@ -435,7 +450,7 @@ mod tests {
             let cid = ids.generate_cid();
             assert_eq!(cid.len(), CID_LEN);
             assert_eq!(cid[0], 5, "the issuing shard comes first");
-            assert!(seen.insert(cid));
+            assert!(seen.insert(cid), "a repeated id");
         }
         assert_eq!(ids.cid_len(), CID_LEN);
     }
@@ -476,8 +491,23 @@ mod tests {
                     .is_err()
             );
         }
-        // A 32-bit tag: another key's ids pass about once in four billion.
+        // A 24-bit tag (or the legacy 32-bit one): another key's ids pass
+        // about once in sixteen million.
         assert_eq!(accepted_by_other, 0);
+        // An id of a relay from before shards: 4-byte nonce, 4-byte tag.
+        let legacy_nonce = [9u8, 8, 7, 6];
+        let tag = after_restart
+            .hkdf
+            .hmac_sign(&after_restart.tag_key, &legacy_nonce);
+        let mut legacy = [0u8; CID_LEN];
+        legacy[..4].copy_from_slice(&legacy_nonce);
+        legacy[4..].copy_from_slice(&tag.as_ref()[..4]);
+        assert!(
+            after_restart
+                .validate(&quinn::ConnectionId::new(&legacy))
+                .is_ok(),
+            "a pre-shard predecessor's id is still reset"
+        );
         let short = quinn::ConnectionId::new(&[1, 2, 3, 4]);
         assert!(after_restart.validate(&short).is_err());
     }
