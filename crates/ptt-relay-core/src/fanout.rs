@@ -184,7 +184,7 @@ fn fan_out(
         elsewhere,
         started,
     );
-    count_group(shared, group, served.sent, served.refused);
+    count_group(shared, group, &served, true);
     if served.sent > 0 {
         time_to_wire(shared, from.shard, started);
     }
@@ -300,10 +300,7 @@ pub async fn deliver_handovers(
                 handover.all_call,
                 here,
             );
-            if served.refused > 0 {
-                shared.metrics.send_failed.add(served.refused as u64);
-            }
-            group.count_handed(served.sent as u64, served.refused as u64);
+            count_group(&shared, group, &served, false);
             shared.metrics.forwarded.add(served.sent as u64);
             if served.sent > 0 {
                 time_to_wire(&shared, here, handover.received);
@@ -312,14 +309,21 @@ pub async fn deliver_handovers(
     }
 }
 
-/// Counts one frame of `group` handed to `sent` listeners and refused by
-/// `refused`: relay-wide and in the group's own view.
+/// Counts what one shard did with a frame of `group` (`served`): refusals
+/// relay-wide, and in the group's own view the datagrams, plus the frame
+/// itself on the talker's shard only.
 #[inline]
-fn count_group(shared: &Fanout, group: &GroupShared, sent: usize, refused: usize) {
+fn count_group(shared: &Fanout, group: &GroupShared, served: &Served, talker_shard: bool) {
+    let (sent, refused) = (served.sent as u64, served.refused as u64);
     if refused > 0 {
-        shared.metrics.send_failed.add(refused as u64);
+        shared.metrics.send_failed.add(refused);
     }
-    group.count_frame(sent as u64, refused as u64);
+    if talker_shard {
+        group.count_frame(sent, refused);
+    } else {
+        // The talker's shard counted the frame itself.
+        group.count_handed(sent, refused);
+    }
 }
 
 fn classify(error: VoiceError) -> DropReason {

@@ -184,7 +184,7 @@ pub struct Config {
     pub shards: usize,
 
     /// Pin each shard's thread to a core of its own (when there are no more shards than
-    /// cores), so a shard's connections stay in that core's caches. Worth it on a host that
+    /// cores), so a shard's connections stay in that core's caches. Meant for a host that
     /// runs the relay alone; where other processes share the cores (a VM, a load generator
     /// beside it) a pinned shard cannot move away from them: on a shared 2-core VM pinned
     /// shards used 1-15 % more CPU per forward than shards the kernel placed.
