@@ -402,9 +402,11 @@ fn the_recorder_writes_a_named_file_after_the_burst_ends() {
     // A tail frame after the end still lands.
     assert!(recorder.offer(10, 7, 301, 20, &datagram(20, 20)));
     let path = root.path().join(&relative);
+    // The writer counts a recording once its name and folder are synced,
+    // after the rename makes the file visible: wait for the count.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "recording never appeared");
+    while metrics.written() == 0 {
+        assert!(Instant::now() < deadline, "recording never written");
         std::thread::sleep(Duration::from_millis(20));
     }
     let pages = pages(&std::fs::read(&path).unwrap());

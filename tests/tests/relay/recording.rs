@@ -217,6 +217,11 @@ async fn every_burst_is_an_ogg_opus_file_that_opus_tools_play() -> anyhow::Resul
             "opusdec decoded {decoded} s of burst {burst}"
         );
     }
+    // Counted once the name is synced, a moment after the file appears.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while relay.metrics.recording.written() < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(relay.metrics.recording.written(), 2);
     assert_eq!(relay.metrics.recording.frames_dropped(), 0);
     assert_eq!(relay.metrics.recording.errors(), 0);
