@@ -32,7 +32,7 @@ use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
 };
 use quinn::udp::{RecvMeta, Transmit};
-use quinn::{AsyncUdpSocket, Runtime, UdpPoller};
+use quinn::{AsyncUdpSocket, UdpPoller};
 use tokio::io::Interest;
 
 /// Bytes a relay's voice packet adds to its voice datagram: flags (1), the
@@ -103,18 +103,20 @@ pub(crate) fn stamping_endpoint() -> io::Result<(quinn::Endpoint, Arc<Arrivals>)
     Ok((endpoint, arrivals))
 }
 
-/// One UDP socket, two handles: quinn's own for sending, and a duplicate
-/// read here with `recvmsg` for the receive timestamps.
+/// One UDP socket, one file descriptor: quinn-udp's socket code sends
+/// through it, and it is read here with `recvmsg` for the receive
+/// timestamps. (A duplicate descriptor per listener would halve the
+/// terminals a generator can run under the process's file limit.)
 struct StampingSocket {
-    send: Arc<dyn AsyncUdpSocket>,
-    recv: tokio::net::UdpSocket,
+    io: tokio::net::UdpSocket,
+    state: quinn::udp::UdpSocketState,
     arrivals: Arc<Arrivals>,
 }
 
 impl fmt::Debug for StampingSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StampingSocket")
-            .field("local", &self.recv.local_addr().ok())
+            .field("local", &self.io.local_addr().ok())
             .finish_non_exhaustive()
     }
 }
@@ -122,16 +124,15 @@ impl fmt::Debug for StampingSocket {
 impl StampingSocket {
     fn bind(arrivals: Arc<Arrivals>) -> io::Result<Self> {
         let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let recv = socket.try_clone()?;
-        recv.set_nonblocking(true)?;
-        let send = quinn::TokioRuntime.wrap_udp_socket(socket)?;
-        // quinn turns on receive offload (several datagrams in one read);
-        // this socket reads them one at a time, each with its own stamp.
-        let _ = setsockopt(&recv, sockopt::UdpGroSegment, &false);
-        setsockopt(&recv, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        socket.set_nonblocking(true)?;
+        let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+        // quinn-udp turns on receive offload (several datagrams in one
+        // read); this socket reads them one at a time, each with its stamp.
+        let _ = setsockopt(&socket, sockopt::UdpGroSegment, &false);
+        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
         Ok(Self {
-            send,
-            recv: tokio::net::UdpSocket::from_std(recv)?,
+            io: tokio::net::UdpSocket::from_std(socket)?,
+            state,
             arrivals,
         })
     }
@@ -142,7 +143,7 @@ impl StampingSocket {
         let mut iov = [IoSliceMut::new(buf)];
         let mut control = [0u8; 256];
         let message = recvmsg::<SockaddrStorage>(
-            self.recv.as_raw_fd(),
+            self.io.as_raw_fd(),
             &mut iov,
             Some(&mut control),
             MsgFlags::empty(),
@@ -174,11 +175,13 @@ impl StampingSocket {
 
 impl AsyncUdpSocket for StampingSocket {
     fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
-        self.send.clone().create_io_poller()
+        Box::pin(Writable(self))
     }
 
     fn try_send(&self, transmit: &Transmit<'_>) -> io::Result<()> {
-        self.send.try_send(transmit)
+        self.io.try_io(Interest::WRITABLE, || {
+            self.state.send((&self.io).into(), transmit)
+        })
     }
 
     fn poll_recv(
@@ -191,8 +194,8 @@ impl AsyncUdpSocket for StampingSocket {
             return Poll::Ready(Ok(0));
         };
         loop {
-            ready!(self.recv.poll_recv_ready(cx))?;
-            match self.recv.try_io(Interest::READABLE, || self.read_one(buf)) {
+            ready!(self.io.poll_recv_ready(cx))?;
+            match self.io.try_io(Interest::READABLE, || self.read_one(buf)) {
                 Ok((len, addr, stamp_us)) => {
                     self.arrivals.arrived(stamp_us, len);
                     *slot = RecvMeta {
@@ -211,15 +214,25 @@ impl AsyncUdpSocket for StampingSocket {
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.recv.local_addr()
+        self.io.local_addr()
     }
 
     fn may_fragment(&self) -> bool {
-        self.send.may_fragment()
+        self.state.may_fragment()
     }
 
     fn max_transmit_segments(&self) -> usize {
-        self.send.max_transmit_segments()
+        self.state.max_gso_segments()
+    }
+}
+
+/// Tells quinn when the socket can take another packet.
+#[derive(Debug)]
+struct Writable(Arc<StampingSocket>);
+
+impl UdpPoller for Writable {
+    fn poll_writable(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.io.poll_send_ready(cx)
     }
 }
 
