@@ -243,6 +243,16 @@ impl Client {
         }
     }
 
+    /// The QUIC counters of the current connection (`None` while
+    /// reconnecting): what a load generator or a field test reads to see
+    /// how often this terminal acknowledges, and its path's RTT.
+    #[must_use]
+    pub fn quic_stats(&self) -> Option<quinn::ConnectionStats> {
+        lock(&self.shared.link)
+            .as_ref()
+            .map(|link| link.conn.stats())
+    }
+
     /// The relay's clock minus ours in µs, from the latest [`Client::ping`]
     /// (0 before the first).
     #[must_use]

@@ -121,6 +121,16 @@ pub(super) async fn listen(
             hists.mouth_to_ear_approx.record_us(one_way + delay);
         }
     }
+    // How often this listener acknowledged the relay's packets: what each
+    // voice datagram costs the relay in ACK processing.
+    if let Some(quic) = client.quic_stats() {
+        totals
+            .listener_acks
+            .fetch_add(quic.frame_tx.acks, Ordering::Relaxed);
+        totals
+            .listener_datagrams
+            .fetch_add(quic.frame_rx.datagram, Ordering::Relaxed);
+    }
     if let Some(probe) = probe {
         totals
             .decode_errors

@@ -253,6 +253,11 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         late_entry_ms: hists.late_entry.summary(),
         late_entries: t.late_entries.load(Ordering::Relaxed),
         late_entry_failures: t.late_failures.load(Ordering::Relaxed),
+        listener_acks_per_datagram: {
+            let datagrams = t.listener_datagrams.load(Ordering::Relaxed);
+            (datagrams > 0)
+                .then(|| t.listener_acks.load(Ordering::Relaxed) as f64 / datagrams as f64)
+        },
         relay_cpu_seconds: cpu_talking,
         relay_cpu_seconds_total: cpu_total,
         relay_peak_rss_kib: peak_rss,

@@ -185,6 +185,13 @@ pub struct Report {
     pub late_entries: u64,
     /// Late entries that heard nothing within 3 s.
     pub late_entry_failures: u64,
+    /// ACK frames the listeners sent per DATAGRAM frame they received
+    /// (their QUIC connections' stats, over the whole run): the relay
+    /// processes about this many ACKs per voice packet, less what the link
+    /// lost. On loopback quinn acknowledges every second packet; the
+    /// relay's ACK-frequency request only takes hold with a real RTT.
+    #[serde(default, serialize_with = "ppm_opt")]
+    pub listener_acks_per_datagram: Option<f64>,
     /// Relay CPU seconds (user + system) during the talking phase.
     #[serde(serialize_with = "micros_opt")]
     pub relay_cpu_seconds: Option<f64>,
@@ -315,6 +322,12 @@ impl Report {
                 out,
                 "late entries {} ({} heard nothing)",
                 self.late_entries, self.late_entry_failures
+            );
+        }
+        if let Some(acks) = self.listener_acks_per_datagram {
+            let _ = writeln!(
+                out,
+                "listeners sent {acks:.3} ACK frames per voice datagram received"
             );
         }
         if let Some(cpu) = self.relay_cpu_seconds {

@@ -43,6 +43,10 @@ pub(crate) struct Totals {
     pub(crate) late_entries: AtomicU64,
     pub(crate) late_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
+    /// ACK frames the listeners sent, from their connections' QUIC stats.
+    pub(crate) listener_acks: AtomicU64,
+    /// DATAGRAM frames the listeners received, likewise.
+    pub(crate) listener_datagrams: AtomicU64,
 }
 
 impl Totals {
@@ -68,6 +72,8 @@ impl Totals {
             late_entries: AtomicU64::new(0),
             late_failures: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
+            listener_acks: AtomicU64::new(0),
+            listener_datagrams: AtomicU64::new(0),
         }
     }
 
@@ -93,6 +99,8 @@ impl Totals {
                 (&sum.late_entries, &part.late_entries),
                 (&sum.late_failures, &part.late_failures),
                 (&sum.decode_errors, &part.decode_errors),
+                (&sum.listener_acks, &part.listener_acks),
+                (&sum.listener_datagrams, &part.listener_datagrams),
             ];
             for (total, add) in counters {
                 total.fetch_add(add.load(Ordering::Relaxed), Ordering::Relaxed);
