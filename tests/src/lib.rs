@@ -11,10 +11,13 @@ pub mod client;
 pub mod clients;
 pub mod directory;
 pub mod geo;
-pub mod lossy;
 pub mod opus;
 pub mod pttd;
 pub mod relay;
+
+/// The lossy proxy between test terminals and the relay (the `ptt-link`
+/// crate, which `ptt load --link` uses too).
+pub use ptt_link as lossy;
 
 pub use client::Client;
 pub use directory::TestDirectory;

@@ -37,6 +37,7 @@ const LAYERS: &[&str] = &[
     "ptt-ops",
     "ptt-relay",
     "ptt-client",
+    "ptt-link",
     "ptt-cli",
 ];
 

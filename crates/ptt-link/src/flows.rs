@@ -18,11 +18,17 @@ use super::shared::Shared;
 use super::stats::Counters;
 
 /// Most distinct terminal addresses one proxy serves; packets from more are
-/// dropped (a test that needs more starts a second proxy).
-pub(crate) const MAX_FLOWS: usize = 256;
+/// dropped. Each flow costs a socket (a file descriptor) and a task: enough
+/// for `ptt load`'s largest loopback scenario (3,040 terminals).
+pub(crate) const MAX_FLOWS: usize = 4096;
 
-/// Largest UDP payload read.
+/// Largest UDP payload read from a terminal.
 const MAX_DATAGRAM: usize = 65_535;
+
+/// Largest UDP payload read from the relay on a flow: above any QUIC packet
+/// quinn sends (its path MTU search stops at 1,452 bytes), and small
+/// enough that thousands of flows cost little memory.
+const MAX_RELAY_DATAGRAM: usize = 4096;
 
 /// What both readers need to hand packets to the delay line.
 #[derive(Clone)]
@@ -110,7 +116,7 @@ async fn serve_relay(
     terminal: SocketAddr,
     forwarder: Forwarder,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut buf = vec![0u8; MAX_RELAY_DATAGRAM];
     loop {
         let len = tokio::select! {
             () = forwarder.cancel.cancelled() => return,

@@ -15,7 +15,7 @@ use super::shared::Shared;
 use super::stats::ProxyStats;
 
 /// The environment variable that overrides a test's seed, to replay a run.
-pub const SEED_VAR: &str = "PTT_LOSSY_SEED";
+pub(crate) const SEED_VAR: &str = "PTT_LOSSY_SEED";
 
 /// The seed to use: `PTT_LOSSY_SEED` if set and a number, else `default`.
 /// Tests print the seed they use so a failure can be replayed.

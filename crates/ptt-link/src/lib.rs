@@ -1,6 +1,9 @@
-//! A lossy UDP proxy between test terminals and the relay: loss, delay,
-//! jitter (which also reorders), duplication and blackouts, per direction,
-//! changeable while it runs, from a seeded random generator.
+//! A link emulator: a lossy UDP proxy between terminals and the relay on
+//! loopback, with loss, delay, jitter (which also reorders), duplication and
+//! blackouts per direction, changeable while it runs, from a seeded random
+//! generator. The end-to-end tests put it in front of a relay to make a
+//! bad network; `ptt load --link` and the fan-out bench's field rows use it
+//! where the kernel has no `netem` to make a field-like one.
 //!
 //! ```text
 //! terminal ──▶ proxy.addr() ──[ToRelay impairment]──▶ relay
