@@ -132,6 +132,7 @@ async fn a_clean_link_loses_nothing_and_the_report_has_every_field() -> anyhow::
         "load_receive_cpu_seconds",
         "receive_lanes",
         "receive_lane_busy_max",
+        "listener_acks_per_datagram",
     ] {
         assert!(json.get(field).is_some(), "report lacks {field}: {text}");
     }
@@ -166,6 +167,44 @@ async fn a_clean_link_loses_nothing_and_the_report_has_every_field() -> anyhow::
         "{text}"
     );
     assert!(report.relay_cpu_seconds.is_none(), "not our own relay");
+    let acks = report
+        .listener_acks_per_datagram
+        .expect("listeners' QUIC stats");
+    assert!(acks > 0.0 && acks <= 1.0, "{acks} ACKs per datagram");
+    Ok(())
+}
+
+/// `ptt load --link rtt=40ms` puts its own proxy between every terminal
+/// and the relay: a frame crosses the link twice (talker → relay →
+/// listener), 20 ms each way, and a floor request's answer once each way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_option_puts_its_delay_between_terminals_and_relay() -> anyhow::Result<()> {
+    let _alone = crate::LATENCY_BAR.write().await;
+    let relay = GeneratedRelay::start().await?;
+    let link: ptt_cli::load::LinkProfile = "rtt=40ms".parse()?;
+    let args = LoadArgs {
+        link: Some(link),
+        ..relay.load_args(relay.addr, 4)
+    };
+    let report =
+        tokio::time::timeout(Duration::from_secs(60), ptt_cli::load::measure(&args)).await??;
+    let relay_addr = relay.addr.to_string();
+    relay.stop().await;
+    eprintln!("{}", report.table());
+    assert_eq!(report.link.as_deref(), Some("rtt=40ms,jitter=0ms,loss=0%"));
+    assert_eq!(report.server, relay_addr, "the relay, not the proxy");
+    assert!(report.frames_expected > 1_000, "{report:?}");
+    assert_eq!(
+        report.frames_received, report.frames_expected,
+        "nothing lost"
+    );
+    let socket = report.one_way_socket_ms.expect("kernel-stamped frames");
+    // 40 ms of link, the relay's sub-millisecond path, the proxy's 1 ms
+    // timer ticks twice, and a loaded machine's scheduling.
+    assert!((40.0..48.0).contains(&socket.p50), "one-way {socket:?}");
+    let access = report.access_ms.expect("floor grants");
+    assert!(access.p50 >= 40.0, "a grant takes a round trip: {access:?}");
+    assert!(report.listener_acks_per_datagram.is_some());
     Ok(())
 }
 

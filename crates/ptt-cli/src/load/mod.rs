@@ -19,6 +19,7 @@ use anyhow::Context;
 
 mod cpu;
 mod lanes;
+mod link;
 mod listener;
 mod probe;
 mod relay;
@@ -31,6 +32,7 @@ mod target;
 mod tasks;
 mod totals;
 
+pub use link::{LinkError, LinkProfile};
 pub use scenario::speech_packets;
 pub use stats::{Percentiles, Report};
 
@@ -90,6 +92,13 @@ pub struct LoadArgs {
     /// reach the last of them (one-way p99/max).
     #[arg(long)]
     pub all_call: bool,
+    /// Put a field-like network between the terminals and the relay: a
+    /// UDP proxy on loopback that delays, jitters and loses every packet
+    /// both ways. `field` (30 ms RTT, 5 ms jitter, 1 % loss), `cellular`
+    /// (100 ms, 20 ms, 1 %), or `rtt=30ms,jitter=5ms,loss=1%`. Latencies
+    /// and loss then include the link's.
+    #[arg(long, value_name = "LINK")]
+    pub link: Option<LinkProfile>,
     /// An extra argument for the relay `ptt load` starts itself (repeat it;
     /// e.g. `--relay-arg=--record=false` to measure without recordings).
     #[arg(
@@ -118,6 +127,7 @@ impl Default for LoadArgs {
             report: None,
             quiet: false,
             all_call: false,
+            link: None,
             relay_args: Vec::new(),
         }
     }
@@ -184,6 +194,23 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         _ => anyhow::bail!("give all of --server, --ca and --secrets, or none"),
     };
 
+    let relay_addr = target.addr;
+    // The proxy runs on this runtime; the terminals on their own threads.
+    let proxy = match args.link {
+        Some(link) => Some(
+            link.start(target.addr, args.seed)
+                .await
+                .context("cannot start the --link proxy")?,
+        ),
+        None => None,
+    };
+    let target = match &proxy {
+        Some(proxy) => target::Target {
+            addr: proxy.addr(),
+            ..target
+        },
+        None => target,
+    };
     let ticks = relay::clock_ticks();
     let rss_start = own.as_ref().and_then(|r| relay::rss_kib(r.pid()));
     let scenario = scenario::Scenario {
@@ -222,7 +249,8 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         (1.0 - received as f64 / expected as f64).max(0.0)
     };
     Ok(Report {
-        server: target.addr.to_string(),
+        server: relay_addr.to_string(),
+        link: args.link.map(|link| link.to_string()),
         voice_streams: args.voice_streams,
         own_relay: cpu_total.is_some(),
         terminals: outcome.listeners + outcome.late_terminals,

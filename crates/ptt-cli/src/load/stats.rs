@@ -101,6 +101,10 @@ pub struct Percentiles {
 pub struct Report {
     /// Relay address loaded.
     pub server: String,
+    /// The emulated link between terminals and relay (`--link`), if any:
+    /// then the latencies and the loss include the link's.
+    #[serde(default)]
+    pub link: Option<String>,
     /// Voice travelled on QUIC streams (voice.md §4), not datagrams.
     #[serde(default)]
     pub voice_streams: bool,
@@ -244,9 +248,12 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ptt load against {}{}{}: {} terminals, {} groups ({} with talk, {} talkers), {:.0} s at {} fps",
+            "ptt load against {}{}{}{}: {} terminals, {} groups ({} with talk, {} talkers), {:.0} s at {} fps",
             self.server,
             if self.own_relay { " (own pttd)" } else { "" },
+            self.link
+                .as_ref()
+                .map_or(String::new(), |link| format!(" through a link of {link}")),
             if self.voice_streams {
                 ", voice on streams"
             } else {
