@@ -21,6 +21,7 @@
 //! FANOUT_SECONDS=5 cargo bench -p ptt-benches --bench fanout -- 1000
 //! FANOUT_RELAY_ARGS="--record=false" cargo bench -p ptt-benches --bench fanout
 //! FANOUT_SETUPS=1pin,Nfree cargo bench -p ptt-benches --bench fanout -- 1000
+//! FANOUT_SETUPS=Nfree,field,cell cargo bench -p ptt-benches --bench fanout -- 100
 //! ```
 //!
 //! Each scenario runs the relay in three setups (`FANOUT_SETUPS` picks
@@ -28,6 +29,17 @@
 //! each pinned; `Nfree`, one shard per core, placed by the kernel. The
 //! column `wire p99` is the relay's own latency to the kernel
 //! (`pttd_wire_latency_seconds`), `own p99` its forward latency (to quinn).
+//!
+//! Two more setups put a field-like link between the terminals and the
+//! relay (one shard per core, unpinned): `field`, 30 ms RTT, 5 ms of
+//! jitter and 1 % loss each way, and `cell`, 100 ms, 20 ms and 1 %. The
+//! kernel here has no `netem`, so the link is `ptt load --link`'s proxy on
+//! loopback (the `ptt-link` crate): it costs CPU on the same cores, so it
+//! runs only for scenarios of up to 1,000 listeners, and its rows' latency
+//! and loss include the link's. `acks/dg` is the ACK frames the listeners
+//! sent per voice datagram: what a forward costs the relay in
+//! acknowledgements, which depends on the RTT (quinn asks for an ACK at
+//! least once per RTT, however long the relay asks it to wait).
 //!
 //! The bench runs the release `pttd` beside it and has cargo bring it up to
 //! date first (or set `PTTD` to a binary).
@@ -40,29 +52,49 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
-use ptt_cli::load::{LoadArgs, Report};
+use ptt_cli::load::{LinkProfile, LoadArgs, Report};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
 
-/// How the relay is run: its sharding and pinning.
+/// How the relay is run (its sharding and pinning) and how the terminals
+/// reach it.
 struct Setup {
     /// What the path column says.
     name: &'static str,
     /// The `pttd` options.
     args: &'static [&'static str],
+    /// A field-like link between the terminals and the relay (`ptt load
+    /// --link`), or loopback.
+    link: Option<LinkProfile>,
 }
 
-const SETUPS: [Setup; 3] = [
+/// One shard per core, placed by the kernel: the default deployment.
+const NFREE: &[&str] = &["--shards=0", "--pin-shards=false"];
+
+const SETUPS: [Setup; 5] = [
     Setup {
         name: "1pin",
         args: &["--shards=1", "--pin-shards=true"],
+        link: None,
     },
     Setup {
         name: "Npin",
         args: &["--shards=0", "--pin-shards=true"],
+        link: None,
     },
     Setup {
         name: "Nfree",
-        args: &["--shards=0", "--pin-shards=false"],
+        args: NFREE,
+        link: None,
+    },
+    Setup {
+        name: "field",
+        args: NFREE,
+        link: Some(LinkProfile::FIELD),
+    },
+    Setup {
+        name: "cell",
+        args: NFREE,
+        link: Some(LinkProfile::CELLULAR),
     },
 ];
 
@@ -76,6 +108,10 @@ struct Scenario {
     fps: u32,
     /// One dispatcher all-calls everyone instead of one talker per group.
     all_call: bool,
+    /// Also run through the field-like links (`field`, `cell`): the link
+    /// proxy forwards every packet on this machine's cores too, so only
+    /// where it stays well below the relay's load.
+    field: bool,
 }
 
 const SCENARIOS: [Scenario; 5] = [
@@ -85,6 +121,7 @@ const SCENARIOS: [Scenario; 5] = [
         groups: 1,
         fps: FPS,
         all_call: false,
+        field: true,
     },
     Scenario {
         name: "1000 listeners (10 groups x 100)",
@@ -92,6 +129,7 @@ const SCENARIOS: [Scenario; 5] = [
         groups: 10,
         fps: FPS,
         all_call: false,
+        field: true,
     },
     Scenario {
         name: "saturation (3000 listeners, 30 groups)",
@@ -99,6 +137,7 @@ const SCENARIOS: [Scenario; 5] = [
         groups: 30,
         fps: FPS,
         all_call: false,
+        field: false,
     },
     // Mostly idle: what a connected terminal costs in memory. One frame a
     // second per talker keeps the floor and fan-out in use without load.
@@ -108,6 +147,7 @@ const SCENARIOS: [Scenario; 5] = [
         groups: 100,
         fps: 1,
         all_call: false,
+        field: false,
     },
     // A dispatcher's all-call to 1,000 terminals: one-way p99/max is how
     // long a frame takes to reach the last of them; compare `fan ms`.
@@ -117,6 +157,7 @@ const SCENARIOS: [Scenario; 5] = [
         groups: 10,
         fps: FPS,
         all_call: true,
+        field: false,
     },
 ];
 
@@ -140,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         Err(_) => SETUPS.iter().collect(),
     };
     if setups.is_empty() {
-        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree");
+        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree, field, cell");
     }
     // cargo bench passes `--bench`; any other argument filters scenarios.
     let filters: Vec<String> = std::env::args()
@@ -155,7 +196,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "scenario",
         "path",
         "forwards",
@@ -169,7 +210,8 @@ fn main() -> anyhow::Result<()> {
         "own p99",
         "wire p99",
         "fan ms",
-        "gen cpu"
+        "gen cpu",
+        "acks/dg"
     );
     for scenario in &SCENARIOS {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
@@ -177,6 +219,9 @@ fn main() -> anyhow::Result<()> {
         }
         let mut reports = Vec::new();
         for setup in &setups {
+            if setup.link.is_some() && !scenario.field {
+                continue;
+            }
             let mut args = relay_args.clone();
             args.extend(setup.args.iter().map(|a| (*a).to_owned()));
             let load = LoadArgs {
@@ -185,6 +230,7 @@ fn main() -> anyhow::Result<()> {
                 duration: seconds,
                 fps: scenario.fps,
                 all_call: scenario.all_call,
+                link: setup.link,
                 quiet: true,
                 relay_args: args,
                 ..LoadArgs::default()
@@ -249,7 +295,7 @@ fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
     let relay_us = relay_cpu * 1e6 / forwards.max(1) as f64;
     let p99 = |p: &Option<ptt_cli::load::Percentiles>| p.as_ref().map_or(f64::NAN, |p| p.p99);
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2} {:>8.3}",
         name,
         setup,
         forwards,
@@ -264,6 +310,7 @@ fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
         p99(&report.relay_wire_ms),
         "",
         report.load_cpu_seconds.unwrap_or(f64::NAN),
+        report.listener_acks_per_datagram.unwrap_or(f64::NAN),
     );
 }
 
