@@ -104,6 +104,13 @@ impl OwnRelay {
             .arg("warn")
             .arg("--max-connections")
             .arg((terminals + 100).to_string())
+            // Every simulated terminal comes from 127.0.0.1, which the
+            // relay would treat as one site behind NAT (8 log-ins at
+            // once): give that one address the whole unauthenticated
+            // budget, as distinct terminals would have. Through a slow,
+            // lossy `--link` the default would refuse log-ins that waited
+            // out `hello-timeout`. A `--relay-arg` of it still wins.
+            .env("PTTD_MAX_UNAUTHENTICATED_PER_ADDRESS", "64")
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
