@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -32,6 +33,13 @@ use super::totals::Totals;
 const TERMINALS_PER_ENDPOINT: usize = 64;
 /// Log-ins in flight at once, per thread.
 const CONCURRENT_LOGINS: usize = 32;
+/// Tries of one terminal's log-in before the run fails. A radio tries
+/// again after a log-in that timed out or was refused for now, and so does
+/// the generator (counted in the report): one handshake lost on a saturated
+/// machine must not end a 10,000-terminal run.
+const LOGIN_ATTEMPTS: u32 = 3;
+/// Wait before the first retry of a log-in; doubled for the next.
+const LOGIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Time left for frames in flight after the last burst.
 const DRAIN: Duration = Duration::from_millis(500);
 
@@ -91,7 +99,7 @@ impl Lane {
                     return;
                 }
             };
-            let clients = match login_all(&target, &terminals, &endpoints).await {
+            let clients = match login_all(&target, &terminals, &endpoints, &lane_totals).await {
                 Ok(clients) => clients,
                 Err(error) => {
                     let _ = logged_in_tx.send(Err(error));
@@ -222,13 +230,14 @@ impl Talkers {
                 }
             };
             let all: Vec<(u32, String)> = plan.groups.iter().flat_map(|(_, t)| t.clone()).collect();
-            let clients = match login_all(&target, &all, std::slice::from_ref(&endpoint)).await {
-                Ok(clients) => clients,
-                Err(error) => {
-                    let _ = talking_tx.send(Err(error));
-                    return;
-                }
-            };
+            let clients =
+                match login_all(&target, &all, std::slice::from_ref(&endpoint), &totals).await {
+                    Ok(clients) => clients,
+                    Err(error) => {
+                        let _ = talking_tx.send(Err(error));
+                        return;
+                    }
+                };
             let by_id: HashMap<u32, Client> = clients
                 .iter()
                 .map(|c| (c.terminal_id(), c.clone()))
@@ -314,11 +323,13 @@ fn endpoints(terminals: usize) -> anyhow::Result<Vec<quinn::Endpoint>> {
 }
 
 /// Logs every terminal in, a bounded number at a time, spread over
-/// `endpoints`.
+/// `endpoints`; a log-in that fails for now is retried (counted in
+/// `totals`), up to [`LOGIN_ATTEMPTS`] tries.
 async fn login_all(
     target: &Target,
     terminals: &[(u32, String)],
     endpoints: &[quinn::Endpoint],
+    totals: &Arc<Totals>,
 ) -> anyhow::Result<Vec<Client>> {
     let permits = Arc::new(Semaphore::new(CONCURRENT_LOGINS));
     let mut set = JoinSet::new();
@@ -326,9 +337,22 @@ async fn login_all(
         let config = client_config(target, *id, secret);
         let endpoint = endpoints[i % endpoints.len()].clone();
         let permits = permits.clone();
+        let totals = totals.clone();
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let result = Client::connect_with_endpoint(config, endpoint).await;
+            let mut backoff = LOGIN_BACKOFF;
+            let mut attempt = 1;
+            let result = loop {
+                match Client::connect_with_endpoint(config.clone(), endpoint.clone()).await {
+                    Err(error) if error.is_transient() && attempt < LOGIN_ATTEMPTS => {
+                        totals.login_retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(backoff).await;
+                        backoff *= 2;
+                        attempt += 1;
+                    }
+                    result => break result,
+                }
+            };
             (i, result)
         });
     }

@@ -261,6 +261,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         talkers: outcome.talkers,
         duration_s: duration_s as f64,
         fps: args.fps,
+        login_retries: t.login_retries.load(Ordering::Relaxed),
         bursts: t.bursts.load(Ordering::Relaxed),
         floor_failures: t.floor_failures.load(Ordering::Relaxed),
         frames_sent: t.frames_sent.load(Ordering::Relaxed),

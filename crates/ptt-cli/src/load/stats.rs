@@ -128,6 +128,11 @@ pub struct Report {
     pub duration_s: f64,
     /// Frames per second per talker.
     pub fps: u32,
+    /// Log-ins that failed for now (no handshake in time, refused) and
+    /// were tried again, as a radio would; a terminal that fails three
+    /// times fails the run.
+    #[serde(default)]
+    pub login_retries: u64,
     /// Floor grants that led to a burst.
     pub bursts: u64,
     /// Floor requests that were not granted within 5 s or were refused.
@@ -322,6 +327,13 @@ impl Report {
                 "relay forward / to wire: upper bounds of the relay's histogram buckets \
                  (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements; \
                  forward ends where quinn has the frame, to wire where the kernel has the packets"
+            );
+        }
+        if self.login_retries > 0 {
+            let _ = writeln!(
+                out,
+                "log-ins tried again after failing for now: {}",
+                self.login_retries
             );
         }
         if self.late_entries > 0 {

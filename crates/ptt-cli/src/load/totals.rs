@@ -43,6 +43,8 @@ pub(crate) struct Totals {
     pub(crate) late_entries: AtomicU64,
     pub(crate) late_failures: AtomicU64,
     pub(crate) decode_errors: AtomicU64,
+    /// Log-ins tried again after failing for now (timed out, refused).
+    pub(crate) login_retries: AtomicU64,
     /// ACK frames the listeners sent, from their connections' QUIC stats.
     pub(crate) listener_acks: AtomicU64,
     /// DATAGRAM frames the listeners received, likewise.
@@ -72,6 +74,7 @@ impl Totals {
             late_entries: AtomicU64::new(0),
             late_failures: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
+            login_retries: AtomicU64::new(0),
             listener_acks: AtomicU64::new(0),
             listener_datagrams: AtomicU64::new(0),
         }
@@ -99,6 +102,7 @@ impl Totals {
                 (&sum.late_entries, &part.late_entries),
                 (&sum.late_failures, &part.late_failures),
                 (&sum.decode_errors, &part.decode_errors),
+                (&sum.login_retries, &part.login_retries),
                 (&sum.listener_acks, &part.listener_acks),
                 (&sum.listener_datagrams, &part.listener_datagrams),
             ];
