@@ -99,6 +99,11 @@ pub struct LoadArgs {
     /// and loss then include the link's.
     #[arg(long, value_name = "LINK")]
     pub link: Option<LinkProfile>,
+    /// Each terminal's keep-alive interval, in milliseconds (default: the
+    /// client library's, 1,000): what idle terminals cost the relay, and
+    /// what a longer interval saves.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=15_000))]
+    pub keep_alive_ms: Option<u64>,
     /// An extra argument for the relay `ptt load` starts itself (repeat it;
     /// e.g. `--relay-arg=--record=false` to measure without recordings).
     #[arg(
@@ -128,6 +133,7 @@ impl Default for LoadArgs {
             quiet: false,
             all_call: false,
             link: None,
+            keep_alive_ms: None,
             relay_args: Vec::new(),
         }
     }
@@ -176,6 +182,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
                 cert: ca.clone(),
                 secrets: target::parse_secrets(&text)?,
                 voice_streams: args.voice_streams,
+                keep_alive: args.keep_alive_ms.map(Duration::from_millis),
             };
             (target, None)
         }
@@ -188,6 +195,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
                 cert: own.cert.clone(),
                 secrets: target::parse_secrets(&own.secrets)?,
                 voice_streams: args.voice_streams,
+                keep_alive: args.keep_alive_ms.map(Duration::from_millis),
             };
             (target, Some(own))
         }

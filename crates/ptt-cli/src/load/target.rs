@@ -18,6 +18,8 @@ pub(crate) struct Target {
     /// Every terminal asks for voice on streams (voice.md §4) instead of
     /// datagrams.
     pub(crate) voice_streams: bool,
+    /// Every terminal's keep-alive interval, if not the client's default.
+    pub(crate) keep_alive: Option<Duration>,
 }
 
 /// The group id of a dispatcher's all-call (proto/voice.md).
@@ -50,6 +52,9 @@ pub(super) fn client_config(target: &Target, id: u32, secret: &str) -> ClientCon
     config.client_version = concat!("ptt-load/", env!("CARGO_PKG_VERSION")).to_owned();
     config.connect_timeout = Duration::from_secs(10);
     config.datagrams = !target.voice_streams;
+    if let Some(keep_alive) = target.keep_alive {
+        config.keep_alive = keep_alive;
+    }
     config.reconnect = ReconnectPolicy {
         enabled: false,
         ..ReconnectPolicy::default()
