@@ -121,6 +121,11 @@ pub(super) async fn listen(
             hists.mouth_to_ear_approx.record_us(one_way + delay);
         }
     }
+    if let Some(arrivals) = &arrivals {
+        totals
+            .listener_socket_drops
+            .fetch_add(arrivals.overflowed(), Ordering::Relaxed);
+    }
     // How often this listener acknowledged the relay's packets: what each
     // voice datagram costs the relay in ACK processing.
     if let Some(quic) = client.quic_stats() {

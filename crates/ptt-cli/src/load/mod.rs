@@ -279,6 +279,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<Report> {
         duplicates: t.duplicates.load(Ordering::Relaxed),
         reordered: t.reordered.load(Ordering::Relaxed),
         lagged_events: t.lagged.load(Ordering::Relaxed),
+        listener_socket_drops: t.listener_socket_drops.load(Ordering::Relaxed),
         access_ms: hists.access.summary(),
         one_way_ms: hists.one_way.summary(),
         one_way_socket_ms: hists.one_way_socket.summary(),

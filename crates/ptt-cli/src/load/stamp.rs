@@ -26,6 +26,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use nix::sys::socket::{
@@ -53,6 +54,12 @@ const QUEUED: usize = 32;
 #[derive(Debug, Default)]
 pub(crate) struct Arrivals {
     queue: Mutex<VecDeque<Packet>>,
+    /// Packets the kernel dropped because the socket's receive buffer was
+    /// full (`SO_RXQ_OVFL`): lost because the generator did not read in
+    /// time, not on the relay's side. The kernel tells the count with each
+    /// packet queued after a drop, so this is the count as of the latest
+    /// such packet read.
+    overflowed: AtomicU64,
 }
 
 /// One received packet.
@@ -77,6 +84,11 @@ impl Arrivals {
             }
         }
         None
+    }
+
+    /// Packets the kernel dropped at this listener's socket so far.
+    pub(crate) fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
     }
 
     /// Notes a `len`-byte packet the kernel received at `stamp_us`.
@@ -130,6 +142,7 @@ impl StampingSocket {
         // read); this socket reads them one at a time, each with its stamp.
         let _ = setsockopt(&socket, sockopt::UdpGroSegment, &false);
         setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+        setsockopt(&socket, sockopt::RxqOvfl, &1).map_err(io::Error::from)?;
         Ok(Self {
             io: tokio::net::UdpSocket::from_std(socket)?,
             state,
@@ -141,7 +154,7 @@ impl StampingSocket {
     /// receive time (unix µs, 0 if the kernel gave none).
     fn read_one(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, u64)> {
         let mut iov = [IoSliceMut::new(buf)];
-        let mut control = [0u8; 256];
+        let mut control = [0u8; 512];
         let message = recvmsg::<SockaddrStorage>(
             self.io.as_raw_fd(),
             &mut iov,
@@ -152,9 +165,17 @@ impl StampingSocket {
         let mut stamp_us = 0;
         if let Ok(cmsgs) = message.cmsgs() {
             for cmsg in cmsgs {
-                if let ControlMessageOwned::ScmTimestampns(ts) = cmsg {
-                    let us = ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000;
-                    stamp_us = u64::try_from(us).unwrap_or(0);
+                match cmsg {
+                    ControlMessageOwned::ScmTimestampns(ts) => {
+                        let us = ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000;
+                        stamp_us = u64::try_from(us).unwrap_or(0);
+                    }
+                    ControlMessageOwned::RxqOvfl(dropped) => {
+                        self.arrivals
+                            .overflowed
+                            .store(u64::from(dropped), Ordering::Relaxed);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -267,6 +288,38 @@ mod tests {
             arrivals.arrived(1_000 + n, 130);
         }
         assert_eq!(arrivals.claim(100), Some(1_005));
+    }
+
+    /// A listener that does not read in time: the kernel drops what its
+    /// receive buffer cannot hold, and the next read says how many.
+    #[tokio::test]
+    async fn packets_the_kernel_dropped_at_the_socket_are_counted() {
+        let arrivals = Arc::new(Arrivals::default());
+        let socket = Arc::new(StampingSocket::bind(arrivals.clone()).expect("bound"));
+        setsockopt(&socket.io, sockopt::RcvBuf, &4096).expect("small buffer");
+        let to = socket.local_addr().expect("address");
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
+        for _ in 0..200 {
+            sender.send_to(&[0x5a_u8; 1000], to).expect("sent");
+        }
+        // The kernel tells the count with the packets queued after the
+        // drops: read what the buffer held, then one more.
+        let mut buf = [0u8; 2048];
+        while socket.read_one(&mut buf).is_ok() {}
+        assert_eq!(arrivals.overflowed(), 0, "the queued packets came first");
+        sender.send_to(&[0x5a_u8; 1000], to).expect("sent");
+        let mut meta = [RecvMeta::default()];
+        std::future::poll_fn(|cx| {
+            let mut bufs = [IoSliceMut::new(&mut buf)];
+            socket.poll_recv(cx, &mut bufs, &mut meta)
+        })
+        .await
+        .expect("read");
+        let dropped = arrivals.overflowed();
+        assert!(
+            (100..200).contains(&dropped),
+            "a 4 KiB buffer holds a few of 200 packets: {dropped} dropped"
+        );
     }
 
     /// A real socket pair on loopback: the stamp is the kernel's, so it

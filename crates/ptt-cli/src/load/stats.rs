@@ -152,6 +152,12 @@ pub struct Report {
     pub duplicates: u64,
     /// Frames that arrived after a later frame of the same burst.
     pub reordered: u64,
+    /// Packets the kernel dropped at the listeners' own sockets because
+    /// their receive buffers were full (`SO_RXQ_OVFL`): loss the generator
+    /// caused by not reading in time, not the relay. Any packet, voice or
+    /// not.
+    #[serde(default)]
+    pub listener_socket_drops: u64,
     /// Events a slow listener missed (counted as lost by the receiver side).
     pub lagged_events: u64,
     /// Press → floor granted.
@@ -327,6 +333,13 @@ impl Report {
                 "relay forward / to wire: upper bounds of the relay's histogram buckets \
                  (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements; \
                  forward ends where quinn has the frame, to wire where the kernel has the packets"
+            );
+        }
+        if self.listener_socket_drops > 0 {
+            let _ = writeln!(
+                out,
+                "packets dropped at the listeners' own sockets (the generator read too late): {}",
+                self.listener_socket_drops
             );
         }
         if self.login_retries > 0 {

@@ -45,6 +45,8 @@ pub(crate) struct Totals {
     pub(crate) decode_errors: AtomicU64,
     /// Log-ins tried again after failing for now (timed out, refused).
     pub(crate) login_retries: AtomicU64,
+    /// Packets the kernel dropped at the listeners' sockets (full buffer).
+    pub(crate) listener_socket_drops: AtomicU64,
     /// ACK frames the listeners sent, from their connections' QUIC stats.
     pub(crate) listener_acks: AtomicU64,
     /// DATAGRAM frames the listeners received, likewise.
@@ -75,6 +77,7 @@ impl Totals {
             late_failures: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             login_retries: AtomicU64::new(0),
+            listener_socket_drops: AtomicU64::new(0),
             listener_acks: AtomicU64::new(0),
             listener_datagrams: AtomicU64::new(0),
         }
@@ -103,6 +106,7 @@ impl Totals {
                 (&sum.late_failures, &part.late_failures),
                 (&sum.decode_errors, &part.decode_errors),
                 (&sum.login_retries, &part.login_retries),
+                (&sum.listener_socket_drops, &part.listener_socket_drops),
                 (&sum.listener_acks, &part.listener_acks),
                 (&sum.listener_datagrams, &part.listener_datagrams),
             ];
