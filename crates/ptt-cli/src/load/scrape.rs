@@ -20,29 +20,73 @@ const FAMILY: &str = "pttd_forward_latency_seconds_bucket";
 /// The wire-latency histogram's buckets.
 const WIRE_FAMILY: &str = "pttd_wire_latency_seconds_bucket";
 
-/// The relay's two latency histograms, summarised; `None` where the relay
-/// did not answer or measured nothing.
+/// Terminals still connected (a gauge): the scrape waits for 0, so that
+/// every session has ended and counted what its queue dropped.
+const CONNECTED: &str = "pttd_terminals_connected";
+
+/// Longest wait for the sessions to end before the scrape.
+const SESSIONS_END: Duration = Duration::from_secs(3);
+
+/// The relay's two latency histograms, summarised, and the frames it lost
+/// itself; `None` where the relay did not answer or measured nothing.
 #[derive(Debug, Default)]
 pub(crate) struct RelayLatency {
     /// Datagram in → handed to every listener's connection.
     pub forward: Option<Percentiles>,
     /// Datagram in → the packets handed to the kernel.
     pub wire: Option<Percentiles>,
+    /// Frames handed to a listener's connection and never sent (its queue
+    /// overflowed, or held them at close): `pttd_voice_listener_queue_dropped_total`.
+    pub listener_queue_dropped: Option<u64>,
+    /// Frames lost for a whole shard because its inbox was full:
+    /// `pttd_voice_shard_handover_dropped_total`.
+    pub handover_dropped: Option<u64>,
+    /// Datagrams a listener's connection refused: `pttd_voice_send_failed_total`.
+    pub send_failed: Option<u64>,
 }
 
-/// Scrapes `http://{ops}/metrics` once and summarises both latencies.
+/// Waits (a while) until the relay's sessions have ended, then scrapes
+/// `http://{ops}/metrics` once: both latencies and the relay's own drops.
 pub(crate) async fn relay_latency(ops: SocketAddr) -> RelayLatency {
-    let text = tokio::time::timeout(Duration::from_secs(3), get_metrics(ops))
-        .await
-        .ok()
-        .flatten();
+    let deadline = tokio::time::Instant::now() + SESSIONS_END;
+    let text = loop {
+        let text = tokio::time::timeout(Duration::from_secs(3), get_metrics(ops))
+            .await
+            .ok()
+            .flatten();
+        let ended = text.as_deref().and_then(|t| value(t, CONNECTED)) == Some(0);
+        if ended || tokio::time::Instant::now() >= deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let Some(text) = text else {
         return RelayLatency::default();
     };
     RelayLatency {
         forward: snapshot(&text, FAMILY).as_ref().and_then(summarise),
         wire: snapshot(&text, WIRE_FAMILY).as_ref().and_then(summarise),
+        listener_queue_dropped: value(&text, "pttd_voice_listener_queue_dropped_total"),
+        handover_dropped: value(&text, "pttd_voice_shard_handover_dropped_total"),
+        send_failed: value(&text, "pttd_voice_send_failed_total"),
     }
+}
+
+/// The value of metric `name` in an exposition, summed over its labels.
+fn value(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            if !(rest.starts_with(' ') || rest.starts_with('{')) {
+                return None;
+            }
+            rest.rsplit(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+                .map(|n| n as u64)
+        })
+        .reduce(|a, b| a + b)
 }
 
 async fn get_metrics(ops: SocketAddr) -> Option<String> {
@@ -128,5 +172,18 @@ mod tests {
         assert!((p.max - 0.1).abs() < 1e-9);
         assert_eq!(snapshot("", FAMILY), None);
         assert_eq!(snapshot(&exposition(), WIRE_FAMILY), None, "another family");
+    }
+
+    #[test]
+    fn reads_a_metric_by_its_whole_name() {
+        let text = "# HELP a\npttd_voice_send_failed_total 7\npttd_voice_send_failed_totalx 9\n\
+                    pttd_terminals_connected{role=\"guard\"} 2\npttd_terminals_connected{role=\"patrol\"} 1\n";
+        assert_eq!(value(text, "pttd_voice_send_failed_total"), Some(7));
+        assert_eq!(value(text, CONNECTED), Some(3), "summed over its labels");
+        assert_eq!(
+            value(text, "pttd_voice_send_failed"),
+            None,
+            "a prefix is not the name"
+        );
     }
 }

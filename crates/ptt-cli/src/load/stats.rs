@@ -183,6 +183,17 @@ pub struct Report {
     /// buckets), where `ptt load` started the relay.
     #[serde(default)]
     pub relay_wire_ms: Option<Percentiles>,
+    /// Frames the relay handed to a listener's connection and never sent
+    /// (the listener's queue overflowed, or held them at close), where
+    /// `ptt load` started the relay.
+    #[serde(default)]
+    pub relay_listener_queue_dropped: Option<u64>,
+    /// Frames the relay lost between its shards (an inbox was full).
+    #[serde(default)]
+    pub relay_handover_dropped: Option<u64>,
+    /// Datagrams a listener's connection refused on the relay.
+    #[serde(default)]
+    pub relay_send_failed: Option<u64>,
     /// Mouth-to-ear at one probe listener per talk group: the talker's
     /// capture timestamp → the frame decoded (Opus) after playout from a
     /// timer-driven jitter buffer (ptt-client's, default tuning). The
@@ -333,6 +344,16 @@ impl Report {
                 "relay forward / to wire: upper bounds of the relay's histogram buckets \
                  (25/50/100/250/500 µs, 1/2.5/5 ms …), not single measurements; \
                  forward ends where quinn has the frame, to wire where the kernel has the packets"
+            );
+        }
+        if let (Some(queue), Some(handover), Some(refused)) = (
+            self.relay_listener_queue_dropped,
+            self.relay_handover_dropped,
+            self.relay_send_failed,
+        ) {
+            let _ = writeln!(
+                out,
+                "frames the relay lost itself: {queue} in listeners' queues, {handover} between shards, {refused} refused by a connection"
             );
         }
         if self.listener_socket_drops > 0 {
