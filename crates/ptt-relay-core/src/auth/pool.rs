@@ -10,7 +10,10 @@
 //! The verifications run on the pool's own threads, one per worker, started
 //! with it: the same few threads hash every time, so the C allocator keeps
 //! at most one freed hash block per worker (tokio's blocking pool would start
-//! new threads, each keeping its own).
+//! new threads, each keeping its own). They run at a lower priority than the
+//! voice path (`SCHED_BATCH`, nice 10): on a machine whose cores they fill —
+//! a burst of wrong secrets on two workers and two cores — a shard that has
+//! frames to forward still runs at once, instead of a time slice later.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -242,8 +245,42 @@ fn note_duration(average_us: &AtomicU64, took: Duration) {
     });
 }
 
+/// The niceness of the hashing threads: CFS then gives a voice thread
+/// about ten times their share of a core they compete for, and hashing
+/// still progresses under load.
+pub(crate) const HASH_NICE: i32 = 10;
+
+/// `thread-priority`'s 0–99 scale for normal policies, mapped onto nice
+/// 19…−20 (`nice = ⌊39 · (1 − p/99)⌋ − 20`): 22 is nice 10.
+const HASH_PRIORITY: u8 = 22;
+const _: () = assert!(39 * (99 - HASH_PRIORITY as i32) / 99 - 20 == HASH_NICE);
+
+/// Puts the calling thread under `SCHED_BATCH` at [`HASH_NICE`]: a CPU-bound
+/// batch job that voice threads preempt. Lowering one's own priority needs
+/// no privilege; should it fail anyway, the thread hashes at normal
+/// priority (logged).
+fn yield_to_voice() {
+    use thread_priority::{
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    let lowered = ThreadPriorityValue::try_from(HASH_PRIORITY)
+        .map_err(|_| thread_priority::Error::Priority("out of range"))
+        .and_then(|value| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Crossplatform(value),
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
+            )
+        });
+    if let Err(error) = lowered {
+        tracing::warn!(?error, "hashing thread keeps normal priority");
+    }
+}
+
 /// A pool thread: runs jobs until the pool is gone.
 fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
+    yield_to_voice();
     loop {
         let next = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
         match next {
@@ -258,6 +295,42 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// (nice, scheduling policy) of this process's threads named `pttd-hash-*`,
+    /// from `/proc/self/task/*/stat` (fields 19 and 41).
+    fn hashing_threads() -> Vec<(i32, u32)> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let Some((head, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            if !head.contains("(pttd-hash-") {
+                continue;
+            }
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            found.push((fields[16].parse().unwrap(), fields[38].parse().unwrap()));
+        }
+        found
+    }
+
+    #[test]
+    fn hashing_threads_run_below_the_voice_path() {
+        const SCHED_BATCH: u32 = 3;
+        let _pool = pool(2, 1024, 4);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let threads = hashing_threads();
+            let lowered = threads.iter().filter(|t| **t == (HASH_NICE, SCHED_BATCH));
+            if threads.len() >= 2 && lowered.count() == threads.len() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "hashing threads: {threads:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 
     fn pool(workers: usize, memory_kib: u32, queue: usize) -> Arc<HashPool> {
         Arc::new(HashPool::new(
