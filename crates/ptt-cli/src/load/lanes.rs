@@ -42,6 +42,12 @@ const LOGIN_ATTEMPTS: u32 = 3;
 const LOGIN_BACKOFF: Duration = Duration::from_millis(500);
 /// Time left for frames in flight after the last burst.
 const DRAIN: Duration = Duration::from_millis(500);
+/// How long a thread's endpoints may take, all together, to close their
+/// connections at the end (the relay may be gone already).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Resolves once a generator thread has ended and its sockets are closed.
+pub(super) type Finished = oneshot::Receiver<()>;
 
 /// A terminal a lane logged in, as the plan needs it.
 #[derive(Debug, Clone)]
@@ -68,6 +74,7 @@ pub(super) struct Lane {
     logged_in: oneshot::Receiver<anyhow::Result<Vec<LoggedIn>>>,
     start: oneshot::Sender<LaneStart>,
     done: oneshot::Receiver<Option<ThreadCpu>>,
+    finished: Finished,
     /// What the lane's listeners counted.
     pub(super) totals: Arc<Totals>,
 }
@@ -84,7 +91,7 @@ impl Lane {
         let (done_tx, done) = oneshot::channel();
         let totals = Arc::new(Totals::new());
         let lane_totals = totals.clone();
-        run_thread(format!("ptt-load-rx{index}"), async move {
+        let finished = run_thread(format!("ptt-load-rx{index}"), async move {
             // One endpoint per listener, its socket stamping arrivals.
             let stamped: Result<Vec<_>, _> = terminals
                 .iter()
@@ -118,14 +125,16 @@ impl Lane {
             let Ok(start) = start_rx.await else { return };
             let cpu = receive(clients, arrivals, start, lane_totals).await;
             let _ = done_tx.send(cpu);
+            let closing = tokio::time::Instant::now() + CLOSE_GRACE;
             for endpoint in &endpoints {
-                let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+                let _ = tokio::time::timeout_at(closing, endpoint.wait_idle()).await;
             }
         })?;
         Ok(Self {
             logged_in,
             start,
             done,
+            finished,
             totals,
         })
     }
@@ -139,9 +148,13 @@ impl Lane {
 
     /// Lets the lane's listeners listen; returns the handle that says,
     /// after the stop, what the lane's thread used.
-    pub(super) fn start(self, start: LaneStart) -> oneshot::Receiver<Option<ThreadCpu>> {
+    /// The second handle resolves once the thread has ended.
+    pub(super) fn start(
+        self,
+        start: LaneStart,
+    ) -> (oneshot::Receiver<Option<ThreadCpu>>, Finished) {
         let _ = self.start.send(start);
-        self.done
+        (self.done, self.finished)
     }
 }
 
@@ -202,6 +215,8 @@ pub(super) struct Talkers {
     pub(super) talking: oneshot::Receiver<anyhow::Result<()>>,
     /// Sent after the last burst and the drain: the thread's CPU.
     pub(super) done: oneshot::Receiver<Option<ThreadCpu>>,
+    /// Resolves once the thread has ended.
+    pub(super) finished: Finished,
     /// What the talkers (and their own listening) counted.
     pub(super) totals: Arc<Totals>,
 }
@@ -220,7 +235,7 @@ impl Talkers {
         let (done_tx, done) = oneshot::channel();
         let totals = Arc::new(Totals::new());
         let thread_totals = totals.clone();
-        run_thread("ptt-load-talk".to_owned(), async move {
+        let finished = run_thread("ptt-load-talk".to_owned(), async move {
             let totals = thread_totals;
             let endpoint = match endpoints(1) {
                 Ok(mut endpoints) => endpoints.remove(0),
@@ -288,27 +303,38 @@ impl Talkers {
             while listeners.join_next().await.is_some() {}
             drop(clients);
             drop(by_id);
-            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            let _ = tokio::time::timeout(CLOSE_GRACE, endpoint.wait_idle()).await;
         })?;
         Ok(Self {
             talking,
             done,
+            finished,
             totals,
         })
     }
 }
 
-/// Runs `work` on a new OS thread with a single-threaded runtime of its own.
-fn run_thread(name: String, work: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+/// Runs `work` on a new OS thread with a single-threaded runtime of its own;
+/// the handle resolves once the thread has dropped that runtime.
+fn run_thread(
+    name: String,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Finished> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot build a load generator runtime")?;
+    let (finished_tx, finished) = oneshot::channel();
     std::thread::Builder::new()
         .name(name)
-        .spawn(move || runtime.block_on(work))
+        .spawn(move || {
+            runtime.block_on(work);
+            // Its tasks, and with them the sockets, go with the runtime.
+            drop(runtime);
+            let _ = finished_tx.send(());
+        })
         .context("cannot start a load generator thread")?;
-    Ok(())
+    Ok(finished)
 }
 
 /// Client endpoints for `terminals`, [`TERMINALS_PER_ENDPOINT`] each; made

@@ -17,6 +17,9 @@ use super::target::{ALL_CALL_GROUP, Target};
 use super::tasks;
 use super::totals::{Outcome, Totals};
 
+/// Longest wait for the generator's threads to end after the run.
+const THREADS_END: Duration = Duration::from_secs(5);
+
 /// Runs the scenario against `target` with `terminals` simulated terminals:
 /// the listeners log in on [`lanes`](super::lanes) (one thread each), the
 /// plan is made from what the relay told them, the talkers log in again on
@@ -63,7 +66,7 @@ pub(crate) async fn run(
     let (talking_tx, talking) = watch::channel(false);
     let (stop_tx, stop) = watch::channel(false);
     let mut parts: Vec<Arc<Totals>> = lanes.iter().map(|l| l.totals.clone()).collect();
-    let lane_done: Vec<_> = lanes
+    let (lane_done, mut finished): (Vec<_>, Vec<_>) = lanes
         .into_iter()
         .map(|lane| {
             lane.start(LaneStart {
@@ -73,7 +76,7 @@ pub(crate) async fn run(
                 stop: stop.clone(),
             })
         })
-        .collect();
+        .unzip();
     let talk_plan = TalkPlan {
         groups: plan
             .groups
@@ -124,6 +127,15 @@ pub(crate) async fn run(
     if let Some(task) = progress {
         let _ = task.await;
     }
+    // Every thread gone and its sockets closed before the report, so runs
+    // in one process (the fan-out bench) do not add up their sockets.
+    finished.push(talkers.finished);
+    let _ = tokio::time::timeout(THREADS_END, async {
+        for thread in finished {
+            let _ = thread.await;
+        }
+    })
+    .await;
     Ok(Outcome {
         totals: Arc::new(Totals::merged(&parts)),
         listeners: logged_in.len(),
