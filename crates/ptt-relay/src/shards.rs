@@ -229,7 +229,9 @@ async fn accept(
         let stop = shutdown.clone();
         sessions.spawn(async move {
             let admitted = tokio::select! {
-                admitted = entry.admitted() => admitted,
+                // Boxed: the wait for a slot is over long before the
+                // session ends, and so is its state.
+                admitted = Box::pin(entry.admitted()) => admitted,
                 () = stop.cancelled() => None,
             };
             if let Some(admitted) = admitted {

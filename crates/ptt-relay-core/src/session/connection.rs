@@ -32,7 +32,10 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
     async move {
         // The QUIC handshake counts against the deadline to say `Hello`;
         // dropping an unfinished one closes it.
-        let (mut ticket, handshaken) = admitted.handshake().await;
+        // The steps before and after the session's life are boxed: their
+        // state is freed when they end, instead of sizing the future that
+        // lives as long as the terminal is connected (thousands of them).
+        let (mut ticket, handshaken) = Box::pin(admitted.handshake()).await;
         let conn = match handshaken {
             Ok(conn) => conn,
             Err(Unfinished::Failed(error)) => {
@@ -45,7 +48,7 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
             }
         };
         let result = tokio::select! {
-            result = handshake(&shared, &conn, shard, remote, &mut ticket) => result,
+            result = Box::pin(handshake(&shared, &conn, shard, remote, &mut ticket)) => result,
             () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {
@@ -122,13 +125,13 @@ async fn run(shared: Arc<SessionContext>, accepted: Handshake) {
     }
 
     let mut session = Session::new(shared.clone(), link.clone());
-    session.start(hello_id).await;
+    Box::pin(session.start(hello_id)).await;
     session.serve(recv, decoder).await;
     voice.abort();
     voice_streams.abort();
     let still_current = shared.online.remove_if_current(&link);
     // A replaced session leaves its groups quietly: its successor is online.
-    session.finish(still_current).await;
+    Box::pin(session.finish(still_current)).await;
     if still_current {
         shared.log.log(Record::Session(SessionRecord {
             terminal: TerminalId(link.terminal),

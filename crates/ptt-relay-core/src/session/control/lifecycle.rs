@@ -78,7 +78,7 @@ impl Session {
                 }
                 // Reading is cancel-safe: bytes read stay in `decoder`.
                 () = self.link.membership_changed.notified() => {
-                    self.regroup().await;
+                    Box::pin(self.regroup()).await;
                     continue;
                 }
                 () = self.shared.shutdown.cancelled() => {
@@ -96,7 +96,10 @@ impl Session {
             };
             match next {
                 Ok(Some(message)) => {
-                    self.handle(message).await;
+                    // Boxed: a request's handling is short, and its state
+                    // (the largest of all requests') would otherwise size
+                    // this loop, which lives as long as the session.
+                    Box::pin(self.handle(message)).await;
                     if self.cut_off {
                         return;
                     }
