@@ -22,6 +22,20 @@ async fn sequences(client: &Client, quiet: Duration) -> Vec<u16> {
 }
 
 /// The shard of each listener of `group`, by terminal, and its session id.
+/// [`placement`] once `count` terminals listen: the relay joins a terminal
+/// to its groups just after answering its log-in, so a client may be
+/// connected a moment before it listens.
+async fn placement_of(relay: &TestRelay, group: u32, count: usize) -> HashMap<u32, (u8, u64)> {
+    let deadline = tokio::time::Instant::now() + ptt_tests::PATIENCE;
+    loop {
+        let placed = placement(relay, group);
+        if placed.len() >= count || tokio::time::Instant::now() >= deadline {
+            return placed;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn placement(relay: &TestRelay, group: u32) -> HashMap<u32, (u8, u64)> {
     relay
         .groups
@@ -42,7 +56,7 @@ async fn listeners_on_every_shard_hear_every_frame_once_and_in_order() -> anyhow
         .group(GROUP, ids.clone());
     let relay = TestRelay::start_with(&directory, |config| config.shards = 2).await?;
     let mut clients = relay.connect_all(ids).await;
-    let shards = placement(&relay, GROUP);
+    let shards = placement_of(&relay, GROUP, 40).await;
     assert_eq!(shards.len(), 40, "everyone listens");
     let used: BTreeSet<u8> = shards.values().map(|(shard, _)| *shard).collect();
     // A connection's shard follows the first byte of its random id: forty
@@ -91,7 +105,8 @@ async fn a_terminal_whose_address_changes_mid_burst_keeps_its_session_and_its_vo
     let directory = TestDirectory::new().guards(1..=2).group(GROUP, 1..=2);
     let relay = TestRelay::start_with(&directory, |config| config.shards = 2).await?;
     let mut clients = relay.connect_all([1, 2]).await;
-    let before = placement(&relay, GROUP);
+    let before = placement_of(&relay, GROUP, 2).await;
+    assert_eq!(before.len(), 2, "both listen: {before:?}");
     let listener = Arc::new(clients.pop().expect("listener"));
     let mut talker = clients.pop().expect("talker");
     let burst = granted(&talker.press(GROUP).await?).expect("granted");
