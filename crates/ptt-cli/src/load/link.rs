@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use ptt_link::{Direction, Impairment, LossyProxy};
+use ptt_link::{Impairment, LossyProxy};
 
 /// A link's round-trip delay, jitter and loss, each way alike: every packet
 /// waits half the RTT plus a uniform random `0..=jitter` (so packets
@@ -55,9 +55,7 @@ impl LinkProfile {
         seed: u64,
     ) -> std::io::Result<LossyProxy> {
         let proxy = LossyProxy::start(relay, seed).await?;
-        for direction in Direction::BOTH {
-            proxy.set(direction, self.impairment());
-        }
+        proxy.set_both(self.impairment());
         Ok(proxy)
     }
 }
