@@ -41,6 +41,11 @@
 //! acknowledgements, which depends on the RTT (quinn asks for an ACK at
 //! least once per RTT, however long the relay asks it to wait).
 //!
+//! Where the lost frames went: `relay drop` is what the relay dropped itself
+//! (listeners' queues, between shards, refused sends), `sock drop` the
+//! packets the kernel dropped at the generator's own sockets; the rest of
+//! `loss %` was lost on the link or still in flight at the end.
+//!
 //! The bench runs the release `pttd` beside it and has cargo bring it up to
 //! date first (or set `PTTD` to a binary).
 
@@ -196,7 +201,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
         "scenario",
         "path",
         "forwards",
@@ -211,7 +216,9 @@ fn main() -> anyhow::Result<()> {
         "wire p99",
         "fan ms",
         "gen cpu",
-        "acks/dg"
+        "acks/dg",
+        "relay drop",
+        "sock drop"
     );
     for scenario in &SCENARIOS {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
@@ -295,7 +302,7 @@ fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
     let relay_us = relay_cpu * 1e6 / forwards.max(1) as f64;
     let p99 = |p: &Option<ptt_cli::load::Percentiles>| p.as_ref().map_or(f64::NAN, |p| p.p99);
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2} {:>8.3}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2} {:>8.3} {:>9} {:>9}",
         name,
         setup,
         forwards,
@@ -311,7 +318,19 @@ fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
         "",
         report.load_cpu_seconds.unwrap_or(f64::NAN),
         report.listener_acks_per_datagram.unwrap_or(f64::NAN),
+        relay_drops(report).map_or_else(|| "-".to_owned(), |n| n.to_string()),
+        report.listener_socket_drops,
     );
+}
+
+/// Frames the relay lost itself: in listeners' queues, between shards and
+/// refused by a connection (scraped from its `/metrics` after the run).
+fn relay_drops(report: &Report) -> Option<u64> {
+    Some(
+        report.relay_listener_queue_dropped?
+            + report.relay_handover_dropped?
+            + report.relay_send_failed?,
+    )
 }
 
 /// Raw UDP's row: the same datagrams to as many sockets at the same rate.
