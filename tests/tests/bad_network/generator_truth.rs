@@ -260,10 +260,12 @@ async fn the_generator_reports_the_injected_loss_and_delay() -> anyhow::Result<(
         report.frames_received
     );
     // Delay + uniform jitter: the median at 45 ms, p99 at 49.9 ms. The
-    // proxy's timers (1 ms ticks) and the relay's path add 1–3 ms on a
-    // loaded machine; a stamp of the wrong packet would be 20 ms off.
-    assert!((45.0..50.0).contains(&socket.p50), "p50 {socket:?}");
-    assert!((49.5..56.0).contains(&socket.p99), "p99 {socket:?}");
+    // proxy's timers (1 ms ticks) and the relay's path add 2–3 ms alone
+    // (p50 47.2, p99 52.7) and up to ~8 ms when the shared machine is busy
+    // (a CI run: p50 49.0, p99 57.6); a stamp of the wrong packet would be
+    // 20 ms off.
+    assert!((45.0..52.0).contains(&socket.p50), "p50 {socket:?}");
+    assert!((49.5..60.0).contains(&socket.p99), "p99 {socket:?}");
     assert_eq!(report.duplicates, 0);
     Ok(())
 }
