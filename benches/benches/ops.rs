@@ -55,6 +55,7 @@ fn scrape(c: &mut Criterion) {
         data_dir: data.path().to_owned(),
         listen: loopback,
         ops_listen: loopback,
+        console_listen: loopback,
         record: false,
         ..Config::default()
     };

@@ -1,7 +1,6 @@
 //! A minimal real client: QUIC to the relay with its certificate pinned, the
 //! control stream, and raw voice datagrams.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,15 +8,15 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use ptt_proto::framing::{self, Decoder};
+use ptt_proto::framing;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::VoiceDatagram;
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio::sync::mpsc;
 
 use crate::PATIENCE;
+use crate::control::Inbox;
 use crate::directory::secret;
 
 /// A logged-in terminal.
@@ -27,9 +26,7 @@ pub struct Client {
     pub hello: pb::HelloOk,
     endpoint: quinn::Endpoint,
     send: quinn::SendStream,
-    inbox: mpsc::UnboundedReceiver<pb::ServerMessage>,
-    /// Messages received but not yet consumed by the test, in order.
-    held: VecDeque<pb::ServerMessage>,
+    inbox: Inbox,
     next_id: u64,
 }
 
@@ -169,8 +166,7 @@ impl Client {
             .await
             .context("QUIC handshake")?;
         let (send, recv) = conn.open_bi().await?;
-        let (tx, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(read_control(recv, tx));
+        let inbox = Inbox::read(recv, format!("terminal {terminal}"));
         Ok(Self {
             terminal,
             conn,
@@ -178,7 +174,6 @@ impl Client {
             endpoint,
             send,
             inbox,
-            held: VecDeque::new(),
             next_id: 1,
         })
     }
@@ -237,9 +232,7 @@ impl Client {
         &mut self,
         matches: impl Fn(&pb::ServerMessage) -> bool,
     ) -> anyhow::Result<pb::ServerMessage> {
-        self.expect_within(PATIENCE, matches)
-            .await?
-            .context("expected message did not arrive")
+        self.inbox.expect(matches).await
     }
 
     /// Like [`Client::expect`] with a custom wait; `None` if nothing matched.
@@ -248,36 +241,17 @@ impl Client {
         wait: Duration,
         matches: impl Fn(&pb::ServerMessage) -> bool,
     ) -> anyhow::Result<Option<pb::ServerMessage>> {
-        if let Some(at) = self.held.iter().position(&matches) {
-            return Ok(self.held.remove(at));
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
-                Err(_) => return Ok(None),
-                Ok(None) => bail!("control stream of {} closed", self.terminal),
-                Ok(Some(message)) if matches(&message) => return Ok(Some(message)),
-                Ok(Some(message)) => self.held.push_back(message),
-            }
-        }
+        self.inbox.expect_within(wait, matches).await
     }
 
     /// The first message whose body `pick` accepts, returning what it picked.
     pub async fn expect_body<T>(&mut self, pick: impl Fn(&Body) -> Option<T>) -> anyhow::Result<T> {
-        let message = self
-            .expect(|m| m.body.as_ref().is_some_and(|b| pick(b).is_some()))
-            .await?;
-        message
-            .body
-            .as_ref()
-            .and_then(&pick)
-            .context("picked body vanished")
+        self.inbox.expect_body(pick).await
     }
 
     /// Drops every message received so far.
     pub fn clear(&mut self) {
-        self.held.clear();
-        while self.inbox.try_recv().is_ok() {}
+        self.inbox.clear();
     }
 
     /// Requests the floor of `group` at normal priority; returns the answer.
@@ -414,26 +388,5 @@ pub fn granted(body: &Body) -> Option<u32> {
     match body {
         Body::FloorGranted(g) => Some(g.burst_id),
         _ => None,
-    }
-}
-
-async fn read_control(mut recv: quinn::RecvStream, tx: mpsc::UnboundedSender<pb::ServerMessage>) {
-    let mut decoder = Decoder::new();
-    loop {
-        loop {
-            match decoder.decode::<pb::ServerMessage>() {
-                Ok(Some(message)) => {
-                    if tx.send(message).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        match recv.read_chunk(64 * 1024, true).await {
-            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
-            _ => return,
-        }
     }
 }

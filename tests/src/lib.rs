@@ -9,6 +9,8 @@
 pub mod bystander;
 pub mod client;
 pub mod clients;
+pub mod console;
+pub mod control;
 pub mod directory;
 pub mod geo;
 pub mod opus;

@@ -20,6 +20,8 @@ pub struct TestRelay {
     pub addr: SocketAddr,
     /// The ops HTTP port (metrics, API, dashboard).
     pub ops: SocketAddr,
+    /// The console port (browsers over WebTransport).
+    pub console: SocketAddr,
     pub cert: PathBuf,
     pub data: TempDir,
     pub metrics: Arc<Metrics>,
@@ -39,6 +41,7 @@ impl TestRelay {
             data_dir: data.path().to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             directory: Some(path),
             idle_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(1),
@@ -63,6 +66,7 @@ impl TestRelay {
         let relay = Relay::load(config).await?;
         let addr = relay.local_addr();
         let ops = relay.ops_addr();
+        let console = relay.console_addr();
         let cert = relay.cert_path().to_owned();
         let metrics = relay.metrics();
         let groups = relay.groups();
@@ -71,6 +75,7 @@ impl TestRelay {
         Ok(Self {
             addr,
             ops,
+            console,
             cert,
             data,
             metrics,

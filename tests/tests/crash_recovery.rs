@@ -158,6 +158,8 @@ async fn crash_and_restart(
             &listen.to_string(),
             "--ops-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
             "--directory",
             &directory_path.display().to_string(),
             "--record",

@@ -20,6 +20,8 @@
 pub mod admission;
 pub mod alert;
 pub mod auth;
+pub mod browser;
+pub(crate) mod carrier;
 pub mod clock;
 pub mod dispatch;
 pub mod fanout;

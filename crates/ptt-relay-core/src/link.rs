@@ -15,6 +15,8 @@ use bytes::Bytes;
 use ptt_proto::pb::{self, server_message::Body};
 use tokio::sync::mpsc;
 
+use crate::browser::BrowserSession;
+use crate::carrier::Carrier;
 use crate::metrics::Metrics;
 use crate::metrics::trust::ReportLedger;
 use crate::stream_out::StreamFeed;
@@ -63,6 +65,9 @@ pub enum Outbound {
 pub enum VoiceOut {
     /// QUIC datagrams, handed straight to the connection (voice.md §3).
     Datagrams,
+    /// A browser's WebTransport datagrams: the same voice datagrams behind
+    /// the session's prefix.
+    Browser(BrowserSession),
     /// One stream per burst (voice.md §4), through the session's writer:
     /// the terminal's QUIC stack or path carries no datagrams.
     Streams(StreamFeed),
@@ -72,8 +77,8 @@ pub enum VoiceOut {
 /// and what it takes.
 #[derive(Debug)]
 pub struct VoiceRoute {
-    /// The QUIC connection.
-    pub conn: quinn::Connection,
+    /// The connection: a terminal's, or a browser's session.
+    pub(crate) carrier: Carrier,
     /// The shard that owns the connection.
     pub shard: u8,
     /// The largest voice datagram the terminal takes.
@@ -93,6 +98,9 @@ pub struct Link {
     pub session: u64,
     /// The QUIC connection; voice datagrams go straight to it.
     pub conn: quinn::Connection,
+    /// The same connection as the session sees it, to close it the way its
+    /// client reads (a browser's through its WebTransport session).
+    carrier: Carrier,
     /// The shard that owns the connection ([`crate::shard`]): only that
     /// shard's thread hands it voice.
     pub shard: u8,
@@ -138,7 +146,7 @@ impl Link {
     ) -> (Arc<Self>, mpsc::Receiver<Outbound>) {
         let (control, rx) = mpsc::channel(CONTROL_QUEUE);
         let VoiceRoute {
-            conn,
+            carrier,
             shard,
             max_datagram,
             voice_out,
@@ -147,7 +155,8 @@ impl Link {
             terminal,
             name,
             session,
-            conn,
+            conn: carrier.connection().clone(),
+            carrier,
             shard,
             max_datagram,
             voice_out,
@@ -161,6 +170,11 @@ impl Link {
             metrics,
         });
         (link, rx)
+    }
+
+    /// The connection as the session sees it.
+    pub(crate) fn carrier(&self) -> &Carrier {
+        &self.carrier
     }
 
     /// Queues an already framed control message. If the terminal's queue is
@@ -203,6 +217,7 @@ impl Link {
         let sent = datagram.len() <= self.max_datagram
             && match &self.voice_out {
                 VoiceOut::Datagrams => self.conn.send_datagram(datagram).is_ok(),
+                VoiceOut::Browser(session) => session.send_datagram(datagram),
                 VoiceOut::Streams(feed) => feed.offer(datagram),
             };
         let counter = if sent {
@@ -237,7 +252,7 @@ impl Link {
     /// counts what it discards itself.
     fn voice_unsent(&self) -> u64 {
         match self.voice_out {
-            VoiceOut::Datagrams => self
+            VoiceOut::Datagrams | VoiceOut::Browser(_) => self
                 .voice_handed()
                 .saturating_sub(self.conn.stats().frame_tx.datagram),
             VoiceOut::Streams(_) => 0,
@@ -270,19 +285,19 @@ impl Link {
             .try_send(Outbound::Close { code, why })
             .is_err()
         {
-            self.conn.close(code.into(), why.as_bytes());
+            self.carrier.close(code, why);
             return;
         }
         // Called from the relay's tasks; outside a runtime (nothing there
         // sends control messages today) the close cannot wait: at once.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.conn.close(code.into(), why.as_bytes());
+            self.carrier.close(code, why);
             return;
         };
-        let conn = self.conn.clone();
+        let carrier = self.carrier.clone();
         runtime.spawn(async move {
             tokio::time::sleep(FAREWELL_GRACE * 2).await;
-            conn.close(code.into(), why.as_bytes());
+            carrier.close(code, why);
         });
     }
 

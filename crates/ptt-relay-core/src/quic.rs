@@ -46,6 +46,15 @@ const STREAM_WINDOW: u32 = 128 * 1024;
 /// [`STREAM_WINDOW`] and all together by the connection's window.
 pub const VOICE_STREAMS: u32 = 4;
 
+/// Bidirectional streams a browser may open: its WebTransport session's
+/// CONNECT request and the control stream.
+const BROWSER_BIDI_STREAMS: u32 = 2;
+
+/// Unidirectional streams a browser may open: HTTP/3's control stream and
+/// QPACK's two (RFC 9114 §6.2, RFC 9204 §4.2), with room to spare; the
+/// console sends voice only in datagrams.
+const BROWSER_UNI_STREAMS: u32 = 6;
+
 /// One voice frame is 20 ms of audio.
 const FRAME_MS: u64 = 20;
 
@@ -118,13 +127,39 @@ impl TransportSettings {
         &self,
         tls: rustls::ServerConfig,
     ) -> Result<quinn::ServerConfig, ServerConfigError> {
+        let transport = self
+            .transport_config()
+            .map_err(|_| ServerConfigError::IdleTimeoutTooLong)?;
+        self.server_config_with(tls, transport)
+    }
+
+    /// The quinn server configuration of the console port, where browsers
+    /// speak WebTransport (HTTP/3): the terminals' transport, with room for
+    /// the streams HTTP/3 opens besides the control stream (the CONNECT
+    /// request's bidirectional stream; each side's HTTP/3 control and QPACK
+    /// streams).
+    pub fn browser_server_config(
+        &self,
+        tls: rustls::ServerConfig,
+    ) -> Result<quinn::ServerConfig, ServerConfigError> {
+        let mut transport = self
+            .transport_config()
+            .map_err(|_| ServerConfigError::IdleTimeoutTooLong)?;
+        transport
+            .max_concurrent_bidi_streams(VarInt::from_u32(BROWSER_BIDI_STREAMS))
+            .max_concurrent_uni_streams(VarInt::from_u32(BROWSER_UNI_STREAMS));
+        self.server_config_with(tls, transport)
+    }
+
+    fn server_config_with(
+        &self,
+        tls: rustls::ServerConfig,
+        transport: TransportConfig,
+    ) -> Result<quinn::ServerConfig, ServerConfigError> {
         let crypto =
             QuicServerConfig::try_from(tls).map_err(|_| ServerConfigError::NoInitialCipher)?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(Arc::new(
-            self.transport_config()
-                .map_err(|_| ServerConfigError::IdleTimeoutTooLong)?,
-        ));
+        config.transport_config(Arc::new(transport));
         config.max_incoming(self.max_connections as usize);
         Ok(config)
     }

@@ -106,15 +106,25 @@ impl Identity {
     /// Builds the rustls server configuration: TLS 1.3 only (QUIC requires
     /// it), ALPN `ptt/1`, no client certificates.
     pub fn server_config(self) -> Result<rustls::ServerConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])?
-            .with_no_client_auth()
-            .with_single_cert(self.chain, self.key)?;
-        config.alpn_protocols = vec![ALPN.to_vec()];
-        config.max_early_data_size = 0;
-        Ok(config)
+        tls13_server(self.chain, self.key, ALPN)
     }
+}
+
+/// A TLS 1.3 server configuration (QUIC requires 1.3) for one certificate
+/// chain, speaking only `alpn`, without client certificates or early data.
+pub(crate) fn tls13_server(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config.max_early_data_size = 0;
+    Ok(config)
 }
 
 fn generate(cert_path: &Path, key_path: &Path) -> Result<(), TlsError> {

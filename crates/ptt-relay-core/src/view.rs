@@ -9,6 +9,7 @@ use ptt_recording::Recorder;
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::Alerts;
+use crate::browser::BrowserPort;
 use crate::clock::Clock;
 use crate::dispatch::Dispatch;
 use crate::group::{GroupShared, Groups};
@@ -46,6 +47,9 @@ pub struct RelayView {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the relay shuts down.
     pub shutdown: CancellationToken,
+    /// The console port: where browsers connect, and the certificate they
+    /// pin now.
+    pub browsers: Arc<BrowserPort>,
 }
 
 impl RelayView {

@@ -14,11 +14,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::shards::{Shard, ShardParts};
+use crate::shards::{ConsoleParts, Shard, ShardParts};
 use ptt_relay_core::admission::{AdmissionSettings, Gate};
 use ptt_relay_core::alert::{Alerting, Alerts};
 use ptt_relay_core::auth::Authenticator;
 use ptt_relay_core::auth::resume_key;
+use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -79,6 +80,9 @@ pub enum RelayError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The console port could not be set up.
+    #[error(transparent)]
+    Console(#[from] BrowserPortError),
     /// The UDP socket could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -171,6 +175,27 @@ impl Relay {
             addr: config.ops_listen,
             source,
         })?;
+        let console_bind_error = |source| RelayError::Bind {
+            addr: config.console_listen,
+            source,
+        };
+        let console_socket =
+            std::net::UdpSocket::bind(config.console_listen).map_err(console_bind_error)?;
+        let browsers = Arc::new(
+            BrowserPort::new(
+                console_socket.local_addr().map_err(console_bind_error)?,
+                transport,
+            )
+            .map_err(BrowserPortError::from)?,
+        );
+        let mut console_server = browsers.server_config()?;
+        admission.apply_to(&mut console_server);
+        let mut console = Some(ConsoleParts {
+            socket: console_socket,
+            server: console_server,
+            port: browsers.clone(),
+            admission,
+        });
 
         let metrics = Arc::new(Metrics::default());
         let admission = Gate::new(admission, metrics.clone());
@@ -257,6 +282,7 @@ impl Relay {
             clock,
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
+            browsers,
         };
         let group_context = Arc::new(GroupContext {
             directory: directory.clone(),
@@ -328,6 +354,8 @@ impl Relay {
                 sessions: sessions.clone(),
                 admission: admission.clone(),
                 grace: SHUTDOWN_GRACE,
+                // The first shard serves the console port too.
+                console: console.take(),
             };
             match Shard::start(parts) {
                 Ok(shard) => shards.push(shard),
@@ -365,6 +393,11 @@ impl Relay {
         self.ops
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// The UDP address of the console port (browsers, WebTransport).
+    pub fn console_addr(&self) -> SocketAddr {
+        self.view.browsers.local_addr()
     }
 
     /// The certificate clients must pin or trust.
@@ -463,6 +496,7 @@ mod tests {
             data_dir: data_dir.to_owned(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             record: false,
             ..Config::default()
         }

@@ -2,7 +2,9 @@
 //! current-thread tokio runtime, optionally pinned to a core, running its
 //! own QUIC endpoint on its own socket of the relay's port, the sessions of
 //! the connections that endpoint accepts, the frames other shards hand it,
-//! and its probe of the latency to the wire. Everything else — group tasks, the call log, the ops port — runs on
+//! and its probe of the latency to the wire. The first shard also serves
+//! the console port (browsers; `ptt_relay_core::browser`) on an endpoint of
+//! its own, and renews that port's certificate. Everything else — group tasks, the call log, the ops port — runs on
 //! the caller's runtime.
 //!
 //! A shard is started by [`Shard::start`] when the relay loads (its
@@ -15,11 +17,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ptt_relay_core::admission::Gate;
+use ptt_relay_core::admission::{AdmissionSettings, Gate};
+use ptt_relay_core::browser::{BrowserPort, ROTATE_EVERY};
 use ptt_relay_core::fanout;
 use ptt_relay_core::link;
-use ptt_relay_core::session;
 use ptt_relay_core::session::context::SessionContext;
+use ptt_relay_core::session::{self, Door};
 use ptt_relay_core::shard::post::Handover;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
@@ -45,6 +48,20 @@ pub(crate) struct ShardParts {
     pub admission: Arc<Gate>,
     /// How long the shutdown waits for sessions and the endpoint.
     pub grace: Duration,
+    /// The console port, for the one shard that serves it.
+    pub console: Option<ConsoleParts>,
+}
+
+/// The console port as the shard that serves it is given it.
+pub(crate) struct ConsoleParts {
+    /// The port's socket.
+    pub socket: UdpSocket,
+    /// Its QUIC server configuration (ALPN `h3`, the first certificate).
+    pub server: quinn::ServerConfig,
+    /// Its certificate over time.
+    pub port: Arc<BrowserPort>,
+    /// What each renewed configuration is bounded by, as the first.
+    pub admission: AdmissionSettings,
 }
 
 /// A running shard thread, as the relay holds it.
@@ -164,14 +181,11 @@ async fn serve(
         admission,
         grace,
         core: _,
+        console,
     } = parts;
-    let endpoint = match quinn::Endpoint::new(
-        endpoint,
-        Some(server),
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    ) {
-        Ok(endpoint) => endpoint,
+    let endpoints = make_endpoints(endpoint, server, socket, console);
+    let (endpoint, console) = match endpoints {
+        Ok(endpoints) => endpoints,
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
@@ -193,13 +207,90 @@ async fn serve(
     });
     // Without the go the relay was dropped before it ran: nothing to serve.
     if go.await.is_ok() {
-        accept(&endpoint, &sessions, &admission, index, grace).await;
+        let terminals = accept(
+            &endpoint,
+            &sessions,
+            &admission,
+            index,
+            grace,
+            Door::Terminal,
+        );
+        match &console {
+            Some((browsers, renewal)) => {
+                let renewals = tokio::spawn(renew_certificates(browsers.clone(), renewal.clone()));
+                let consoles = accept(browsers, &sessions, &admission, index, grace, Door::Console);
+                tokio::join!(terminals, consoles);
+                renewals.abort();
+            }
+            None => terminals.await,
+        }
     }
-    endpoint.close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
+    let mut endpoints = vec![endpoint];
+    endpoints.extend(console.map(|(browsers, _)| browsers));
+    for endpoint in &endpoints {
+        endpoint.close(link::CLOSE_GOING_AWAY.into(), b"relay shutting down");
+    }
     let _ = closed.send(());
-    let _ = tokio::time::timeout(grace, endpoint.wait_idle()).await;
+    let _ = tokio::time::timeout(grace, async {
+        for endpoint in &endpoints {
+            endpoint.wait_idle().await;
+        }
+    })
+    .await;
     deliveries.abort();
     probe.abort();
+}
+
+/// The shard's endpoint on its socket of the voice port and, for the shard
+/// that serves it, the console port's endpoint with what renews its
+/// certificate.
+fn make_endpoints(
+    config: quinn::EndpointConfig,
+    server: quinn::ServerConfig,
+    socket: UdpSocket,
+    console: Option<ConsoleParts>,
+) -> std::io::Result<(quinn::Endpoint, Option<(quinn::Endpoint, Renewal)>)> {
+    let runtime = Arc::new(quinn::TokioRuntime);
+    let terminals = quinn::Endpoint::new(config.clone(), Some(server), socket, runtime.clone())?;
+    let Some(console) = console else {
+        return Ok((terminals, None));
+    };
+    let browsers = quinn::Endpoint::new(config, Some(console.server), console.socket, runtime)?;
+    let renewal = Renewal {
+        port: console.port,
+        admission: console.admission,
+    };
+    Ok((terminals, Some((browsers, renewal))))
+}
+
+/// What the console port's certificate is renewed with.
+#[derive(Clone)]
+struct Renewal {
+    port: Arc<BrowserPort>,
+    admission: AdmissionSettings,
+}
+
+/// Gives the console port a new certificate every [`ROTATE_EVERY`], so
+/// browsers always find one they accept by hash (valid less than 14 days).
+/// A failure is logged and tried again at the next turn: the certificate in
+/// use stays valid for a week more.
+async fn renew_certificates(endpoint: quinn::Endpoint, renewal: Renewal) {
+    let mut turns =
+        tokio::time::interval_at(tokio::time::Instant::now() + ROTATE_EVERY, ROTATE_EVERY);
+    loop {
+        turns.tick().await;
+        let renewed = renewal.port.renew(|mut server| {
+            renewal.admission.apply_to(&mut server);
+            endpoint.set_server_config(Some(server));
+        });
+        match renewed {
+            Ok(()) => tracing::info!(
+                sha256 = %renewal.port.certificate_sha256(),
+                "console port certificate renewed"
+            ),
+            Err(error) => tracing::error!(%error, "renewing the console port certificate"),
+        }
+    }
 }
 
 /// Accepts connections until the relay's shutdown token is cancelled,
@@ -213,6 +304,7 @@ async fn accept(
     admission: &Arc<Gate>,
     shard: u8,
     grace: Duration,
+    door: Door,
 ) {
     let shutdown = shared.shutdown.clone();
     let sessions = TaskTracker::new();
@@ -235,7 +327,7 @@ async fn accept(
                 () = stop.cancelled() => None,
             };
             if let Some(admitted) = admitted {
-                session::serve(context, admitted, shard).await;
+                session::serve(context, admitted, shard, door).await;
             }
         });
     }

@@ -34,6 +34,7 @@ impl GeneratedRelay {
             data_dir: dir.path().join("data"),
             listen: "127.0.0.1:0".parse()?,
             ops_listen: "127.0.0.1:0".parse()?,
+            console_listen: "127.0.0.1:0".parse()?,
             directory: Some(directory),
             ..Config::default()
         };

@@ -10,6 +10,7 @@ mod flood;
 mod admission;
 mod alert;
 mod child_relay;
+mod console;
 mod control_errors;
 mod crash;
 mod disabled;

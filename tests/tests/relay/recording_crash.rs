@@ -54,6 +54,7 @@ fn config(data: &Path) -> Config {
         data_dir: data.to_owned(),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        console_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         directory: Some(path),
         idle_timeout: Duration::from_secs(5),
         keep_alive: Duration::from_secs(1),

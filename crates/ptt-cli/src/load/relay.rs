@@ -96,6 +96,8 @@ impl OwnRelay {
             .arg(addr.to_string())
             .arg("--ops-listen")
             .arg(ops.to_string())
+            .arg("--console-listen")
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&data)
             .arg("--directory")

@@ -145,6 +145,7 @@ impl Relay {
             data_dir: dir.path().to_owned(),
             listen: "127.0.0.1:0".parse()?,
             ops_listen: "127.0.0.1:0".parse()?,
+            console_listen: "127.0.0.1:0".parse()?,
             directory: Some(path),
             ..Config::default()
         };

@@ -70,6 +70,7 @@ impl Relay {
                 data_dir: data.to_owned(),
                 listen,
                 ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                console_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 directory: Some(directory.clone()),
                 idle_timeout: Duration::from_secs(5),
                 keep_alive: Duration::from_secs(1),

@@ -101,6 +101,7 @@ async fn a_terminal_regrouped_in_hears_the_group_and_out_forgets_it() -> anyhow:
         data_dir: dir.path().to_owned(),
         listen: "127.0.0.1:0".parse()?,
         ops_listen: "127.0.0.1:0".parse()?,
+        console_listen: "127.0.0.1:0".parse()?,
         directory: Some(path),
         admin_token: Some(TOKEN.parse()?),
         ..Config::default()

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ptt_proto::pb;
-use quinn::SendStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use crate::admission::{Admitted, Unfinished};
+use crate::browser::BrowserSession;
+use crate::carrier::{Carrier, ControlSend};
 use crate::link::{self, Outbound};
 use crate::session::context::SessionContext;
 use crate::session::control::session::Session;
@@ -22,11 +23,22 @@ use crate::session::voice_in::{receive_voice, receive_voice_streams};
 use ptt_calllog::{Record, SessionEvent, SessionRecord};
 use ptt_directory::TerminalId;
 
+/// The port a connection came in on, which says what it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// The voice port: terminals, QUIC with ALPN `ptt/1`.
+    Terminal,
+    /// The console port: dispatchers' browsers, WebTransport (HTTP/3) whose
+    /// session then speaks what terminals speak ([`crate::browser`]).
+    Console,
+}
+
 /// Serves one admitted connection to its end, holding its admission ticket
 /// (its slot) until then. Errors are logged, never propagated: one
 /// terminal's trouble is not the relay's. `shard` is the shard whose
-/// endpoint accepted the connection, and on whose thread this runs.
-pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
+/// endpoint accepted the connection, and on whose thread this runs; `door`
+/// the port it came in on.
+pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8, door: Door) {
     let remote = admitted.remote_address();
     let span = tracing::info_span!("conn", %remote, terminal = tracing::field::Empty);
     async move {
@@ -47,8 +59,33 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
                 return;
             }
         };
+        let carrier = match door {
+            Door::Terminal => Carrier::Terminal(conn),
+            Door::Console => {
+                // The WebTransport session request counts against the
+                // same deadline as the QUIC handshake and the `Hello`.
+                let opened = tokio::time::timeout_at(
+                    ticket.deadline(),
+                    Box::pin(BrowserSession::accept(conn.clone())),
+                )
+                .await;
+                match opened {
+                    Ok(Ok(session)) => Carrier::Browser(session),
+                    Ok(Err(refusal)) => {
+                        tracing::debug!(%refusal, "browser session refused");
+                        conn.close(link::CLOSE_PROTOCOL.into(), b"no WebTransport session");
+                        return;
+                    }
+                    Err(_) => {
+                        ticket.hello_timed_out();
+                        conn.close(link::CLOSE_PROTOCOL.into(), b"no session in time");
+                        return;
+                    }
+                }
+            }
+        };
         let result = tokio::select! {
-            result = Box::pin(handshake(&shared, &conn, shard, remote, &mut ticket)) => result,
+            result = Box::pin(handshake(&shared, &carrier, shard, remote, &mut ticket)) => result,
             () = shared.shutdown.cancelled() => Err(Refusal::going_away("relay shutting down")),
         };
         match result {
@@ -64,7 +101,7 @@ pub async fn serve(shared: Arc<SessionContext>, admitted: Admitted, shard: u8) {
                 } else {
                     tracing::info!(why, "connection refused");
                 }
-                conn.close(code.into(), why.as_bytes());
+                carrier.close(code, why);
             }
         }
         drop(ticket);
@@ -115,7 +152,8 @@ async fn run(shared: Arc<SessionContext>, accepted: Handshake) {
     }));
     tracing::info!(session = link.session, "terminal online");
 
-    let writer = tokio::spawn(write_control(send, outbound, link.conn.clone()).in_current_span());
+    let writer =
+        tokio::spawn(write_control(send, outbound, link.carrier().clone()).in_current_span());
     let voice = tokio::spawn(receive_voice(shared.clone(), link.clone()).in_current_span());
     let voice_streams =
         tokio::spawn(receive_voice_streams(shared.clone(), link.clone()).in_current_span());
@@ -152,26 +190,26 @@ async fn run(shared: Arc<SessionContext>, accepted: Handshake) {
 const WRITER_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Writes queued control frames to the stream, in order; after a farewell
-/// ([`Outbound::Close`]) closes `conn` once it was delivered.
+/// ([`Outbound::Close`]) closes the connection once it was delivered.
 async fn write_control(
-    mut send: SendStream,
+    mut send: ControlSend,
     mut outbound: mpsc::Receiver<Outbound>,
-    conn: quinn::Connection,
+    carrier: Carrier,
 ) {
     while let Some(next) = outbound.recv().await {
         match next {
             Outbound::Frame(frame) => {
-                if send.write_all(&frame).await.is_err() {
+                if !send.write_all(&frame).await {
                     return;
                 }
             }
             Outbound::Close { code, why } => {
-                let _ = send.finish();
+                send.finish();
                 let _ = tokio::time::timeout(link::FAREWELL_GRACE, send.stopped()).await;
-                conn.close(code.into(), why.as_bytes());
+                carrier.close(code, why);
                 return;
             }
         }
     }
-    let _ = send.finish();
+    send.finish();
 }

@@ -14,11 +14,11 @@ use bytes::Bytes;
 use ptt_proto::framing::Decoder;
 use ptt_proto::pb::{self, client_message};
 use ptt_proto::voice::HEADER_LEN;
-use quinn::{RecvStream, SendStream};
 use tokio::sync::mpsc;
 
 use crate::admission::Ticket;
 use crate::auth::pool::PoolError;
+use crate::carrier::{Carrier, ControlRecv, ControlSend};
 use crate::link::{self, Link, Outbound, VoiceOut, VoiceRoute};
 use crate::session::context::SessionContext;
 use crate::session::disable::DISABLED;
@@ -34,8 +34,8 @@ const PROTOCOL_VERSION: u32 = 1;
 /// The control stream's two halves and the decoder holding any bytes read
 /// past the `Hello`.
 pub(super) struct ControlStreams {
-    pub(super) send: SendStream,
-    pub(super) recv: RecvStream,
+    pub(super) send: ControlSend,
+    pub(super) recv: ControlRecv,
     pub(super) decoder: Decoder,
 }
 
@@ -93,19 +93,20 @@ impl Refusal {
 /// served voice by `shard`, the shard the connection lives on.
 pub(super) async fn handshake(
     shared: &SessionContext,
-    conn: &quinn::Connection,
+    carrier: &Carrier,
     shard: u8,
     remote: SocketAddr,
     ticket: &mut Ticket,
 ) -> Result<Handshake, Refusal> {
     let deadline = ticket.deadline();
-    let (mut send, mut recv) = tokio::time::timeout_at(deadline, conn.accept_bi())
+    let (mut send, mut recv) = tokio::time::timeout_at(deadline, carrier.accept_control())
         .await
         .map_err(|_| {
             ticket.hello_timed_out();
             Refusal::protocol("no control stream in time")
         })?
-        .map_err(|_| Refusal::going_away("connection lost before the control stream"))?;
+        .ok_or_else(|| Refusal::going_away("connection lost before the control stream"))?;
+    let conn = carrier.connection();
     let mut decoder = Decoder::new();
     let first = tokio::time::timeout_at(deadline, read_message(&mut recv, &mut decoder))
         .await
@@ -151,7 +152,7 @@ pub(super) async fn handshake(
     // them (the client's choice, or a QUIC stack or path that carries none)
     // voice flows on streams (voice.md §4), limited like datagrams.
     let wants_datagrams = hello.capabilities.as_ref().is_none_or(|c| c.datagrams);
-    let path_limit = conn.max_datagram_size().filter(|_| wants_datagrams);
+    let path_limit = carrier.max_datagram_size().filter(|_| wants_datagrams);
     let on_streams = path_limit.is_none();
     let path_limit = path_limit.unwrap_or(crate::quic::MAX_DATAGRAM);
     let Some(max_datagram) = datagram_limit(path_limit, client_limit) else {
@@ -232,18 +233,22 @@ pub(super) async fn handshake(
         return Err(Refusal::going_away("max-connections reached"));
     }
 
-    let (voice_out, voice_writer) = if on_streams {
-        let (feed, writer) = stream_feed(conn.clone(), shared.metrics.clone());
-        (VoiceOut::Streams(feed), Some(writer))
-    } else {
-        (VoiceOut::Datagrams, None)
+    let (voice_out, voice_writer) = match carrier {
+        Carrier::Terminal(_) if on_streams => {
+            let (feed, writer) = stream_feed(conn.clone(), shared.metrics.clone());
+            (VoiceOut::Streams(feed), Some(writer))
+        }
+        Carrier::Terminal(_) => (VoiceOut::Datagrams, None),
+        // A browser's voice streams would need WebTransport's stream
+        // headers; its datagrams are never missing (the page asks for them).
+        Carrier::Browser(session) => (VoiceOut::Browser(session.clone()), None),
     };
     let (link, outbound) = Link::new(
         terminal,
         Arc::from(shared.directory.name_of(TerminalId(terminal))),
         shared.online.next_session(),
         VoiceRoute {
-            conn: conn.clone(),
+            carrier: carrier.clone(),
             shard,
             max_datagram,
             voice_out,
@@ -324,7 +329,7 @@ fn resumption_accepted(
 /// budget.
 async fn verify_secret(
     shared: &SessionContext,
-    send: &mut SendStream,
+    send: &mut ControlSend,
     request_id: u64,
     remote: SocketAddr,
     terminal: u32,
@@ -393,10 +398,10 @@ async fn verify_secret(
 
 /// Answers a refused handshake with an `Error` and finishes the stream so the
 /// terminal reads the reason before the connection closes.
-async fn refuse(send: &mut SendStream, request_id: u64, reason: pb::ErrorReason, detail: &str) {
+async fn refuse(send: &mut ControlSend, request_id: u64, reason: pb::ErrorReason, detail: &str) {
     let frame = link::frame(request_id, wire::error(reason, detail));
-    let _ = send.write_all(&frame).await;
-    let _ = send.finish();
+    send.write_all(&frame).await;
+    send.finish();
     // Give the frame a moment to leave before the connection is closed.
     let _ = tokio::time::timeout(Duration::from_millis(200), send.stopped()).await;
 }

@@ -16,6 +16,6 @@ mod handshake;
 mod read;
 mod voice_in;
 
-pub use connection::serve;
+pub use connection::{Door, serve};
 pub use control::rate::{Rate, RateError, RateLimits};
 pub use disable::disconnect_disabled;

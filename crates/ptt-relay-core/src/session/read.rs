@@ -3,7 +3,8 @@
 
 use ptt_proto::framing::{self, Decoder};
 use ptt_proto::pb;
-use quinn::RecvStream;
+
+use crate::carrier::ControlRecv;
 
 /// Why a control message could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl ReadError {
 
 /// Reads the next complete control message; `Ok(None)` when the stream ended.
 pub(super) async fn read_message(
-    recv: &mut RecvStream,
+    recv: &mut ControlRecv,
     decoder: &mut Decoder,
 ) -> Result<Option<pb::ClientMessage>, ReadError> {
     loop {
@@ -44,9 +45,9 @@ pub(super) async fn read_message(
             }
             Err(_) => return Err(ReadError::Broken(pb::ErrorReason::Malformed)),
         }
-        match recv.read_chunk(framing::MAX_MESSAGE_SIZE, true).await {
-            Ok(Some(chunk)) => decoder.extend(&chunk.bytes),
-            Ok(None) | Err(_) => return Ok(None),
+        match recv.read_chunk(framing::MAX_MESSAGE_SIZE).await {
+            Some(bytes) => decoder.extend(&bytes),
+            None => return Ok(None),
         }
     }
 }

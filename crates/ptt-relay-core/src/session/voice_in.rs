@@ -8,6 +8,7 @@ use ptt_proto::voice_stream::{MAX_RECORD_LEN, RecordLengthError, RecordReader, S
 use quinn::RecvStream;
 use tracing::Instrument;
 
+use crate::carrier::Carrier;
 use crate::fanout::{self, Forwarded};
 use crate::link::Link;
 use crate::metrics::DropReason;
@@ -25,7 +26,7 @@ use crate::session::context::SessionContext;
 pub(super) async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) {
     let mut tally = ReceiveTally::default();
     loop {
-        let read = link.conn.read_datagram();
+        let read = next_datagram(link.carrier());
         tokio::pin!(read);
         let result = match ready_now(read.as_mut()).await {
             Some(result) => result,
@@ -42,9 +43,19 @@ pub(super) async fn receive_voice(shared: Arc<SessionContext>, link: Arc<Link>) 
                 }
             }
         };
-        let Ok(datagram) = result else { break };
+        let Some(datagram) = result else { break };
         tally.read += 1;
         take_in(&shared, &link, datagram);
+    }
+}
+
+/// The next voice datagram the client sent; `None` once the connection
+/// has ended. A browser's arrive behind its session's prefix, which is
+/// taken off.
+async fn next_datagram(carrier: &Carrier) -> Option<Bytes> {
+    match carrier {
+        Carrier::Terminal(conn) => conn.read_datagram().await.ok(),
+        Carrier::Browser(session) => session.read_datagram().await,
     }
 }
 
@@ -68,7 +79,12 @@ fn take_in(shared: &SessionContext, link: &Link, datagram: Bytes) {
 /// may go on talking on streams. How many are open at once is bounded by
 /// the transport's stream limit ([`crate::quic`]).
 pub(super) async fn receive_voice_streams(shared: Arc<SessionContext>, link: Arc<Link>) {
-    while let Ok(stream) = link.conn.accept_uni().await {
+    // A browser's unidirectional streams are HTTP/3's (and WebTransport's,
+    // behind a header); its voice comes in datagrams only.
+    let Carrier::Terminal(conn) = link.carrier() else {
+        return;
+    };
+    while let Ok(stream) = conn.accept_uni().await {
         tokio::spawn(read_voice_stream(shared.clone(), link.clone(), stream).in_current_span());
     }
 }

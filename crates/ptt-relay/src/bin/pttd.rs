@@ -85,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             "dashboard, metrics and the ops API on http://{}/",
             relay.ops_addr()
         );
+        println!(
+            "dispatchers' console on http://{}/console (WebTransport on UDP {})",
+            relay.ops_addr(),
+            relay.console_addr()
+        );
         let shutdown = relay.shutdown_token();
         let signalled = signals();
         tokio::spawn(async move {

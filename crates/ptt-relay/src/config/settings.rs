@@ -93,6 +93,17 @@ pub struct Config {
     )]
     pub ops_listen: SocketAddr,
 
+    /// UDP address of the dispatchers' console port: browsers log in over
+    /// WebTransport (HTTP/3) with a certificate they pin by hash, which the
+    /// console page on the ops port hands them.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7781",
+        env = "PTTD_CONSOLE_LISTEN"
+    )]
+    pub console_listen: SocketAddr,
+
     /// Directory TOML (terminals, groups, ACLs); without it the built-in demo district is used.
     #[arg(long, value_name = "FILE", env = "PTTD_DIRECTORY")]
     pub directory: Option<PathBuf>,
@@ -476,6 +487,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             ops_listen: SocketAddr::from(([127, 0, 0, 1], 7780)),
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 7781)),
             directory: None,
             cert: None,
             key: None,

@@ -69,6 +69,8 @@ fn flags(data: &Path, listen: Option<std::net::SocketAddr>) -> anyhow::Result<Ve
         &listen,
         "--ops-listen",
         "127.0.0.1:0",
+        "--console-listen",
+        "127.0.0.1:0",
         "--directory",
         &directory_path.display().to_string(),
         "--log",

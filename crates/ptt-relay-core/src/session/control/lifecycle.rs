@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use ptt_proto::framing::Decoder;
 use ptt_proto::pb::{self, server_message::Body};
-use quinn::RecvStream;
 
 use super::session::Session;
+use crate::carrier::ControlRecv;
 use crate::group::Command;
 use crate::link;
 use crate::session::read::{ReadError, read_message};
@@ -67,7 +67,7 @@ impl Session {
 
     /// Reads and handles requests until the stream ends, the terminal is cut
     /// off, or the relay shuts down.
-    pub(in crate::session) async fn serve(&mut self, mut recv: RecvStream, mut decoder: Decoder) {
+    pub(in crate::session) async fn serve(&mut self, mut recv: ControlRecv, mut decoder: Decoder) {
         loop {
             let presence_due = self.presence.deadline();
             let next = tokio::select! {

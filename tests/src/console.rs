@@ -1,0 +1,131 @@
+//! A dispatcher's console as the relay sees one: a WebTransport session on
+//! the console port, opened as a browser opens it (HTTP/3 `CONNECT`, the
+//! certificate pinned by its SHA-256), then the terminals' protocol on it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use ptt_proto::framing;
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use web_transport_quinn::{ClientBuilder, SendStream, Session};
+
+use crate::control::Inbox;
+
+/// A console logged in (or refused) on the console port.
+pub struct ConsoleClient {
+    /// The WebTransport session.
+    pub session: Session,
+    /// The relay's answer to `Hello`.
+    pub hello: pb::HelloOk,
+    send: SendStream,
+    /// The relay's control messages.
+    pub inbox: Inbox,
+    next_id: u64,
+}
+
+/// The SHA-256 in `hex` as bytes.
+fn hash_bytes(hex: &str) -> anyhow::Result<Vec<u8>> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| {
+            let pair = hex.get(at..at + 2).context("odd hex length")?;
+            u8::from_str_radix(pair, 16).context("not hex")
+        })
+        .collect()
+}
+
+impl ConsoleClient {
+    /// Opens a WebTransport session to `https://<console><path>`, accepting
+    /// only the certificate whose SHA-256 is `certificate_sha256` (hex), and
+    /// its control stream; says nothing yet.
+    pub async fn open(
+        console: SocketAddr,
+        certificate_sha256: &str,
+        path: &str,
+    ) -> anyhow::Result<Self> {
+        let client = ClientBuilder::new()
+            .with_server_certificate_hashes(vec![hash_bytes(certificate_sha256)?])?;
+        let url: url::Url = format!("https://{console}{path}").parse()?;
+        let session = client.connect(url).await.context("WebTransport session")?;
+        let (send, recv) = session.open_bi().await.context("control stream")?;
+        Ok(Self {
+            inbox: Inbox::read(recv, format!("console at {console}")),
+            session,
+            hello: pb::HelloOk::default(),
+            send,
+            next_id: 1,
+        })
+    }
+
+    /// Opens a session and logs in as `terminal`; the relay's refusal is
+    /// returned as `Err` inside `Ok`.
+    pub async fn login(
+        console: SocketAddr,
+        certificate_sha256: &str,
+        terminal: u32,
+        secret: &[u8],
+    ) -> anyhow::Result<Result<Self, pb::Error>> {
+        let mut client = Self::open(console, certificate_sha256, "/ptt").await?;
+        let answer = client
+            .request(Request::Hello(pb::Hello {
+                protocol_version: 1,
+                terminal_id: terminal,
+                secret: Bytes::copy_from_slice(secret),
+                client_version: "ptt-tests console".into(),
+                capabilities: Some(pb::Capabilities {
+                    datagrams: true,
+                    ..Default::default()
+                }),
+                resume_token: Bytes::new(),
+            }))
+            .await?;
+        match answer {
+            Body::HelloOk(hello) => {
+                client.hello = hello;
+                Ok(Ok(client))
+            }
+            Body::Error(error) => Ok(Err(error)),
+            other => bail!("unexpected answer to hello: {other:?}"),
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
+        let request_id = self.next_id;
+        self.next_id += 1;
+        let frame = framing::encode_to_bytes(&pb::ClientMessage {
+            request_id,
+            body: Some(body),
+        })?;
+        self.send.write_all(&frame).await?;
+        Ok(request_id)
+    }
+
+    /// Sends a request and waits for its answer; events that arrive first
+    /// stay in the inbox.
+    pub async fn request(&mut self, body: Request) -> anyhow::Result<Body> {
+        let id = self.send(body).await?;
+        let answer = self
+            .inbox
+            .expect(|m| m.request_id == id)
+            .await
+            .with_context(|| format!("answer to request {id}"))?;
+        answer.body.context("answer without body")
+    }
+
+    /// Sends a voice datagram in the session.
+    pub fn send_datagram(&self, datagram: Bytes) -> anyhow::Result<()> {
+        self.session.send_datagram(datagram)?;
+        Ok(())
+    }
+
+    /// The next voice datagram of the session, waiting up to `wait`.
+    pub async fn recv_datagram(&self, wait: Duration) -> Option<Bytes> {
+        tokio::time::timeout(wait, self.session.read_datagram())
+            .await
+            .ok()?
+            .ok()
+    }
+}
