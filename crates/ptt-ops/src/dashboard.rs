@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::response::Response;
 use axum::response::sse::{Event, Sse};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::Stream;
 
 use super::state::OpsState;
+use crate::embedded::embedded;
 
 mod history;
 mod latency;
@@ -65,19 +65,9 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
         )
 }
 
-/// An embedded file; revalidated on every load so an upgraded relay serves
-/// its new page at once.
+/// One of the page's files, under its policy.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-        ],
-        body,
-    )
-        .into_response()
+    embedded(content_type, CSP, body)
 }
 
 /// Starts the sampler with the first viewer, once per relay (each relay

@@ -1,5 +1,5 @@
 //! The operations port (HTTP, separate from the voice port): Prometheus
-//! metrics, the JSON history API and the live dashboard.
+//! metrics, the JSON history API, the live dashboard and the dispatchers' console page.
 //!
 //! Everything here reads what the relay already keeps — counters, the
 //! groups' shared state, the call log — and never sits on the voice path: a
@@ -27,8 +27,10 @@ use tokio_util::sync::CancellationToken;
 mod access;
 mod admin;
 mod api;
+mod console;
 mod counters;
 mod dashboard;
+mod embedded;
 mod encode;
 mod guard;
 mod limits;
@@ -55,6 +57,7 @@ pub fn router(shared: Arc<OpsState>) -> Router {
         .merge(api::routes())
         .merge(admin::routes())
         .merge(dashboard::routes())
+        .merge(console::routes())
         // A layer over the merged router covers every route, those added later included
         // (and the fallback): no route can forget the check.
         .layer(axum::middleware::from_fn_with_state(

@@ -45,8 +45,27 @@ pub(crate) struct Chromium {
 }
 
 impl Chromium {
-    /// Starts chromedriver and a headless Chromium session (1920×1080).
+    /// Starts chromedriver and a headless Chromium session (1920×1080)
+    /// that speaks no QUIC: the dashboard needs none.
     pub(crate) async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&["--disable-quic".to_owned()]).await
+    }
+
+    /// Starts a session for the dispatchers' console: QUIC on (WebTransport
+    /// runs on it), and a microphone that plays `wav` (16-bit PCM) in a
+    /// loop, allowed without asking (Chromium's fake capture device).
+    pub(crate) async fn start_with_microphone(wav: &Path) -> anyhow::Result<Self> {
+        Self::start_with(&[
+            "--use-fake-ui-for-media-stream".to_owned(),
+            "--use-fake-device-for-media-stream".to_owned(),
+            format!("--use-file-for-fake-audio-capture={}", wav.display()),
+        ])
+        .await
+    }
+
+    /// Starts chromedriver and a headless Chromium session (1920×1080) with
+    /// `extra` arguments.
+    async fn start_with(extra: &[String]) -> anyhow::Result<Self> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             ensure!(
                 Path::new(tool).exists(),
@@ -76,12 +95,11 @@ impl Chromium {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let profile = tempfile::tempdir()?;
-        let args = [
+        let common = [
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
             "--disable-dev-shm-usage",
-            "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
             "--disable-component-update",
@@ -91,8 +109,10 @@ impl Chromium {
             "--autoplay-policy=no-user-gesture-required",
             "--window-size=1920,1080",
             "--hide-scrollbars",
-            &format!("--user-data-dir={}", profile.path().display()),
         ];
+        let mut args: Vec<String> = common.iter().map(|&arg| arg.to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        args.extend_from_slice(extra);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),

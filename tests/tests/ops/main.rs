@@ -11,6 +11,7 @@ mod browser;
 #[path = "../ops_port/mod.rs"]
 mod ops_port;
 
+mod console_page;
 mod dashboard_feed;
 mod dashboard_page;
 mod dashboard_zones;

@@ -1,0 +1,309 @@
+//! The dispatchers' console in a real browser: Debian's headless Chromium,
+//! driven through chromedriver, logs in to a real relay over WebTransport
+//! with a fake microphone playing a known tone, talks to a `ptt listen`
+//! terminal and hears a `ptt talk` one, and answers an emergency.
+//! Screenshots are left in `target/artifacts/`.
+
+use crate::browser;
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use browser::{Chromium, ONE_AT_A_TIME};
+use fantoccini::Locator;
+use ptt_cli::cli::ConnArgs;
+use ptt_cli::cli::listen::{self, ListenArgs};
+use ptt_cli::cli::talk::{self, TalkArgs, TalkPriority};
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use ptt_tests::directory::secret;
+use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay};
+use serde_json::Value;
+
+/// The dispatcher the console logs in as, and the group it works in.
+const DISPATCHER: u32 = 1;
+const GROUP: u32 = 11;
+const GUARD: u32 = 100;
+
+/// Samples per second of the WAVs here (what terminals send).
+const RATE: u32 = 16_000;
+/// The fake microphone's tone.
+const TONE_HZ: f64 = 440.0;
+
+/// Lowest share of the heard audio's power at the tone's frequency, in dB
+/// over the rest. Measured: 20.3 dB through Chromium's capture (its noise
+/// suppression fades a steady tone, which the 100 ms windows allow),
+/// resampling, WebCodecs' Opus encoder, the relay and `ptt listen`'s
+/// decoder. Silence, noise, or frames played out of order fall far below.
+const MIN_TONE_DB: f64 = 12.0;
+
+fn district() -> TestDirectory {
+    TestDirectory::new()
+        .dispatcher(DISPATCHER)
+        .guards(GUARD..GUARD + 2)
+        .group_with(GROUP, "patrol-route", [DISPATCHER, GUARD, GUARD + 1], &[])
+}
+
+/// `seconds` of a sine at [`TONE_HZ`], at half scale.
+fn tone(seconds: f64) -> Vec<i16> {
+    let samples = (seconds * f64::from(RATE)) as usize;
+    (0..samples)
+        .map(|i| {
+            let phase = 2.0 * std::f64::consts::PI * TONE_HZ * i as f64 / f64::from(RATE);
+            (phase.sin() * 16_000.0) as i16
+        })
+        .collect()
+}
+
+/// Samples in one analysis window: 100 ms, a whole number of the tone's
+/// periods (44), so a clean tone leaks nothing out of its bin.
+const WINDOW: usize = 1_600;
+
+/// Power at [`TONE_HZ`] against the rest of `pcm`'s power, in dB, summed
+/// over 100 ms windows (Goertzel's algorithm in each): windows let the
+/// level change, as the browser's gain control and noise suppression make
+/// it do on a steady tone, without counting that as noise.
+fn tone_to_rest_db(pcm: &[i16]) -> f64 {
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * TONE_HZ / f64::from(RATE)).cos();
+    let (mut at_tone, mut total) = (0.0f64, 0.0f64);
+    for window in pcm.chunks_exact(WINDOW) {
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for &sample in window {
+            let x = f64::from(sample);
+            total += x * x;
+            let s0 = x + coefficient * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        // |X(k)|² of the bin, scaled to the window's power (a pure sine
+        // gives all of it).
+        at_tone += 2.0 * (s1 * s1 + s2 * s2 - coefficient * s1 * s2) / WINDOW as f64;
+    }
+    let rest = (total - at_tone).max(1.0);
+    10.0 * (at_tone.max(1.0) / rest).log10()
+}
+
+fn conn(relay: &TestRelay, id: u32) -> ConnArgs {
+    ConnArgs {
+        server: relay.addr.to_string(),
+        ca: relay.cert.clone(),
+        id,
+        secret: secret(id),
+        connect_timeout: 3.0,
+        voice_streams: false,
+    }
+}
+
+/// What the page says about itself (`window.pttConsole`).
+const STATE: &str = "return window.pttConsole;";
+
+/// Opens the console, logs in as the dispatcher and waits until it is
+/// online.
+async fn log_in(chromium: &Chromium, relay: &TestRelay) -> anyhow::Result<()> {
+    fill_in_login(chromium, relay, &secret(DISPATCHER)).await?;
+    chromium
+        .until("the console online", PATIENCE, STATE, |v| {
+            v["state"] == "online"
+        })
+        .await?;
+    Ok(())
+}
+
+/// Opens the console and logs in as the dispatcher with `secret`.
+async fn fill_in_login(chromium: &Chromium, relay: &TestRelay, secret: &str) -> anyhow::Result<()> {
+    let browser = chromium.browser();
+    browser
+        .goto(&format!("http://{}/console", relay.ops))
+        .await?;
+    for (field, text) in [
+        ("#terminal-id", DISPATCHER.to_string()),
+        ("#secret", secret.to_owned()),
+    ] {
+        browser
+            .find(Locator::Css(field))
+            .await?
+            .send_keys(&text)
+            .await?;
+    }
+    browser
+        .find(Locator::Css("#login-button"))
+        .await?
+        .click()
+        .await?;
+    Ok(())
+}
+
+/// Holds the talk button for `hold`, the way a dispatcher presses it, and
+/// takes a screenshot halfway.
+async fn press_to_talk(chromium: &Chromium, hold: Duration) -> anyhow::Result<Value> {
+    chromium
+        .js(&format!(
+            "document.querySelector('[data-group=\"{GROUP}\"]').click(); \
+             document.querySelector('#talk').dispatchEvent(new PointerEvent('pointerdown', {{bubbles: true}}));"
+        ))
+        .await?;
+    let granted = chromium
+        .until("the floor granted", PATIENCE, STATE, |v| {
+            v["talk"]["state"] == "granted"
+        })
+        .await?;
+    tokio::time::sleep(hold / 2).await;
+    chromium.screenshot("console-talking.png").await?;
+    tokio::time::sleep(hold / 2).await;
+    chromium
+        .js("document.querySelector('#talk').dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));")
+        .await?;
+    Ok(granted)
+}
+
+/// A relay, and Chromium whose microphone plays a 3 s tone in a loop
+/// (from the folder returned with them).
+async fn start() -> anyhow::Result<(TestRelay, Chromium, tempfile::TempDir)> {
+    let relay = TestRelay::start(&district()).await?;
+    let dir = tempfile::tempdir()?;
+    let microphone = dir.path().join("microphone.wav");
+    listen::write_wav(&microphone, &tone(3.0))?;
+    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    Ok((relay, chromium, dir))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_talks_to_a_terminal_and_hears_one() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (relay, chromium, _microphone) = start().await?;
+    log_in(&chromium, &relay).await?;
+
+    // `ptt listen` plays out the console's burst.
+    let listener = conn(&relay, GUARD).connect().await?;
+    let listen_args = ListenArgs {
+        conn: conn(&relay, GUARD),
+        group: GROUP,
+        wav: None,
+        seconds: Some(30.0),
+        bursts: Some(1),
+    };
+    let listening = tokio::spawn(async move {
+        let report = listen::run(&listener, &listen_args, std::future::pending()).await;
+        listener.close().await;
+        report
+    });
+    let granted = press_to_talk(&chromium, Duration::from_secs(2)).await?;
+    let report = tokio::time::timeout(Duration::from_secs(30), listening)
+        .await
+        .context("ptt listen never finished")???;
+    let burst = report.bursts.first().context("no burst heard")?;
+    assert_eq!(burst.talker, DISPATCHER);
+    let heard = report.pcm;
+    ensure!(
+        heard.len() > RATE as usize,
+        "only {} samples heard",
+        heard.len()
+    );
+    let db = tone_to_rest_db(&heard);
+    println!(
+        "console -> terminal: access {} ms, {} samples, tone {db:.1} dB over the rest",
+        granted["talk"]["accessMs"],
+        heard.len()
+    );
+    ensure!(db > MIN_TONE_DB, "the tone is {db:.1} dB over the rest");
+
+    // `ptt talk` sends a tone; the console decodes it.
+    let talker = conn(&relay, GUARD + 1).connect().await?;
+    let talk_args = TalkArgs {
+        conn: conn(&relay, GUARD + 1),
+        group: GROUP,
+        wav: None,
+        tone: Some(1.5),
+        priority: TalkPriority::Normal,
+        emergency: false,
+    };
+    talk::run(&talker, &talk_args, std::future::pending()).await?;
+    talker.close().await;
+    let state = chromium
+        .until("the terminal heard", PATIENCE, STATE, |v| {
+            v["groups"][GROUP.to_string()]["framesDecoded"]
+                .as_u64()
+                .is_some_and(|n| n >= 50)
+        })
+        .await?;
+    let heard = &state["groups"][GROUP.to_string()];
+    println!("terminal -> console: {heard}");
+    ensure!(
+        heard["peakLevel"].as_f64().is_some_and(|peak| peak > 0.05),
+        "the console decoded silence: {heard}"
+    );
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_appears_on_the_console_and_is_cleared_from_it() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (relay, chromium, _microphone) = start().await?;
+    log_in(&chromium, &relay).await?;
+
+    let mut guard = Client::connect(relay.addr, &relay.cert, GUARD).await?;
+    guard
+        .request(Request::EmergencyDeclare(pb::EmergencyDeclare {
+            group_id: GROUP,
+            text: "Burglar at the east gate".into(),
+        }))
+        .await?;
+    chromium
+        .until("the emergency banner", PATIENCE, BANNER, |v| {
+            v["shown"] == true && v["emergency"] == true
+        })
+        .await?;
+    chromium.screenshot("console-emergency.png").await?;
+    chromium
+        .browser()
+        .find(Locator::Css("#clear-emergency"))
+        .await?
+        .click()
+        .await?;
+    chromium
+        .until("the banner gone", PATIENCE, BANNER, |v| {
+            v["shown"] == false && v["emergency"] == false
+        })
+        .await?;
+    let cleared = guard
+        .expect_body(|b| match b {
+            Body::EmergencyState(state) if !state.active => Some(state.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(cleared.group_id, GROUP);
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
+
+/// Whether the banner shows, and the group's emergency mark.
+const BANNER: &str = r#"
+    const banner = document.querySelector('#emergency-banner');
+    return {
+        shown: !!banner && !banner.hidden && getComputedStyle(banner).display !== 'none',
+        emergency: !!window.pttConsole.groups[11] && window.pttConsole.groups[11].emergency,
+        text: banner ? banner.textContent : null,
+    };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_shown_on_the_login_form() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (relay, chromium, _microphone) = start().await?;
+    fill_in_login(&chromium, &relay, "not the secret").await?;
+    let shown = chromium
+        .until(
+            "the login error",
+            PATIENCE,
+            "return document.querySelector('#login-error').textContent;",
+            |v| v.as_str().is_some_and(|text| !text.is_empty()),
+        )
+        .await?;
+    assert_eq!(shown, "Wrong terminal id or secret");
+    chromium.screenshot("console-wrong-secret.png").await?;
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
