@@ -33,6 +33,12 @@ const CONSOLE_JS: &str = include_str!("assets/console/console.js");
 const PROTO_JS: &str = include_str!("assets/console/proto.js");
 const VOICE_JS: &str = include_str!("assets/console/voice.js");
 const WORKLET_JS: &str = include_str!("assets/console/worklet.js");
+const API_JS: &str = include_str!("assets/console/api.js");
+const MAP_JS: &str = include_str!("assets/console/map.js");
+const ROLLCALL_JS: &str = include_str!("assets/console/rollcall.js");
+const STATUSFEED_JS: &str = include_str!("assets/console/statusfeed.js");
+const PRIVATECALL_JS: &str = include_str!("assets/console/privatecall.js");
+const BURSTS_JS: &str = include_str!("assets/console/bursts.js");
 
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
@@ -73,6 +79,30 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
         .route(
             "/console/worklet.js",
             get(|| async { asset(JAVASCRIPT, WORKLET_JS) }),
+        )
+        .route(
+            "/console/api.js",
+            get(|| async { asset(JAVASCRIPT, API_JS) }),
+        )
+        .route(
+            "/console/map.js",
+            get(|| async { asset(JAVASCRIPT, MAP_JS) }),
+        )
+        .route(
+            "/console/rollcall.js",
+            get(|| async { asset(JAVASCRIPT, ROLLCALL_JS) }),
+        )
+        .route(
+            "/console/statusfeed.js",
+            get(|| async { asset(JAVASCRIPT, STATUSFEED_JS) }),
+        )
+        .route(
+            "/console/privatecall.js",
+            get(|| async { asset(JAVASCRIPT, PRIVATECALL_JS) }),
+        )
+        .route(
+            "/console/bursts.js",
+            get(|| async { asset(JAVASCRIPT, BURSTS_JS) }),
         )
         .route("/api/v1/console", get(console_port))
 }

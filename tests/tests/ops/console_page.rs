@@ -307,3 +307,111 @@ async fn a_wrong_secret_is_shown_on_the_login_form() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+/// Now in Unix µs (the clock the voice header's timestamps are on).
+fn unix_us() -> u64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// p50 and p99 of `delays` (ms), sorted in place.
+fn percentiles(delays: &mut [f64]) -> (f64, f64) {
+    delays.sort_by(f64::total_cmp);
+    let at = |q: f64| delays[((delays.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+/// Mouth-to-ear delays both ways between the console and a terminal, in one
+/// run on loopback: 10 s of the console talking (its frames' capture times
+/// against their arrival at a terminal's socket; the terminal's own jitter
+/// buffer comes on top) and 10 s of a terminal talking real Opus frames
+/// stamped as they are sent (against the moment the console's speaker
+/// plays each, its jitter buffer and audio output included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (about 30 s): cargo test -p ptt-tests --test ops measure_mouth_to_ear -- --ignored --nocapture"]
+async fn measure_mouth_to_ear_both_ways() -> anyhow::Result<()> {
+    const SECONDS: u64 = 10;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (relay, chromium, _microphone) = start().await?;
+    log_in(&chromium, &relay).await?;
+    let listener = Client::connect(relay.addr, &relay.cert, GUARD).await?;
+
+    // The console talks.
+    chromium
+        .js(&format!(
+            "document.querySelector('[data-group=\"{GROUP}\"]').click(); \
+             document.querySelector('#talk').dispatchEvent(new PointerEvent('pointerdown', {{bubbles: true}}));"
+        ))
+        .await?;
+    let mut to_terminal = Vec::new();
+    let end = tokio::time::Instant::now() + Duration::from_secs(SECONDS);
+    while tokio::time::Instant::now() < end {
+        if let Some(frame) = listener.recv_voice(Duration::from_secs(1)).await
+            && frame.header.talker_id == DISPATCHER
+        {
+            to_terminal.push(unix_us().saturating_sub(frame.header.timestamp_us) as f64 / 1000.0);
+        }
+    }
+    chromium
+        .js("document.querySelector('#talk').dispatchEvent(new PointerEvent('pointerup', {bubbles: true}));")
+        .await?;
+    ensure!(
+        to_terminal.len() > 100,
+        "{} frames heard",
+        to_terminal.len()
+    );
+
+    // A terminal talks real Opus, paced as a terminal sends it.
+    let mut talker = Client::connect(relay.addr, &relay.cert, GUARD + 1).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let burst = ptt_tests::client::granted(&talker.press(GROUP).await?).context("granted")?;
+    let mut encoder =
+        ptt_client::codec::Backend::default().encoder(ptt_client::codec::CodecConfig::default())?;
+    let pcm = tone(SECONDS as f64);
+    let mut packet = vec![0; ptt_client::codec::MAX_PACKET_LEN];
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for (sequence, frame) in pcm
+        .chunks_exact(ptt_client::codec::FRAME_SAMPLES)
+        .enumerate()
+    {
+        ticker.tick().await;
+        let len = encoder.encode(frame, &mut packet)?;
+        let header = ptt_proto::voice::VoiceHeader {
+            kind: ptt_proto::voice::Kind::Voice,
+            flags: ptt_proto::voice::Flags(0),
+            group_id: GROUP,
+            talker_id: 0,
+            burst_id: burst,
+            sequence: u16::try_from(sequence)?,
+            timestamp_us: unix_us(),
+        };
+        let mut datagram = bytes::BytesMut::new();
+        ptt_proto::voice::encode(&header, &packet[..len], &mut datagram)?;
+        talker.send_datagram(datagram.freeze())?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    talker.release(GROUP).await?;
+    let heard = chromium
+        .js(&format!(
+            "return window.pttConsole.groups[{GROUP}].mouthToEarMs;"
+        ))
+        .await?;
+    let mut to_console: Vec<f64> = serde_json::from_value(heard)?;
+    ensure!(to_console.len() > 100, "{} frames played", to_console.len());
+
+    let (c50, c99) = percentiles(&mut to_terminal);
+    let (t50, t99) = percentiles(&mut to_console);
+    println!(
+        "console -> terminal's socket (capture, encode, WebTransport, relay): p50 {c50:.1} ms, p99 {c99:.1} ms over {} frames",
+        to_terminal.len()
+    );
+    println!(
+        "terminal -> console's speaker (relay, WebTransport, jitter buffer, decode, output): p50 {t50:.1} ms, p99 {t99:.1} ms over {} frames",
+        to_console.len()
+    );
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}

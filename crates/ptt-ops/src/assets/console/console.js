@@ -7,15 +7,26 @@
 // window.pttConsole (see `model`) current for tests and support.
 import {
   encodeClientFrame, decode, FrameReader, DecodeError,
-  Priority, FloorKind, ErrorReason, RegroupChange, reasonText,
+  Priority, FloorKind, ErrorReason, RegroupChange, AlertAckKind, PresenceState, reasonText,
 } from './proto.js';
 import { VoiceSender, VoicePlayout, encodeProbe, MAX_DATAGRAM_SIZE } from './voice.js';
+import { getJson } from './api.js';
+import { DistrictMap } from './map.js';
+import { RollCall, emptyRollCall } from './rollcall.js';
+import { StatusFeed } from './statusfeed.js';
+import { PrivateCall, noPrivateCall } from './privatecall.js';
+import { RecentBursts } from './bursts.js';
 
 const PROTOCOL_VERSION = 1;
 const CLIENT_VERSION = 'ptt-console/0.1';
 const HELLO_TIMEOUT_MS = 10000;
 const KEEPALIVE_MS = 1000; // voice.md §1.2: an idle terminal sends something every second
 const ALL_CALL_ARM_MS = 5000;
+// The relay's `backup-radius-m` (crates/ptt-relay/src/config/settings.rs,
+// default 400): neither ptt.proto nor the ops API tells it, so the map
+// draws the default. A relay configured otherwise pulls in guards within
+// its own radius; only the drawn circle would be off.
+const BACKUP_RADIUS_M = 400;
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -34,12 +45,20 @@ const setText = (e, text) => {
 // failed), "connecting", "online", "closed" (a session ended; the form is
 // back). groups[id]: holder (display name or null), emergency (bool),
 // framesDecoded, framesDropped, framesLost, peakLevel (0..1, max |sample|
-// decoded so far). talk.state: "idle", "requesting", "queued", "granted",
-// "releasing", "denied", "revoked".
+// decoded so far), joined (bool), members (terminal ids zone logic pulled
+// in: a passing patrol's compound guards, a backup call's). talk.state:
+// "idle", "requesting", "queued", "granted", "releasing", "denied",
+// "revoked". positions[terminal id]: {lat, lon, at} (at: unix ms received).
+// rollCall: see rollcall.js; privateCall: see privatecall.js; statusFeed:
+// [{at, from, code, text, kind}], newest first.
 const model = {
   state: 'login',
   terminal: null, // { id, name }
   groups: {},
+  positions: {},
+  rollCall: emptyRollCall(),
+  privateCall: noPrivateCall(),
+  statusFeed: [],
   selectedGroup: null,
   talk: { state: 'idle', group: null, accessMs: null, queuePosition: null, framesSent: 0 },
   voice: { malformed: 0, unknownGroup: 0, probesSent: 0, captureRate: null },
@@ -149,7 +168,8 @@ class Session {
         terminalId,
         secret: new TextEncoder().encode(secret),
         clientVersion: CLIENT_VERSION,
-        capabilities: { datagrams: true, maxDatagramSize: maxDatagram, location: true },
+        // location: the control room wants every terminal's LocationReport.
+        capabilities: { datagrams: true, maxDatagramSize: maxDatagram, privateCalls: true, location: true },
       },
     });
     try {
@@ -326,7 +346,14 @@ function online(hello) {
   $('groups').replaceChildren();
   rows.clear();
   model.groups = {};
+  model.positions = {};
+  pulled.clear();
+  directoryGroups = new Set(hello.groups.map((g) => g.groupId));
+  statusFeed.clear();
+  statusFeed.setCodes(hello.statusCodes || []);
+  districtMap.reset();
   for (const g of hello.groups) addGroup(g);
+  rollCall.setGroups(hello.groups.filter((g) => directoryGroups.has(g.groupId)));
   const first = hello.groups.find((g) => g.joined && g.rights && g.rights.talk);
   selectGroup(first ? first.groupId : null);
   $('all-call').hidden = !hello.groups.some((g) => g.rights && g.rights.broadcast);
@@ -339,6 +366,44 @@ function online(hello) {
     .catch((e) => showError('Microphone unavailable: ' + e.message));
   timers.push(setInterval(keepAlive, KEEPALIVE_MS));
   if (hello.pingIntervalMs > 0) timers.push(setInterval(ping, hello.pingIntervalMs));
+  loadDistrict(session);
+}
+
+// The map's zones, the terminals' names, roles and last positions, and who
+// zone logic has pulled in where: from the ops API once logged in (the
+// control stream only tells what changes from now on).
+async function loadDistrict(s) {
+  const [zones, terminals, groups] = await Promise.allSettled([
+    getJson('/api/v1/zones'), getJson('/api/v1/terminals'), getJson('/api/v1/groups'),
+  ]);
+  if (session !== s) return;
+  if (terminals.status === 'fulfilled') {
+    for (const t of terminals.value.terminals) {
+      directory.set(t.id, t);
+      if (t.location && !model.positions[t.id]) {
+        setPosition(t.id, t.location.lat, t.location.lon, t.location.received_at_ms);
+      }
+    }
+    districtMap.setTerminals(terminals.value.terminals);
+    for (const t of terminals.value.terminals) districtMap.mark(t.id, 'offline', !t.online);
+  } else {
+    showError('Terminal names unavailable: ' + terminals.reason.message);
+  }
+  if (zones.status === 'fulfilled') {
+    districtMap.setZones(zones.value.zones);
+  } else {
+    showError('Map unavailable: ' + zones.reason.message);
+    districtMap.zonesUnavailable();
+  }
+  if (groups.status === 'fulfilled') {
+    for (const g of groups.value.groups) {
+      for (const d of g.dynamic_members) addMember(g.id, d.terminal);
+    }
+  } else {
+    showError('Zone-logic members unavailable: ' + groups.reason.message);
+  }
+  for (const e of emergencies.values()) drawBackup(e);
+  for (const st of Object.values(model.groups)) if (st.holderId) districtMap.mark(st.holderId, 'talking', true);
 }
 
 // Keep-alive: WebTransport cannot send QUIC PINGs, so an idle console sends
@@ -375,6 +440,9 @@ function sessionEnded(s, message) {
   setTalk('idle');
   emergencies.clear();
   renderEmergency();
+  privateCall.reset();
+  callGroup = null;
+  beforeCall = null;
   setState('closed');
   showError(message);
 }
@@ -389,17 +457,29 @@ function logout() {
 
 // ---- groups ------------------------------------------------------------------
 
-const rows = new Map(); // group id → { root, holder, emergency, mute, volume, info }
+const rows = new Map(); // group id → { root, holder, emergency, mute, volume, join, members, info }
+let directoryGroups = new Set(); // the groups of HelloOk: the directory's (the ops API knows them)
 
+// A group row: name, who talks, emergency, Join (when not joined), Recent
+// (the last bursts), mute and volume; below, the members zone logic pulled
+// in (`li[data-member]`) and the recent bursts.
 function addGroup(info) {
   const id = info.groupId;
   const existing = rows.get(id);
   if (existing) {
-    // Regrouped into a group already shown: new rights or joined state.
+    // Regrouped into a group already shown, or joined: new rights or joined state.
     existing.info = info;
     model.groups[id].joined = info.joined;
     existing.root.classList.toggle('not-joined', !info.joined);
+    existing.root.title = rowTitle(info);
+    existing.join.hidden = info.joined;
+    existing.join.disabled = false;
+    existing.leave.hidden = !info.joined || !directoryGroups.has(id);
+    existing.leave.disabled = false;
     if (info.joined) playout.addGroup(id, model.groups[id]);
+    else playout.removeGroup(id);
+    if (!info.joined && model.selectedGroup === id) selectGroup(null);
+    if (info.joined && id === callGroup) selectGroup(id);
     return;
   }
   const stats = {
@@ -414,17 +494,32 @@ function addGroup(info) {
     framesDropped: 0,
     framesLost: 0,
     peakLevel: 0,
+    members: [],
   };
   model.groups[id] = stats;
   const root = el('div', 'group-row' + (info.joined ? '' : ' not-joined'));
   root.dataset.group = String(id);
   root.tabIndex = 0;
   root.setAttribute('role', 'option');
-  root.title = info.joined ? 'Click to talk in ' + info.name : info.name + ' (not joined)';
+  root.title = rowTitle(info);
   const name = el('span', 'name', info.name || 'group ' + id);
   const holder = el('span', 'holder');
   const emergency = el('span', 'emergency', 'EMERGENCY');
   emergency.hidden = true;
+  const tools = el('span', 'tools');
+  const join = el('button', 'join', 'Join');
+  join.type = 'button';
+  join.hidden = info.joined;
+  join.title = 'Join ' + (info.name || 'group ' + id) + ' to hear it and talk in it';
+  // Leaving stops hearing a group (a private call's ends with the call).
+  const leave = el('button', 'leave', 'Leave');
+  leave.type = 'button';
+  leave.hidden = !info.joined || !directoryGroups.has(id);
+  leave.title = 'Stop hearing ' + (info.name || 'group ' + id);
+  tools.append(join, leave);
+  // The ops API knows the directory's groups only, not a private call's.
+  const recent = directoryGroups.has(id) ? bursts.attach(id) : null;
+  if (recent) tools.append(recent.toggle);
   const mute = el('button', 'mute', 'Mute');
   mute.type = 'button';
   mute.setAttribute('aria-pressed', 'false');
@@ -435,9 +530,13 @@ function addGroup(info) {
   volume.max = '100';
   volume.value = '100';
   volume.setAttribute('aria-label', 'Volume of ' + info.name);
-  root.append(name, holder, emergency, mute, volume);
+  const members = el('ul', 'members');
+  members.hidden = true;
+  members.setAttribute('aria-label', 'Pulled in by zone logic');
+  root.append(name, holder, emergency, tools, mute, volume, members);
+  if (recent) root.append(recent.list);
   $('groups').append(root);
-  rows.set(id, { root, holder, emergency, mute, volume, info });
+  rows.set(id, { root, holder, emergency, mute, volume, join, leave, members, info });
 
   mute.addEventListener('click', () => {
     stats.muted = !stats.muted;
@@ -450,21 +549,98 @@ function addGroup(info) {
     stats.volume = Number(volume.value) / 100;
     playout.setLevel(id, stats.muted, stats.volume);
   });
+  join.addEventListener('click', () => {
+    if (!session) return;
+    join.disabled = true;
+    session.request({ joinGroup: { groupId: id } });
+  });
+  leave.addEventListener('click', () => {
+    if (!session) return;
+    leave.disabled = true;
+    session.request({ leaveGroup: { groupId: id } });
+  });
   root.addEventListener('click', (e) => {
-    if (!e.target.closest('.mute, .volume')) selectGroup(id);
+    if (!e.target.closest('.mute, .volume, .tools, .recent, .members')) selectGroup(id);
   });
   root.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') selectGroup(id);
+    if (e.key === 'Enter' && e.target === root) selectGroup(id);
   });
   if (info.joined) playout.addGroup(id, stats);
+  if (info.joined && id === callGroup) selectGroup(id);
+}
+
+function rowTitle(info) {
+  return info.joined ? 'Click to talk in ' + info.name : info.name + ' (not joined: Join to hear it)';
+}
+
+// ---- zone logic's members ------------------------------------------------------
+
+const pulled = new Map(); // terminal id → in how many groups zone logic put it
+
+/** Lists `terminalId` as pulled into `groupId` by zone logic (`zone`: why, for display). */
+function addMember(groupId, terminalId, zone) {
+  const stats = model.groups[groupId];
+  const row = rows.get(groupId);
+  if (!stats || !row || stats.members.includes(terminalId)) return;
+  stats.members.push(terminalId);
+  const li = el('li', '', terminalName(terminalId) + (zone ? ' · ' + zone : ''));
+  li.dataset.member = String(terminalId);
+  row.members.append(li);
+  pulled.set(terminalId, (pulled.get(terminalId) || 0) + 1);
+  districtMap.mark(terminalId, 'pulled', true);
+  renderMembers(groupId);
+}
+
+function removeMember(groupId, terminalId) {
+  const stats = model.groups[groupId];
+  const row = rows.get(groupId);
+  if (!stats || !row || !stats.members.includes(terminalId)) return;
+  stats.members = stats.members.filter((t) => t !== terminalId);
+  const li = row.members.querySelector('[data-member="' + terminalId + '"]');
+  if (li) li.remove();
+  const n = (pulled.get(terminalId) || 1) - 1;
+  if (n > 0) pulled.set(terminalId, n);
+  else pulled.delete(terminalId);
+  districtMap.mark(terminalId, 'pulled', n > 0);
+  renderMembers(groupId);
+}
+
+function renderMembers(groupId) {
+  const row = rows.get(groupId);
+  const n = model.groups[groupId].members.length;
+  row.root.classList.toggle('regrouped', n > 0);
+  row.members.hidden = n === 0;
+}
+
+// ---- terminals -----------------------------------------------------------------
+
+const directory = new Map(); // terminal id → /api/v1/terminals entry (or {name} from Presence)
+
+function terminalName(id) {
+  const t = directory.get(id);
+  return t && t.name ? t.name : 'terminal ' + id;
+}
+
+/** Records a terminal's position and moves its marker (at the next frame). */
+function setPosition(id, lat, lon, at) {
+  model.positions[id] = { lat, lon, at };
+  districtMap.move(id, lat, lon);
+}
+
+function onPresence(p) {
+  if (p.name && !directory.has(p.terminalId)) directory.set(p.terminalId, { id: p.terminalId, name: p.name });
+  if (p.state === PresenceState.ONLINE) districtMap.mark(p.terminalId, 'offline', false);
+  else if (p.state === PresenceState.OFFLINE) districtMap.mark(p.terminalId, 'offline', true);
 }
 
 function removeGroup(id) {
   const row = rows.get(id);
   if (!row) return;
+  for (const t of [...model.groups[id].members]) removeMember(id, t);
   row.root.remove();
   rows.delete(id);
   delete model.groups[id];
+  districtMap.setBackup(id, null);
   playout.removeGroup(id);
   emergencies.delete(id);
   renderEmergency();
@@ -490,6 +666,8 @@ function setHolder(groupId, holderId, name) {
   const stats = model.groups[groupId];
   const row = rows.get(groupId);
   if (!stats || !row) return;
+  if (stats.holderId) districtMap.mark(stats.holderId, 'talking', false);
+  if (holderId) districtMap.mark(holderId, 'talking', true);
   stats.holderId = holderId;
   stats.holder = holderId ? name || 'terminal ' + holderId : null;
   setText(row.holder, stats.holder || '');
@@ -665,8 +843,11 @@ const silenced = new Set(); // "group:declared_at" of emergencies whose alarm wa
 let bannerGroup = 0; // the group whose emergency the banner shows (and #clear-emergency clears)
 
 function onEmergencyState(e) {
+  const before = emergencies.get(e.groupId);
+  if (before) districtMap.mark(before.declaredBy, 'emergency', false);
   if (e.active) emergencies.set(e.groupId, e);
   else emergencies.delete(e.groupId);
+  drawBackup(e);
   const row = rows.get(e.groupId);
   if (model.groups[e.groupId]) model.groups[e.groupId].emergency = e.active;
   if (row) {
@@ -703,7 +884,24 @@ function renderEmergency() {
 
 function onLocation(l) {
   locations.set(l.terminalId, l);
-  if ([...emergencies.values()].some((e) => e.declaredBy === l.terminalId)) renderEmergency();
+  setPosition(l.terminalId, l.latitudeDeg, l.longitudeDeg, Date.now());
+  for (const e of emergencies.values()) {
+    if (e.declaredBy === l.terminalId) {
+      drawBackup(e);
+      renderEmergency();
+    }
+  }
+}
+
+/**
+ * During an emergency, the circle within which a backup call pulls in
+ * compounds' guards (`circle.backup-radius`), around the declarer's last
+ * position; removed when the emergency ends or has no position.
+ */
+function drawBackup(e) {
+  const where = e.active ? model.positions[e.declaredBy] : null;
+  districtMap.setBackup(e.groupId, where ? { lat: where.lat, lon: where.lon } : null, BACKUP_RADIUS_M);
+  if (e.active) districtMap.mark(e.declaredBy, 'emergency', true);
 }
 
 // ---- messages from the relay ---------------------------------------------------
@@ -726,25 +924,84 @@ function onMessage(m, request) {
     case 'emergencyState': return onEmergencyState(m.emergencyState);
     case 'locationReport': return onLocation(m.locationReport);
     case 'regrouped': return onRegrouped(m.regrouped);
+    case 'joinOk': return onJoinOk(m.joinOk);
+    case 'leaveOk': return onLeaveOk(m.leaveOk.groupId);
+    case 'presence': return onPresence(m.presence);
+    case 'statusMessage': return statusFeed.onStatus(m.statusMessage);
+    case 'alert': return onAlert(m.alert);
+    case 'alertTally': return rollCall.onTally(m.alertTally, m.requestId);
+    case 'privateCallSetup': return privateCall.onSetup(m.privateCallSetup, m.requestId);
+    case 'privateCallAccept': return privateCall.onAccept(m.privateCallAccept);
+    case 'privateCallReject': return privateCall.onReject(m.privateCallReject);
+    case 'privateCallEnd': return privateCall.onEnd(m.privateCallEnd);
     case 'pong':
       model.rttMs = Math.round((performance.now() * 1000 - m.pong.clientSendTimeUs) / 1000);
       return undefined;
-    case 'error': return onRequestError(m.error, request);
+    case 'error': return onRequestError(m.error, request, m.requestId);
     default:
-      // Acks, going-away notices (Session keeps their reason) and bodies
-      // this console does not handle yet (alerts, presence, private calls).
+      // Acks, going-away notices
+      // (Session keeps their reason), bodies it does not handle.
       return undefined;
   }
 }
 
+const REGROUP_ADMIN = 6; // RegroupReason.ADMIN: the directory changed, not zone logic
+
 function onRegrouped(r) {
-  if (!model.terminal || r.terminalId !== model.terminal.id) return; // someone else's change
-  if (r.change === RegroupChange.ADDED && r.group) addGroup(r.group);
-  else if (r.change === RegroupChange.REMOVED) removeGroup(r.groupId);
+  if (model.terminal && r.terminalId === model.terminal.id) {
+    if (r.change === RegroupChange.ADDED && r.group) addGroup(r.group);
+    else if (r.change === RegroupChange.REMOVED) removeGroup(r.groupId);
+    return;
+  }
+  // Someone else's change, told to the control room: zone logic's pulls
+  // (a patrol passing a compound, a backup call) show in the group's row.
+  if (r.reason === REGROUP_ADMIN) return;
+  if (r.change === RegroupChange.ADDED) addMember(r.groupId, r.terminalId, r.zone);
+  else if (r.change === RegroupChange.REMOVED) removeMember(r.groupId, r.terminalId);
 }
 
-function onRequestError(error, request) {
+// JoinOk: the answer to Join, or unsolicited when a private call is answered.
+function onJoinOk(j) {
+  if (!j.group) return;
+  addGroup(j.group);
+  if (j.floor) setHolder(j.floor.groupId, j.floor.holderTerminalId, j.floor.holderName);
+  if (j.emergency) onEmergencyState(j.emergency);
+}
+
+// LeaveOk: the group stays listed, not joined, with Join to come back.
+function onLeaveOk(groupId) {
+  const row = rows.get(groupId);
+  if (!row) return;
+  addGroup({ ...row.info, joined: false });
+  setHolder(groupId, 0, '');
+}
+
+// An alert from another dispatcher: acknowledged as delivered at once (a
+// handset does so on its own), and answerable from the feed if asked.
+function onAlert(a) {
+  if (!session) return;
+  const s = session;
+  s.request({ alertAck: { alertId: a.alertId, kind: AlertAckKind.DELIVERED } });
+  const respond = a.requiresAck
+    ? () => { if (session === s) s.request({ alertAck: { alertId: a.alertId, kind: AlertAckKind.RESPONDING } }); }
+    : null;
+  statusFeed.onAlert(a, respond);
+}
+
+function onRequestError(error, request, requestId) {
   const reason = reasonText('ErrorReason', error.reason) + (error.detail ? ' (' + error.detail + ')' : '');
+  if (request && request.alert && rollCall.refused(requestId, reason)) return;
+  if (privateCall.refused(requestId, request, reason)) return;
+  const membership = request && (request.joinGroup || request.leaveGroup);
+  if (membership) {
+    const row = rows.get(membership.groupId);
+    if (row) {
+      row.join.disabled = false;
+      row.leave.disabled = false;
+    }
+    showError('Cannot ' + (request.joinGroup ? 'join ' : 'leave ') + groupName(membership.groupId) + ': ' + reason);
+    return;
+  }
   if (request && request.floorRequest && request.floorRequest.groupId === talk.group && talk.state === 'requesting') {
     setTalk('denied', reason);
     return;
@@ -752,6 +1009,41 @@ function onRequestError(error, request) {
   const what = request ? Object.keys(request)[0] : 'the connection';
   showError('The relay refused ' + what + ': ' + reason);
 }
+
+// ---- the panels ----------------------------------------------------------------
+
+const districtMap = new DistrictMap($('map'), { onError: showError });
+const bursts = new RecentBursts({ onError: showError });
+const statusFeed = new StatusFeed(model.statusFeed, { terminalName });
+
+/** Sends a request on the session; throws when offline, so panels can say so. */
+function request(body) {
+  if (!session) throw new Error('not connected');
+  return session.request(body);
+}
+
+const rollCall = new RollCall(model.rollCall, { send: (alert) => request({ alert }) });
+
+// The private call's group: selected for talking once joined; when the call
+// ends the row goes and the group selected before comes back.
+let callGroup = null;
+let beforeCall = null;
+const privateCall = new PrivateCall(model.privateCall, {
+  request,
+  terminalName,
+  onTalkGroup: (groupId, ended) => {
+    if (groupId) {
+      if (callGroup === null) beforeCall = model.selectedGroup;
+      callGroup = groupId;
+      if (rows.has(groupId) && model.groups[groupId].joined) selectGroup(groupId);
+      return;
+    }
+    callGroup = null;
+    if (ended !== undefined && rows.has(ended)) removeGroup(ended);
+    if (beforeCall !== null && rows.has(beforeCall)) selectGroup(beforeCall);
+    beforeCall = null;
+  },
+});
 
 // ---- wiring ------------------------------------------------------------------
 
@@ -797,6 +1089,10 @@ document.addEventListener('keyup', (e) => {
 // A key or pointer released outside the window never reports: release on blur
 // rather than keep the floor.
 window.addEventListener('blur', release);
+
+$('map-labels').addEventListener('change', () => {
+  $('map').classList.toggle('no-labels', !$('map-labels').checked);
+});
 
 $('clear-emergency').addEventListener('click', () => {
   if (session && bannerGroup) session.request({ emergencyClear: { groupId: bannerGroup } });

@@ -6,18 +6,18 @@
 //
 // Covered messages (field numbers MUST match proto/ptt.proto; a field added
 // there is simply skipped here until it is added to SCHEMA):
-//   client → relay: ClientMessage {hello, floor_request, floor_release,
-//     emergency_clear, ping}, Hello, Capabilities, FloorRequest,
-//     FloorRelease, EmergencyClear, Ping;
-//   relay → client: ServerMessage {hello_ok, floor_granted, floor_queued,
-//     floor_denied, floor_revoked, floor_taken, floor_idle,
-//     queue_position_update, emergency_state, location_report, regrouped,
-//     pong, error, going_away, ack}, HelloOk, GroupInfo, GroupRights,
-//     FloorGranted, FloorQueued, FloorDenied, FloorRevoked, FloorTaken,
-//     FloorIdle, QueuePositionUpdate, EmergencyState, LocationReport,
-//     Regrouped, Pong, Error, GoingAway, Ack.
-// Other ServerMessage bodies (alerts, presence, private calls…) decode to a
-// message whose `body` is undefined; the console ignores them.
+//   client → relay: ClientMessage {hello, join_group, leave_group, floor_request,
+//     floor_release, alert, alert_ack, emergency_clear, private_call_setup,
+//     private_call_accept, private_call_reject, private_call_end, ping};
+//   relay → client: ServerMessage {hello_ok, join_ok, leave_ok,
+//     floor_granted, floor_queued, floor_denied, floor_revoked, floor_taken,
+//     floor_idle, queue_position_update, alert, alert_tally,
+//     emergency_state, location_report, status_message, private_call_setup,
+//     private_call_accept, private_call_reject, private_call_end, presence,
+//     regrouped, pong, error, going_away, ack};
+//   and every message these contain.
+// Other ServerMessage bodies (quality reports…) decode to a message whose
+// `body` is undefined; the console ignores them.
 //
 // Field names are the proto's snake_case names in camelCase. Encoding follows
 // proto3 as prost does: fields in number order, scalars at their default
@@ -37,9 +37,17 @@ const SCHEMA = {
   ClientMessage: [
     [1, 'requestId', 'uint64'],
     [10, 'hello', 'Hello', 'body'],
+    [11, 'joinGroup', 'JoinGroup', 'body'],
+    [12, 'leaveGroup', 'LeaveGroup', 'body'],
     [13, 'floorRequest', 'FloorRequest', 'body'],
     [14, 'floorRelease', 'FloorRelease', 'body'],
+    [15, 'alert', 'Alert', 'body'],
+    [16, 'alertAck', 'AlertAck', 'body'],
     [18, 'emergencyClear', 'EmergencyClear', 'body'],
+    [21, 'privateCallSetup', 'PrivateCallSetup', 'body'],
+    [22, 'privateCallAccept', 'PrivateCallAccept', 'body'],
+    [23, 'privateCallReject', 'PrivateCallReject', 'body'],
+    [24, 'privateCallEnd', 'PrivateCallEnd', 'body'],
     [25, 'ping', 'Ping', 'body'],
   ],
   Hello: [
@@ -67,11 +75,15 @@ const SCHEMA = {
     [3, 'lastSequence', 'uint32?'],
   ],
   EmergencyClear: [[1, 'groupId', 'uint32']],
+  JoinGroup: [[1, 'groupId', 'uint32']],
+  LeaveGroup: [[1, 'groupId', 'uint32']],
   Ping: [[1, 'clientSendTimeUs', 'uint64']],
 
   ServerMessage: [
     [1, 'requestId', 'uint64'],
     [10, 'helloOk', 'HelloOk', 'body'],
+    [11, 'joinOk', 'JoinOk', 'body'],
+    [12, 'leaveOk', 'LeaveOk', 'body'],
     [13, 'floorGranted', 'FloorGranted', 'body'],
     [14, 'floorQueued', 'FloorQueued', 'body'],
     [15, 'floorDenied', 'FloorDenied', 'body'],
@@ -79,8 +91,16 @@ const SCHEMA = {
     [17, 'floorTaken', 'FloorTaken', 'body'],
     [18, 'floorIdle', 'FloorIdle', 'body'],
     [19, 'queuePositionUpdate', 'QueuePositionUpdate', 'body'],
+    [20, 'alert', 'Alert', 'body'],
+    [21, 'alertTally', 'AlertTally', 'body'],
     [22, 'emergencyState', 'EmergencyState', 'body'],
     [23, 'locationReport', 'LocationReport', 'body'],
+    [24, 'statusMessage', 'StatusMessage', 'body'],
+    [25, 'privateCallSetup', 'PrivateCallSetup', 'body'],
+    [26, 'privateCallAccept', 'PrivateCallAccept', 'body'],
+    [27, 'privateCallReject', 'PrivateCallReject', 'body'],
+    [28, 'privateCallEnd', 'PrivateCallEnd', 'body'],
+    [29, 'presence', 'Presence', 'body'],
     [30, 'regrouped', 'Regrouped', 'body'],
     [31, 'pong', 'Pong', 'body'],
     [32, 'error', 'Error', 'body'],
@@ -98,7 +118,12 @@ const SCHEMA = {
     [8, 'datagrams', 'bool'],
     [9, 'serverTimeUs', 'uint64'],
     [10, 'pingIntervalMs', 'uint32'],
+    [11, 'statusCodes', 'StatusCodeInfo[]'],
     [12, 'resumeToken', 'bytes'],
+  ],
+  StatusCodeInfo: [
+    [1, 'code', 'uint32'],
+    [2, 'label', 'string'],
   ],
   GroupRights: [
     [1, 'listen', 'bool'],
@@ -195,6 +220,85 @@ const SCHEMA = {
     [3, 'detail', 'string'],
   ],
   Ack: [],
+  JoinOk: [
+    [1, 'group', 'GroupInfo'],
+    [2, 'floor', 'FloorTaken'],
+    [3, 'emergency', 'EmergencyState'],
+  ],
+  LeaveOk: [[1, 'groupId', 'uint32']],
+  Alert: [
+    [1, 'alertId', 'uint64'],
+    [2, 'fromTerminalId', 'uint32'],
+    [3, 'fromName', 'string'],
+    [4, 'text', 'string'],
+    [5, 'targetGroupIds', 'uint32[]'],
+    [6, 'requiresAck', 'bool'],
+    [7, 'sentAtUs', 'uint64'],
+  ],
+  AlertAck: [
+    [1, 'alertId', 'uint64'],
+    [2, 'kind', 'enum'],
+    [3, 'statusCode', 'uint32?'],
+  ],
+  AlertAckEntry: [
+    [1, 'terminalId', 'uint32'],
+    [2, 'name', 'string'],
+    [3, 'kind', 'enum'],
+    [4, 'statusCode', 'uint32?'],
+    [5, 'atUs', 'uint64'],
+  ],
+  AlertTallyPart: [
+    [1, 'groupId', 'uint32'],
+    [2, 'name', 'string'],
+    [3, 'targets', 'uint32'],
+    [4, 'delivered', 'uint32'],
+    [5, 'responding', 'uint32'],
+    [6, 'unable', 'uint32'],
+  ],
+  AlertTally: [
+    [1, 'alertId', 'uint64'],
+    [2, 'targets', 'uint32'],
+    [3, 'delivered', 'uint32'],
+    [4, 'responding', 'uint32'],
+    [5, 'unable', 'uint32'],
+    [6, 'entries', 'AlertAckEntry[]'],
+    [7, 'groups', 'AlertTallyPart[]'],
+    [8, 'organisations', 'AlertTallyPart[]'],
+  ],
+  StatusMessage: [
+    [1, 'fromTerminalId', 'uint32'],
+    [2, 'code', 'uint32'],
+    [3, 'text', 'string'],
+    [4, 'terminalId', 'uint32', 'target'],
+    [5, 'groupId', 'uint32', 'target'],
+    [6, 'dispatchers', 'bool', 'target'],
+  ],
+  PrivateCallSetup: [
+    [1, 'callId', 'uint64'],
+    [2, 'callerTerminalId', 'uint32'],
+    [3, 'callerName', 'string'],
+    [4, 'calleeTerminalId', 'uint32'],
+    [5, 'groupId', 'uint32'],
+    [6, 'emergency', 'bool'],
+  ],
+  PrivateCallAccept: [
+    [1, 'callId', 'uint64'],
+    [2, 'groupId', 'uint32'],
+  ],
+  PrivateCallReject: [
+    [1, 'callId', 'uint64'],
+    [2, 'reason', 'enum'],
+  ],
+  PrivateCallEnd: [
+    [1, 'callId', 'uint64'],
+    [2, 'reason', 'enum'],
+  ],
+  Presence: [
+    [1, 'terminalId', 'uint32'],
+    [2, 'name', 'string'],
+    [3, 'state', 'enum'],
+    [4, 'groupId', 'uint32'],
+  ],
 };
 
 // Scalar type → [wire type, default value].
@@ -219,6 +323,14 @@ export const FloorKind = Object.freeze({ NORMAL: 1, BROADCAST: 2, EMERGENCY: 3 }
 export const ErrorReason = Object.freeze({ AUTH_FAILED: 3, RATE_LIMITED: 12, TERMINAL_DISABLED: 16 });
 /** RegroupChange values (ptt.proto `RegroupChange`). */
 export const RegroupChange = Object.freeze({ ADDED: 1, REMOVED: 2 });
+/** AlertAckKind values (ptt.proto `AlertAckKind`); UNSPECIFIED: not answered yet. */
+export const AlertAckKind = Object.freeze({ UNSPECIFIED: 0, DELIVERED: 1, RESPONDING: 2, UNABLE: 3 });
+/** PresenceState values (ptt.proto `PresenceState`). */
+export const PresenceState = Object.freeze({ ONLINE: 1, OFFLINE: 2, JOINED: 3, LEFT: 4 });
+/** PrivateCallRejectReason.DECLINED, what the console answers a call it refuses. */
+export const PrivateCallRejectReason = Object.freeze({ DECLINED: 1 });
+/** PrivateCallEndReason.HANGUP, what the console sends when it hangs up. */
+export const PrivateCallEndReason = Object.freeze({ HANGUP: 1 });
 
 // Readable names of the reason enums, indexed by value; for display only.
 const REASON_TEXT = {
@@ -233,6 +345,12 @@ const REASON_TEXT = {
     'removed from the group', 'ended by a dispatcher'],
   GoingAwayReason: ['no reason given', 'server shutting down', 'server restarting',
     'logged in elsewhere', 'credentials revoked', 'policy'],
+  PrivateCallRejectReason: ['no reason given', 'declined', 'busy', 'no answer', 'offline',
+    'not allowed', 'cannot take private calls'],
+  PrivateCallEndReason: ['no reason given', 'hung up', 'nobody talked for too long',
+    'connection lost', 'pre-empted'],
+  RegroupReason: ['', 'patrol near', 'patrol moved on', 'backup call', 'emergency cleared',
+    'dispatcher', 'administration'],
 };
 
 /**

@@ -30,6 +30,7 @@ const CAPTURE_RATE = 16000;
 const JITTER_TARGET_S = 0.06; // playout delay after a burst's first frame
 const DECODE_LEAD_S = 0.02; // frames go to the decoder this long before their slot
 const PUMP_MS = 10;
+const MOUTH_TO_EAR_KEPT = 3000; // one minute of one talker's frames
 const STALL_MS = 250; // voice.md §3.4: probe once when a burst stops this long
 const REMEMBERED_BURSTS = 4; // ended bursts per group whose stragglers are dropped
 
@@ -388,6 +389,9 @@ export class VoicePlayout {
     if (this.groups.has(id)) return;
     const gain = this.ctx.createGain();
     gain.connect(this.ctx.destination);
+    // The last frames' mouth-to-ear delays (ms): from the talker's capture
+    // time in the header to the moment the frame reaches the speaker.
+    stats.mouthToEarMs = [];
     this.groups.set(id, { gain, stats, decoder: null, slots: [], stream: null, ended: [], playEnd: 0 });
   }
 
@@ -462,7 +466,7 @@ export class VoicePlayout {
     }
     s.lastArrival = performance.now();
     if (h.last) s.ended = true;
-    s.pending.set(idx, h.payload.slice());
+    s.pending.set(idx, { payload: h.payload.slice(), sentUs: h.timestampUs });
     this.pump();
   }
 
@@ -495,12 +499,12 @@ export class VoicePlayout {
       while (s.nextIdx <= s.topIdx) {
         const at = s.anchor + s.nextIdx * FRAME_S;
         if (at > now + DECODE_LEAD_S) break;
-        const payload = s.pending.get(s.nextIdx);
+        const frame = s.pending.get(s.nextIdx);
         s.pending.delete(s.nextIdx);
         s.nextIdx += 1;
-        if (!payload) g.stats.framesLost += 1;
+        if (!frame) g.stats.framesLost += 1;
         else if (at < now) g.stats.framesDropped += 1; // the page was too busy to pass it on
-        else this.decode(id, g, payload, at);
+        else this.decode(id, g, frame, at);
       }
       if (!s.ended && !s.probed && performance.now() - s.lastArrival > STALL_MS) {
         s.probed = true;
@@ -510,7 +514,7 @@ export class VoicePlayout {
     }
   }
 
-  decode(id, g, payload, at) {
+  decode(id, g, frame, at) {
     if (!g.decoder || g.decoder.state === 'closed') {
       g.decoder = new AudioDecoder({
         output: (data) => this.play(g, data),
@@ -523,13 +527,14 @@ export class VoicePlayout {
     }
     // Decoders number their output from the first input on, ignoring gaps,
     // so each output takes its slot from this queue (one output per packet).
-    g.slots.push(at);
-    g.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(at * 1e6), data: payload }));
+    g.slots.push({ at, sentUs: frame.sentUs });
+    g.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(at * 1e6), data: frame.payload }));
   }
 
   play(g, data) {
     try {
-      const at = g.slots.shift();
+      const slot = g.slots.shift();
+      const at = slot ? slot.at : undefined;
       const n = data.numberOfFrames;
       const samples = new Float32Array(n);
       data.copyTo(samples, { planeIndex: 0, format: 'f32-planar' });
@@ -548,9 +553,24 @@ export class VoicePlayout {
       source.connect(g.gain);
       source.start(at);
       g.playEnd = Math.max(g.playEnd, at + buffer.duration);
+      this.noteMouthToEar(g, at, slot.sentUs);
     } finally {
       data.close();
     }
+  }
+
+  /**
+   * Records how long after its capture a frame will be heard: its slot on
+   * the audio clock, plus the output's own latency, in Unix time, less the
+   * talker's capture time from the header (one clock on one machine; across
+   * machines, their NTP offset). Keeps the last MOUTH_TO_EAR_KEPT.
+   */
+  noteMouthToEar(g, at, sentUs) {
+    if (!sentUs) return;
+    const heardUs = unixMicros() + (at - this.ctx.currentTime + (this.ctx.outputLatency || 0)) * 1e6;
+    const delays = g.stats.mouthToEarMs;
+    delays.push((heardUs - sentUs) / 1000);
+    if (delays.length > MOUTH_TO_EAR_KEPT) delays.splice(0, delays.length - MOUTH_TO_EAR_KEPT);
   }
 
   /**
