@@ -13,7 +13,9 @@ use browser::{Chromium, ONE_AT_A_TIME};
 use fantoccini::Locator;
 use ptt_cli::cli::ConnArgs;
 use ptt_cli::cli::listen::{self, ListenArgs};
+use ptt_cli::cli::respond::{self, RespondArgs};
 use ptt_cli::cli::talk::{self, TalkArgs, TalkPriority};
+use ptt_cli::cli::track::{self, TrackArgs};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::directory::secret;
 use ptt_tests::{Client, PATIENCE, TestDirectory, TestRelay};
@@ -415,3 +417,184 @@ async fn measure_mouth_to_ear_both_ways() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_roll_call_from_the_console_is_answered_by_terminals_and_tallied() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (relay, chromium, _microphone) = start().await?;
+    // Both guards are on duty and online when the call goes out.
+    let guards = [
+        conn(&relay, GUARD).connect().await?,
+        conn(&relay, GUARD + 1).connect().await?,
+    ];
+    log_in(&chromium, &relay).await?;
+    let browser = chromium.browser();
+    browser
+        .find(Locator::Css("#rollcall-text"))
+        .await?
+        .send_keys("All units on route 11: report status")
+        .await?;
+    chromium
+        .js(&format!(
+            "document.querySelector('input[data-rollcall-group=\"{GROUP}\"]').click(); \
+             document.querySelector('#rollcall-ack').checked = true;"
+        ))
+        .await?;
+    browser
+        .find(Locator::Css("#rollcall-send"))
+        .await?
+        .click()
+        .await?;
+    let open = chromium
+        .until("the roll call open", PATIENCE, STATE, |v| {
+            v["rollCall"]["state"] == "open" && v["rollCall"]["total"] == 2
+        })
+        .await?;
+    let alert = open["rollCall"]["alertId"]
+        .as_u64()
+        .context("the alert's id")?;
+
+    // One guard answers from `ptt respond`: the tally counts it, and the
+    // other is the one not answered.
+    let respond = |id: u32, unable: bool| RespondArgs {
+        conn: conn(&relay, id),
+        alert,
+        status: None,
+        unable,
+    };
+    respond::run(&guards[0], &respond(GUARD, false)).await?;
+    let tallied = chromium
+        .until("one answer tallied", PATIENCE, TALLY, |v| {
+            v["answered"] == 1
+                && v["missing"] == serde_json::json!([GUARD + 1])
+                && v["missing_shown"] == serde_json::json!([GUARD + 1])
+        })
+        .await?;
+    println!("roll call after one answer: {tallied}");
+    chromium.screenshot("console-rollcall.png").await?;
+    respond::run(&guards[1], &respond(GUARD + 1, true)).await?;
+    chromium
+        .until("both answers tallied", PATIENCE, TALLY, |v| {
+            v["answered"] == 2
+                && v["missing"] == serde_json::json!([])
+                && v["group_row"]
+                    .as_str()
+                    .is_some_and(|row| row.contains("2 / 2") || row.contains("2/2"))
+        })
+        .await?;
+    for guard in guards {
+        guard.close().await;
+    }
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
+
+/// The roll call as the page shows it: its model, and the group's tally row.
+const TALLY: &str = r#"
+    const call = window.pttConsole.rollCall;
+    const row = document.querySelector('#rollcall-tally [data-tally-group="11"]');
+    return {
+        answered: call.answered,
+        missing: call.missing,
+        group_row: row ? row.textContent : null,
+        missing_shown: [...document.querySelectorAll('#rollcall-missing li[data-terminal]')]
+            .map((li) => Number(li.dataset.terminal)),
+    };
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patrol_track_moves_its_marker_and_its_group_on_the_console() -> anyhow::Result<()> {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // Compound A (guards 301, 302) by the road at 0 m, compound B (guard
+    // 311) at 250 m; patrol 201 leads group 31; the dispatcher is in the
+    // control room, which gets every position.
+    let directory = TestDirectory::new()
+        .dispatcher(DISPATCHER)
+        .group_with(1, "control-room", [DISPATCHER], &[])
+        .patrol(31, 201, DISPATCHER)
+        .compound(101, "Compound A", 0.0, &[301, 302], DISPATCHER)
+        .compound(102, "Compound B", 250.0, &[311], DISPATCHER);
+    let relay = TestRelay::start(&directory).await?;
+    let guards = relay.connect_all([301, 302, 311]).await;
+    let dir = tempfile::tempdir()?;
+    let microphone = dir.path().join("microphone.wav");
+    listen::write_wav(&microphone, &tone(3.0))?;
+    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    log_in(&chromium, &relay).await?;
+
+    // The patrol waits by compound A, drives to compound B and waits there.
+    let point = |seconds: f64, east: f64| {
+        let (lat, lon) = ptt_tests::geo::at(east, 0.0);
+        format!("{seconds},{lat},{lon}\n")
+    };
+    let track = dir.path().join("patrol.csv");
+    std::fs::write(
+        &track,
+        [
+            point(0.0, 0.0),
+            point(4.0, 0.0),
+            point(8.0, 250.0),
+            point(14.0, 250.0),
+        ]
+        .concat(),
+    )?;
+    let patrol = conn(&relay, 201).connect().await?;
+    let track_args = TrackArgs {
+        conn: conn(&relay, 201),
+        file: track,
+        speed: 1.0,
+        interval: Duration::from_millis(500),
+        repeat: false,
+        seconds: None,
+        verbose: false,
+    };
+    let driving = tokio::spawn(async move {
+        let report = track::run(&patrol, &track_args, std::future::pending(), |_| {}).await;
+        patrol.close().await;
+        report
+    });
+
+    let at_a = chromium
+        .until("the patrol by compound A", PATIENCE, PATROL, |v| {
+            v["members"] == serde_json::json!([301, 302]) && v["regrouped"] == true
+        })
+        .await?;
+    chromium.screenshot("console-patrol.png").await?;
+    let at_b = chromium
+        .until(
+            "the patrol by compound B",
+            Duration::from_secs(20),
+            PATROL,
+            |v| v["members"] == serde_json::json!([311]),
+        )
+        .await?;
+    let moved_east = |from: &Value, to: &Value| -> Option<f64> {
+        Some(to["lon"].as_str()?.parse::<f64>().ok()? - from["lon"].as_str()?.parse::<f64>().ok()?)
+    };
+    let east = moved_east(&at_a, &at_b).context("the marker's positions")?;
+    ensure!(east > 0.0, "the marker did not move east: {at_a} -> {at_b}");
+    let report = driving.await??;
+    ensure!(
+        report.reports_sent >= 20,
+        "{} reports sent",
+        report.reports_sent
+    );
+    drop(guards);
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
+
+/// The patrol's marker and group row as the page shows them.
+const PATROL: &str = r#"
+    const marker = document.querySelector('#map [data-terminal="201"]');
+    const row = document.querySelector('#groups [data-group="31"]');
+    return {
+        lat: marker ? marker.dataset.lat : null,
+        lon: marker ? marker.dataset.lon : null,
+        regrouped: !!row && row.classList.contains('regrouped'),
+        members: row ? [...row.querySelectorAll('li[data-member]')]
+            .map((li) => Number(li.dataset.member)).sort((a, b) => a - b) : [],
+    };
+"#;
