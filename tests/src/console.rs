@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use ptt_proto::framing;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use web_transport_quinn::{ClientBuilder, SendStream, Session};
+use web_transport_quinn::{ClientBuilder, SendStream, Session, SessionError, WebTransportError};
 
 use crate::control::Inbox;
 
@@ -101,6 +101,24 @@ impl ConsoleClient {
         })?;
         self.send.write_all(&frame).await?;
         Ok(request_id)
+    }
+
+    /// Writes raw bytes on the control stream (for malformed-input tests).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// The application code the relay closed the session with, read from
+    /// WebTransport's close capsule as a browser reads it.
+    pub async fn close_code(&self) -> anyhow::Result<u32> {
+        let closed = tokio::time::timeout(crate::PATIENCE, self.session.closed())
+            .await
+            .context("the session is still open")?;
+        match closed {
+            SessionError::WebTransportError(WebTransportError::Closed(code, _)) => Ok(code),
+            other => bail!("the session ended by {other} rather than the relay's close"),
+        }
     }
 
     /// Sends a request and waits for its answer; events that arrive first

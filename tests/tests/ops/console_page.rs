@@ -218,17 +218,28 @@ async fn the_console_talks_to_a_terminal_and_hears_one() -> anyhow::Result<()> {
         priority: TalkPriority::Normal,
         emergency: false,
     };
-    talk::run(&talker, &talk_args, std::future::pending()).await?;
+    // Two bursts: each new burst starts a new decoder stream.
+    for _ in 0..2 {
+        talk::run(&talker, &talk_args, std::future::pending()).await?;
+    }
     talker.close().await;
     let state = chromium
-        .until("the terminal heard", PATIENCE, STATE, |v| {
+        .until("both bursts heard", PATIENCE, STATE, |v| {
             v["groups"][GROUP.to_string()]["framesDecoded"]
                 .as_u64()
-                .is_some_and(|n| n >= 50)
+                .is_some_and(|n| n >= 120)
         })
         .await?;
+    ensure!(
+        state["state"] == "online",
+        "the console went {}",
+        state["state"]
+    );
     let heard = &state["groups"][GROUP.to_string()];
-    println!("terminal -> console: {heard}");
+    println!(
+        "terminal -> console: {} frames decoded, {} dropped, peak {}",
+        heard["framesDecoded"], heard["framesDropped"], heard["peakLevel"]
+    );
     ensure!(
         heard["peakLevel"].as_f64().is_some_and(|peak| peak > 0.05),
         "the console decoded silence: {heard}"
@@ -325,6 +336,34 @@ fn percentiles(delays: &mut [f64]) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// Sends `seconds` of the tone from `talker` in `burst` of `group` as a
+/// terminal does: real Opus (ptt-client's encoder), a frame every 20 ms,
+/// each stamped with the time it is sent.
+async fn talk_tone(talker: &Client, group: u32, burst: u32, seconds: f64) -> anyhow::Result<()> {
+    use ptt_client::codec::{Backend, CodecConfig, FRAME_SAMPLES, MAX_PACKET_LEN};
+    use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
+    let mut encoder = Backend::default().encoder(CodecConfig::default())?;
+    let mut packet = vec![0; MAX_PACKET_LEN];
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for (sequence, frame) in tone(seconds).chunks_exact(FRAME_SAMPLES).enumerate() {
+        ticker.tick().await;
+        let len = encoder.encode(frame, &mut packet)?;
+        let header = VoiceHeader {
+            kind: Kind::Voice,
+            flags: Flags(0),
+            group_id: group,
+            talker_id: 0,
+            burst_id: burst,
+            sequence: u16::try_from(sequence)?,
+            timestamp_us: unix_us(),
+        };
+        let mut datagram = bytes::BytesMut::new();
+        voice::encode(&header, &packet[..len], &mut datagram)?;
+        talker.send_datagram(datagram.freeze())?;
+    }
+    Ok(())
+}
+
 /// Mouth-to-ear delays both ways between the console and a terminal, in one
 /// run on loopback: 10 s of the console talking (its frames' capture times
 /// against their arrival at a terminal's socket; the terminal's own jitter
@@ -369,30 +408,7 @@ async fn measure_mouth_to_ear_both_ways() -> anyhow::Result<()> {
     let mut talker = Client::connect(relay.addr, &relay.cert, GUARD + 1).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let burst = ptt_tests::client::granted(&talker.press(GROUP).await?).context("granted")?;
-    let mut encoder =
-        ptt_client::codec::Backend::default().encoder(ptt_client::codec::CodecConfig::default())?;
-    let pcm = tone(SECONDS as f64);
-    let mut packet = vec![0; ptt_client::codec::MAX_PACKET_LEN];
-    let mut ticker = tokio::time::interval(Duration::from_millis(20));
-    for (sequence, frame) in pcm
-        .chunks_exact(ptt_client::codec::FRAME_SAMPLES)
-        .enumerate()
-    {
-        ticker.tick().await;
-        let len = encoder.encode(frame, &mut packet)?;
-        let header = ptt_proto::voice::VoiceHeader {
-            kind: ptt_proto::voice::Kind::Voice,
-            flags: ptt_proto::voice::Flags(0),
-            group_id: GROUP,
-            talker_id: 0,
-            burst_id: burst,
-            sequence: u16::try_from(sequence)?,
-            timestamp_us: unix_us(),
-        };
-        let mut datagram = bytes::BytesMut::new();
-        ptt_proto::voice::encode(&header, &packet[..len], &mut datagram)?;
-        talker.send_datagram(datagram.freeze())?;
-    }
+    talk_tone(&talker, GROUP, burst, SECONDS as f64).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     talker.release(GROUP).await?;
     let heard = chromium
@@ -598,3 +614,204 @@ const PATROL: &str = r#"
             .map((li) => Number(li.dataset.member)).sort((a, b) => a - b) : [],
     };
 "#;
+
+/// The demo district's centre (Line 1's start): where the simulated
+/// terminals walk.
+const DEMO_CENTRE: (f64, f64) = (30.240_62, 120.133_27);
+
+/// Metres per degree of latitude, for the walk.
+const METRES_PER_DEGREE: f64 = ptt_tests::geo::METRES_PER_DEGREE;
+
+/// What the page's own performance timeline and heap say, installed after
+/// login: every frame's interval (requestAnimationFrame), every long task
+/// (> 50 ms, PerformanceObserver), and the JS heap every 10 s.
+const INSTALL_PERF: &str = r#"
+    const perf = window.__perf = { frames: [], longTasks: [], heap: [] };
+    new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) perf.longTasks.push(entry.duration);
+    }).observe({ entryTypes: ['longtask'] });
+    let last = performance.now();
+    const frame = (now) => {
+        perf.frames.push(now - last);
+        last = now;
+        requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+    const sample = () => perf.heap.push(performance.memory.usedJSHeapSize);
+    sample();
+    setInterval(sample, 10000);
+"#;
+
+/// The console over the whole demo district (59 groups, 148 terminals):
+/// every other terminal online and reporting a position each second (a
+/// random walk around the district's centre), one of them talking in a
+/// loop, for `CONSOLE_MEASURE_SECONDS` (default 120). Reports the page's
+/// frame intervals, long tasks and JS heap from Chromium's own timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (2 min by default): cargo test -p ptt-tests --test ops measure_console_under -- --ignored --nocapture"]
+async fn measure_console_under_the_whole_district() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("CONSOLE_MEASURE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let relay = TestRelay::start_with(&TestDirectory::new(), |config| {
+        config.directory = None;
+    })
+    .await?;
+    let terminals: Value = reqwest::get(format!("http://{}/api/v1/terminals", relay.ops))
+        .await?
+        .json()
+        .await?;
+    let ids: Vec<u32> = terminals["terminals"]
+        .as_array()
+        .context("terminals")?
+        .iter()
+        .filter_map(|t| t["id"].as_u64().and_then(|id| u32::try_from(id).ok()))
+        .filter(|&id| id != DISPATCHER)
+        .collect();
+    let groups = terminals["terminals"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == 101))
+        .map(|t| t["groups"].clone());
+    println!(
+        "demo district: {} terminals besides the console; 101 in {groups:?}",
+        ids.len()
+    );
+
+    let dir = tempfile::tempdir()?;
+    let microphone = dir.path().join("microphone.wav");
+    listen::write_wav(&microphone, &tone(3.0))?;
+    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    let browser = chromium.browser();
+    browser
+        .goto(&format!("http://{}/console", relay.ops))
+        .await?;
+    for (field, text) in [("#terminal-id", "1"), ("#secret", "demo-1")] {
+        browser
+            .find(Locator::Css(field))
+            .await?
+            .send_keys(text)
+            .await?;
+    }
+    browser
+        .find(Locator::Css("#login-button"))
+        .await?
+        .click()
+        .await?;
+    chromium
+        .until("the console online", PATIENCE, STATE, |v| {
+            v["state"] == "online"
+        })
+        .await?;
+    chromium.js(INSTALL_PERF).await?;
+
+    // Every terminal walks and reports once a second.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut walkers = tokio::task::JoinSet::new();
+    for (n, id) in ids.iter().copied().enumerate() {
+        let (addr, cert, stop) = (relay.addr, relay.cert.clone(), stop.clone());
+        walkers.spawn(async move {
+            let secret = format!("demo-{id}");
+            let Ok(Ok(mut client)) = Client::login(addr, &cert, id, secret.as_bytes()).await else {
+                return 0u64;
+            };
+            let mut reports = 0;
+            let (mut north, mut east) = (
+                (n % 12) as f64 * 150.0 - 900.0,
+                (n / 12) as f64 * 150.0 - 900.0,
+            );
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            while !stop.is_cancelled() {
+                ticker.tick().await;
+                north += ((n * 7 + reports as usize) % 11) as f64 - 5.0;
+                east += ((n * 3 + reports as usize) % 13) as f64 - 6.0;
+                let latitude_deg = DEMO_CENTRE.0 + north / METRES_PER_DEGREE;
+                let longitude_deg =
+                    DEMO_CENTRE.1 + east / (METRES_PER_DEGREE * DEMO_CENTRE.0.to_radians().cos());
+                let report = Request::LocationReport(pb::LocationReport {
+                    latitude_deg,
+                    longitude_deg,
+                    accuracy_m: 5.0,
+                    ..Default::default()
+                });
+                if client.send(report).await.is_err() {
+                    break;
+                }
+                reports += 1;
+            }
+            client.close().await;
+            reports
+        });
+    }
+    // Officer 101 talks in its squad's group, 2 s on, 2 s off.
+    let mut talker = Client::login(relay.addr, &relay.cert, 101, b"demo-101").await?;
+    let talker = match talker {
+        Ok(ref mut client) => client,
+        Err(error) => anyhow::bail!("101 refused: {error:?}"),
+    };
+    let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut bursts = 0u32;
+    while tokio::time::Instant::now() < end {
+        if let Some(burst) = ptt_tests::client::granted(&talker.press(11).await?) {
+            talk_tone(talker, 11, burst, 2.0).await?;
+            talker.release(11).await?;
+            bursts += 1;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    stop.cancel();
+    let mut reports = 0;
+    while let Some(sent) = walkers.join_next().await {
+        reports += sent.unwrap_or(0);
+    }
+    // The console must still be online and hearing: a session that died
+    // mid-run would make the figures below look cheap.
+    let end_state = chromium.js(STATE).await?;
+    let heard = &end_state["groups"]["11"];
+    println!(
+        "console {}, group 11: {} frames decoded, {} dropped, {} lost; voice {}",
+        end_state["state"],
+        heard["framesDecoded"],
+        heard["framesDropped"],
+        heard["framesLost"],
+        end_state["voice"]
+    );
+    ensure!(
+        end_state["state"] == "online",
+        "the console went {}: {}",
+        end_state["state"],
+        end_state["lastError"]
+    );
+    let perf = chromium.js("return window.__perf;").await?;
+    let mut frames: Vec<f64> = serde_json::from_value(perf["frames"].clone())?;
+    let long_tasks: Vec<f64> = serde_json::from_value(perf["longTasks"].clone())?;
+    let heap: Vec<f64> = serde_json::from_value(perf["heap"].clone())?;
+    let markers = chromium
+        .js("return document.querySelectorAll('#map [data-terminal]').length;")
+        .await?;
+    chromium.screenshot("console-district.png").await?;
+    let frame_count = frames.len();
+    let (f50, f99) = percentiles(&mut frames);
+    let worst = frames.last().copied().unwrap_or_default();
+    let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+    println!(
+        "{seconds} s, {reports} position reports, {bursts} bursts, {markers} markers on the map"
+    );
+    println!(
+        "frames: {frame_count}, interval p50 {f50:.1} ms, p99 {f99:.1} ms, worst {worst:.1} ms; long tasks (> 50 ms): {} totalling {:.0} ms",
+        long_tasks.len(),
+        long_tasks.iter().sum::<f64>() + 0.0
+    );
+    println!(
+        "JS heap: first {:.1} MiB, last {:.1} MiB, samples {:?}",
+        mib(heap.first().copied().unwrap_or_default()),
+        mib(heap.last().copied().unwrap_or_default()),
+        heap.iter()
+            .map(|&b| (mib(b) * 10.0).round() / 10.0)
+            .collect::<Vec<_>>()
+    );
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}

@@ -171,6 +171,9 @@ async fn the_view_token_guards_history_and_recordings() -> anyhow::Result<()> {
         "/api/v1/emergencies",
         "/",
         "/api/v1/live",
+        "/console",
+        "/console/console.js",
+        "/api/v1/console",
         "/no/such/page",
     ];
 
@@ -220,7 +223,14 @@ async fn the_view_token_guards_history_and_recordings() -> anyhow::Result<()> {
         assert!(!set_cookie.contains(ADMIN), "the admin token in a cookie");
         let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
         assert!(cookie.starts_with("pttd_view="), "{cookie}");
-        for path in ["/api/v1/bursts", recording.as_str(), "/", "/api/v1/live"] {
+        for path in [
+            "/api/v1/bursts",
+            recording.as_str(),
+            "/",
+            "/api/v1/live",
+            "/console",
+            "/api/v1/console",
+        ] {
             let with_others = format!("theme=dark; {cookie}");
             let (status, _, body) = get(ops, path, &[(header::COOKIE, &with_others)]).await?;
             assert_eq!(status, StatusCode::OK, "{path} with the cookie: {body}");

@@ -128,3 +128,38 @@ async fn the_console_port_opens_only_its_path_with_only_its_certificate() -> any
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_that_breaks_the_rules_is_cut_off_like_a_terminal() -> anyhow::Result<()> {
+    let relay = TestRelay::start(&district()).await?;
+    let port = console_port(&relay).await?;
+    let hash = port["certificate_sha256"].as_str().expect("hash");
+    let mut console = ConsoleClient::login(relay.console, hash, 1, secret(1).as_bytes())
+        .await?
+        .map_err(|refused| anyhow::anyhow!("console refused: {refused:?}"))?;
+    let bystander = Client::connect(relay.addr, &relay.cert, 100).await?;
+    // A length prefix of 70,000 bytes (varint), beyond the 64 KiB limit:
+    // answered as for a terminal, then closed with code 1, which the
+    // browser reads from the session's close.
+    console.send_raw(&[0xf0, 0xa2, 0x04]).await?;
+    let error = console
+        .inbox
+        .expect_body(|body| match body {
+            Body::Error(error) => Some(error.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(
+        error.reason(),
+        pb::ErrorReason::MessageTooLarge,
+        "{error:?}"
+    );
+    assert_eq!(
+        console.close_code().await?,
+        1,
+        "proto/voice.md §2.3: code 1"
+    );
+    assert!(bystander.conn.close_reason().is_none(), "the others stay");
+    relay.stop().await?;
+    Ok(())
+}

@@ -473,7 +473,9 @@ export class VoicePlayout {
   newStream(g, h, now) {
     // A new burst: fresh decoder state, frames played after the target delay
     // (never before the previous burst's audio has finished).
-    if (g.decoder && g.decoder.state !== 'closed') g.decoder.reset();
+    // (A reset decoder is unconfigured; `decode` configures a new one.)
+    if (g.decoder && g.decoder.state !== 'closed') g.decoder.close();
+    g.decoder = null;
     g.slots = [];
     return {
       burstId: h.burstId,
@@ -515,7 +517,7 @@ export class VoicePlayout {
   }
 
   decode(id, g, frame, at) {
-    if (!g.decoder || g.decoder.state === 'closed') {
+    if (!g.decoder || g.decoder.state !== 'configured') {
       g.decoder = new AudioDecoder({
         output: (data) => this.play(g, data),
         error: (e) => {
