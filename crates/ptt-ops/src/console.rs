@@ -39,6 +39,7 @@ const ROLLCALL_JS: &str = include_str!("assets/console/rollcall.js");
 const STATUSFEED_JS: &str = include_str!("assets/console/statusfeed.js");
 const PRIVATECALL_JS: &str = include_str!("assets/console/privatecall.js");
 const BURSTS_JS: &str = include_str!("assets/console/bursts.js");
+const OPERATOR_JS: &str = include_str!("assets/console/operator.js");
 
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 
@@ -103,6 +104,10 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
         .route(
             "/console/bursts.js",
             get(|| async { asset(JAVASCRIPT, BURSTS_JS) }),
+        )
+        .route(
+            "/console/operator.js",
+            get(|| async { asset(JAVASCRIPT, OPERATOR_JS) }),
         )
         .route("/api/v1/console", get(console_port))
 }

@@ -815,3 +815,84 @@ async fn measure_console_under_the_whole_district() -> anyhow::Result<()> {
     relay.stop().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_a_terminal_to_a_group_from_the_console() -> anyhow::Result<()> {
+    const TOKEN: &str = "operator-token-0123456789";
+    const NEWCOMER: u32 = 200;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let relay = TestRelay::start_with(&district().guards([NEWCOMER]), |config| {
+        config.admin_token = Some(TOKEN.parse().expect("token"));
+    })
+    .await?;
+    let dir = tempfile::tempdir()?;
+    let microphone = dir.path().join("microphone.wav");
+    listen::write_wav(&microphone, &tone(3.0))?;
+    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    log_in(&chromium, &relay).await?;
+    let mut newcomer = Client::connect(relay.addr, &relay.cert, NEWCOMER).await?;
+
+    // Without the token the page offers no operator actions; a wrong one
+    // is refused.
+    let browser = chromium.browser();
+    let token_field = browser.find(Locator::Css("#operator-token")).await?;
+    token_field.send_keys("not-the-token-0123456789\n").await?;
+    chromium
+        .until("the wrong token refused", PATIENCE, OPERATOR, |v| {
+            v["token"] == "refused"
+        })
+        .await?;
+    token_field.clear().await?;
+    token_field.send_keys(&format!("{TOKEN}\n")).await?;
+    chromium
+        .until("operator actions on", PATIENCE, OPERATOR, |v| {
+            v["token"] == "on"
+        })
+        .await?;
+
+    // The operator adds the newcomer to group 11 from the group's row.
+    chromium
+        .js(&format!(
+            "document.querySelector('#groups [data-group=\"{GROUP}\"] .add-member').click();"
+        ))
+        .await?;
+    browser
+        .find(Locator::Css(&format!(
+            "#groups [data-group=\"{GROUP}\"] input.add-member-id"
+        )))
+        .await?
+        .send_keys(&format!("{NEWCOMER}\n"))
+        .await?;
+    let shown = chromium
+        .until("the newcomer in the group's row", PATIENCE, OPERATOR, |v| {
+            v["members"] == serde_json::json!([NEWCOMER])
+        })
+        .await?;
+    println!("operator add: {shown}");
+    chromium.screenshot("console-operator.png").await?;
+    // The relay made it so: the terminal is told it joined group 11.
+    let regrouped = newcomer
+        .expect_body(|b| match b {
+            Body::Regrouped(r) if r.group_id == GROUP => Some(r.clone()),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(regrouped.terminal_id, NEWCOMER);
+    assert_eq!(regrouped.change(), pb::RegroupChange::Added);
+    assert_eq!(regrouped.reason(), pb::RegroupReason::Admin);
+    chromium.close().await?;
+    relay.stop().await?;
+    Ok(())
+}
+
+/// The operator field's state and group 11's added members.
+const OPERATOR: &str = r#"
+    const state = document.querySelector('#operator-token-state');
+    const row = document.querySelector('#groups [data-group="11"]');
+    return {
+        token: state ? state.dataset.state : null,
+        members: row ? [...row.querySelectorAll('li[data-member].admin')]
+            .map((li) => Number(li.dataset.member)) : [],
+        error: window.pttConsole.lastError,
+    };
+"#;

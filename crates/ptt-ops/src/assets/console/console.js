@@ -16,6 +16,7 @@ import { RollCall, emptyRollCall } from './rollcall.js';
 import { StatusFeed } from './statusfeed.js';
 import { PrivateCall, noPrivateCall } from './privatecall.js';
 import { RecentBursts } from './bursts.js';
+import { OperatorActions, noOperator } from './operator.js';
 
 const PROTOCOL_VERSION = 1;
 const CLIENT_VERSION = 'ptt-console/0.1';
@@ -27,6 +28,12 @@ const ALL_CALL_ARM_MS = 5000;
 // draws the default. A relay configured otherwise pulls in guards within
 // its own radius; only the drawn circle would be off.
 const BACKUP_RADIUS_M = 400;
+// Status messages loaded from the ops API at log-in, so a reload does not
+// start from an empty feed.
+const STATUS_HISTORY = 20;
+// Membership changes read at log-in to tell which members an operator
+// added (the API's most: zone logic's churn shares the listing).
+const REGROUP_HISTORY = 1000;
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
@@ -46,11 +53,13 @@ const setText = (e, text) => {
 // back). groups[id]: holder (display name or null), emergency (bool),
 // framesDecoded, framesDropped, framesLost, peakLevel (0..1, max |sample|
 // decoded so far), joined (bool), members (terminal ids zone logic pulled
-// in: a passing patrol's compound guards, a backup call's). talk.state:
+// in: a passing patrol's compound guards, a backup call's; and those an
+// operator added through the admin API), memberKinds ({terminal id: "zone",
+// "backup" or "admin"}: why each is there). talk.state:
 // "idle", "requesting", "queued", "granted", "releasing", "denied",
 // "revoked". positions[terminal id]: {lat, lon, at} (at: unix ms received).
 // rollCall: see rollcall.js; privateCall: see privatecall.js; statusFeed:
-// [{at, from, code, text, kind}], newest first.
+// see statusfeed.js, newest first; operator: see operator.js.
 const model = {
   state: 'login',
   terminal: null, // { id, name }
@@ -59,9 +68,10 @@ const model = {
   rollCall: emptyRollCall(),
   privateCall: noPrivateCall(),
   statusFeed: [],
+  operator: noOperator(),
   selectedGroup: null,
   talk: { state: 'idle', group: null, accessMs: null, queuePosition: null, framesSent: 0 },
-  voice: { malformed: 0, unknownGroup: 0, probesSent: 0, captureRate: null },
+  voice: { malformed: 0, unknownGroup: 0, failed: 0, probesSent: 0, captureRate: null },
   rttMs: null,
   lastError: null,
 };
@@ -75,6 +85,7 @@ function setState(state) {
   $('login-view').hidden = state === 'online';
   $('console-view').hidden = state !== 'online';
   $('logout').hidden = state !== 'online';
+  $('operator-form').hidden = state !== 'online';
   $('login-button').disabled = state === 'connecting';
 }
 
@@ -242,7 +253,14 @@ class Session {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) return;
-        this.onDatagram(value);
+        // One bad datagram (or a decoder that rejects its audio) costs that
+        // datagram, never the session: counted and shown, then the next.
+        try {
+          this.onDatagram(value);
+        } catch (e) {
+          model.voice.failed += 1;
+          showError('A voice datagram could not be played: ' + e.message);
+        }
       }
     } catch (e) {
       this.close(this.endReason || 'Voice datagrams failed: ' + e.message);
@@ -353,7 +371,7 @@ function online(hello) {
   statusFeed.setCodes(hello.statusCodes || []);
   districtMap.reset();
   for (const g of hello.groups) addGroup(g);
-  rollCall.setGroups(hello.groups.filter((g) => directoryGroups.has(g.groupId)));
+  refreshRollCallGroups();
   const first = hello.groups.find((g) => g.joined && g.rights && g.rights.talk);
   selectGroup(first ? first.groupId : null);
   $('all-call').hidden = !hello.groups.some((g) => g.rights && g.rights.broadcast);
@@ -367,14 +385,18 @@ function online(hello) {
   timers.push(setInterval(keepAlive, KEEPALIVE_MS));
   if (hello.pingIntervalMs > 0) timers.push(setInterval(ping, hello.pingIntervalMs));
   loadDistrict(session);
+  const s = session;
+  statusFeed.loadHistory(STATUS_HISTORY, hello.terminalId)
+    .catch((e) => { if (session === s) showError('Status message history unavailable: ' + e.message); });
 }
 
 // The map's zones, the terminals' names, roles and last positions, and who
 // zone logic has pulled in where: from the ops API once logged in (the
 // control stream only tells what changes from now on).
 async function loadDistrict(s) {
-  const [zones, terminals, groups] = await Promise.allSettled([
+  const [zones, terminals, groups, regroups] = await Promise.allSettled([
     getJson('/api/v1/zones'), getJson('/api/v1/terminals'), getJson('/api/v1/groups'),
+    getJson('/api/v1/regroups?limit=' + REGROUP_HISTORY),
   ]);
   if (session !== s) return;
   if (terminals.status === 'fulfilled') {
@@ -397,8 +419,12 @@ async function loadDistrict(s) {
   }
   if (groups.status === 'fulfilled') {
     for (const g of groups.value.groups) {
-      for (const d of g.dynamic_members) addMember(g.id, d.terminal);
+      for (const d of g.dynamic_members) {
+        addMember(g.id, d.terminal, d.zone_name, d.reason === 'backup' ? 'backup' : 'zone');
+      }
     }
+    if (regroups.status === 'fulfilled') addAdminMembers(groups.value.groups, regroups.value.regroups);
+    else showError('Operator-added members unavailable: ' + regroups.reason.message);
   } else {
     showError('Zone-logic members unavailable: ' + groups.reason.message);
   }
@@ -435,6 +461,7 @@ function sessionEnded(s, message) {
   timers = [];
   sender.close();
   playout.clear();
+  operator.reset();
   talk.pressed = false;
   disarmAllCall();
   setTalk('idle');
@@ -480,6 +507,7 @@ function addGroup(info) {
     else playout.removeGroup(id);
     if (!info.joined && model.selectedGroup === id) selectGroup(null);
     if (info.joined && id === callGroup) selectGroup(id);
+    scheduleRollCallGroups();
     return;
   }
   const stats = {
@@ -495,6 +523,7 @@ function addGroup(info) {
     framesLost: 0,
     peakLevel: 0,
     members: [],
+    memberKinds: {},
   };
   model.groups[id] = stats;
   const root = el('div', 'group-row' + (info.joined ? '' : ' not-joined'));
@@ -520,6 +549,9 @@ function addGroup(info) {
   // The ops API knows the directory's groups only, not a private call's.
   const recent = directoryGroups.has(id) ? bursts.attach(id) : null;
   if (recent) tools.append(recent.toggle);
+  // An operator adds members to the directory's groups (not a private call's).
+  const adding = directoryGroups.has(id) ? operator.addControl(id) : null;
+  if (adding) tools.append(adding.button);
   const mute = el('button', 'mute', 'Mute');
   mute.type = 'button';
   mute.setAttribute('aria-pressed', 'false');
@@ -532,8 +564,9 @@ function addGroup(info) {
   volume.setAttribute('aria-label', 'Volume of ' + info.name);
   const members = el('ul', 'members');
   members.hidden = true;
-  members.setAttribute('aria-label', 'Pulled in by zone logic');
+  members.setAttribute('aria-label', 'Added by zone logic or an operator');
   root.append(name, holder, emergency, tools, mute, volume, members);
+  if (adding) root.append(adding.form);
   if (recent) root.append(recent.list);
   $('groups').append(root);
   rows.set(id, { root, holder, emergency, mute, volume, join, leave, members, info });
@@ -560,34 +593,47 @@ function addGroup(info) {
     session.request({ leaveGroup: { groupId: id } });
   });
   root.addEventListener('click', (e) => {
-    if (!e.target.closest('.mute, .volume, .tools, .recent, .members')) selectGroup(id);
+    if (!e.target.closest('.mute, .volume, .tools, .recent, .members, .add-member-form')) selectGroup(id);
   });
   root.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && e.target === root) selectGroup(id);
   });
   if (info.joined) playout.addGroup(id, stats);
   if (info.joined && id === callGroup) selectGroup(id);
+  scheduleRollCallGroups();
 }
 
 function rowTitle(info) {
   return info.joined ? 'Click to talk in ' + info.name : info.name + ' (not joined: Join to hear it)';
 }
 
-// ---- zone logic's members ------------------------------------------------------
+// ---- added members: zone logic's and operators' ---------------------------------
 
 const pulled = new Map(); // terminal id → in how many groups zone logic put it
 
-/** Lists `terminalId` as pulled into `groupId` by zone logic (`zone`: why, for display). */
-function addMember(groupId, terminalId, zone) {
+/**
+ * Lists `terminalId` as added to `groupId`: `li[data-member]` with a class
+ * for why (`kind`: "zone" — a passing patrol, "backup" — a backup call,
+ * "admin" — an operator; `zone`: the premises, for display). An operator's
+ * get a remove button; zone logic's come and go with it (the relay refuses
+ * to remove them by hand). Only zone logic's ring their map marker.
+ */
+function addMember(groupId, terminalId, zone, kind = 'zone') {
   const stats = model.groups[groupId];
   const row = rows.get(groupId);
   if (!stats || !row || stats.members.includes(terminalId)) return;
   stats.members.push(terminalId);
-  const li = el('li', '', terminalName(terminalId) + (zone ? ' · ' + zone : ''));
+  stats.memberKinds[terminalId] = kind;
+  const li = el('li', kind);
   li.dataset.member = String(terminalId);
+  li.title = terminalName(terminalId) + ': ' + { zone: 'pulled in by a passing patrol', backup: 'pulled in by a backup call', admin: 'added by an operator' }[kind];
+  li.append(el('span', 'member-name', terminalName(terminalId) + (zone ? ' · ' + zone : kind === 'admin' ? ' · operator' : '')));
+  if (kind === 'admin') li.append(operator.removeButton(groupId, terminalId));
   row.members.append(li);
-  pulled.set(terminalId, (pulled.get(terminalId) || 0) + 1);
-  districtMap.mark(terminalId, 'pulled', true);
+  if (kind !== 'admin') {
+    pulled.set(terminalId, (pulled.get(terminalId) || 0) + 1);
+    districtMap.mark(terminalId, 'pulled', true);
+  }
   renderMembers(groupId);
 }
 
@@ -595,14 +641,40 @@ function removeMember(groupId, terminalId) {
   const stats = model.groups[groupId];
   const row = rows.get(groupId);
   if (!stats || !row || !stats.members.includes(terminalId)) return;
+  const kind = stats.memberKinds[terminalId];
   stats.members = stats.members.filter((t) => t !== terminalId);
+  delete stats.memberKinds[terminalId];
   const li = row.members.querySelector('[data-member="' + terminalId + '"]');
   if (li) li.remove();
-  const n = (pulled.get(terminalId) || 1) - 1;
-  if (n > 0) pulled.set(terminalId, n);
-  else pulled.delete(terminalId);
-  districtMap.mark(terminalId, 'pulled', n > 0);
+  if (kind !== 'admin') {
+    const n = (pulled.get(terminalId) || 1) - 1;
+    if (n > 0) pulled.set(terminalId, n);
+    else pulled.delete(terminalId);
+    districtMap.mark(terminalId, 'pulled', n > 0);
+  }
   renderMembers(groupId);
+}
+
+/**
+ * The members operators added before this log-in: the relay does not list
+ * them apart, so they are the latest admin change of each (group, terminal)
+ * in /api/v1/regroups that added it and that /api/v1/groups still lists
+ * (and not as zone logic's).
+ */
+function addAdminMembers(groups, regroups) {
+  const latest = new Map(); // "group:terminal" → the newest admin change
+  for (const r of regroups) {
+    if (r.reason !== 'admin') continue;
+    const key = r.group.id + ':' + r.terminal.id;
+    if (!latest.has(key)) latest.set(key, r);
+  }
+  const byId = new Map(groups.map((g) => [g.id, g]));
+  for (const r of latest.values()) {
+    const g = byId.get(r.group.id);
+    if (!r.added || !g || !g.members.includes(r.terminal.id)) continue;
+    if (g.dynamic_members.some((d) => d.terminal === r.terminal.id)) continue;
+    addMember(g.id, r.terminal.id, '', 'admin');
+  }
 }
 
 function renderMembers(groupId) {
@@ -619,6 +691,19 @@ const directory = new Map(); // terminal id → /api/v1/terminals entry (or {nam
 function terminalName(id) {
   const t = directory.get(id);
   return t && t.name ? t.name : 'terminal ' + id;
+}
+
+/** A terminal typed by an operator: its id, or its name (any case); null if neither. */
+function findTerminal(text) {
+  const s = String(text).trim();
+  if (/^\d+$/.test(s)) {
+    const id = Number(s);
+    return id >= 1 && id <= 0xffffffff ? id : null;
+  }
+  const name = s.toLowerCase();
+  if (!name) return null;
+  for (const t of directory.values()) if (t.name && t.name.toLowerCase() === name) return t.id;
+  return null;
 }
 
 /** Records a terminal's position and moves its marker (at the next frame). */
@@ -645,6 +730,23 @@ function removeGroup(id) {
   emergencies.delete(id);
   renderEmergency();
   if (model.selectedGroup === id) selectGroup(null);
+  scheduleRollCallGroups();
+}
+
+// The roll call's targets follow the groups: the directory's groups the
+// console is in, joined first (a group it left is still listed, as the
+// relay alerts any group; a private call's never).
+let rollCallQueued = false;
+function scheduleRollCallGroups() {
+  if (rollCallQueued) return;
+  rollCallQueued = true;
+  queueMicrotask(refreshRollCallGroups);
+}
+
+function refreshRollCallGroups() {
+  rollCallQueued = false;
+  const infos = [...rows.values()].map((r) => r.info).filter((g) => directoryGroups.has(g.groupId));
+  rollCall.setGroups([...infos.filter((g) => g.joined), ...infos.filter((g) => !g.joined)]);
 }
 
 function selectGroup(id) {
@@ -945,18 +1047,30 @@ function onMessage(m, request) {
   }
 }
 
-const REGROUP_ADMIN = 6; // RegroupReason.ADMIN: the directory changed, not zone logic
+// RegroupReason values → why a member is in a group (`li[data-member]`'s
+// class): zone logic (a patrol passing, a backup call) or by hand
+// (DISPATCHER, ADMIN: the directory changed).
+const MEMBER_KIND = { 1: 'zone', 3: 'backup', 5: 'admin', 6: 'admin' };
 
 function onRegrouped(r) {
   if (model.terminal && r.terminalId === model.terminal.id) {
-    if (r.change === RegroupChange.ADDED && r.group) addGroup(r.group);
-    else if (r.change === RegroupChange.REMOVED) removeGroup(r.groupId);
+    // The console itself: a group of the directory (zone logic's or an
+    // operator's), so it may be left, alerted and has recent bursts.
+    if (r.change === RegroupChange.ADDED && r.group) {
+      directoryGroups.add(r.groupId);
+      addGroup(r.group);
+    } else if (r.change === RegroupChange.REMOVED) {
+      removeGroup(r.groupId);
+      directoryGroups.delete(r.groupId);
+      scheduleRollCallGroups();
+    }
     return;
   }
   // Someone else's change, told to the control room: zone logic's pulls
   // (a patrol passing a compound, a backup call) show in the group's row.
-  if (r.reason === REGROUP_ADMIN) return;
-  if (r.change === RegroupChange.ADDED) addMember(r.groupId, r.terminalId, r.zone);
+  // (The relay tells an admin change to the terminal alone; the page shows
+  // its own from the admin API's answer, operator.js.)
+  if (r.change === RegroupChange.ADDED) addMember(r.groupId, r.terminalId, r.zone, MEMBER_KIND[r.reason] || 'zone');
   else if (r.change === RegroupChange.REMOVED) removeMember(r.groupId, r.terminalId);
 }
 
@@ -1014,7 +1128,27 @@ function onRequestError(error, request, requestId) {
 
 const districtMap = new DistrictMap($('map'), { onError: showError });
 const bursts = new RecentBursts({ onError: showError });
-const statusFeed = new StatusFeed(model.statusFeed, { terminalName });
+const statusFeed = new StatusFeed(model.statusFeed, { terminalName, groupName });
+const operator = new OperatorActions(model.operator, {
+  terminalName,
+  groupName,
+  findTerminal,
+  onAdded: (groupId, terminal) => addMember(groupId, terminal, '', 'admin'),
+  onRemoved: (groupId, terminal) => removeMember(groupId, terminal),
+  onError: (message) => {
+    operatorError = message;
+    showError(message);
+  },
+  // A refusal shown for an earlier try would now mislead.
+  onSuccess: () => {
+    if (operatorError !== null && model.lastError === operatorError) {
+      model.lastError = null;
+      setText($('status-line'), '');
+    }
+    operatorError = null;
+  },
+});
+let operatorError = null; // the operator failure the status line shows, if any
 
 /** Sends a request on the session; throws when offline, so panels can say so. */
 function request(body) {

@@ -71,15 +71,22 @@ export class RollCall {
   }
 
   /**
-   * The groups the dispatcher may alert ([{groupId, name}]): one checkbox
-   * each, `input[data-rollcall-group="<id>"]`. The relay lets a dispatcher
-   * alert any group of the directory; the console offers those it is in.
+   * The groups the dispatcher may alert ([{groupId, name, joined}]): one
+   * checkbox each, `input[data-rollcall-group="<id>"]`, ticks kept. The
+   * relay lets a dispatcher alert any group of the directory; the console
+   * offers those it is in, and is told again whenever that changes (join,
+   * leave, regrouped); one not joined is shown dimmed (`.not-joined`).
+   * Unchanged lists are left alone, so a tick being made is not lost.
    */
   setGroups(groups) {
     const list = $('rollcall-groups');
+    const signature = groups.map((g) => g.groupId + (g.joined === false ? '-' : '+') + (g.name || '')).join(',');
+    if (signature === this.signature) return;
+    this.signature = signature;
     const checked = new Set(this.boxes().filter((b) => b.checked).map((b) => b.dataset.rollcallGroup));
     list.replaceChildren(...groups.map((g) => {
-      const label = el('label', 'rollcall-group');
+      const label = el('label', 'rollcall-group' + (g.joined === false ? ' not-joined' : ''));
+      if (g.joined === false) label.title = 'Not joined: its members are alerted all the same';
       const box = el('input');
       box.type = 'checkbox';
       box.dataset.rollcallGroup = String(g.groupId);
