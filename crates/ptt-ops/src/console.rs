@@ -6,11 +6,14 @@
 //! build step). The page fetches `/api/v1/console` each time it connects:
 //! the console port's UDP port and the SHA-256 of the certificate it
 //! presents now, which the browser pins (`serverCertificateHashes`), as the
-//! relay renews it every few days.
+//! relay renews it every few days, and the map's tile server if the site
+//! has one (`console-tiles`), whose origin the page's policy then allows
+//! images from.
 
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,7 +24,8 @@ use crate::embedded::embedded;
 
 /// The page's own files; voice and control go to the console port, which
 /// a WebTransport URL names by its `https:` scheme; audio plays from
-/// buffers the page makes (`blob:`); the microphone needs no source.
+/// buffers the page makes (`blob:`); the microphone needs no source. Images
+/// come from the page itself, or also from the tile server ([`page_policy`]).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self' https:; media-src 'self' blob:; img-src 'self' data:; \
                    worker-src 'self'; base-uri 'none'; form-action 'none'; \
@@ -52,6 +56,8 @@ struct ConsolePort {
     path: &'static str,
     /// SHA-256 of the certificate the port presents now, lowercase hex.
     certificate_sha256: String,
+    /// The map's tile URL template (`{z}/{x}/{y}`), or null: zones only.
+    tiles: Option<String>,
 }
 
 /// The console's routes: the page, its modules and where to connect.
@@ -59,7 +65,9 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
     Router::new()
         .route(
             "/console",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+            get(|State(shared): State<Arc<OpsState>>| async move {
+                embedded("text/html; charset=utf-8", page_policy(&shared), INDEX_HTML)
+            }),
         )
         .route(
             "/console/console.css",
@@ -119,10 +127,29 @@ async fn console_port(State(shared): State<Arc<OpsState>>) -> Json<ConsolePort> 
         port: browsers.local_addr().port(),
         path: ptt_relay_core::browser::SESSION_PATH,
         certificate_sha256: browsers.certificate_sha256(),
+        tiles: shared
+            .console_tiles
+            .as_ref()
+            .map(|tiles| tiles.template().to_owned()),
     })
+}
+
+/// The page's Content-Security-Policy: [`CSP`], with the tile server's
+/// origin among the image sources when there is one.
+fn page_policy(shared: &OpsState) -> HeaderValue {
+    let Some(tiles) = &shared.console_tiles else {
+        return HeaderValue::from_static(CSP);
+    };
+    let policy = CSP.replace(
+        "img-src 'self' data:;",
+        &format!("img-src 'self' data: {};", tiles.origin()),
+    );
+    // A checked origin is visible ASCII; were it not, the map loses its
+    // tiles rather than the page its policy.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static(CSP))
 }
 
 /// One of the page's files, under its policy.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    embedded(content_type, CSP, body)
+    embedded(content_type, HeaderValue::from_static(CSP), body)
 }

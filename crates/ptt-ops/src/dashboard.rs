@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
@@ -67,7 +68,7 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
 
 /// One of the page's files, under its policy.
 fn asset(content_type: &'static str, body: &'static str) -> Response {
-    embedded(content_type, CSP, body)
+    embedded(content_type, HeaderValue::from_static(CSP), body)
 }
 
 /// Starts the sampler with the first viewer, once per relay (each relay

@@ -1,7 +1,7 @@
 //! Pages and scripts compiled into the binary (the dashboard's, the
 //! console's), served as they are.
 
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// An embedded file under the page's Content-Security-Policy `csp`;
@@ -9,14 +9,17 @@ use axum::response::{IntoResponse, Response};
 /// once.
 pub(crate) fn embedded(
     content_type: &'static str,
-    csp: &'static str,
+    csp: HeaderValue,
     body: &'static str,
 ) -> Response {
     (
         [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
             (header::CONTENT_SECURITY_POLICY, csp),
         ],
         body,

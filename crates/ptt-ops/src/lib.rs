@@ -39,6 +39,7 @@ mod prometheus;
 mod prometheus_trust;
 mod server;
 mod state;
+mod tiles;
 mod token;
 mod token_limit;
 mod watchdog;
@@ -48,6 +49,7 @@ pub use guard::VIEW_COOKIE;
 pub use limits::OpsLimits;
 pub use log_throttle::LogThrottle;
 pub use state::OpsState;
+pub use tiles::{TileUrl, TileUrlError};
 pub use token::{AdminTokenLineError, AdminTokens, Token, ViewToken};
 
 /// The ops HTTP routes over the relay's shared state, all behind the access layer.

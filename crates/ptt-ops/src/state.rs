@@ -8,6 +8,7 @@ use ptt_relay_core::view::RelayView;
 use crate::access::OpsAccess;
 use crate::counters::OpsCounters;
 use crate::limits::OpsLimits;
+use crate::tiles::TileUrl;
 use crate::token::AdminTokens;
 use crate::token_limit::TokenLimit;
 
@@ -27,15 +28,19 @@ pub struct OpsState {
     pub(crate) token_limit: TokenLimit,
     /// What the port counts about its clients.
     pub(crate) counters: OpsCounters,
+    /// The console map's tile server, if the site has one (`console-tiles`).
+    pub console_tiles: Option<TileUrl>,
 }
 
 impl OpsState {
-    /// The ops state over `relay`, with its access rules, admin tokens and limits.
+    /// The ops state over `relay`, with its access rules, admin tokens and limits, and
+    /// the console map's tile server if there is one.
     pub fn new(
         relay: RelayView,
         access: OpsAccess,
         admin_tokens: AdminTokens,
         limits: OpsLimits,
+        console_tiles: Option<TileUrl>,
     ) -> Arc<Self> {
         Arc::new(Self {
             relay,
@@ -47,6 +52,7 @@ impl OpsState {
             ),
             limits,
             counters: OpsCounters::default(),
+            console_tiles,
         })
     }
 }

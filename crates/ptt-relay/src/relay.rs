@@ -371,6 +371,7 @@ impl Relay {
                 ptt_ops::OpsAccess::new(config.view_token.clone(), &config.ops_allowed_hosts),
                 config.admin_token.clone().unwrap_or_default(),
                 config.ops_limits(),
+                config.console_tiles.clone(),
             ),
             view,
             shards,

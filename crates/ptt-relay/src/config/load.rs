@@ -18,6 +18,7 @@ const MERGED_FIELDS: &[&str] = &[
     "listen",
     "ops_listen",
     "console_listen",
+    "console_tiles",
     "directory",
     "cert",
     "key",
@@ -201,6 +202,7 @@ impl Config {
             listen,
             ops_listen,
             console_listen,
+            console_tiles,
             directory,
             cert,
             key,
@@ -357,6 +359,26 @@ mod tests {
         assert!(shown.starts_with("pttd.toml:2:"), "{shown}");
         assert!(shown.contains("keep-alive"), "{shown}");
         assert!(shown.contains("5 parsecs"), "{shown}");
+    }
+
+    #[test]
+    fn a_tile_url_the_console_cannot_use_names_its_line_and_why() {
+        let text = "# map\nconsole-tiles = \"https://tiles.example.org/{z}/{x}.png\"\n";
+        let err = Config::from_toml_str(text, "pttd.toml").unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.starts_with("pttd.toml:2:"), "{shown}");
+        assert!(shown.contains("{z}, {x} and {y}"), "{shown}");
+        assert!(matches!(
+            load(&["--console-tiles", "ftp://tiles.example.org/{z}/{x}/{y}"]),
+            Err(ConfigError::Cli(_))
+        ));
+        let cli = load(&[
+            "--console-tiles",
+            "https://tiles.example.org/{z}/{x}/{y}.png",
+        ])
+        .unwrap();
+        let tiles = cli.config.console_tiles.expect("tiles");
+        assert_eq!(tiles.origin(), "https://tiles.example.org");
     }
 
     #[test]

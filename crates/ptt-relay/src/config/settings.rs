@@ -104,6 +104,13 @@ pub struct Config {
     )]
     pub console_listen: SocketAddr,
 
+    /// Tile server for the console's map, a URL template with `{z}`, `{x}` and `{y}`
+    /// (Web-Mercator tiles, e.g. `https://tiles.example.org/{z}/{x}/{y}.png`): browsers
+    /// fetch streets from it under the district's zones. Unset, the map is the zones alone,
+    /// which needs no network beyond the relay.
+    #[arg(long, value_name = "URL", env = "PTTD_CONSOLE_TILES")]
+    pub console_tiles: Option<ptt_ops::TileUrl>,
+
     /// Directory TOML (terminals, groups, ACLs); without it the built-in demo district is used.
     #[arg(long, value_name = "FILE", env = "PTTD_DIRECTORY")]
     pub directory: Option<PathBuf>,
@@ -488,6 +495,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7700)),
             ops_listen: SocketAddr::from(([127, 0, 0, 1], 7780)),
             console_listen: SocketAddr::from(([127, 0, 0, 1], 7781)),
+            console_tiles: None,
             directory: None,
             cert: None,
             key: None,

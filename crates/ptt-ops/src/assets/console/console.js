@@ -148,6 +148,7 @@ class Session {
     const res = await fetch('/api/v1/console', { cache: 'no-store' });
     if (!res.ok) throw new LoginError('The console endpoint answered HTTP ' + res.status);
     const cfg = await res.json();
+    this.tiles = cfg.tiles || null; // the map's tile server, if the site has one
     const url = 'https://' + location.hostname + ':' + cfg.port + cfg.path;
     try {
       this.transport = new WebTransport(url, {
@@ -370,6 +371,10 @@ function online(hello) {
   statusFeed.clear();
   statusFeed.setCodes(hello.statusCodes || []);
   districtMap.reset();
+  districtMap.setTiles(session.tiles);
+  const credit = $('map-tiles');
+  credit.hidden = !session.tiles;
+  setText(credit, session.tiles ? 'tiles: ' + new URL(session.tiles).host : '');
   for (const g of hello.groups) addGroup(g);
   refreshRollCallGroups();
   const first = hello.groups.find((g) => g.joined && g.rights && g.rights.talk);

@@ -1,9 +1,13 @@
 // The district map: an inline SVG drawn from the directory's zones
 // (/api/v1/zones) with a live marker per terminal that reported a position.
 //
-// No tile server: the zones are the map. Coordinates are metres on an
-// equirectangular projection around the district's centre (x east, y south,
-// as SVG's y grows downwards), exact enough for a few kilometres. Zones are
+// No tile server is needed: the zones are the map. A site that has one
+// (`console-tiles`) gets its Web-Mercator tiles under the zones, each tile
+// placed by its corners, so streets and zones line up. Coordinates are
+// metres on an equirectangular projection around the district's centre
+// (x east, y south, as SVG's y grows downwards), exact enough for a few
+// kilometres (across one tile the two projections differ by far less than
+// a pixel). Zones are
 // drawn once; a LocationReport only moves its marker (a `transform` and two
 // data attributes), coalesced to one DOM write per marker per frame, so 150
 // terminals reporting every second cost next to nothing.
@@ -12,6 +16,25 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const M_PER_DEG = 111320; // metres per degree of latitude (and of longitude at the equator)
 const KIND_ORDER = ['area', 'key-area', 'route-segment', 'premises'];
 const ROLES = ['dispatcher', 'police', 'patrol', 'guard', 'volunteer', 'other'];
+const EARTH_CIRCUMFERENCE_M = 40075016.686; // at the equator, as Web-Mercator tiles count it
+const TILE_PX = 256; // a tile's side in pixels
+const MAX_ZOOM = 19; // the deepest level tile servers commonly have
+const MAX_TILES = 64; // at most this many tiles at once: a coarser level beyond it
+
+// Web-Mercator tile numbers (the slippy-map convention) and back.
+function lonToTile(lon, z) {
+  return Math.floor(((lon + 180) / 360) * 2 ** z);
+}
+function latToTile(lat, z) {
+  const r = (lat * Math.PI) / 180;
+  return Math.floor(((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * 2 ** z);
+}
+function tileToLon(x, z) {
+  return (x / 2 ** z) * 360 - 180;
+}
+function tileToLat(y, z) {
+  return (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / 2 ** z))) * 180) / Math.PI;
+}
 
 function svg(tag, attrs, text) {
   const e = document.createElementNS(SVG_NS, tag);
@@ -42,17 +65,28 @@ export class DistrictMap {
     this.scheduled = false;
     this.backups = new Map(); // group id → <circle>
     this.states = new Map(); // terminal id → Set of state classes, kept for markers not drawn yet
+    this.tiles = null; // the tile URL template, or null: zones only
+    this.tileImages = new Map(); // "z/x/y" → <image> on the map now
+    this.tilesScheduled = false;
+    this.tilesFailed = false; // told the dispatcher once per session
     root.setAttribute('preserveAspectRatio', 'xMidYMid meet');
+    this.tileLayer = svg('g', { class: 'tiles' });
     this.zoneLayer = svg('g', { class: 'zones' });
     this.backupLayer = svg('g', { class: 'backups' });
     this.markerLayer = svg('g', { class: 'markers' });
-    root.replaceChildren(this.zoneLayer, this.backupLayer, this.markerLayer);
+    root.replaceChildren(this.tileLayer, this.zoneLayer, this.backupLayer, this.markerLayer);
     this.enableZoom();
-    new ResizeObserver(() => this.scaleMarkers()).observe(root);
+    new ResizeObserver(() => {
+      this.scaleMarkers();
+      this.scheduleTiles();
+    }).observe(root);
   }
 
   /** Clears everything drawn, for a new session (the directory may have changed). */
   reset() {
+    this.tileLayer.replaceChildren();
+    this.tileImages.clear();
+    this.tilesFailed = false;
     this.zoneLayer.replaceChildren();
     this.backupLayer.replaceChildren();
     this.markerLayer.replaceChildren();
@@ -67,6 +101,96 @@ export class DistrictMap {
   project(lat, lon) {
     const o = this.origin;
     return [(lon - o.lon) * M_PER_DEG * o.cosLat, (o.lat - lat) * M_PER_DEG];
+  }
+
+  /** Map metres back to WGS-84 degrees, [lat, lon]. */
+  unproject(x, y) {
+    const o = this.origin;
+    return [o.lat - y / M_PER_DEG, o.lon + x / (M_PER_DEG * o.cosLat)];
+  }
+
+  /**
+   * The site's tile server: `template` has `{z}`, `{x}` and `{y}` (the
+   * relay checked it), or is null for the zones alone. Each tile becomes an
+   * `<image data-tile="z/x/y">` under the zones, `data-loaded` once it came.
+   */
+  setTiles(template) {
+    this.tiles = template || null;
+    this.tileLayer.replaceChildren();
+    this.tileImages.clear();
+    this.root.classList.toggle('with-tiles', this.tiles !== null);
+    this.scheduleTiles();
+  }
+
+  // Tiles follow the view at most once a frame, however fast it zooms.
+  scheduleTiles() {
+    if (!this.tiles || this.tilesScheduled) return;
+    this.tilesScheduled = true;
+    requestAnimationFrame(() => {
+      this.tilesScheduled = false;
+      this.drawTiles();
+    });
+  }
+
+  // The tiles that cover what the map shows, at the level whose pixels are
+  // closest to the screen's; those no longer in view are dropped.
+  drawTiles() {
+    if (!this.tiles || !this.origin || !this.view) return;
+    const box = this.root.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) return;
+    const [x, y, w, h] = this.view;
+    const perPx = Math.max(w / box.width, h / box.height);
+    const [cx, cy] = [x + w / 2, y + h / 2];
+    const [halfW, halfH] = [(box.width * perPx) / 2, (box.height * perPx) / 2];
+    const [north, west] = this.unproject(cx - halfW, cy - halfH);
+    const [south, east] = this.unproject(cx + halfW, cy + halfH);
+    const worldPx = (EARTH_CIRCUMFERENCE_M * this.origin.cosLat) / perPx;
+    let z = Math.min(MAX_ZOOM, Math.max(0, Math.round(Math.log2(worldPx / TILE_PX))));
+    let xs;
+    let ys;
+    for (;;) {
+      xs = [lonToTile(west, z), lonToTile(east, z)];
+      ys = [Math.max(0, latToTile(north, z)), Math.min(2 ** z - 1, latToTile(south, z))];
+      if ((xs[1] - xs[0] + 1) * (ys[1] - ys[0] + 1) <= MAX_TILES || z === 0) break;
+      z -= 1;
+    }
+    const wanted = new Set();
+    for (let tx = xs[0]; tx <= xs[1]; tx++) {
+      for (let ty = ys[0]; ty <= ys[1]; ty++) {
+        const key = z + '/' + tx + '/' + ty;
+        wanted.add(key);
+        if (!this.tileImages.has(key)) this.addTile(key, z, tx, ty);
+      }
+    }
+    for (const [key, img] of this.tileImages) {
+      if (!wanted.has(key)) {
+        img.remove();
+        this.tileImages.delete(key);
+      }
+    }
+  }
+
+  addTile(key, z, tx, ty) {
+    const [x0, y0] = this.project(tileToLat(ty, z), tileToLon(tx, z));
+    const [x1, y1] = this.project(tileToLat(ty + 1, z), tileToLon(tx + 1, z));
+    const img = svg('image', {
+      x: x0.toFixed(2), y: y0.toFixed(2),
+      width: (x1 - x0).toFixed(2), height: (y1 - y0).toFixed(2),
+      preserveAspectRatio: 'none',
+    });
+    img.dataset.tile = key;
+    img.addEventListener('load', () => { img.dataset.loaded = 'true'; });
+    img.addEventListener('error', () => {
+      img.classList.add('tile-failed');
+      if (this.tilesFailed) return;
+      this.tilesFailed = true;
+      this.onError('Map tiles unavailable from ' + new URL(this.tiles).host + ': the zones are still drawn');
+    });
+    const n = 2 ** z;
+    const fill = { z, x: ((tx % n) + n) % n, y: ty };
+    img.setAttribute('href', this.tiles.replace(/\{([zxy])\}/g, (_, k) => String(fill[k])));
+    this.tileImages.set(key, img);
+    this.tileLayer.append(img);
   }
 
   /**
@@ -147,6 +271,7 @@ export class DistrictMap {
     // Markers keep their size on screen when zoomed (CSS scales them back),
     // so guards standing together come apart as the dispatcher zooms in.
     this.scaleMarkers();
+    this.scheduleTiles();
   }
 
   // Markers are drawn in screen pixels (a 5 px dot, 11 px names) and scaled

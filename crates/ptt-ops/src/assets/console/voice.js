@@ -28,7 +28,13 @@ const LAST_FRAME = 0x01;
 const FRAME_S = 0.02; // 20 ms Opus frames, both ways
 const CAPTURE_RATE = 16000;
 const JITTER_TARGET_S = 0.06; // playout delay after a burst's first frame
-const DECODE_LEAD_S = 0.02; // frames go to the decoder this long before their slot
+// A frame goes to the decoder as soon as it and every frame before it are
+// in, however early: its audio is then scheduled for its slot, so a busy
+// page has the whole jitter buffer to decode in. A missing frame is waited
+// for until this long before its slot, then counted lost.
+const GIVE_UP_S = 0.02;
+const MAX_CATCH_UP_S = 0.2; // most delay a burst may add when the page falls behind
+const CATCH_UP_MARGIN_S = 0.01; // added on top of the lateness when it does
 const PUMP_MS = 10;
 const MOUTH_TO_EAR_KEPT = 3000; // one minute of one talker's frames
 const STALL_MS = 250; // voice.md §3.4: probe once when a burst stops this long
@@ -383,7 +389,8 @@ export class VoicePlayout {
 
   /**
    * Starts playing group `id`; `stats` is its object in window.pttConsole,
-   * whose framesDecoded, framesDropped, framesLost and peakLevel this keeps.
+   * whose framesDecoded, framesDropped (and why, in `dropped`), framesLost,
+   * catchUpMs and peakLevel this keeps.
    */
   addGroup(id, stats) {
     if (this.groups.has(id)) return;
@@ -392,14 +399,20 @@ export class VoicePlayout {
     // The last frames' mouth-to-ear delays (ms): from the talker's capture
     // time in the header to the moment the frame reaches the speaker.
     stats.mouthToEarMs = [];
-    this.groups.set(id, { gain, stats, decoder: null, slots: [], stream: null, ended: [], playEnd: 0 });
+    stats.dropped = { straggler: 0, late: 0, busy: 0, decodedLate: 0 };
+    stats.catchUpMs = 0; // delay added to bursts because the page fell behind
+    const g = { id, gain, stats, decoder: null, spare: null, slots: [], stream: null, ended: [], playEnd: 0 };
+    // A decoder is made and configured ahead of each burst: starting one
+    // takes long enough to make a burst's first words late.
+    g.spare = this.makeDecoder(g);
+    this.groups.set(id, g);
   }
 
   /** Stops playing group `id` (left, or regrouped out). */
   removeGroup(id) {
     const g = this.groups.get(id);
     if (!g) return;
-    if (g.decoder && g.decoder.state !== 'closed') g.decoder.close();
+    for (const d of [g.decoder, g.spare]) if (d && d.state !== 'closed') d.close();
     g.gain.disconnect();
     this.groups.delete(id);
   }
@@ -443,7 +456,7 @@ export class VoicePlayout {
     let idx;
     if (!s || s.burstId !== h.burstId) {
       if (g.ended.includes(h.burstId)) {
-        g.stats.framesDropped += 1; // a straggler of a burst already replaced
+        this.drop(g, 'straggler'); // a frame of a burst already replaced
         return;
       }
       if (s) g.ended = [s.burstId, ...g.ended].slice(0, REMEMBERED_BURSTS);
@@ -458,9 +471,9 @@ export class VoicePlayout {
         // The newest frame's slot has passed: the stream fell behind (a
         // network stall). Re-anchor so it plays after the target delay again
         // instead of every frame from here on arriving late.
-        if (s.anchor + idx * FRAME_S < now + DECODE_LEAD_S) s.anchor = now + JITTER_TARGET_S - idx * FRAME_S;
+        if (s.anchor + idx * FRAME_S < now + GIVE_UP_S) s.anchor = now + JITTER_TARGET_S - idx * FRAME_S;
       } else if (idx < s.nextIdx || s.pending.has(idx)) {
-        g.stats.framesDropped += 1; // a duplicate, or too late for its slot
+        this.drop(g, 'late'); // a duplicate, or too late for its slot
         return;
       }
     }
@@ -473,9 +486,11 @@ export class VoicePlayout {
   newStream(g, h, now) {
     // A new burst: fresh decoder state, frames played after the target delay
     // (never before the previous burst's audio has finished).
-    // (A reset decoder is unconfigured; `decode` configures a new one.)
+    // (A reset decoder is unconfigured, so each burst gets a fresh one: the
+    // spare made ahead of it.)
     if (g.decoder && g.decoder.state !== 'closed') g.decoder.close();
-    g.decoder = null;
+    g.decoder = g.spare && g.spare.state === 'configured' ? g.spare : null;
+    g.spare = this.makeDecoder(g);
     g.slots = [];
     return {
       burstId: h.burstId,
@@ -484,6 +499,7 @@ export class VoicePlayout {
       topIdx: 0, // frames are indexed from the burst's first one received
       nextIdx: 0, // the next index to hand to the decoder
       anchor: Math.max(now + JITTER_TARGET_S, g.playEnd),
+      caughtUp: 0, // seconds added to the anchor because the page fell behind
       pending: new Map(), // index from the burst's first frame → Opus packet
       lastArrival: 0,
       ended: false,
@@ -491,22 +507,30 @@ export class VoicePlayout {
     };
   }
 
-  // Hands every frame whose slot is near to its decoder, in order; a slot
-  // whose frame never came is a lost frame (left silent).
+  // Hands every frame to its decoder in order as soon as it is in; a slot
+  // whose frame has not come GIVE_UP_S before it is a lost frame (silent).
   pump() {
     const now = this.ctx.currentTime;
-    for (const [id, g] of this.groups) {
+    for (const g of this.groups.values()) {
       const s = g.stream;
       if (!s) continue;
       while (s.nextIdx <= s.topIdx) {
         const at = s.anchor + s.nextIdx * FRAME_S;
-        if (at > now + DECODE_LEAD_S) break;
         const frame = s.pending.get(s.nextIdx);
+        if (!frame && at > now + GIVE_UP_S) break; // it may still come
         s.pending.delete(s.nextIdx);
         s.nextIdx += 1;
-        if (!frame) g.stats.framesLost += 1;
-        else if (at < now) g.stats.framesDropped += 1; // the page was too busy to pass it on
-        else this.decode(id, g, frame, at);
+        if (!frame) {
+          g.stats.framesLost += 1;
+        } else if (at >= now) {
+          this.decode(g, frame, at);
+        } else {
+          // The page was too busy to pass it on in time: the burst plays a
+          // little later from here on, rather than losing frame after frame.
+          const shift = this.catchUp(g, now - at);
+          if (shift > 0) this.decode(g, frame, at + shift);
+          else this.drop(g, 'busy');
+        }
       }
       if (!s.ended && !s.probed && performance.now() - s.lastArrival > STALL_MS) {
         s.probed = true;
@@ -516,17 +540,43 @@ export class VoicePlayout {
     }
   }
 
-  decode(id, g, frame, at) {
-    if (!g.decoder || g.decoder.state !== 'configured') {
-      g.decoder = new AudioDecoder({
-        output: (data) => this.play(g, data),
-        error: (e) => {
-          g.slots = [];
-          this.onError('voice decoder of group ' + id + ' failed: ' + e.message);
-        },
-      });
-      g.decoder.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: 1 });
-    }
+  drop(g, why) {
+    g.stats.framesDropped += 1;
+    g.stats.dropped[why] += 1;
+  }
+
+  /**
+   * Moves the rest of the group's current burst `late` seconds (and a
+   * margin) later: its anchor and the frames already with the decoder. At
+   * most MAX_CATCH_UP_S per burst, so a page that stays behind drops frames
+   * rather than drifting ever further from the talker. Returns the shift
+   * (seconds), 0 if none was allowed.
+   */
+  catchUp(g, late) {
+    const s = g.stream;
+    const shift = late + CATCH_UP_MARGIN_S;
+    if (!s || s.caughtUp + shift > MAX_CATCH_UP_S) return 0;
+    s.caughtUp += shift;
+    s.anchor += shift;
+    for (const slot of g.slots) slot.at += shift;
+    g.stats.catchUpMs += Math.round(shift * 1000);
+    return shift;
+  }
+
+  makeDecoder(g) {
+    const decoder = new AudioDecoder({
+      output: (data) => this.play(g, data),
+      error: (e) => {
+        g.slots = [];
+        this.onError('voice decoder of group ' + g.id + ' failed: ' + e.message);
+      },
+    });
+    decoder.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: 1 });
+    return decoder;
+  }
+
+  decode(g, frame, at) {
+    if (!g.decoder || g.decoder.state !== 'configured') g.decoder = this.makeDecoder(g);
     // Decoders number their output from the first input on, ignoring gaps,
     // so each output takes its slot from this queue (one output per packet).
     g.slots.push({ at, sentUs: frame.sentUs });
@@ -536,7 +586,7 @@ export class VoicePlayout {
   play(g, data) {
     try {
       const slot = g.slots.shift();
-      const at = slot ? slot.at : undefined;
+      let at = slot ? slot.at : undefined;
       const n = data.numberOfFrames;
       const samples = new Float32Array(n);
       data.copyTo(samples, { planeIndex: 0, format: 'f32-planar' });
@@ -544,9 +594,20 @@ export class VoicePlayout {
       let peak = 0;
       for (let i = 0; i < n; i++) peak = Math.max(peak, Math.abs(samples[i]));
       g.stats.peakLevel = Math.max(g.stats.peakLevel, Math.min(1, peak));
-      if (at === undefined || at < this.ctx.currentTime) {
-        g.stats.framesDropped += 1; // decoded after its slot
+      if (at === undefined) {
+        this.drop(g, 'decodedLate');
         return;
+      }
+      const late = this.ctx.currentTime - at;
+      if (late > 0) {
+        // Decoded after its slot: this frame and the rest of the burst play
+        // later, within the catch-up allowance.
+        const shift = this.catchUp(g, late);
+        if (shift === 0) {
+          this.drop(g, 'decodedLate');
+          return;
+        }
+        at += shift;
       }
       const buffer = this.ctx.createBuffer(1, n, data.sampleRate);
       buffer.copyToChannel(samples, 0);
