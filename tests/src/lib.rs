@@ -13,6 +13,7 @@ pub mod console;
 pub mod control;
 pub mod directory;
 pub mod geo;
+pub mod nats;
 pub mod opus;
 pub mod pttd;
 pub mod relay;

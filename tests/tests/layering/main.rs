@@ -33,6 +33,7 @@ const LAYERS: &[&str] = &[
     "ptt-directory",
     "ptt-recording",
     "ptt-calllog",
+    "ptt-cluster",
     "ptt-relay-core",
     "ptt-ops",
     "ptt-relay",

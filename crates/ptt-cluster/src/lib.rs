@@ -1,0 +1,28 @@
+//! Several relays serving one district over NATS (ARCHITECTURE.md §7).
+//!
+//! A police district cannot have one process between its control room and
+//! every guard. Relays that share a NATS cluster split the work; what must
+//! never be split is a group's floor: two relays granting the same group to
+//! two talkers at once would be the worst failure a PTT system can have.
+//!
+//! This crate holds what the relays exchange through NATS, so that the
+//! relay core stays free of it:
+//! - the floor lease ([`FloorLeases`]): each group's floor has exactly one
+//!   owning relay at a time, held as a JetStream key-value entry with a
+//!   time to live, renewed by its owner and taken over only once it has
+//!   expired or been released. Every new owner gets a higher fencing token,
+//!   and an owner that cannot renew stops granting before anyone else can
+//!   take the floor;
+//! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
+//!   frame once on the group's subject, and every relay with listeners of
+//!   the group gets it once, to fan out to its own.
+//!
+//! Nothing here is wired into `pttd` yet: a relay without `--cluster` does
+//! not link to NATS at all.
+#![forbid(unsafe_code)]
+
+mod lease;
+mod voice;
+
+pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
+pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

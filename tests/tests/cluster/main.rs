@@ -1,0 +1,6 @@
+//! The cluster's agreements over a real NATS server (Debian's `nats-server`
+//! with JetStream, started by the tests on loopback): who owns each group's
+//! floor, that no two relays ever do at once, and voice between relays.
+
+mod leases;
+mod voice;
