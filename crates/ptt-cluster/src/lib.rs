@@ -12,7 +12,8 @@
 //!   time to live, renewed by its owner and taken over only once it has
 //!   expired or been released. Every new owner gets a higher fencing token,
 //!   and an owner that cannot renew stops granting before anyone else can
-//!   take the floor;
+//!   take the floor; a [`HeldFloor`] renews a lease in the background and
+//!   answers, without waiting on NATS, whether the floor may be granted now;
 //! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
 //!   frame once on the group's subject, and every relay with listeners of
 //!   the group gets it once, to fan out to its own.
@@ -21,8 +22,10 @@
 //! not link to NATS at all.
 #![forbid(unsafe_code)]
 
+mod keeper;
 mod lease;
 mod voice;
 
+pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

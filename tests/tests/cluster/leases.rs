@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use ptt_cluster::{FloorLeases, Lease, LeaseConfig, LeaseError, Taken};
+use ptt_cluster::{FloorLeases, HeldFloor, Lease, LeaseConfig, LeaseError, Taken};
 use ptt_tests::PATIENCE;
 use ptt_tests::nats::NatsServer;
 
@@ -193,5 +193,63 @@ async fn an_owner_cut_off_from_nats_stops_granting_before_anyone_else_can_take_o
     );
     ensure!(!lease.may_grant(at));
     ensure!(taken.token() > lease.token());
+    Ok(())
+}
+
+/// A kept floor ([`HeldFloor`]) stays with its relay for many lifetimes;
+/// released, it is free at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_floor_stays_until_released() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let (a, b) = (
+        relay(&nats, "relay-a").await?,
+        relay(&nats, "relay-b").await?,
+    );
+    let held = HeldFloor::keep(a.clone(), owned(a.take(GROUP).await?)?);
+    let until = Instant::now() + CONFIG.ttl * 4;
+    while Instant::now() < until {
+        ensure!(held.may_grant(), "a kept floor stopped being grantable");
+        ensure!(
+            matches!(b.take(GROUP).await?, Taken::Held(ref h) if h.relay == "relay-a"),
+            "b took a kept floor"
+        );
+        tokio::time::sleep(CONFIG.ttl / 5).await;
+    }
+    let token = held.token();
+    held.release().await;
+    let taken = owned(b.take(GROUP).await?)?;
+    ensure!(taken.token() > token);
+    Ok(())
+}
+
+/// NATS goes away for longer than a lease lives: the kept floor stops being
+/// grantable at its deadline on its own, and when NATS is back (and the
+/// lease has run out meanwhile) the keeper finds it lost and never takes it
+/// back: the group must take the floor anew, under a new token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_floor_that_ran_out_during_an_outage_is_lost_not_resumed() -> anyhow::Result<()> {
+    let mut nats = NatsServer::start().await?;
+    let a = relay(&nats, "relay-a").await?;
+    let mut held = HeldFloor::keep(a.clone(), owned(a.take(GROUP).await?)?);
+    nats.kill().await?;
+    let killed = Instant::now();
+    let deadline = Instant::now() + PATIENCE;
+    while held.may_grant() {
+        ensure!(Instant::now() < deadline, "still granting without NATS");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stopped_after = killed.elapsed();
+    ensure!(
+        stopped_after <= CONFIG.ttl,
+        "granting went on {stopped_after:?} after NATS died"
+    );
+    // Out for longer than the lease lives, then back.
+    tokio::time::sleep(CONFIG.ttl * 2).await;
+    nats.restart().await?;
+    tokio::time::timeout(PATIENCE, held.lost())
+        .await
+        .context("the keeper never noticed its lease ran out")?;
+    ensure!(!held.may_grant());
+    println!("without NATS, the kept floor stopped {stopped_after:?} after the kill");
     Ok(())
 }
