@@ -14,6 +14,9 @@
 //!   and an owner that cannot renew stops granting before anyone else can
 //!   take the floor; a [`HeldFloor`] renews a lease in the background and
 //!   answers, without waiting on NATS, whether the floor may be granted now;
+//! - floor requests between relays ([`FloorBus`]): a terminal on one relay
+//!   asks the owner of its group's floor, whose arbiter decides it beside
+//!   its own terminals' requests; answers carry the owner's fencing token;
 //! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
 //!   frame once on the group's subject, and every relay with listeners of
 //!   the group gets it once, to fan out to its own.
@@ -22,10 +25,14 @@
 //! not link to NATS at all.
 #![forbid(unsafe_code)]
 
+mod floor_bus;
 mod keeper;
 mod lease;
 mod voice;
 
+pub use floor_bus::{
+    FloorAnswer, FloorBus, FloorBusError, FloorInbox, FloorReply, FloorRequest, PendingFloorRequest,
+};
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};
