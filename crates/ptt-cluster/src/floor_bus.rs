@@ -22,6 +22,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::keeper::HeldFloor;
+use crate::unavailable::NatsUnavailable;
 
 /// A terminal's floor request, as one relay forwards it to the owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,14 +92,8 @@ pub enum FloorBusError {
     #[error("unreadable floor message: {0}")]
     Unreadable(#[from] serde_json::Error),
     /// NATS could not take the request or the subscription.
-    #[error("NATS unavailable while {doing}: {source}")]
-    Unavailable {
-        /// What the relay was doing.
-        doing: String,
-        /// The client's error.
-        #[source]
-        source: async_nats::Error,
-    },
+    #[error(transparent)]
+    Unavailable(#[from] NatsUnavailable),
 }
 
 /// This relay's end of the floor requests between relays.
@@ -136,10 +131,9 @@ impl FloorBus {
                 return Err(FloorBusError::TimedOut { group, timeout });
             }
             Ok(Err(e)) => {
-                return Err(FloorBusError::Unavailable {
-                    doing: format!("asking for group {group}'s floor"),
-                    source: Box::new(e),
-                });
+                return Err(
+                    NatsUnavailable::new(format!("asking for group {group}'s floor"), e).into(),
+                );
             }
             Ok(Ok(message)) => message,
         };
@@ -153,10 +147,7 @@ impl FloorBus {
     pub async fn serve(&self, held: &HeldFloor) -> Result<FloorInbox, FloorBusError> {
         let group = held.group();
         let subscriber = self.client.subscribe(subject(group)).await.map_err(|e| {
-            FloorBusError::Unavailable {
-                doing: format!("taking group {group}'s floor requests"),
-                source: Box::new(e),
-            }
+            NatsUnavailable::new(format!("taking group {group}'s floor requests"), e)
         })?;
         Ok(FloorInbox {
             client: self.client.clone(),
@@ -225,9 +216,7 @@ impl PendingFloorRequest {
         self.client
             .publish(self.reply_to, payload)
             .await
-            .map_err(|e| FloorBusError::Unavailable {
-                doing: "answering a floor request".to_owned(),
-                source: Box::new(e),
-            })
+            .map_err(|e| NatsUnavailable::new("answering a floor request", e))?;
+        Ok(())
     }
 }

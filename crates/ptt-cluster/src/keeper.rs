@@ -126,7 +126,7 @@ async fn renew(
             }
             // The deadline stays: the floor stops at it unless a later
             // renewal gets through.
-            Err(LeaseError::Unavailable { .. }) => {}
+            Err(LeaseError::Unavailable(_)) => {}
         }
     }
 }

@@ -34,6 +34,8 @@ use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::unavailable::NatsUnavailable;
+
 /// The key-value bucket of floor leases.
 pub const BUCKET: &str = "ptt-floor-leases";
 
@@ -72,14 +74,8 @@ impl LeaseConfig {
 pub enum LeaseError {
     /// NATS did not answer, or answered with an error: the lease (if any)
     /// stays valid until its deadline and no longer.
-    #[error("NATS JetStream unavailable while {doing}: {source}")]
-    Unavailable {
-        /// What the relay was doing, e.g. "renewing the lease of group 11".
-        doing: String,
-        /// The client's error.
-        #[source]
-        source: async_nats::Error,
-    },
+    #[error(transparent)]
+    Unavailable(#[from] NatsUnavailable),
     /// Someone else wrote the group's key: the lease expired (its owner
     /// could not renew in time) or was released, and may be owned by
     /// another relay now. Stop granting at once.
@@ -262,10 +258,11 @@ impl FloorLeases {
                 }
             }
         }
-        Err(LeaseError::Unavailable {
-            doing: format!("taking the lease of group {group}"),
-            source: "the lease kept changing hands".into(),
-        })
+        Err(NatsUnavailable::new(
+            format!("taking the lease of group {group}"),
+            "the lease kept changing hands",
+        )
+        .into())
     }
 
     /// Renews `lease` for another `ttl`. On [`LeaseError::Lost`] the lease
@@ -348,8 +345,5 @@ fn encode(relay: &str, token: Option<u64>) -> Bytes {
 }
 
 fn unavailable(doing: &str, error: impl std::error::Error + Send + Sync + 'static) -> LeaseError {
-    LeaseError::Unavailable {
-        doing: doing.to_owned(),
-        source: Box::new(error),
-    }
+    NatsUnavailable::new(doing, error).into()
 }

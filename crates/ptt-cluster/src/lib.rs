@@ -28,6 +28,7 @@
 mod floor_bus;
 mod keeper;
 mod lease;
+mod unavailable;
 mod voice;
 
 pub use floor_bus::{
@@ -35,4 +36,5 @@ pub use floor_bus::{
 };
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
+pub use unavailable::NatsUnavailable;
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

@@ -18,6 +18,8 @@ use async_nats::{Client, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use crate::unavailable::NatsUnavailable;
+
 /// Why voice could not go between relays.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceBusError {
@@ -25,14 +27,8 @@ pub enum VoiceBusError {
     #[error("relay id {0:?} is not usable in NATS subjects: letters, digits, '-' and '_' only")]
     RelayId(String),
     /// NATS refused or could not take a publish or a subscription.
-    #[error("NATS unavailable while {doing}: {source}")]
-    Unavailable {
-        /// What the relay was doing.
-        doing: String,
-        /// The client's error.
-        #[source]
-        source: async_nats::Error,
-    },
+    #[error(transparent)]
+    Unavailable(#[from] NatsUnavailable),
 }
 
 /// This relay's end of the voice between relays.
@@ -74,10 +70,8 @@ impl VoiceBus {
         self.client
             .publish(format!("ptt.voice.{group}.{}", self.relay), datagram)
             .await
-            .map_err(|e| VoiceBusError::Unavailable {
-                doing: format!("sending group {group}'s voice"),
-                source: Box::new(e),
-            })
+            .map_err(|e| NatsUnavailable::new(format!("sending group {group}'s voice"), e))?;
+        Ok(())
     }
 
     /// Waits until what this relay published or subscribed so far has been
@@ -86,10 +80,8 @@ impl VoiceBus {
         self.client
             .flush()
             .await
-            .map_err(|e| VoiceBusError::Unavailable {
-                doing: "flushing to NATS".to_owned(),
-                source: Box::new(e),
-            })
+            .map_err(|e| NatsUnavailable::new("flushing to NATS", e))?;
+        Ok(())
     }
 
     /// Starts hearing `group`'s voice from the other relays (this relay's
@@ -99,10 +91,7 @@ impl VoiceBus {
             .client
             .subscribe(format!("ptt.voice.{group}.*"))
             .await
-            .map_err(|e| VoiceBusError::Unavailable {
-                doing: format!("listening to group {group}'s voice"),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| NatsUnavailable::new(format!("listening to group {group}'s voice"), e))?;
         Ok(GroupVoice {
             subscriber,
             own_suffix: format!(".{}", self.relay),

@@ -176,7 +176,7 @@ async fn an_owner_cut_off_from_nats_stops_granting_before_anyone_else_can_take_o
     let deadline = lease.valid_until();
     nats.kill().await?;
     match tokio::time::timeout(CONFIG.ttl, a.renew(&mut lease)).await {
-        Ok(Err(LeaseError::Unavailable { .. })) | Err(_) => {}
+        Ok(Err(LeaseError::Unavailable(_))) | Err(_) => {}
         other => anyhow::bail!("a renewal without NATS: {other:?}"),
     }
     assert_eq!(
