@@ -58,6 +58,9 @@ struct ConsolePort {
     certificate_sha256: String,
     /// The map's tile URL template (`{z}/{x}/{y}`), or null: zones only.
     tiles: Option<String>,
+    /// How far around an emergency a backup call pulls guards in, metres
+    /// (`backup-radius-m`), for the map to draw.
+    backup_radius_m: f64,
 }
 
 /// The console's routes: the page, its modules and where to connect.
@@ -131,6 +134,7 @@ async fn console_port(State(shared): State<Arc<OpsState>>) -> Json<ConsolePort> 
             .console_tiles
             .as_ref()
             .map(|tiles| tiles.template().to_owned()),
+        backup_radius_m: shared.relay.dispatch.backup_radius_m(),
     })
 }
 

@@ -971,7 +971,8 @@ const TILES: &str = r#"
 /// zones: the page's policy lets it load the tiles from that other origin,
 /// every tile it shows comes from the server, and a compound's circle lands
 /// where the Web-Mercator numbering (computed here) says it must, to within
-/// 2 % of a tile.
+/// 2 % of a tile. The backup-call circle of an emergency there has the
+/// relay's configured radius.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_map_draws_a_sites_tiles_under_its_zones() -> anyhow::Result<()> {
     let _serial = ONE_AT_A_TIME.lock().await;
@@ -984,6 +985,7 @@ async fn the_map_draws_a_sites_tiles_under_its_zones() -> anyhow::Result<()> {
         .compound(102, "Compound B", 250.0, &[311], DISPATCHER);
     let relay = TestRelay::start_with(&directory, |config| {
         config.console_tiles = Some(template.parse().expect("a tile URL"));
+        config.backup_radius_m = 250;
     })
     .await?;
     let console: Value = reqwest::get(format!("http://{}/api/v1/console", relay.ops))
@@ -991,6 +993,8 @@ async fn the_map_draws_a_sites_tiles_under_its_zones() -> anyhow::Result<()> {
         .json()
         .await?;
     assert_eq!(console["tiles"], template.as_str());
+    // The map draws the relay's own backup-call radius.
+    assert_eq!(console["backup_radius_m"], 250.0);
     let dir = tempfile::tempdir()?;
     let microphone = dir.path().join("microphone.wav");
     listen::write_wav(&microphone, &tone(3.0))?;
@@ -1044,6 +1048,34 @@ async fn the_map_draws_a_sites_tiles_under_its_zones() -> anyhow::Result<()> {
         on_page.len()
     );
     ensure!(shown["error"].is_null(), "the page said {}", shown["error"]);
+
+    // A guard at compound A declares an emergency: the map's backup-call
+    // circle has the relay's radius, not the page's default.
+    let mut guard = Client::connect(relay.addr, &relay.cert, 301).await?;
+    guard.send(ptt_tests::geo::location(0.0, 100.0)).await?;
+    chromium
+        .until(
+            "the guard on the map",
+            PATIENCE,
+            "return !!document.querySelector('#map [data-terminal=\"301\"]');",
+            |v| v == true,
+        )
+        .await?;
+    guard
+        .request(Request::EmergencyDeclare(pb::EmergencyDeclare {
+            group_id: 101,
+            text: "Intruder at compound A".into(),
+        }))
+        .await?;
+    chromium
+        .until(
+            "the backup-call circle",
+            PATIENCE,
+            "const c = document.querySelector('#map circle.backup-radius'); \
+             return c ? c.dataset.radiusM : null;",
+            |v| v == "250",
+        )
+        .await?;
     chromium.close().await?;
     relay.stop().await?;
     Ok(())

@@ -23,11 +23,9 @@ const CLIENT_VERSION = 'ptt-console/0.1';
 const HELLO_TIMEOUT_MS = 10000;
 const KEEPALIVE_MS = 1000; // voice.md §1.2: an idle terminal sends something every second
 const ALL_CALL_ARM_MS = 5000;
-// The relay's `backup-radius-m` (crates/ptt-relay/src/config/settings.rs,
-// default 400): neither ptt.proto nor the ops API tells it, so the map
-// draws the default. A relay configured otherwise pulls in guards within
-// its own radius; only the drawn circle would be off.
-const BACKUP_RADIUS_M = 400;
+// The relay's default `backup-radius-m`, drawn only if /api/v1/console
+// (which gives the relay's own) came from a relay too old to say.
+const DEFAULT_BACKUP_RADIUS_M = 400;
 // Status messages loaded from the ops API at log-in, so a reload does not
 // start from an empty feed.
 const STATUS_HISTORY = 20;
@@ -141,6 +139,8 @@ class Session {
     this.endMessage = null;
     this.backlog = []; // messages after HelloOk, until start()
     this.lastDatagramAt = 0;
+    this.tiles = null; // from /api/v1/console at open()
+    this.backupRadiusM = DEFAULT_BACKUP_RADIUS_M;
   }
 
   async open(terminalId, secret) {
@@ -149,6 +149,7 @@ class Session {
     if (!res.ok) throw new LoginError('The console endpoint answered HTTP ' + res.status);
     const cfg = await res.json();
     this.tiles = cfg.tiles || null; // the map's tile server, if the site has one
+    this.backupRadiusM = cfg.backup_radius_m > 0 ? cfg.backup_radius_m : DEFAULT_BACKUP_RADIUS_M;
     const url = 'https://' + location.hostname + ':' + cfg.port + cfg.path;
     try {
       this.transport = new WebTransport(url, {
@@ -1007,7 +1008,7 @@ function onLocation(l) {
  */
 function drawBackup(e) {
   const where = e.active ? model.positions[e.declaredBy] : null;
-  districtMap.setBackup(e.groupId, where ? { lat: where.lat, lon: where.lon } : null, BACKUP_RADIUS_M);
+  districtMap.setBackup(e.groupId, where ? { lat: where.lat, lon: where.lon } : null, session ? session.backupRadiusM : DEFAULT_BACKUP_RADIUS_M);
   if (e.active) districtMap.mark(e.declaredBy, 'emergency', true);
 }
 
