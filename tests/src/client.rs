@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use ptt_proto::framing;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_proto::voice::VoiceDatagram;
 use quinn::crypto::rustls::QuicClientConfig;
@@ -16,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::PATIENCE;
-use crate::control::Inbox;
+use crate::control::{Control, Inbox};
 use crate::directory::secret;
 
 /// A logged-in terminal.
@@ -25,9 +24,7 @@ pub struct Client {
     pub conn: quinn::Connection,
     pub hello: pb::HelloOk,
     endpoint: quinn::Endpoint,
-    send: quinn::SendStream,
-    inbox: Inbox,
-    next_id: u64,
+    control: Control<quinn::SendStream>,
 }
 
 /// A client endpoint that trusts only the relay's certificate.
@@ -172,9 +169,7 @@ impl Client {
             conn,
             hello: pb::HelloOk::default(),
             endpoint,
-            send,
-            inbox,
-            next_id: 1,
+            control: Control::new(send, inbox),
         })
     }
 
@@ -191,39 +186,24 @@ impl Client {
 
     /// Sends a request without waiting; returns its id.
     pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
-        let request_id = self.next_id;
-        self.next_id += 1;
-        let frame = framing::encode_to_bytes(&pb::ClientMessage {
-            request_id,
-            body: Some(body),
-        })?;
-        self.send.write_all(&frame).await?;
-        Ok(request_id)
+        self.control.send(body).await
     }
 
     /// Sends a `ClientMessage` as given, request id and body (even none)
     /// included; returns its request id.
     pub async fn send_message(&mut self, message: pb::ClientMessage) -> anyhow::Result<u64> {
-        let frame = framing::encode_to_bytes(&message)?;
-        self.send.write_all(&frame).await?;
-        Ok(message.request_id)
+        self.control.send_message(message).await
     }
 
     /// Writes raw bytes on the control stream (for malformed-input tests).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.send.write_all(bytes).await?;
-        Ok(())
+        self.control.send_raw(bytes).await
     }
 
     /// Sends a request and waits for its answer; events that arrive first
     /// are kept for later.
     pub async fn request(&mut self, body: Request) -> anyhow::Result<Body> {
-        let id = self.send(body).await?;
-        let answer = self
-            .expect(|m| m.request_id == id)
-            .await
-            .with_context(|| format!("answer to request {id}"))?;
-        answer.body.context("answer without body")
+        self.control.request(body).await
     }
 
     /// The first message (held or new) that `matches`, waiting up to
@@ -232,7 +212,7 @@ impl Client {
         &mut self,
         matches: impl Fn(&pb::ServerMessage) -> bool,
     ) -> anyhow::Result<pb::ServerMessage> {
-        self.inbox.expect(matches).await
+        self.control.inbox.expect(matches).await
     }
 
     /// Like [`Client::expect`] with a custom wait; `None` if nothing matched.
@@ -241,17 +221,17 @@ impl Client {
         wait: Duration,
         matches: impl Fn(&pb::ServerMessage) -> bool,
     ) -> anyhow::Result<Option<pb::ServerMessage>> {
-        self.inbox.expect_within(wait, matches).await
+        self.control.inbox.expect_within(wait, matches).await
     }
 
     /// The first message whose body `pick` accepts, returning what it picked.
     pub async fn expect_body<T>(&mut self, pick: impl Fn(&Body) -> Option<T>) -> anyhow::Result<T> {
-        self.inbox.expect_body(pick).await
+        self.control.inbox.expect_body(pick).await
     }
 
     /// Drops every message received so far.
     pub fn clear(&mut self) {
-        self.inbox.clear();
+        self.control.inbox.clear();
     }
 
     /// Requests the floor of `group` at normal priority; returns the answer.

@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use ptt_proto::framing;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use web_transport_quinn::{ClientBuilder, SendStream, Session, SessionError, WebTransportError};
 
-use crate::control::Inbox;
+use crate::control::{Control, Inbox};
 
 /// A console logged in (or refused) on the console port.
 pub struct ConsoleClient {
@@ -19,10 +18,8 @@ pub struct ConsoleClient {
     pub session: Session,
     /// The relay's answer to `Hello`.
     pub hello: pb::HelloOk,
-    send: SendStream,
-    /// The relay's control messages.
-    pub inbox: Inbox,
-    next_id: u64,
+    /// The control stream: requests out, the relay's messages in.
+    pub control: Control<SendStream>,
 }
 
 /// The SHA-256 in `hex` as bytes.
@@ -51,11 +48,9 @@ impl ConsoleClient {
         let session = client.connect(url).await.context("WebTransport session")?;
         let (send, recv) = session.open_bi().await.context("control stream")?;
         Ok(Self {
-            inbox: Inbox::read(recv, format!("console at {console}")),
+            control: Control::new(send, Inbox::read(recv, format!("console at {console}"))),
             session,
             hello: pb::HelloOk::default(),
-            send,
-            next_id: 1,
         })
     }
 
@@ -69,6 +64,7 @@ impl ConsoleClient {
     ) -> anyhow::Result<Result<Self, pb::Error>> {
         let mut client = Self::open(console, certificate_sha256, "/ptt").await?;
         let answer = client
+            .control
             .request(Request::Hello(pb::Hello {
                 protocol_version: 1,
                 terminal_id: terminal,
@@ -91,24 +87,6 @@ impl ConsoleClient {
         }
     }
 
-    /// Sends a request without waiting; returns its id.
-    pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
-        let request_id = self.next_id;
-        self.next_id += 1;
-        let frame = framing::encode_to_bytes(&pb::ClientMessage {
-            request_id,
-            body: Some(body),
-        })?;
-        self.send.write_all(&frame).await?;
-        Ok(request_id)
-    }
-
-    /// Writes raw bytes on the control stream (for malformed-input tests).
-    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
-        self.send.write_all(bytes).await?;
-        Ok(())
-    }
-
     /// The application code the relay closed the session with, read from
     /// WebTransport's close capsule as a browser reads it.
     pub async fn close_code(&self) -> anyhow::Result<u32> {
@@ -119,18 +97,6 @@ impl ConsoleClient {
             SessionError::WebTransportError(WebTransportError::Closed(code, _)) => Ok(code),
             other => bail!("the session ended by {other} rather than the relay's close"),
         }
-    }
-
-    /// Sends a request and waits for its answer; events that arrive first
-    /// stay in the inbox.
-    pub async fn request(&mut self, body: Request) -> anyhow::Result<Body> {
-        let id = self.send(body).await?;
-        let answer = self
-            .inbox
-            .expect(|m| m.request_id == id)
-            .await
-            .with_context(|| format!("answer to request {id}"))?;
-        answer.body.context("answer without body")
     }
 
     /// Sends a voice datagram in the session.

@@ -1,17 +1,75 @@
 //! The client's end of a control stream, whatever carries it (a terminal's
-//! QUIC stream, a browser's WebTransport stream): the relay's messages read
-//! into an inbox, and waiting there for the one a test expects.
+//! QUIC stream, a browser's WebTransport stream): requests numbered and
+//! framed on the way out, the relay's messages read into an inbox, and
+//! waiting there for the one a test expects.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ptt_proto::framing::Decoder;
-use ptt_proto::pb::{self, server_message::Body};
-use tokio::io::{AsyncRead, AsyncReadExt};
+use ptt_proto::framing::{self, Decoder};
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::PATIENCE;
+
+/// One control stream: `send` writes to the relay, `inbox` holds what it
+/// sent back.
+pub struct Control<W> {
+    send: W,
+    /// The relay's messages.
+    pub inbox: Inbox,
+    next_id: u64,
+}
+
+impl<W: AsyncWrite + Unpin> Control<W> {
+    /// The control stream writing to `send` and reading into `inbox`.
+    pub fn new(send: W, inbox: Inbox) -> Self {
+        Self {
+            send,
+            inbox,
+            next_id: 1,
+        }
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub async fn send(&mut self, body: Request) -> anyhow::Result<u64> {
+        let request_id = self.next_id;
+        self.next_id += 1;
+        self.send_message(pb::ClientMessage {
+            request_id,
+            body: Some(body),
+        })
+        .await
+    }
+
+    /// Sends a `ClientMessage` as given, request id and body (even none)
+    /// included; returns its request id.
+    pub async fn send_message(&mut self, message: pb::ClientMessage) -> anyhow::Result<u64> {
+        let frame = framing::encode_to_bytes(&message)?;
+        self.send.write_all(&frame).await?;
+        Ok(message.request_id)
+    }
+
+    /// Writes raw bytes on the control stream (for malformed-input tests).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Sends a request and waits for its answer; events that arrive first
+    /// are kept for later.
+    pub async fn request(&mut self, body: Request) -> anyhow::Result<Body> {
+        let id = self.send(body).await?;
+        let answer = self
+            .inbox
+            .expect(|m| m.request_id == id)
+            .await
+            .with_context(|| format!("answer to request {id}"))?;
+        answer.body.context("answer without body")
+    }
+}
 
 /// The messages the relay sent on one control stream, read by a task of
 /// their own as they come.

@@ -161,11 +161,18 @@ async fn press_to_talk(chromium: &Chromium, hold: Duration) -> anyhow::Result<Va
 /// (from the folder returned with them).
 async fn start() -> anyhow::Result<(TestRelay, Chromium, tempfile::TempDir)> {
     let relay = TestRelay::start(&district()).await?;
+    let (chromium, dir) = chromium_with_tone().await?;
+    Ok((relay, chromium, dir))
+}
+
+/// Chromium whose microphone plays a 3 s tone in a loop, from a WAV in the
+/// folder returned with it (kept while the browser runs).
+async fn chromium_with_tone() -> anyhow::Result<(Chromium, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let microphone = dir.path().join("microphone.wav");
     listen::write_wav(&microphone, &tone(3.0))?;
     let chromium = Chromium::start_with_microphone(&microphone).await?;
-    Ok((relay, chromium, dir))
+    Ok((chromium, dir))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,10 +543,7 @@ async fn a_patrol_track_moves_its_marker_and_its_group_on_the_console() -> anyho
         .compound(102, "Compound B", 250.0, &[311], DISPATCHER);
     let relay = TestRelay::start(&directory).await?;
     let guards = relay.connect_all([301, 302, 311]).await;
-    let dir = tempfile::tempdir()?;
-    let microphone = dir.path().join("microphone.wav");
-    listen::write_wav(&microphone, &tone(3.0))?;
-    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    let (chromium, dir) = chromium_with_tone().await?;
     log_in(&chromium, &relay).await?;
 
     // The patrol waits by compound A, drives to compound B and waits there.
@@ -686,10 +690,7 @@ async fn measure_console_under_the_whole_district() -> anyhow::Result<()> {
         ids.len()
     );
 
-    let dir = tempfile::tempdir()?;
-    let microphone = dir.path().join("microphone.wav");
-    listen::write_wav(&microphone, &tone(3.0))?;
-    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    let (chromium, _microphone) = chromium_with_tone().await?;
     let browser = chromium.browser();
     browser
         .goto(&format!("http://{}/console", relay.ops))
@@ -834,10 +835,7 @@ async fn an_operator_adds_a_terminal_to_a_group_from_the_console() -> anyhow::Re
         config.admin_token = Some(TOKEN.parse().expect("token"));
     })
     .await?;
-    let dir = tempfile::tempdir()?;
-    let microphone = dir.path().join("microphone.wav");
-    listen::write_wav(&microphone, &tone(3.0))?;
-    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    let (chromium, _microphone) = chromium_with_tone().await?;
     log_in(&chromium, &relay).await?;
     let mut newcomer = Client::connect(relay.addr, &relay.cert, NEWCOMER).await?;
 
@@ -995,10 +993,7 @@ async fn the_map_draws_a_sites_tiles_under_its_zones() -> anyhow::Result<()> {
     assert_eq!(console["tiles"], template.as_str());
     // The map draws the relay's own backup-call radius.
     assert_eq!(console["backup_radius_m"], 250.0);
-    let dir = tempfile::tempdir()?;
-    let microphone = dir.path().join("microphone.wav");
-    listen::write_wav(&microphone, &tone(3.0))?;
-    let chromium = Chromium::start_with_microphone(&microphone).await?;
+    let (chromium, _microphone) = chromium_with_tone().await?;
     log_in(&chromium, &relay).await?;
 
     let shown = chromium

@@ -50,6 +50,7 @@ async fn a_console_talks_and_listens_over_webtransport_like_a_terminal() -> anyh
 
     // The console talks; the guard hears it.
     let answer = console
+        .control
         .request(Request::FloorRequest(pb::FloorRequest {
             group_id: 10,
             ..Default::default()
@@ -70,6 +71,7 @@ async fn a_console_talks_and_listens_over_webtransport_like_a_terminal() -> anyh
         .await?;
     assert_eq!(taken, 1);
     console
+        .control
         .request(Request::FloorRelease(pb::FloorRelease {
             group_id: 10,
             burst_id: burst,
@@ -141,8 +143,9 @@ async fn a_console_that_breaks_the_rules_is_cut_off_like_a_terminal() -> anyhow:
     // A length prefix of 70,000 bytes (varint), beyond the 64 KiB limit:
     // answered as for a terminal, then closed with code 1, which the
     // browser reads from the session's close.
-    console.send_raw(&[0xf0, 0xa2, 0x04]).await?;
+    console.control.send_raw(&[0xf0, 0xa2, 0x04]).await?;
     let error = console
+        .control
         .inbox
         .expect_body(|body| match body {
             Body::Error(error) => Some(error.clone()),
