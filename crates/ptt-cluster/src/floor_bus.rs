@@ -1,15 +1,16 @@
-//! Floor requests between relays: a terminal on one relay asks for the
-//! floor of a group another relay owns.
+//! Floor calls between relays: a terminal on one relay asks for the floor
+//! of a group another relay owns, gives it back, or leaves.
 //!
-//! The owner of a group's lease ([`HeldFloor`]) answers on the group's
-//! request subject, `ptt.floor.<group>`; any relay asks there with NATS
-//! request/reply. Only the owner listens, so a request reaches the one
+//! The owner of a group's lease ([`HeldFloor`]) takes calls on the group's
+//! subject, `ptt.floor.<group>`; any relay calls there with NATS
+//! request/reply. Only the owner listens, so a call reaches the one
 //! arbiter of the group, which queues it beside its own terminals' requests
-//! in the order it takes them in. Every answer carries the owner's fencing
-//! token, so a relay can tell an answer of an older owner from the current
-//! one's. An owner whose lease is no longer valid answers
-//! [`FloorAnswer::NotOwner`] instead of deciding, and a group nobody owns
-//! has nobody listening: the asker hears "no owner" at once from NATS.
+//! in the order it takes them in. The reply only says the owner took the
+//! call, under which fencing token; the arbiter's answers go to the
+//! terminal on the group's news ([`crate::NewsBus`]). An owner whose lease
+//! is no longer valid replies [`FloorAnswer::NotOwner`] instead, and a
+//! group nobody owns has nobody listening: the caller hears "no owner" at
+//! once from NATS.
 //!
 //! This is transport only: the floor's rules (priorities, queue,
 //! pre-emption) stay with the owner's arbiter (`ptt-floor`).
@@ -24,54 +25,96 @@ use serde::{Deserialize, Serialize};
 use crate::keeper::HeldFloor;
 use crate::unavailable::NatsUnavailable;
 
-/// A terminal's floor request, as one relay forwards it to the owner.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FloorRequest {
-    /// The terminal asking.
-    pub terminal: u32,
-    /// The priority it asks at (`ptt_floor::Priority`'s wire value); the
-    /// owner clamps it to the terminal's rights, as for its own terminals.
-    pub priority: u8,
-    /// The relay the terminal is on, where the answer and later floor
-    /// events go.
-    pub relay: String,
+/// A member's floor rights, carried with each call so the owner's arbiter
+/// can seat a terminal of another relay as that relay's directory says
+/// (`ptt_floor::MemberRights` in wire values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRights {
+    /// Whether the terminal may talk at all (false: listen-only).
+    pub may_talk: bool,
+    /// The highest priority its requests get (`ptt_floor::Priority`'s value).
+    pub max_priority: u8,
+    /// Whether it may pre-empt a lower-priority holder.
+    pub preemptive: bool,
 }
 
-/// The owner's decision on a [`FloorRequest`].
+/// What a terminal of another relay asks of the owner's arbiter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum FloorAction {
+    /// Ask for the floor.
+    Request {
+        /// The priority asked for (`ptt_floor::Priority`'s value); the owner
+        /// clamps it to the terminal's rights, as for its own terminals.
+        priority: u8,
+        /// Normal (0), broadcast (1) or emergency (2).
+        kind: u8,
+        /// An emergency's words for the control room.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        text: String,
+    },
+    /// Give the floor back, or withdraw a queued request.
+    Release {
+        /// The burst being ended, 0 for whatever the terminal holds.
+        burst: u32,
+        /// The last frame the terminal sent.
+        last_sequence: Option<u16>,
+    },
+    /// A dispatcher clears the group's emergency.
+    ClearEmergency,
+    /// The terminal left the group or lost its relay: its request is
+    /// withdrawn and a floor it holds is freed.
+    Leave {
+        /// The connection was lost (true) or the terminal asked (false).
+        disconnected: bool,
+    },
+}
+
+/// One call of a terminal of another relay, as that relay forwards it to
+/// the owner. The owner's answers to the terminal do not come back on the
+/// call's reply: they go out on the group's news ([`crate::NewsBus`]),
+/// addressed to the terminal and its session, in the order the arbiter
+/// decided them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FloorCall {
+    /// The relay the terminal is on.
+    pub relay: String,
+    /// The terminal.
+    pub terminal: u32,
+    /// Its session there: a call from an older session is ignored.
+    pub session: u64,
+    /// The terminal's request id, echoed in the answer's frame (0: none).
+    pub request_id: u64,
+    /// Its rights in the group.
+    pub rights: CallRights,
+    /// What it asks.
+    #[serde(flatten)]
+    pub action: FloorAction,
+}
+
+/// The owner's reply to a [`FloorCall`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "answer")]
 pub enum FloorAnswer {
-    /// The terminal may talk now, in burst `burst`.
-    Granted {
-        /// The burst the grant starts.
-        burst: u32,
-    },
-    /// The request waits at `position` (1 = next).
-    Queued {
-        /// 1-based place in the owner's queue.
-        position: u32,
-    },
-    /// Refused, for `reason` (`ptt_floor::DenyReason`'s name).
-    Denied {
-        /// Why.
-        reason: String,
-    },
-    /// The relay that got the request no longer holds a valid lease: ask
+    /// The owner's arbiter took the call; what it decided goes out on the
+    /// group's news.
+    Accepted,
+    /// The relay that got the call no longer holds a valid lease: ask
     /// again once the lease has a new owner.
     NotOwner,
 }
 
-/// An answer with the fencing token of the lease it was decided under.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A reply with the fencing token of the lease it was given under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FloorReply {
     /// The owner's fencing token.
     pub token: u64,
-    /// The decision.
+    /// Whether the owner took the call.
     #[serde(flatten)]
     pub answer: FloorAnswer,
 }
 
-/// Why a floor request between relays failed.
+/// Why a floor call between relays failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FloorBusError {
     /// No relay owns the group's floor (nobody listens on its subject).
@@ -88,7 +131,7 @@ pub enum FloorBusError {
         /// How long the asker waited.
         timeout: Duration,
     },
-    /// A message that is not a floor request or reply.
+    /// A message that is not a floor call or reply.
     #[error("unreadable floor message: {0}")]
     Unreadable(#[from] serde_json::Error),
     /// NATS could not take the request or the subscription.
@@ -96,7 +139,7 @@ pub enum FloorBusError {
     Unavailable(#[from] NatsUnavailable),
 }
 
-/// This relay's end of the floor requests between relays.
+/// This relay's end of the floor calls between relays.
 #[derive(Debug, Clone)]
 pub struct FloorBus {
     client: Client,
@@ -107,20 +150,20 @@ fn subject(group: u32) -> String {
 }
 
 impl FloorBus {
-    /// The floor requests over `client`.
+    /// The floor calls over `client`.
     pub fn new(client: Client) -> Self {
         Self { client }
     }
 
-    /// Asks the owner of `group`'s floor to decide `request`, waiting at
-    /// most `timeout` for its answer.
-    pub async fn request(
+    /// Hands `call` to the owner of `group`'s floor, waiting at most
+    /// `timeout` for it to say it took it.
+    pub async fn call(
         &self,
         group: u32,
-        request: &FloorRequest,
+        call: &FloorCall,
         timeout: Duration,
     ) -> Result<FloorReply, FloorBusError> {
-        let payload = Bytes::from(serde_json::to_vec(request)?);
+        let payload = Bytes::from(serde_json::to_vec(call)?);
         let asked = self.client.request(subject(group), payload);
         let message = match tokio::time::timeout(timeout, asked).await {
             Err(_) => return Err(FloorBusError::TimedOut { group, timeout }),
@@ -140,15 +183,21 @@ impl FloorBus {
         Ok(serde_json::from_slice(&message.payload)?)
     }
 
-    /// Starts taking `held`'s group's floor requests from the other relays.
+    /// Starts taking `held`'s group's floor calls from the other relays.
     /// The owner decides each only while `held.may_grant()`, and answers
     /// [`FloorAnswer::NotOwner`] otherwise. Stop by dropping the
     /// [`FloorInbox`] (before releasing the lease).
     pub async fn serve(&self, held: &HeldFloor) -> Result<FloorInbox, FloorBusError> {
         let group = held.group();
-        let subscriber = self.client.subscribe(subject(group)).await.map_err(|e| {
-            NatsUnavailable::new(format!("taking group {group}'s floor requests"), e)
-        })?;
+        let subscriber =
+            self.client.subscribe(subject(group)).await.map_err(|e| {
+                NatsUnavailable::new(format!("taking group {group}'s floor calls"), e)
+            })?;
+        // Once the server has the subscription, no caller hears "no owner".
+        self.client
+            .flush()
+            .await
+            .map_err(|e| NatsUnavailable::new(format!("taking group {group}'s floor calls"), e))?;
         Ok(FloorInbox {
             client: self.client.clone(),
             subscriber,
@@ -158,7 +207,7 @@ impl FloorBus {
     }
 }
 
-/// The floor requests other relays send to this owner, one group's.
+/// The floor calls other relays send to this owner, one group's.
 #[derive(Debug)]
 pub struct FloorInbox {
     client: Client,
@@ -167,35 +216,35 @@ pub struct FloorInbox {
     group: u32,
 }
 
-/// A request waiting for the owner's decision.
+/// A call waiting for the owner to take it.
 #[derive(Debug)]
-pub struct PendingFloorRequest {
+pub struct PendingFloorCall {
     /// What was asked.
-    pub request: FloorRequest,
+    pub call: FloorCall,
     reply_to: Subject,
     client: Client,
     token: u64,
 }
 
 impl FloorInbox {
-    /// The group whose requests these are.
+    /// The group whose calls these are.
     pub fn group(&self) -> u32 {
         self.group
     }
 
-    /// The next request; `None` once the NATS connection is gone for good.
-    /// A message that is not a request (or has nowhere to answer to) is
+    /// The next call; `None` once the NATS connection is gone for good.
+    /// A message that is not a call (or has nowhere to answer to) is
     /// skipped: it cannot have come from a relay.
-    pub async fn next(&mut self) -> Option<PendingFloorRequest> {
+    pub async fn next(&mut self) -> Option<PendingFloorCall> {
         while let Some(message) = self.subscriber.next().await {
             let Some(reply_to) = message.reply else {
                 continue;
             };
-            let Ok(request) = serde_json::from_slice::<FloorRequest>(&message.payload) else {
+            let Ok(call) = serde_json::from_slice::<FloorCall>(&message.payload) else {
                 continue;
             };
-            return Some(PendingFloorRequest {
-                request,
+            return Some(PendingFloorCall {
+                call,
                 reply_to,
                 client: self.client.clone(),
                 token: self.token,
@@ -205,8 +254,8 @@ impl FloorInbox {
     }
 }
 
-impl PendingFloorRequest {
-    /// Sends the owner's decision back to the asking relay.
+impl PendingFloorCall {
+    /// Tells the asking relay whether the owner took the call.
     pub async fn answer(self, answer: FloorAnswer) -> Result<(), FloorBusError> {
         let reply = FloorReply {
             token: self.token,
@@ -216,7 +265,7 @@ impl PendingFloorRequest {
         self.client
             .publish(self.reply_to, payload)
             .await
-            .map_err(|e| NatsUnavailable::new("answering a floor request", e))?;
+            .map_err(|e| NatsUnavailable::new("answering a floor call", e))?;
         Ok(())
     }
 }

@@ -64,6 +64,14 @@ impl HeldFloor {
             .is_some_and(|deadline| Instant::now() < deadline)
     }
 
+    /// Until when the floor may be granted, as the last successful renewal
+    /// set it; `None` once the lease is gone for good. A task that must stop
+    /// granting on time sleeps until then and asks [`HeldFloor::may_grant`]
+    /// again.
+    pub fn grantable_until(&self) -> Option<Instant> {
+        *self.deadline.borrow()
+    }
+
     /// Whether the lease is gone for good (refused by NATS, or released).
     pub fn is_lost(&self) -> bool {
         self.deadline.borrow().is_none()

@@ -14,27 +14,35 @@
 //!   and an owner that cannot renew stops granting before anyone else can
 //!   take the floor; a [`HeldFloor`] renews a lease in the background and
 //!   answers, without waiting on NATS, whether the floor may be granted now;
-//! - floor requests between relays ([`FloorBus`]): a terminal on one relay
+//! - floor calls between relays ([`FloorBus`]): a terminal on one relay
 //!   asks the owner of its group's floor, whose arbiter decides it beside
-//!   its own terminals' requests; answers carry the owner's fencing token;
+//!   its own terminals' requests; replies carry the owner's fencing token;
+//! - the floor's news ([`NewsBus`]): the owner publishes what its arbiter
+//!   tells members once per group, with the floor gate, and each relay
+//!   hands it to its own members;
 //! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
 //!   frame once on the group's subject, and every relay with listeners of
 //!   the group gets it once, to fan out to its own.
 //!
-//! Nothing here is wired into `pttd` yet: a relay without `--cluster` does
-//! not link to NATS at all.
+//! A relay joins with [`Cluster::join`] (`pttd --cluster nats://…`); a
+//! relay without `--cluster` never connects to NATS.
 #![forbid(unsafe_code)]
 
 mod floor_bus;
+mod join;
 mod keeper;
 mod lease;
+mod news;
 mod unavailable;
 mod voice;
 
 pub use floor_bus::{
-    FloorAnswer, FloorBus, FloorBusError, FloorInbox, FloorReply, FloorRequest, PendingFloorRequest,
+    CallRights, FloorAction, FloorAnswer, FloorBus, FloorBusError, FloorCall, FloorInbox,
+    FloorReply, PendingFloorCall,
 };
+pub use join::{Cluster, JoinError};
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
+pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};
 pub use unavailable::NatsUnavailable;
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

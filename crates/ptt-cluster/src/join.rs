@@ -1,0 +1,85 @@
+//! Joining a cluster: one NATS connection for everything a relay shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::floor_bus::FloorBus;
+use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
+use crate::news::NewsBus;
+use crate::voice::{VoiceBus, VoiceBusError};
+
+/// Why a relay could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The relay id is not one NATS subject token.
+    #[error(transparent)]
+    RelayId(#[from] VoiceBusError),
+    /// The NATS server did not accept the connection in time.
+    #[error("cannot reach the cluster's NATS at {url}: {reason}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// The client's error, or that it timed out.
+        reason: String,
+    },
+    /// JetStream would not open the lease bucket (is `-js` on?).
+    #[error(transparent)]
+    Leases(#[from] LeaseError),
+}
+
+/// A relay's membership in a cluster: its id and its ends of the leases,
+/// the floor calls, the floor news and the voice, all on one connection.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// This relay's id, unique in the cluster.
+    pub relay: Arc<str>,
+    /// Who owns each group's floor.
+    pub leases: FloorLeases,
+    /// Floor calls to a group's owner.
+    pub floor: FloorBus,
+    /// The owners' messages to members on other relays.
+    pub news: NewsBus,
+    /// Voice between relays.
+    pub voice: VoiceBus,
+}
+
+impl Cluster {
+    /// Connects to NATS at `url` (waiting at most `within`) as relay
+    /// `relay` and opens the lease bucket. Once joined, the client
+    /// reconnects on its own for as long as the relay runs.
+    pub async fn join(
+        url: &str,
+        relay: &str,
+        leases: LeaseConfig,
+        within: Duration,
+    ) -> Result<Self, JoinError> {
+        let connect = async_nats::ConnectOptions::new()
+            .name(format!("pttd {relay}"))
+            .connect(url);
+        let client = match tokio::time::timeout(within, connect).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => {
+                return Err(JoinError::Connect {
+                    url: url.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(JoinError::Connect {
+                    url: url.to_owned(),
+                    reason: format!("no answer within {within:?}"),
+                });
+            }
+        };
+        let voice = VoiceBus::new(client.clone(), relay)?;
+        let jetstream = async_nats::jetstream::new(client.clone());
+        let leases = FloorLeases::open(&jetstream, relay, leases).await?;
+        Ok(Self {
+            relay: relay.into(),
+            leases,
+            floor: FloorBus::new(client.clone()),
+            news: NewsBus::new(client, relay),
+            voice,
+        })
+    }
+}
