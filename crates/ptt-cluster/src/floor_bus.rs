@@ -52,6 +52,11 @@ pub enum FloorAction {
         /// An emergency's words for the control room.
         #[serde(default, skip_serializing_if = "String::is_empty")]
         text: String,
+        /// The terminal declared an emergency (answered with the group's
+        /// emergency state) rather than asked for the floor (answered with
+        /// a grant, a queue place or a refusal).
+        #[serde(default)]
+        declares: bool,
     },
     /// Give the floor back, or withdraw a queued request.
     Release {

@@ -10,7 +10,7 @@
 //! publisher on one subject, so every relay sees the owner's decisions in
 //! the order they were made.
 //!
-//! Each piece of news also carries the floor's gate (who may talk, in which
+//! News for every member also carries the floor's gate (who may talk, in which
 //! burst) and the current holder's announcement, so a relay that only
 //! listens can check its own talkers' voice and tell a late joiner who
 //! talks without asking the owner. The fencing token tells news of a
@@ -44,8 +44,11 @@ pub struct FloorNews {
     pub relay: String,
     /// The owner's fencing token.
     pub token: u64,
-    /// The floor gate after this news: `holder << 32 | burst`, 0 when idle.
-    pub gate: u64,
+    /// The floor gate after this news (`holder << 32 | burst`, 0 when
+    /// idle), on news for every member; `None` on news for one terminal,
+    /// which changes no gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<u64>,
     /// For one terminal's session, or (`None`) every member of the group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Addressee>,

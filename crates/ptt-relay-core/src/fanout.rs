@@ -23,6 +23,7 @@ use ptt_proto::voice::{self, Kind, VoiceDatagram, VoiceError};
 use ptt_recording::Recorder;
 
 use crate::clock::Clock;
+use crate::cluster::ClusterLink;
 use crate::group::{GroupShared, Groups};
 use crate::link::Link;
 use crate::metrics::{DropReason, Metrics};
@@ -55,6 +56,9 @@ pub struct Fanout {
     pub shards: ShardPosts,
     /// Each shard's probe of its latency to the wire, by shard index.
     pub wire: Arc<[WireProbe]>,
+    /// The cluster the relay is in, if any: each talker's frame is offered
+    /// to the other relays once.
+    pub cluster: Option<Arc<ClusterLink>>,
 }
 
 /// Forwards a datagram received from `from`, or says why it was dropped.
@@ -103,10 +107,16 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
     }
 
     let sent = fan_out(shared, group, &frame, from, None, started);
-    // One non-blocking queue push per frame, tail frames included.
-    shared
-        .recorder
-        .offer(group.id, burst, from.terminal, header.sequence, &frame);
+    if let Some(cluster) = &shared.cluster {
+        cluster.offer_voice(group.id, &frame);
+    }
+    // One non-blocking queue push per frame, tail frames included; in a
+    // cluster, only the relay that decides the group's floor records it.
+    if group.decides_here() {
+        shared
+            .recorder
+            .offer(group.id, burst, from.terminal, header.sequence, &frame);
+    }
     shared.metrics.forwarded.add(sent as u64);
     shared.metrics.forward_latency.observe(started.elapsed());
     Ok(Forwarded::Voice(sent))
@@ -244,6 +254,25 @@ fn serve_here(
         }
     }
     served
+}
+
+/// Hands a frame another relay's talker sent to every shard of this relay
+/// with listeners of `group` (this relay's shards all count as "other"
+/// shards: the frame was counted by the talker's relay).
+pub fn hand_over_to_listeners(
+    shared: &Fanout,
+    group: &Arc<GroupShared>,
+    frame: &Bytes,
+    talker: u32,
+    received: Instant,
+) {
+    let mut shards = 0u64;
+    for listener in group.listeners().iter() {
+        if listener.terminal != talker {
+            shards |= 1 << (listener.shard % 64);
+        }
+    }
+    hand_over(shared, group, frame, talker, None, shards, received);
 }
 
 /// Posts `frame` once to each shard in `shards` (a bit per shard), for its

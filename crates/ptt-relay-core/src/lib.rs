@@ -23,6 +23,7 @@ pub mod auth;
 pub mod browser;
 pub(crate) mod carrier;
 pub mod clock;
+pub mod cluster;
 pub mod dispatch;
 pub mod fanout;
 pub mod group;

@@ -262,6 +262,15 @@ pub struct Metrics {
     /// Handovers dropped because the receiving shard's inbox was full: that
     /// shard's listeners missed the frame.
     pub shard_handover_dropped: Counter,
+    /// Talkers' frames published to the other relays of the cluster (one
+    /// per frame, however many relays listen).
+    pub cluster_voice_out: Counter,
+    /// Frames not published: the queue to NATS was full or NATS refused.
+    pub cluster_voice_dropped: Counter,
+    /// Frames of other relays' talkers fanned out here.
+    pub cluster_voice_in: Counter,
+    /// Messages on a group's voice subject that were not its voice.
+    pub cluster_voice_unreadable: Counter,
     /// The recorder's own counters (files written, frames dropped, errors).
     pub recording: std::sync::Arc<ptt_recording::Counters>,
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ptt_calllog::{CallLog, CallLogError};
+use ptt_cluster::{Cluster, JoinError, LeaseConfig};
 use ptt_directory::{Directory, DirectoryError, GroupKind};
 use ptt_recording::{Recorder, RecordingError};
 use tokio_util::sync::CancellationToken;
@@ -21,9 +22,11 @@ use ptt_relay_core::auth::Authenticator;
 use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
+use ptt_relay_core::cluster::ClusterLink;
+use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
-use ptt_relay_core::group::{GroupContext, GroupShared, GroupTask, Groups};
+use ptt_relay_core::group::{GroupCluster, GroupContext, GroupShared, GroupTask, Groups};
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
@@ -41,6 +44,18 @@ use ptt_relay_core::view::RelayView;
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
 /// for the call log to drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// How long a relay in a cluster waits for NATS at start before it gives up.
+const JOIN_WITHIN: Duration = Duration::from_secs(5);
+
+/// Whether a group's floor is shared with the cluster's other relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Clustered {
+    /// A directory group: any relay's terminals may be members.
+    Yes,
+    /// A private call's slot: both ends are this relay's.
+    No,
+}
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +84,9 @@ pub enum RelayError {
     /// The recordings directory or the recording thread could not be set up.
     #[error(transparent)]
     Recording(#[from] RecordingError),
+    /// The cluster could not be joined at start.
+    #[error("joining the cluster: {0}")]
+    Cluster(#[from] JoinError),
     /// The QUIC configuration is invalid.
     #[error(transparent)]
     ServerConfig(#[from] ServerConfigError),
@@ -209,7 +227,12 @@ impl Relay {
         let mut receivers = Vec::new();
         for group in directory.groups() {
             let (shared, rx) = GroupShared::new(group.id.0, Arc::from(group.name.as_str()));
-            receivers.push((shared.clone(), rx, policy::floor_policy(&group.floor)));
+            receivers.push((
+                shared.clone(),
+                rx,
+                policy::floor_policy(&group.floor),
+                Clustered::Yes,
+            ));
             groups.insert(shared, group.kind == GroupKind::ControlRoom, group.all_call);
         }
         let mut private_slots = Vec::new();
@@ -217,7 +240,13 @@ impl Relay {
             let id = PRIVATE_CALL_GROUP_BASE + slot;
             let (shared, rx) =
                 GroupShared::new(id, Arc::from(format!("Private call {}", slot + 1)));
-            receivers.push((shared.clone(), rx, ptt_floor::FloorPolicy::default()));
+            // A private call's two ends are both terminals of this relay.
+            receivers.push((
+                shared.clone(),
+                rx,
+                ptt_floor::FloorPolicy::default(),
+                Clustered::No,
+            ));
             groups.insert(shared.clone(), false, false);
             private_slots.push(shared);
         }
@@ -284,6 +313,25 @@ impl Relay {
             shutdown: shutdown.clone(),
             browsers,
         };
+        let cluster = match config.cluster_join() {
+            Some(join) => {
+                let cluster =
+                    Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN)
+                        .await?;
+                tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
+                Some(ClusterLink::start(cluster, metrics.clone()))
+            }
+            None => None,
+        };
+        let fanout = Fanout {
+            groups: groups.clone(),
+            clock,
+            metrics: metrics.clone(),
+            recorder: recorder.clone(),
+            shards: posts,
+            wire: (0..shard_count).map(|_| WireProbe::default()).collect(),
+            cluster: cluster.clone(),
+        };
         let group_context = Arc::new(GroupContext {
             directory: directory.clone(),
             groups: groups.clone(),
@@ -293,6 +341,10 @@ impl Relay {
             recorder: recorder.clone(),
             shutdown: shutdown.clone(),
             emergencies: dispatch.clone(),
+            cluster: cluster.map(|link| GroupCluster {
+                voice: Arc::new(VoiceTap::new(link.clone(), fanout.clone())),
+                link,
+            }),
         });
         let resume_key =
             resume_key::load_or_create(&config.data_dir).map_err(|source| RelayError::DataDir {
@@ -306,14 +358,7 @@ impl Relay {
             metrics.clone(),
         );
         let sessions = Arc::new(SessionContext {
-            fanout: Fanout {
-                groups: groups.clone(),
-                clock,
-                metrics: metrics.clone(),
-                recorder,
-                shards: posts,
-                wire: (0..shard_count).map(|_| WireProbe::default()).collect(),
-            },
+            fanout,
             directory,
             roster,
             groups,
@@ -330,9 +375,12 @@ impl Relay {
         });
         let tasks = TaskTracker::new();
         let stop_groups = CancellationToken::new();
-        for (group, rx, policy) in receivers {
+        for (group, rx, policy, clustered) in receivers {
             let span = tracing::info_span!("group", id = group.id);
-            let task = GroupTask::new(group, rx, policy, group_context.clone());
+            let mut task = GroupTask::new(group, rx, policy, group_context.clone());
+            if clustered == Clustered::No {
+                task = task.local_only();
+            }
             tasks.spawn(task.run(stop_groups.clone()).instrument(span));
         }
         tasks.close();

@@ -40,6 +40,7 @@ fn press(terminal: u32, relay: &str) -> FloorCall {
             priority: u8::from(Priority::Normal),
             kind: 0,
             text: String::new(),
+            declares: false,
         },
     }
 }
@@ -85,7 +86,7 @@ async fn own_the_floor(
         let message = FloorNews {
             relay: RELAYS[0].to_owned(),
             token: held.token(),
-            gate: 0,
+            gate: None,
             to: Some(Addressee {
                 terminal: call.terminal,
                 session: call.session,

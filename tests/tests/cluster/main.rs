@@ -4,4 +4,5 @@
 
 mod floor_requests;
 mod leases;
+mod relays;
 mod voice;

@@ -82,6 +82,29 @@ pub enum Command {
         /// Answered with whether an emergency was active (and is now cleared).
         reply: tokio::sync::oneshot::Sender<bool>,
     },
+    /// What the cluster says about the group (relays in a cluster only).
+    Cluster(ClusterCommand),
+}
+
+/// What reaches a group task from the other relays of its cluster, or from
+/// the tasks it started to reach them.
+#[derive(Debug)]
+pub enum ClusterCommand {
+    /// This relay took the group's floor lease (nobody owned it) and takes
+    /// the other relays' calls on `calls`; `then` is the local command that
+    /// found no owner, handled now by this relay.
+    Owned {
+        /// The lease, renewed in the background.
+        held: ptt_cluster::HeldFloor,
+        /// The other relays' calls.
+        calls: ptt_cluster::FloorInbox,
+        /// The command to handle as the owner.
+        then: Box<Command>,
+    },
+    /// A call from a terminal of another relay, for this relay as the owner.
+    Call(ptt_cluster::PendingFloorCall),
+    /// News from the relay that owns the group's floor.
+    News(ptt_cluster::FloorNews),
 }
 
 /// What answers a floor-changing request.

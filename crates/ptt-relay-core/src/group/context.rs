@@ -10,7 +10,9 @@ use ptt_recording::Recorder;
 use tokio_util::sync::CancellationToken;
 
 use super::registry::Groups;
+use super::shared::GroupShared;
 use crate::clock::Clock;
+use crate::cluster::link::ClusterLink;
 use crate::log_sink::LogSink;
 use crate::metrics::Metrics;
 
@@ -22,6 +24,23 @@ pub trait EmergencyWatch: Send + Sync + fmt::Debug {
     fn declared(&self, group: u32, caller: u32);
     /// The emergency of `group` was cleared.
     fn cleared(&self, group: u32);
+}
+
+/// Hears a group's voice from the other relays of a cluster and fans it out
+/// to this relay's listeners; the cluster module implements it, so a group
+/// knows nothing of NATS or the fan-out.
+pub trait RemoteVoice: Send + Sync + fmt::Debug {
+    /// Starts hearing `group`'s voice; it stops when the handle is aborted.
+    fn hear(&self, group: Arc<GroupShared>) -> tokio::task::AbortHandle;
+}
+
+/// What a group task of a relay in a cluster uses besides its own relay.
+#[derive(Debug, Clone)]
+pub struct GroupCluster {
+    /// The leases, floor calls, news and voice.
+    pub link: Arc<ClusterLink>,
+    /// The other relays' voice for this relay's listeners.
+    pub voice: Arc<dyn RemoteVoice>,
 }
 
 /// The handles shared by every group task.
@@ -43,4 +62,6 @@ pub struct GroupContext {
     pub shutdown: CancellationToken,
     /// Told of emergencies.
     pub emergencies: Arc<dyn EmergencyWatch>,
+    /// The cluster the relay is in; `None` for a relay on its own.
+    pub cluster: Option<GroupCluster>,
 }

@@ -134,8 +134,7 @@ impl GroupTask {
                 kind,
             } => {
                 let taken = self.floor_taken_message(holder, burst.0, priority, kind);
-                self.group
-                    .broadcast(&link::frame(0, Body::FloorTaken(taken)));
+                self.broadcast(&link::frame(0, Body::FloorTaken(taken)));
             }
             Event::Idle { last_burst, ended } => {
                 // Nobody may talk until the next grant reopens the gate.
@@ -148,7 +147,7 @@ impl GroupTask {
                     }
                     BurstEnd::Left => pb::FloorIdleReason::HolderLeft,
                 };
-                self.group.broadcast(&link::frame(
+                self.broadcast(&link::frame(
                     0,
                     Body::FloorIdle(pb::FloorIdle {
                         group_id,
@@ -206,7 +205,7 @@ impl GroupTask {
                     recording,
                 });
                 match self.release_ack.take() {
-                    Some((link, request_id)) if link.terminal == holder.0 => {
+                    Some((member, request_id)) if member.terminal() == holder.0 => {
                         // The release is acknowledged once its record is on
                         // disk: what the relay acknowledged survives a crash.
                         self.ctx.log.log_durable(record, move |written| {
@@ -217,7 +216,7 @@ impl GroupTask {
                                     &format!("the call log failed: {error}"),
                                 ),
                             };
-                            link.send(request_id, answer);
+                            member.send(request_id, answer);
                         });
                     }
                     other => {
@@ -232,7 +231,7 @@ impl GroupTask {
                 let text = self
                     .pending
                     .as_mut()
-                    .filter(|pending| pending.link.terminal == by.0)
+                    .filter(|pending| pending.member.terminal() == by.0)
                     .map(|pending| std::mem::take(&mut pending.text))
                     .unwrap_or_default();
                 self.emergency = Some(ActiveEmergency {
@@ -274,22 +273,22 @@ impl GroupTask {
     /// refusal answers either kind of request.
     fn answer(&mut self, who: ParticipantId, body: Body, answers: Option<Answer>) {
         let answers_pending = self.pending.as_ref().is_some_and(|pending| {
-            pending.link.terminal == who.0
+            pending.member.terminal() == who.0
                 && (answers == Some(pending.answer) || matches!(body, Body::FloorDenied(_)))
         });
         if answers_pending && let Some(pending) = self.pending.take() {
             // The requesting session, even if the member list changed.
-            return pending.link.send(pending.request_id, body);
+            return pending.member.send(pending.request_id, body);
         }
-        if let Some(link) = self.members.get(&who.0) {
-            link.send(0, body);
+        if let Some(member) = self.member(who.0) {
+            member.send(0, body);
         }
     }
 
     /// Sends an unsolicited event to one member.
     fn tell(&self, who: ParticipantId, body: Body) {
-        if let Some(link) = self.members.get(&who.0) {
-            link.send(0, body);
+        if let Some(member) = self.member(who.0) {
+            member.send(0, body);
         }
     }
 
@@ -302,6 +301,9 @@ impl GroupTask {
                 link.send_frame(event.clone());
             }
         }
+        // The other relays' members (a declarer there hears it twice: this
+        // and its answer).
+        self.publish_news(event.to_vec());
         self.ctx.groups.notify_control_room(self.group.id, &event);
         self.answer(by, Body::EmergencyState(state), Some(Answer::Emergency));
     }

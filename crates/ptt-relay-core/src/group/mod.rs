@@ -10,12 +10,15 @@
 mod command;
 pub mod context;
 mod events;
+mod member;
 pub mod registry;
+mod seat;
+mod seat_state;
 mod shared;
 mod task;
 
-pub use command::{Answer, Command, MAX_EMERGENCY_TEXT};
-pub use context::{EmergencyWatch, GroupContext};
+pub use command::{Answer, ClusterCommand, Command, MAX_EMERGENCY_TEXT};
+pub use context::{EmergencyWatch, GroupCluster, GroupContext, RemoteVoice};
 pub use registry::Groups;
 pub use shared::{COMMAND_QUEUE, GroupShared, TAIL_GRACE_MS};
 pub use task::GroupTask;

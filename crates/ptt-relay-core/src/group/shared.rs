@@ -2,7 +2,7 @@
 //! the listeners, the tail window, and the queue into the group's task.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use ptt_proto::voice::seq_cmp;
@@ -56,6 +56,10 @@ pub struct GroupShared {
     /// `1 << 32 | declarer` while the group is in emergency, 0 otherwise;
     /// published by the group task like `queue_len`.
     pub(crate) emergency: AtomicU64,
+    /// Whether this relay decides the group's floor: always alone; in a
+    /// cluster, while it owns the group's lease. Only that relay records
+    /// the group's bursts.
+    decides_here: AtomicBool,
     /// The relay's own count of the group's voice (frames fanned out,
     /// datagrams handed and refused), kept here so the fan-out counts
     /// without a lookup.
@@ -79,6 +83,7 @@ impl GroupShared {
             frames: AtomicU64::new(0),
             queue_len: AtomicU32::new(0),
             emergency: AtomicU64::new(0),
+            decides_here: AtomicBool::new(true),
             traffic: GroupTraffic::default(),
             commands,
         });
@@ -173,6 +178,23 @@ impl GroupShared {
     pub async fn command(&self, command: Command) {
         // The task ends only at shutdown, when nobody needs an answer.
         let _ = self.commands.send(command).await;
+    }
+
+    /// Whether this relay decides the group's floor (and records it).
+    #[inline]
+    pub fn decides_here(&self) -> bool {
+        self.decides_here.load(Ordering::Relaxed)
+    }
+
+    /// Says whether this relay decides the group's floor now.
+    pub(crate) fn set_decides_here(&self, decides: bool) {
+        self.decides_here.store(decides, Ordering::Relaxed);
+    }
+
+    /// Another door to the group's task, for the tasks the group task
+    /// starts itself (what another relay says about the group).
+    pub(crate) fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
     }
 
     /// Sends a framed message to every listener.

@@ -13,6 +13,8 @@ use tokio::sync::mpsc;
 
 use super::command::{Answer, Command};
 use super::context::GroupContext;
+use super::member::Member;
+use super::seat_state::{Seat, Taps};
 use super::shared::GroupShared;
 use crate::link::Link;
 use crate::metrics::DenialReason;
@@ -22,7 +24,7 @@ use ptt_calllog::ADMIN_TERMINAL;
 /// A request waiting for the event that answers it.
 #[derive(Debug, Clone)]
 pub(super) struct Pending {
-    pub(super) link: Arc<Link>,
+    pub(super) member: Member,
     pub(super) request_id: u64,
     pub(super) answer: Answer,
     /// The declarer's text, if the request declares an emergency.
@@ -51,7 +53,7 @@ pub struct GroupTask {
     /// The request the next answering event for this terminal answers.
     pub(super) pending: Option<Pending>,
     /// A release waiting for the end of its burst to be logged durably.
-    pub(super) release_ack: Option<(Arc<Link>, u64)>,
+    pub(super) release_ack: Option<(Member, u64)>,
     /// Latest media time handed to the floor (relay-clock ms).
     media_synced_ms: u64,
     /// The emergency, while one is active.
@@ -67,6 +69,14 @@ pub struct GroupTask {
     /// When each open floor request reached this task, for the access time
     /// observed at its grant (kept while the request waits in the queue).
     pub(super) requested_at: HashMap<u32, Instant>,
+    /// The floor rights of this relay's members (to seat them again at a
+    /// fresh arbiter when the floor changes hands in a cluster).
+    pub(super) rights: HashMap<u32, MemberRights>,
+    /// Who decides the floor: this relay alone, or in a cluster the owner
+    /// of the group's lease (`seat`).
+    pub(super) seat: Seat,
+    /// What the group hears of the other relays, in a cluster.
+    pub(super) taps: Taps,
 }
 
 impl GroupTask {
@@ -77,6 +87,9 @@ impl GroupTask {
         policy: FloorPolicy,
         ctx: Arc<GroupContext>,
     ) -> Self {
+        let clustered = ctx.cluster.is_some();
+        // In a cluster nobody decides a group until a relay takes its lease.
+        group.set_decides_here(!clustered);
         Self {
             group,
             ctx,
@@ -91,7 +104,18 @@ impl GroupTask {
             current_burst: 0,
             leaving_disconnected: false,
             requested_at: HashMap::new(),
+            rights: HashMap::new(),
+            seat: Seat::first(clustered),
+            taps: Taps::default(),
         }
+    }
+
+    /// Keeps the group to this relay even in a cluster (a private call's
+    /// slot: both ends are terminals of this relay).
+    pub fn local_only(mut self) -> Self {
+        self.seat = Seat::first(false);
+        self.group.set_decides_here(true);
+        self
     }
 
     /// Runs until `stop` is cancelled — after the sessions have ended, so
@@ -99,6 +123,7 @@ impl GroupTask {
     pub async fn run(mut self, stop: tokio_util::sync::CancellationToken) {
         loop {
             let deadline = self.floor.poll_timeout();
+            let seat_deadline = self.seat_deadline();
             tokio::select! {
                 () = stop.cancelled() => break,
                 command = self.commands.recv() => {
@@ -110,11 +135,14 @@ impl GroupTask {
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.sync_media(now);
+                    self.check_lease(now);
                     self.floor.handle_timeout(now);
                 }
+                () = sleep_until(seat_deadline) => self.seat_tick(Instant::now()),
             }
             self.drain_events();
             self.answer_unanswered();
+            self.sync_taps();
         }
         // Commands queued before the stop (the last sessions' leaves) still
         // count: the bursts they end belong in the call log.
@@ -138,14 +166,14 @@ impl GroupTask {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        let link = pending.link;
+        let member = pending.member;
         let body = match pending.answer {
             Answer::Emergency => {
                 Body::EmergencyState(self.emergency_state(self.emergency.is_some(), 0))
             }
             Answer::Floor => wire::error(pb::ErrorReason::Internal, "the floor did not answer"),
         };
-        link.send(pending.request_id, body);
+        member.send(pending.request_id, body);
     }
 
     /// Tells the floor about media the hot path forwarded since last time, so
@@ -162,7 +190,16 @@ impl GroupTask {
         }
     }
 
-    fn handle(&mut self, now: Instant, command: Command) {
+    pub(super) fn handle(&mut self, now: Instant, command: Command) {
+        if matches!(
+            command,
+            Command::Request { .. } | Command::Release { .. } | Command::ClearEmergency { .. }
+        ) {
+            self.check_lease(now);
+            if self.follows() {
+                return self.forward(command);
+            }
+        }
         match command {
             Command::Join {
                 link,
@@ -188,18 +225,8 @@ impl GroupTask {
                     self.ctx.metrics.count_denial(DenialReason::NotMember);
                     return from.send(request_id, not_member(self.group.id));
                 }
-                let terminal = ParticipantId(from.terminal);
-                // A queued requester asking again keeps its first arrival.
-                if !self.floor.queue().any(|queued| queued.who == terminal) {
-                    self.requested_at.insert(terminal.0, now);
-                }
-                self.pending = Some(Pending {
-                    link: from,
-                    request_id,
-                    answer,
-                    text,
-                });
-                self.floor.handle_request(now, terminal, priority, kind);
+                let member = Member::Local(from);
+                self.request(now, member, answer, priority, kind, text, request_id);
             }
             Command::Release {
                 from,
@@ -207,75 +234,121 @@ impl GroupTask {
                 last_sequence,
                 request_id,
             } => {
-                let terminal = ParticipantId(from.terminal);
                 if !self.is_current(&from) {
                     if request_id != 0 {
                         from.send(request_id, not_member_error());
                     }
                     return;
                 }
-                let state = self.floor.state();
-                if burst != 0
-                    && state.holder() == Some(terminal)
-                    && state.burst().map(|b| b.0) != Some(burst)
-                {
-                    // A late release of an earlier burst (e.g. sent before a
-                    // pre-emption) must not end the burst it holds now.
-                    if request_id != 0 {
-                        from.send(request_id, Body::Ack(pb::Ack {}));
-                    }
-                    return;
-                }
-                if self.floor.holder() == Some(terminal) && request_id != 0 {
-                    // Answered once the burst's record is durable.
-                    self.release_ack = Some((from.clone(), request_id));
-                } else if request_id != 0 {
-                    from.send(request_id, Body::Ack(pb::Ack {}));
-                }
-                if self.floor.holder() == Some(terminal) {
-                    self.released_through = last_sequence;
-                }
-                self.floor.handle_release(now, terminal);
-                self.drain_events();
-                self.released_through = None;
-                // A release that ended no burst (the floor had just been
-                // revoked) is answered at once.
-                if let Some((link, request_id)) = self.release_ack.take() {
-                    link.send(request_id, Body::Ack(pb::Ack {}));
-                }
+                let member = Member::Local(from);
+                self.release(now, member, burst, last_sequence, request_id);
             }
             Command::ClearEmergency { from, request_id } => {
                 if !self.is_current(&from) {
                     return from.send(request_id, not_member_error());
                 }
-                match self
-                    .floor
-                    .handle_clear_emergency(now, ParticipantId(from.terminal))
-                {
-                    Ok(()) => {
-                        self.pending = Some(Pending {
-                            link: from,
-                            request_id,
-                            answer: Answer::Emergency,
-                            text: String::new(),
-                        });
-                    }
-                    Err(ClearEmergencyError::NotInEmergency) => {
-                        from.send(
-                            request_id,
-                            Body::EmergencyState(self.emergency_state(false, 0)),
-                        );
-                    }
-                    Err(error) => {
-                        from.send(
-                            request_id,
-                            wire::error(pb::ErrorReason::Forbidden, &error.to_string()),
-                        );
-                    }
-                }
+                self.clear_emergency(now, Member::Local(from), request_id);
             }
             Command::AdminClearEmergency { reply } => {
                 let _ = reply.send(self.admin_clear_emergency(now));
+            }
+            Command::Cluster(command) => self.handle_cluster(now, command),
+        }
+    }
+
+    /// A member's floor request (the member checked as current).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn request(
+        &mut self,
+        now: Instant,
+        member: Member,
+        answer: Answer,
+        priority: ptt_floor::Priority,
+        kind: ptt_floor::RequestKind,
+        text: String,
+        request_id: u64,
+    ) {
+        let terminal = ParticipantId(member.terminal());
+        // A queued requester asking again keeps its first arrival.
+        if !self.floor.queue().any(|queued| queued.who == terminal) {
+            self.requested_at.insert(terminal.0, now);
+        }
+        self.pending = Some(Pending {
+            member,
+            request_id,
+            answer,
+            text,
+        });
+        self.floor.handle_request(now, terminal, priority, kind);
+    }
+
+    /// A member's release of its burst or queued request.
+    pub(super) fn release(
+        &mut self,
+        now: Instant,
+        member: Member,
+        burst: u32,
+        last_sequence: Option<u16>,
+        request_id: u64,
+    ) {
+        let terminal = ParticipantId(member.terminal());
+        let state = self.floor.state();
+        if burst != 0
+            && state.holder() == Some(terminal)
+            && state.burst().map(|b| b.0) != Some(burst)
+        {
+            // A late release of an earlier burst (e.g. sent before a
+            // pre-emption) must not end the burst it holds now.
+            if request_id != 0 {
+                member.send(request_id, Body::Ack(pb::Ack {}));
+            }
+            return;
+        }
+        let holds = self.floor.holder() == Some(terminal);
+        if holds && request_id != 0 {
+            // Answered once the burst's record is durable.
+            self.release_ack = Some((member, request_id));
+        } else if request_id != 0 {
+            member.send(request_id, Body::Ack(pb::Ack {}));
+        }
+        if holds {
+            self.released_through = last_sequence;
+        }
+        self.floor.handle_release(now, terminal);
+        self.drain_events();
+        self.released_through = None;
+        // A release that ended no burst (the floor had just been revoked)
+        // is answered at once.
+        if let Some((member, request_id)) = self.release_ack.take() {
+            member.send(request_id, Body::Ack(pb::Ack {}));
+        }
+    }
+
+    /// A dispatcher member clears the group's emergency.
+    pub(super) fn clear_emergency(&mut self, now: Instant, member: Member, request_id: u64) {
+        match self
+            .floor
+            .handle_clear_emergency(now, ParticipantId(member.terminal()))
+        {
+            Ok(()) => {
+                self.pending = Some(Pending {
+                    member,
+                    request_id,
+                    answer: Answer::Emergency,
+                    text: String::new(),
+                });
+            }
+            Err(ClearEmergencyError::NotInEmergency) => {
+                member.send(
+                    request_id,
+                    Body::EmergencyState(self.emergency_state(false, 0)),
+                );
+            }
+            Err(error) => {
+                member.send(
+                    request_id,
+                    wire::error(pb::ErrorReason::Forbidden, &error.to_string()),
+                );
             }
         }
     }
@@ -325,9 +398,10 @@ impl GroupTask {
         }
         self.floor.handle_join(now, ParticipantId(terminal), rights);
         self.members.insert(terminal, link.clone());
+        self.rights.insert(terminal, rights);
         self.publish_listeners();
         info.joined = true;
-        let floor = self.floor_taken();
+        let floor = self.announced_floor();
         let emergency = self
             .emergency
             .is_some()
@@ -374,7 +448,11 @@ impl GroupTask {
         self.drain_events();
         self.leaving_disconnected = false;
         self.members.remove(&terminal);
+        self.rights.remove(&terminal);
         self.publish_listeners();
+        if self.follows() {
+            self.forward_leave(terminal, session, disconnected);
+        }
         if request_id != 0 {
             link.send(
                 request_id,

@@ -23,9 +23,11 @@
 //!   `private-call-answer-timeout`;
 //! - `limits.rs`: a session's request limits, `rate-*` (`"N/M"`: N a second, M at once),
 //!   with [`Config::rate_limits`]; `rate_text.rs`: how such a rate is read;
+//! - `cluster.rs`: `cluster` and `relay-id`, with [`Config::cluster_join`];
 //! - `load.rs`: `--config` and the merging of file, environment and flags ([`Cli::load`]);
 //! - `error.rs`: [`ConfigError`].
 
+mod cluster;
 mod dispatch;
 mod error;
 mod limits;

@@ -427,6 +427,17 @@ pub struct Config {
     #[serde(with = "duration_serde")]
     pub private_call_answer_timeout: Duration,
 
+    /// NATS server of the cluster to join (`nats://host:port`): relays sharing it serve one
+    /// district together, each group's floor decided by one of them at a time. Unset, the
+    /// relay runs alone and never connects to NATS.
+    #[arg(long, value_name = "URL", env = "PTTD_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// This relay's id in its cluster, unique among its relays (letters, digits, `-`, `_`);
+    /// needed with `cluster`.
+    #[arg(long, value_name = "ID", env = "PTTD_RELAY_ID")]
+    pub relay_id: Option<String>,
+
     /// Floor requests one terminal may make (not emergency ones; releases are never limited):
     /// "N/M" is N a second on average and M at once. Beyond it `RATE_LIMITED`.
     #[arg(long, value_name = "N/M", default_value = "10/20", value_parser = parse_rate_arg, env = "PTTD_RATE_FLOOR")]
@@ -535,6 +546,8 @@ impl Default for Config {
             backup_radius_m: 400,
             private_calls: 64,
             private_call_answer_timeout: Duration::from_secs(30),
+            cluster: None,
+            relay_id: None,
             rate_floor: Rate::new(10.0, 20.0),
             rate_membership: Rate::new(20.0, 50.0),
             rate_location: Rate::new(100.0, 200.0),
@@ -561,6 +574,7 @@ impl Config {
         self.validate_storage()?;
         self.validate_dispatch()?;
         self.validate_login()?;
+        self.validate_cluster()?;
         if self.log.trim().is_empty() {
             return invalid("log", "must not be empty");
         }

@@ -1,0 +1,102 @@
+//! The relay's handle on its cluster and the queues to NATS.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ptt_cluster::{Cluster, FloorNews};
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+
+/// Frames waiting to be published; beyond it the newest is dropped and
+/// counted (NATS is not taking them fast enough).
+pub const VOICE_OUT_QUEUE: usize = 4096;
+
+/// News waiting to be published.
+pub const NEWS_OUT_QUEUE: usize = 4096;
+
+/// Frames or news published before one flush.
+const PUBLISH_BATCH: usize = 64;
+
+/// The relay's handle on its cluster: the NATS ends and the outgoing queues.
+#[derive(Debug)]
+pub struct ClusterLink {
+    /// The relay's ends of the leases, calls, news and voice.
+    pub cluster: Cluster,
+    voice_out: mpsc::Sender<(u32, Bytes)>,
+    news_out: mpsc::Sender<(u32, FloorNews)>,
+    metrics: Arc<Metrics>,
+}
+
+impl ClusterLink {
+    /// Starts the publisher tasks on the current runtime; they end when the
+    /// link is dropped.
+    pub fn start(cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Self> {
+        let (voice_out, voice_rx) = mpsc::channel(VOICE_OUT_QUEUE);
+        let (news_out, news_rx) = mpsc::channel(NEWS_OUT_QUEUE);
+        tokio::spawn(publish_voice(cluster.clone(), voice_rx, metrics.clone()));
+        tokio::spawn(publish_news(cluster.clone(), news_rx));
+        Arc::new(Self {
+            cluster,
+            voice_out,
+            news_out,
+            metrics,
+        })
+    }
+
+    /// This relay's id in the cluster.
+    pub fn relay(&self) -> &str {
+        &self.cluster.relay
+    }
+
+    /// Queues a talker's stamped frame of `group` for the other relays.
+    /// Never waits: a full queue drops the frame, counted.
+    #[inline]
+    pub fn offer_voice(&self, group: u32, frame: &Bytes) {
+        if self.voice_out.try_send((group, frame.clone())).is_err() {
+            self.metrics.cluster_voice_dropped.inc();
+        }
+    }
+
+    /// Queues a group owner's news for the relays with members.
+    pub fn offer_news(&self, group: u32, news: FloorNews) {
+        if self.news_out.try_send((group, news)).is_err() {
+            tracing::warn!(group, "floor news dropped: NATS is not taking it");
+        }
+    }
+}
+
+/// Publishes queued frames, one flush per batch, until the link is gone.
+async fn publish_voice(
+    cluster: Cluster,
+    mut frames: mpsc::Receiver<(u32, Bytes)>,
+    metrics: Arc<Metrics>,
+) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while frames.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        for (group, frame) in batch.drain(..) {
+            match cluster.voice.publish(group, frame).await {
+                Ok(()) => metrics.cluster_voice_out.inc(),
+                Err(_) => metrics.cluster_voice_dropped.inc(),
+            }
+        }
+        if let Err(error) = cluster.voice.flush().await {
+            tracing::debug!(%error, "voice to the cluster not flushed");
+        }
+    }
+}
+
+/// Publishes queued news in order until the link is gone.
+async fn publish_news(cluster: Cluster, mut news: mpsc::Receiver<(u32, FloorNews)>) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while news.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        for (group, item) in batch.drain(..) {
+            if let Err(error) = cluster.news.publish(group, &item).await {
+                tracing::warn!(group, %error, "floor news not published");
+            }
+        }
+        if let Err(error) = cluster.voice.flush().await {
+            tracing::debug!(%error, "floor news not flushed");
+        }
+    }
+}

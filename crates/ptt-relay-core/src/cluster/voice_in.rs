@@ -1,0 +1,87 @@
+//! Voice from the other relays' talkers, fanned out to this relay's
+//! listeners.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ptt_cluster::GroupVoice;
+use ptt_proto::voice::{Kind, VoiceDatagram};
+use tokio::task::AbortHandle;
+
+use super::link::ClusterLink;
+use crate::fanout::{Fanout, hand_over_to_listeners};
+use crate::group::GroupShared;
+use crate::group::context::RemoteVoice;
+
+/// The other relays' voice for this relay's listeners: what a group task
+/// starts while it has listeners here (or decides the floor).
+#[derive(Debug)]
+pub struct VoiceTap {
+    link: Arc<ClusterLink>,
+    fanout: Fanout,
+}
+
+impl VoiceTap {
+    /// Hears voice through `link` and fans it out with `fanout`.
+    pub fn new(link: Arc<ClusterLink>, fanout: Fanout) -> Self {
+        Self { link, fanout }
+    }
+}
+
+impl RemoteVoice for VoiceTap {
+    fn hear(&self, group: Arc<GroupShared>) -> AbortHandle {
+        let bus = self.link.cluster.voice.clone();
+        let fanout = self.fanout.clone();
+        tokio::spawn(async move {
+            match bus.subscribe(group.id).await {
+                Ok(voice) => hear_voice(group, voice, fanout).await,
+                Err(error) => {
+                    tracing::warn!(group = group.id, %error, "cannot hear the other relays' voice");
+                }
+            }
+        })
+        .abort_handle()
+    }
+}
+
+/// Hears `group`'s voice from the other relays until `voice` ends (the
+/// subscription is dropped by aborting this task): each frame goes once to
+/// each of this relay's shards with listeners of the group, as a frame
+/// from another shard does. While this relay owns the group's floor the
+/// frame also counts as the holder's media (the talk and inactivity
+/// timers) and goes to the recorder, which records each burst once, at
+/// its owner.
+pub async fn hear_voice(group: Arc<GroupShared>, mut voice: GroupVoice, fanout: Fanout) {
+    while let Some(remote) = voice.next().await {
+        let received = Instant::now();
+        let Ok(parsed) = VoiceDatagram::parse(remote.datagram.clone()) else {
+            fanout.metrics.cluster_voice_unreadable.inc();
+            continue;
+        };
+        let header = parsed.header;
+        if header.group_id != group.id || header.kind == Kind::KeepAlive {
+            fanout.metrics.cluster_voice_unreadable.inc();
+            continue;
+        }
+        fanout.metrics.cluster_voice_in.inc();
+        if group.decides_here() {
+            if group.burst_of(header.talker_id) == Some(header.burst_id) {
+                group.note_media(fanout.clock.now_ms());
+            }
+            fanout.recorder.offer(
+                group.id,
+                header.burst_id,
+                header.talker_id,
+                header.sequence,
+                &remote.datagram,
+            );
+        }
+        hand_over_to_listeners(
+            &fanout,
+            &group,
+            &remote.datagram,
+            header.talker_id,
+            received,
+        );
+    }
+}

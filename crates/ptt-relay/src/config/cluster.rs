@@ -1,0 +1,116 @@
+//! The cluster: `cluster` (the NATS server relays share) and `relay-id` (this relay's name
+//! among them), and the rules these settings must meet.
+
+use super::error::{ConfigError, invalid};
+use super::settings::Config;
+
+/// Where and as whom a relay joins its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterJoin {
+    /// The NATS server's URL.
+    pub url: String,
+    /// This relay's id.
+    pub relay: String,
+}
+
+impl Config {
+    /// The cluster part of [`Config::validate`].
+    pub(super) fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.cluster else {
+            if self.relay_id.is_some() {
+                return invalid("relay-id", "is only used with cluster");
+            }
+            return Ok(());
+        };
+        let scheme_ok = ["nats://", "tls://"].iter().any(|scheme| {
+            url.strip_prefix(scheme)
+                .is_some_and(|rest| !rest.is_empty())
+        });
+        if !scheme_ok {
+            return invalid("cluster", "must be a nats:// or tls:// URL with a host");
+        }
+        let Some(relay) = &self.relay_id else {
+            return invalid("relay-id", "is needed with cluster: each relay's own name");
+        };
+        let usable = !relay.is_empty()
+            && relay.len() <= 64
+            && relay
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !usable {
+            return invalid(
+                "relay-id",
+                "must be 1 to 64 letters, digits, '-' or '_' (it names NATS subjects)",
+            );
+        }
+        Ok(())
+    }
+
+    /// Where to join the cluster, if the relay is in one (after [`Config::validate`]).
+    pub fn cluster_join(&self) -> Option<ClusterJoin> {
+        Some(ClusterJoin {
+            url: self.cluster.clone()?,
+            relay: self.relay_id.clone()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(cluster: Option<&str>, relay: Option<&str>) -> Config {
+        Config {
+            cluster: cluster.map(str::to_owned),
+            relay_id: relay.map(str::to_owned),
+            ..Config::default()
+        }
+    }
+
+    fn field_of(config: &Config) -> &'static str {
+        match config.validate_cluster() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            other => panic!("{config:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn alone_by_default_and_a_cluster_needs_a_url_and_a_relay_id() {
+        assert_eq!(Config::default().cluster_join(), None);
+        Config::default().validate_cluster().unwrap();
+        let joined = with(Some("nats://127.0.0.1:4222"), Some("relay-a"));
+        joined.validate_cluster().unwrap();
+        assert_eq!(
+            joined.cluster_join(),
+            Some(ClusterJoin {
+                url: "nats://127.0.0.1:4222".to_owned(),
+                relay: "relay-a".to_owned(),
+            })
+        );
+        assert_eq!(
+            field_of(&with(Some("nats://127.0.0.1:4222"), None)),
+            "relay-id"
+        );
+        assert_eq!(
+            field_of(&with(Some("http://127.0.0.1"), Some("a"))),
+            "cluster"
+        );
+        assert_eq!(field_of(&with(Some("nats://"), Some("a"))), "cluster");
+        assert_eq!(field_of(&with(Some("nats://h"), Some("a.b"))), "relay-id");
+        assert_eq!(field_of(&with(None, Some("a"))), "relay-id");
+    }
+
+    #[test]
+    fn the_file_names_the_line_of_a_bad_cluster_setting() {
+        let text = "# cluster\ncluster = 4222\n";
+        match Config::from_toml_str(text, "pttd.toml") {
+            Err(ConfigError::Parse {
+                location, field, ..
+            }) => {
+                assert_eq!(location.line, 2);
+                assert_eq!(field.as_deref(), Some("cluster"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Relays in one cluster (`pttd --cluster`) serving one group together: real
+//! relays with their own data, QUIC ports and NATS connections, terminals
+//! logged in to different relays, one NATS server.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use ptt_proto::pb::server_message::Body;
+use ptt_tests::client::granted;
+use ptt_tests::nats::NatsServer;
+use ptt_tests::{Client, TestDirectory, TestRelay, opus};
+
+const GROUP: u32 = 11;
+const RELAYS: [&str; 3] = ["relay-a", "relay-b", "relay-c"];
+/// Frames of the burst every listener must hear once each.
+const FRAMES: u16 = 200;
+/// How long a listener waits for a frame before counting the rest lost.
+const QUIET: Duration = Duration::from_secs(2);
+
+fn district() -> TestDirectory {
+    TestDirectory::new().guards(1..=6).group(GROUP, 1..=6)
+}
+
+/// Relays a, b and c of one cluster on `nats`.
+async fn cluster(nats: &NatsServer, directory: &TestDirectory) -> anyhow::Result<Vec<TestRelay>> {
+    let mut relays = Vec::new();
+    for id in RELAYS {
+        let relay = TestRelay::start_with(directory, |config| {
+            config.cluster = Some(nats.url());
+            config.relay_id = Some(id.to_owned());
+        })
+        .await?;
+        relays.push(relay);
+    }
+    Ok(relays)
+}
+
+/// Sends frame 0 of `burst` every 20 ms until every listener heard one:
+/// their relays hear the group's voice from then on.
+async fn warm_up(talker: &Client, listeners: &[&Client], burst: u32) -> anyhow::Result<()> {
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut heard = vec![false; listeners.len()];
+    while heard.iter().any(|h| !h) {
+        ensure!(
+            Instant::now() < until,
+            "not every relay hears the group: {heard:?}"
+        );
+        talker.send_datagram(opus::datagram(GROUP, burst, 0, 0))?;
+        for (listener, heard) in listeners.iter().zip(heard.iter_mut()) {
+            while let Some(frame) = listener.recv_voice(Duration::from_millis(20)).await {
+                *heard |= frame.header.sequence == 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `listener`'s voice until nothing came for [`QUIET`]: how often each
+/// sequence number of `talker`'s burst `burst` arrived.
+async fn heard(listener: &Client, talker: u32, burst: u32) -> BTreeMap<u16, u32> {
+    let mut counts = BTreeMap::new();
+    while let Some(frame) = listener.recv_voice(QUIET).await {
+        let header = frame.header;
+        if header.talker_id == talker && header.burst_id == burst && header.sequence > 0 {
+            *counts.entry(header.sequence).or_default() += 1;
+        }
+    }
+    counts
+}
+
+fn exactly_once(counts: &BTreeMap<u16, u32>, frames: u16) -> Result<(), String> {
+    let missing: Vec<u16> = (1..=frames).filter(|s| !counts.contains_key(s)).collect();
+    let twice: Vec<u16> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(s, _)| *s)
+        .collect();
+    if missing.is_empty() && twice.is_empty() && counts.len() == usize::from(frames) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {frames} heard; missing {missing:?}, twice {twice:?}",
+            counts.len()
+        ))
+    }
+}
+
+fn taken_by(body: &Body) -> Option<(u32, u32)> {
+    match body {
+        Body::FloorTaken(taken) => Some((taken.holder_terminal_id, taken.burst_id)),
+        _ => None,
+    }
+}
+
+/// A talker on relay A; listeners on A, B and C hear every frame of its
+/// burst exactly once; a terminal logging in to C mid-burst is told who
+/// talks and hears the rest. A terminal on B asking meanwhile is queued by
+/// A's arbiter, is granted when A's talker lets go, and is heard on A and C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_talker_on_one_relay_is_heard_once_on_every_relay_and_the_floor_is_one()
+-> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = district();
+    let relays = cluster(&nats, &directory).await?;
+    let (a, b, c) = (&relays[0], &relays[1], &relays[2]);
+    let mut talker = Client::connect(a.addr, &a.cert, 1).await?;
+    let mut on_a = Client::connect(a.addr, &a.cert, 2).await?;
+    let mut on_b = Client::connect(b.addr, &b.cert, 3).await?;
+    let mut on_c = Client::connect(c.addr, &c.cert, 4).await?;
+
+    let answer = talker.press(GROUP).await?;
+    let burst = granted(&answer).with_context(|| format!("not granted: {answer:?}"))?;
+    for listener in [&mut on_a, &mut on_b, &mut on_c] {
+        let taken = listener.expect_body(taken_by).await?;
+        ensure!(taken == (1, burst), "told {taken:?}, not (1, {burst})");
+    }
+    warm_up(&talker, &[&on_a, &on_b, &on_c], burst).await?;
+
+    // Half the burst, a late entry on C, the other half.
+    let half = FRAMES / 2;
+    for sequence in 1..=half {
+        talker.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut late = Client::connect(c.addr, &c.cert, 5).await?;
+    let told = late.expect_body(taken_by).await?;
+    ensure!(told == (1, burst), "the late entry was told {told:?}");
+    for sequence in half + 1..=FRAMES {
+        talker.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (heard_a, heard_b, heard_c, heard_late) = tokio::join!(
+        heard(&on_a, 1, burst),
+        heard(&on_b, 1, burst),
+        heard(&on_c, 1, burst),
+        heard(&late, 1, burst)
+    );
+    for (name, counts) in [("A", &heard_a), ("B", &heard_b), ("C", &heard_c)] {
+        exactly_once(counts, FRAMES).map_err(|e| anyhow::anyhow!("listener on {name}: {e}"))?;
+    }
+    let late_heard: Vec<u16> = heard_late.keys().copied().collect();
+    ensure!(
+        late_heard.iter().all(|s| *s > half) && heard_late.len() >= usize::from(FRAMES - half) - 1,
+        "the late entry heard {late_heard:?}"
+    );
+    ensure!(
+        heard_late.values().all(|n| *n == 1),
+        "the late entry heard a frame twice"
+    );
+
+    // B's terminal asks while A's talks: A's arbiter queues it.
+    let queued = on_b.press(GROUP).await?;
+    let Body::FloorQueued(place) = &queued else {
+        anyhow::bail!("B's press while A talks answered {queued:?}");
+    };
+    ensure!(place.position == 1, "queued at {}", place.position);
+    talker.release(GROUP).await?;
+    let next = on_b.expect_body(granted).await?;
+    ensure!(next != burst, "B's grant reuses burst {burst}");
+    for listener in [&mut on_a, &mut on_c, &mut talker] {
+        let taken = listener
+            .expect_body(|body| taken_by(body).filter(|(holder, _)| *holder == 3))
+            .await?;
+        ensure!(taken == (3, next), "told {taken:?}");
+    }
+    warm_up(&on_b, &[&on_a, &on_c, &talker], next).await?;
+    for sequence in 1..=20 {
+        on_b.send_datagram(opus::datagram(GROUP, next, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (name, listener) in [("A", &on_a), ("C", &on_c), ("A's talker", &talker)] {
+        exactly_once(&heard(listener, 3, next).await, 20)
+            .map_err(|e| anyhow::anyhow!("{name} hearing B: {e}"))?;
+    }
+    let released = on_b.release(GROUP).await?;
+    ensure!(
+        matches!(released, Body::Ack(_)),
+        "B's release: {released:?}"
+    );
+    on_c.expect_body(|body| match body {
+        Body::FloorIdle(idle) if idle.burst_id == next => Some(()),
+        _ => None,
+    })
+    .await?;
+
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
+
+/// Two terminals on two relays press at the same moment for a floor nobody
+/// owns yet: one relay takes the lease, and its arbiter grants one and
+/// queues the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_presses_on_two_relays_get_one_grant() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = district();
+    let relays = cluster(&nats, &directory).await?;
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut on_a = Client::connect(a.addr, &a.cert, 1).await?;
+    let mut on_b = Client::connect(b.addr, &b.cert, 2).await?;
+    let (answer_a, answer_b) = tokio::join!(on_a.press(GROUP), on_b.press(GROUP));
+    let answers = [answer_a?, answer_b?];
+    let grants = answers.iter().filter(|a| granted(a).is_some()).count();
+    let queued = answers
+        .iter()
+        .filter(|a| matches!(a, Body::FloorQueued(q) if q.position == 1))
+        .count();
+    ensure!(grants == 1 && queued == 1, "answers: {answers:?}");
+    // Both relays' gates agree on the one holder.
+    let holder = answers
+        .iter()
+        .position(|a| granted(a).is_some())
+        .map(|i| i as u32 + 1);
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let gates: Vec<Option<u32>> = [a, b]
+            .iter()
+            .map(|relay| {
+                relay
+                    .groups
+                    .get(GROUP)
+                    .and_then(|g| g.holder())
+                    .map(|(t, _)| t)
+            })
+            .collect();
+        if gates.iter().all(|gate| *gate == holder) {
+            break;
+        }
+        ensure!(Instant::now() < until, "gates {gates:?}, holder {holder:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
