@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -135,10 +135,11 @@ impl Client {
             next_watcher: AtomicU64::new(1),
             clock_offset_us: AtomicI64::new(0),
             resume: ResumeCredential::default(),
+            server_turn: AtomicUsize::new(0),
             shutdown: watch::channel(false).0,
             ended: Ended::default(),
         });
-        let established = connection::establish(&shared).await?;
+        let established = connection::establish_first_reachable(&shared).await?;
         shared.logged_in(&established.link.hello);
         shared.set_link(Some(established.link.clone()));
         tokio::spawn(reconnect::supervise(

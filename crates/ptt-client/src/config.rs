@@ -84,6 +84,13 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// per stalled burst.
 pub const STALL_PROBE: Duration = Duration::from_millis(250);
 
+/// With other relays to move to ([`ClientConfig::other_servers`]), how long
+/// a relay that has acknowledged nothing lately has to answer a `Ping`
+/// before the terminal takes it for dead and moves on. A live relay answers
+/// within a round trip; a killed one never does, and nothing else would
+/// tell the terminal before its idle timeout.
+pub const STALL_ANSWER: Duration = Duration::from_millis(500);
+
 /// Default [`ClientConfig::quality_report_interval`]: every 5 s, a little
 /// over the relay's one counted report per session per 4 s, so none is
 /// refused for its rate and the dashboard's figures stay current.
@@ -106,6 +113,13 @@ impl Default for ReconnectPolicy {
 pub struct ClientConfig {
     /// UDP address of the relay.
     pub server: SocketAddr,
+    /// The other relays of the same cluster (`pttd --cluster`), tried in
+    /// turn after `server` when a relay cannot be reached or is lost: a
+    /// terminal whose relay died logs in to the next one (with its
+    /// resumption credential, which every relay of a cluster accepts) and
+    /// is back in its groups. Empty for a relay on its own. All must
+    /// present a certificate `trust` accepts.
+    pub other_servers: Vec<SocketAddr>,
     /// Name the relay's certificate must carry when trusting a CA; ignored
     /// for a pinned certificate. `localhost` for the generated one.
     pub server_name: String,
@@ -166,6 +180,7 @@ impl ClientConfig {
     ) -> Self {
         Self {
             server,
+            other_servers: Vec::new(),
             server_name: "localhost".to_owned(),
             trust,
             terminal_id,
@@ -190,6 +205,7 @@ impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
             .field("server", &self.server)
+            .field("other_servers", &self.other_servers)
             .field("server_name", &self.server_name)
             .field("trust", &self.trust)
             .field("terminal_id", &self.terminal_id)

@@ -19,7 +19,7 @@ use ptt_proto::voice_stream::{MAX_RECORD_LEN, RecordReader, STREAM_ERROR_CODE};
 use tokio::task::JoinHandle;
 
 use crate::clock::unix_us;
-use crate::config::STALL_PROBE;
+use crate::config::{STALL_ANSWER, STALL_PROBE};
 use crate::error::ClientError;
 use crate::events::{Event, VoiceFrame, enum_or_default};
 use crate::link::{HELLO_ID, Link};
@@ -69,22 +69,45 @@ pub(crate) async fn establish(shared: &Arc<Shared>) -> Result<Established, Clien
     }
 }
 
+/// The first login: each configured relay in turn until one answers
+/// (a relay of a cluster that is down must not keep the terminal off the
+/// air); any other refusal ends it at once.
+pub(crate) async fn establish_first_reachable(
+    shared: &Arc<Shared>,
+) -> Result<Established, ClientError> {
+    let relays = 1 + shared.config.other_servers.len();
+    let mut tried = 1;
+    loop {
+        match establish(shared).await {
+            Err(error @ (ClientError::Unreachable { .. } | ClientError::Timeout))
+                if tried < relays =>
+            {
+                tracing::info!(%error, "relay unreachable at login");
+                shared.next_server();
+                tried += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Connects and logs in once, with `credential` instead of the secret if given.
 async fn establish_with(
     shared: &Arc<Shared>,
     credential: Option<Bytes>,
 ) -> Result<Established, ClientError> {
     let config = &shared.config;
+    let server = shared.server();
     let connecting = shared
         .endpoint
-        .connect_with(shared.quic.clone(), config.server, &config.server_name)
-        .map_err(|e| ClientError::Config(format!("cannot connect to {}: {e}", config.server)))?;
+        .connect_with(shared.quic.clone(), server, &config.server_name)
+        .map_err(|e| ClientError::Config(format!("cannot connect to {server}: {e}")))?;
     let conn = match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(error)) => return Err(connection_error(shared, &error)),
         Err(_) => {
             return Err(ClientError::Unreachable {
-                addr: config.server,
+                addr: server,
                 detail: format!("no QUIC handshake within {:?}", config.connect_timeout),
             });
         }
@@ -180,6 +203,9 @@ async fn hello(
     let link = Arc::new(Link::new(conn.clone(), hello, send, config.request_timeout));
     tokio::spawn(read_voice(shared.clone(), link.clone()));
     tokio::spawn(read_voice_streams(shared.clone(), link.clone()));
+    if !shared.config.other_servers.is_empty() {
+        tokio::spawn(watch_relay(link.clone()));
+    }
     if link.hello.ping_interval_ms > 0 {
         let interval = Duration::from_millis(u64::from(link.hello.ping_interval_ms));
         tokio::spawn(keep_pinging(link.clone(), interval));
@@ -200,7 +226,7 @@ fn closed_during_login(shared: &Shared, conn: &quinn::Connection) -> ClientError
 /// Maps a QUIC connection error to what the user can act on.
 fn connection_error(shared: &Shared, error: &quinn::ConnectionError) -> ClientError {
     use quinn::ConnectionError as E;
-    let addr = shared.config.server;
+    let addr = shared.server();
     match error {
         E::TransportError(e) if tls::is_certificate_alert(u64::from(e.code)) => {
             ClientError::CertificateNotTrusted(e.reason.clone())
@@ -420,6 +446,60 @@ async fn read_voice(shared: Arc<Shared>, link: Arc<Link>) {
         }
     }
 }
+
+/// In a cluster, watches that the relay still answers: when packets went
+/// out (voice, a keep-alive, the probe of a stalled call) and nothing came
+/// back for [`SILENCE_BEFORE_ASKING`], the relay is asked with a `Ping`; one
+/// that answers none within [`STALL_ANSWER`] is taken for dead (killed, its
+/// host gone: nothing would reset the connection) and the connection is
+/// closed, so the terminal moves to the next relay of the cluster within
+/// about a second instead of at its idle timeout. Costs nothing on the
+/// wire while the relay answers.
+async fn watch_relay(link: Arc<Link>) {
+    let mut ticks = tokio::time::interval(WATCH_EVERY);
+    let counts = |link: &Link| {
+        let stats = link.conn.stats();
+        (stats.udp_rx.datagrams, stats.udp_tx.datagrams)
+    };
+    let (mut rx, mut tx_then) = counts(&link);
+    let mut heard_at = Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = link.conn.closed() => return,
+        }
+        let (rx_now, tx_now) = counts(&link);
+        if rx_now != rx {
+            (rx, tx_then, heard_at) = (rx_now, tx_now, Instant::now());
+            continue;
+        }
+        if tx_now == tx_then || heard_at.elapsed() < SILENCE_BEFORE_ASKING {
+            continue;
+        }
+        let ping = Request::Ping(pb::Ping {
+            client_send_time_us: unix_us(),
+        });
+        match tokio::time::timeout(STALL_ANSWER, link.request(ping)).await {
+            Ok(_) => {
+                (rx, tx_then) = counts(&link);
+                heard_at = Instant::now();
+            }
+            Err(_) => {
+                tracing::warn!("the relay answers nothing; moving to the next one");
+                link.conn
+                    .close(CLOSE_NORMAL.into(), b"the relay answers nothing");
+                return;
+            }
+        }
+    }
+}
+
+/// How often [`watch_relay`] looks at the connection's packet counts.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Packets sent and none received for this long: time to ask the relay.
+/// A relay acknowledges within its ack delay (25 ms) plus a round trip.
+const SILENCE_BEFORE_ASKING: Duration = Duration::from_millis(300);
 
 /// Reads the relay's voice streams (voice.md §4: one per burst) until the
 /// connection ends; each is read by a task of its own. Only a connection

@@ -127,6 +127,8 @@ pub(crate) async fn supervise(
             reason: end.reason.clone(),
             will_reconnect,
         });
+        // In a cluster, the relay that just failed is the last one to try.
+        shared.next_server();
         let hint = end.going_away.as_ref().map_or(Duration::ZERO, |g| {
             Duration::from_millis(u64::from(g.reconnect_after_ms))
         });
@@ -195,6 +197,7 @@ async fn reconnect(
             }
             Err(error) => {
                 delay = backoff.next_delay();
+                shared.next_server();
                 tracing::debug!(%error, attempt, ?delay, "reconnect attempt failed");
                 shared.emit(Event::ReconnectFailed {
                     attempt,

@@ -3,7 +3,8 @@
 //! event sender, group membership and the floor watchers of active talks.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,6 +72,9 @@ pub(crate) struct Shared {
     /// The latest login's resumption credential, presented instead of the
     /// secret when logging in again.
     pub(crate) resume: ResumeCredential,
+    /// Which of the configured relays the client uses now (an index into
+    /// `server` then `other_servers`, modulo their number).
+    pub(crate) server_turn: AtomicUsize,
     /// Set once the client is shut down.
     pub(crate) shutdown: watch::Sender<bool>,
     /// Why the client ended for good, when the relay ended it (disabled,
@@ -84,6 +88,25 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// The relay the client uses now.
+    pub(crate) fn server(&self) -> SocketAddr {
+        let turn = self.server_turn.load(Ordering::Relaxed);
+        match turn % (1 + self.config.other_servers.len()) {
+            0 => self.config.server,
+            other => self.config.other_servers[other - 1],
+        }
+    }
+
+    /// Moves on to the next configured relay; false if there is only one.
+    pub(crate) fn next_server(&self) -> bool {
+        if self.config.other_servers.is_empty() {
+            return false;
+        }
+        self.server_turn.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(server = %self.server(), "trying the next relay of the cluster");
+        true
+    }
+
     pub(crate) fn emit(&self, event: Event) {
         // No subscriber is fine: nobody is listening.
         let _ = self.events.send(event);
