@@ -3,9 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::kv::{self, CreateErrorKind};
+use async_nats::jetstream::stream::StorageType;
+use bytes::Bytes;
+
 use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
 use crate::news::NewsBus;
+use crate::unavailable::NatsUnavailable;
 use crate::voice::{VoiceBus, VoiceBusError};
 
 /// Why a relay could not join its cluster.
@@ -25,7 +30,14 @@ pub enum JoinError {
     /// JetStream would not open the lease bucket (is `-js` on?).
     #[error(transparent)]
     Leases(#[from] LeaseError),
+    /// JetStream would not open the bucket of agreed settings.
+    #[error(transparent)]
+    Settings(#[from] NatsUnavailable),
 }
+
+/// The key-value bucket of settings every relay of a cluster must share
+/// (see [`Cluster::agree`]).
+pub const SETTINGS_BUCKET: &str = "ptt-cluster-settings";
 
 /// A relay's membership in a cluster: its id and its ends of the leases,
 /// the floor calls, the floor news and the voice, all on one connection.
@@ -41,6 +53,7 @@ pub struct Cluster {
     pub news: NewsBus,
     /// Voice between relays.
     pub voice: VoiceBus,
+    settings: kv::Store,
 }
 
 impl Cluster {
@@ -74,12 +87,45 @@ impl Cluster {
         let voice = VoiceBus::new(client.clone(), relay)?;
         let jetstream = async_nats::jetstream::new(client.clone());
         let leases = FloorLeases::open(&jetstream, relay, leases).await?;
+        let settings = jetstream
+            .create_key_value(kv::Config {
+                bucket: SETTINGS_BUCKET.to_owned(),
+                description: "settings every relay of the cluster shares".to_owned(),
+                history: 1,
+                storage: StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsUnavailable::new("opening the cluster's settings", e))?;
         Ok(Self {
             relay: relay.into(),
             leases,
             floor: FloorBus::new(client.clone()),
             news: NewsBus::new(client, relay),
             voice,
+            settings,
         })
+    }
+
+    /// The cluster's value of setting `name`: `proposal` if this relay is the
+    /// first to say one, else what the first relay said. For what must be
+    /// the same on every relay and is made by whichever starts first, such
+    /// as the key that signs session resumption credentials, so that a
+    /// terminal whose relay died resumes on another without its secret.
+    pub async fn agree(&self, name: &str, proposal: Bytes) -> Result<Bytes, NatsUnavailable> {
+        let doing = || format!("agreeing on the cluster's {name}");
+        match self.settings.create(name, proposal.clone()).await {
+            Ok(_) => return Ok(proposal),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(NatsUnavailable::new(doing(), e)),
+        }
+        match self.settings.get(name).await {
+            Ok(Some(agreed)) => Ok(agreed),
+            Ok(None) => Err(NatsUnavailable::new(
+                doing(),
+                std::io::Error::other("the setting vanished"),
+            )),
+            Err(e) => Err(NatsUnavailable::new(doing(), e)),
+        }
     }
 }

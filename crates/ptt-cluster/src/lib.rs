@@ -40,7 +40,7 @@ pub use floor_bus::{
     CallRights, FloorAction, FloorAnswer, FloorBus, FloorBusError, FloorCall, FloorInbox,
     FloorReply, PendingFloorCall,
 };
-pub use join::{Cluster, JoinError};
+pub use join::{Cluster, JoinError, SETTINGS_BUCKET};
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};

@@ -48,6 +48,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// How long a relay in a cluster waits for NATS at start before it gives up.
 const JOIN_WITHIN: Duration = Duration::from_secs(5);
 
+/// The cluster setting holding the resumption key every relay uses.
+const RESUME_KEY_SETTING: &str = "resume-key";
+
 /// Whether a group's floor is shared with the cluster's other relays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Clustered {
@@ -87,6 +90,10 @@ pub enum RelayError {
     /// The cluster could not be joined at start.
     #[error("joining the cluster: {0}")]
     Cluster(#[from] JoinError),
+    /// The cluster's agreed resumption key is not one (written by another
+    /// version?).
+    #[error("the cluster's resumption key (NATS key-value {bucket}/{RESUME_KEY_SETTING}) is unreadable", bucket = ptt_cluster::SETTINGS_BUCKET)]
+    ClusterResumeKey,
     /// The QUIC configuration is invalid.
     #[error(transparent)]
     ServerConfig(#[from] ServerConfigError),
@@ -313,7 +320,7 @@ impl Relay {
             shutdown: shutdown.clone(),
             browsers,
         };
-        let cluster = match config.cluster_join() {
+        let cluster_link = match config.cluster_join() {
             Some(join) => {
                 let cluster =
                     Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN)
@@ -330,7 +337,7 @@ impl Relay {
             recorder: recorder.clone(),
             shards: posts,
             wire: (0..shard_count).map(|_| WireProbe::default()).collect(),
-            cluster: cluster.clone(),
+            cluster: cluster_link.clone(),
         };
         let group_context = Arc::new(GroupContext {
             directory: directory.clone(),
@@ -341,16 +348,30 @@ impl Relay {
             recorder: recorder.clone(),
             shutdown: shutdown.clone(),
             emergencies: dispatch.clone(),
-            cluster: cluster.map(|link| GroupCluster {
+            cluster: cluster_link.clone().map(|link| GroupCluster {
                 voice: Arc::new(VoiceTap::new(link.clone(), fanout.clone())),
                 link,
             }),
         });
-        let resume_key =
+        let mut resume_key =
             resume_key::load_or_create(&config.data_dir).map_err(|source| RelayError::DataDir {
                 path: resume_key::key_path(&config.data_dir),
                 source,
             })?;
+        if let Some(link) = &cluster_link {
+            // Every relay of the cluster signs and checks credentials with
+            // the first one's key: a terminal resumes on any of them.
+            let proposal = resume_key::to_text(&resume_key).into_bytes().into();
+            let agreed = link
+                .cluster
+                .agree(RESUME_KEY_SETTING, proposal)
+                .await
+                .map_err(JoinError::Settings)?;
+            resume_key = std::str::from_utf8(&agreed)
+                .ok()
+                .and_then(resume_key::parse)
+                .ok_or(RelayError::ClusterResumeKey)?;
+        }
         let auth = Authenticator::new(
             &config.login_settings(),
             resume_key,

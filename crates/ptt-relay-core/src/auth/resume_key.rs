@@ -54,9 +54,8 @@ fn create(path: &Path) -> io::Result<ResumeKey> {
         }
         Err(error) => return Err(error),
     };
-    let line = format!("{:08x} {}\n", key.epoch(), hex(key.secret()));
     file.write_all(HEADER.as_bytes())?;
-    file.write_all(line.as_bytes())?;
+    file.write_all(to_text(&key).as_bytes())?;
     file.sync_all()?;
     Ok(key)
 }
@@ -66,9 +65,15 @@ fn load_existing(path: &Path) -> io::Result<ResumeKey> {
     parse(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not a resumption key"))
 }
 
-/// `<epoch: 8 hex digits> <key: 64 hex digits>` on the first line that is
-/// not a comment.
-fn parse(text: &str) -> Option<ResumeKey> {
+/// The key as one line of text, as its file holds it: what the relays of a
+/// cluster agree on, so that each accepts the credentials of the others.
+pub fn to_text(key: &ResumeKey) -> String {
+    format!("{:08x} {}\n", key.epoch(), hex(key.secret()))
+}
+
+/// The key in `text` (`<epoch: 8 hex digits> <key: 64 hex digits>` on the
+/// first line that is not a comment), or `None`.
+pub fn parse(text: &str) -> Option<ResumeKey> {
     let line = text
         .lines()
         .map(str::trim)
@@ -93,6 +98,14 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_form_reads_back_as_the_same_key() {
+        let key = ResumeKey::generate().unwrap();
+        let back = parse(&to_text(&key)).unwrap();
+        assert_eq!((back.epoch(), back.secret()), (key.epoch(), key.secret()));
+        assert!(parse("00000001 abc").is_none());
+    }
 
     #[test]
     fn the_key_is_created_once_private_and_kept() {

@@ -1,0 +1,347 @@
+//! A relay of a cluster killed with SIGKILL mid-burst, the relay that owns
+//! the group's floor: its terminals move to the other relays (with the
+//! resumption credential every relay of the cluster accepts), the floor
+//! gets a new owner once the dead one's lease has run out, and the talker's
+//! voice reaches every listener again, on every relay.
+//!
+//! Relays are `pttd` processes of their own (`ptt_tests::pttd`) sharing one
+//! certificate, as a cluster's relays do; terminals are the client library
+//! with its reconnect loop and the list of the cluster's relays.
+//!
+//! Bench (300 terminals on the dead relay's share, more on the others):
+//! `PTT_BENCH_TERMINALS=900 cargo test -p ptt-tests --test cluster -- --ignored --nocapture failover_bench`
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use ptt_client::{Client as Terminal, ClientConfig, Event, Events, TalkError, Trust};
+use ptt_proto::pb;
+use ptt_relay_core::tls::{GENERATED_CERT, GENERATED_KEY};
+use ptt_tests::directory::secret;
+use ptt_tests::nats::NatsServer;
+use ptt_tests::pttd::{self, PttdProcess};
+use ptt_tests::{TestDirectory, opus};
+use tokio_util::sync::CancellationToken;
+
+const GROUP: u32 = 11;
+const TALKER: u32 = 1;
+const FIRST_LISTENER: u32 = 100;
+/// The test of this binary that runs a relay process.
+const CHILD_TEST: &str = "failover::pttd_child";
+
+/// Not a test of its own: the relay processes of the tests below.
+#[test]
+#[ignore = "run as a child process by the tests of this file"]
+fn pttd_child() {
+    pttd::serve_child();
+}
+
+/// Three relays of one cluster, the first one's certificate on all.
+struct Relays {
+    processes: Vec<PttdProcess>,
+    _data: Vec<tempfile::TempDir>,
+}
+
+async fn start_relays(nats: &NatsServer, directory: &TestDirectory) -> anyhow::Result<Relays> {
+    let mut processes = Vec::new();
+    let mut data = Vec::new();
+    let mut certificate: Option<(PathBuf, PathBuf)> = None;
+    for id in ["relay-a", "relay-b", "relay-c"] {
+        let dir = tempfile::tempdir()?;
+        let directory_path = dir.path().join("directory.toml");
+        std::fs::write(&directory_path, directory.to_toml())?;
+        let mut args: Vec<String> = [
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
+            "--directory",
+            &directory_path.display().to_string(),
+            "--record",
+            "false",
+            "--log",
+            "error",
+            "--cluster",
+            &nats.url(),
+            "--relay-id",
+            id,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if let Some((cert, key)) = &certificate {
+            for (flag, path) in [("--cert", cert), ("--key", key)] {
+                args.push(flag.to_owned());
+                args.push(path.display().to_string());
+            }
+        }
+        let process =
+            tokio::task::spawn_blocking(move || PttdProcess::start(CHILD_TEST, &args)).await??;
+        certificate.get_or_insert_with(|| {
+            (
+                dir.path().join(GENERATED_CERT),
+                dir.path().join(GENERATED_KEY),
+            )
+        });
+        processes.push(process);
+        data.push(dir);
+    }
+    Ok(Relays {
+        processes,
+        _data: data,
+    })
+}
+
+/// A terminal logged in to relay `home` of `relays`, knowing the others.
+async fn log_in(
+    id: u32,
+    home: usize,
+    relays: &[SocketAddr],
+    cert: &Path,
+) -> anyhow::Result<Terminal> {
+    let mut config =
+        ClientConfig::new(relays[home], Trust::Pinned(cert.to_owned()), id, secret(id));
+    config.other_servers = (1..relays.len())
+        .map(|step| relays[(home + step) % relays.len()])
+        .collect();
+    Ok(Terminal::connect(config).await?)
+}
+
+/// Talks in `GROUP` until `stop`: presses, sends a frame every 20 ms while
+/// granted, and presses again whenever the talk ends (the relay went away
+/// with the floor) once the client is back.
+async fn keep_talking(talker: Terminal, stop: CancellationToken) -> Terminal {
+    let mut sequence = 0u16;
+    while !stop.is_cancelled() {
+        let talk = talker.press(GROUP, pb::Priority::Normal, pb::FloorKind::Normal);
+        let granted = tokio::select! {
+            granted = talk.granted() => granted.is_ok(),
+            () = stop.cancelled() => break,
+        };
+        if !granted {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let mut ticks = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            sequence = sequence.wrapping_add(1);
+            match talk.push_frame(opus::packet(sequence, 60)) {
+                Ok(()) => {}
+                Err(TalkError::Ended(_)) => break,
+                Err(_) => {}
+            }
+        }
+        let _ = talk.release().await;
+    }
+    talker
+}
+
+/// When a listener heard the talker again after `killed`, and whether it
+/// had noticed its relay die first.
+#[derive(Debug, Default, Clone, Copy)]
+struct Back {
+    noticed: Option<Duration>,
+    reconnected: Option<Duration>,
+    heard: Option<Duration>,
+}
+
+/// Follows a listener's events: says when it first hears the talker
+/// (`first`), then, once `killed` is set, when it hears the talker again.
+async fn follow(
+    mut events: Events,
+    first: tokio::sync::mpsc::UnboundedSender<()>,
+    killed: tokio::sync::watch::Receiver<Option<Instant>>,
+    stop: CancellationToken,
+) -> Back {
+    let mut back = Back::default();
+    let mut told = false;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = stop.cancelled() => break,
+        };
+        let Some(event) = event else { break };
+        let since = || killed.borrow().map(|at| at.elapsed());
+        match event {
+            Event::Voice(frame) if frame.talker == TALKER => {
+                if !told {
+                    told = true;
+                    let _ = first.send(());
+                }
+                // Frames in flight at the kill land within milliseconds.
+                if let Some(at) = *killed.borrow()
+                    && frame.received_at > at + Duration::from_millis(200)
+                {
+                    back.heard = Some(frame.received_at - at);
+                    break;
+                }
+            }
+            Event::Disconnected { .. } if back.noticed.is_none() => back.noticed = since(),
+            Event::Reconnected { .. } if back.reconnected.is_none() => back.reconnected = since(),
+            _ => {}
+        }
+    }
+    back
+}
+
+struct Outcome {
+    /// Listeners that were on the killed relay.
+    moved: Vec<Back>,
+    /// Listeners on the other relays.
+    stayed: Vec<Back>,
+}
+
+/// `listeners` terminals spread over three relays, a talker on relay A
+/// (which takes the group's lease with its first press); A is killed with
+/// SIGKILL mid-burst.
+async fn kill_the_owner_mid_burst(listeners: u32, watch: Duration) -> anyhow::Result<Outcome> {
+    ptt_tests::init_logging();
+    let nats = NatsServer::start().await?;
+    let ids: Vec<u32> = (FIRST_LISTENER..FIRST_LISTENER + listeners).collect();
+    let everybody: Vec<u32> = std::iter::once(TALKER).chain(ids.iter().copied()).collect();
+    let directory = TestDirectory::new()
+        .guards(everybody.iter().copied())
+        .group(GROUP, everybody.iter().copied());
+    let mut relays = start_relays(&nats, &directory).await?;
+    let addrs: Vec<SocketAddr> = relays.processes.iter().map(|p| p.addr).collect();
+    let cert = relays.processes[0].cert.clone();
+
+    let mut logins = tokio::task::JoinSet::new();
+    for (n, &id) in ids.iter().enumerate() {
+        let (addrs, cert) = (addrs.clone(), cert.clone());
+        logins.spawn(async move { (n % 3, log_in(id, n % 3, &addrs, &cert).await) });
+    }
+    let mut terminals = Vec::new();
+    while let Some(login) = logins.join_next().await {
+        let (home, terminal) = login?;
+        terminals.push((home, terminal?));
+    }
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (killed_tx, killed_rx) = tokio::sync::watch::channel(None);
+    let stop = CancellationToken::new();
+    let followers: Vec<_> = terminals
+        .iter()
+        .map(|(home, terminal)| {
+            let follower = tokio::spawn(follow(
+                terminal.events(),
+                first_tx.clone(),
+                killed_rx.clone(),
+                stop.clone(),
+            ));
+            (*home, follower)
+        })
+        .collect();
+    let talker = log_in(TALKER, 0, &addrs, &cert).await?;
+    let talking = tokio::spawn(keep_talking(talker, stop.clone()));
+    for _ in &ids {
+        tokio::time::timeout(Duration::from_secs(10), first_rx.recv())
+            .await
+            .context("every listener hears the talker before the kill")?;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    relays.processes[0].kill()?;
+    killed_tx.send_replace(Some(Instant::now()));
+    let give_up = stop.clone();
+    let timer = tokio::spawn(async move {
+        tokio::time::sleep(watch).await;
+        give_up.cancel();
+    });
+    let mut moved = Vec::new();
+    let mut stayed = Vec::new();
+    for (home, follower) in followers {
+        let back = follower.await?;
+        if home == 0 {
+            moved.push(back);
+        } else {
+            stayed.push(back);
+        }
+    }
+    stop.cancel();
+    timer.abort();
+    let _ = talking.await?;
+    drop(terminals);
+    Ok(Outcome { moved, stayed })
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+fn report(outcome: &Outcome) {
+    type Step = fn(&Back) -> Option<Duration>;
+    let steps: [(&str, Step); 3] = [
+        ("kill → loss noticed", |b| b.noticed),
+        ("kill → logged in to another relay", |b| b.reconnected),
+        ("kill → talker heard again", |b| b.heard),
+    ];
+    for (who, backs) in [
+        ("on the killed relay", &outcome.moved),
+        ("on the others", &outcome.stayed),
+    ] {
+        for (step, pick) in steps {
+            let mut values: Vec<Duration> = backs.iter().filter_map(pick).collect();
+            values.sort();
+            let Some(max) = values.last() else {
+                eprintln!("listeners {who}: {step}: none of {}", backs.len());
+                continue;
+            };
+            eprintln!(
+                "listeners {who}: {step}: {}/{}, p50 {} ms, p99 {} ms, max {} ms",
+                values.len(),
+                backs.len(),
+                percentile(&values, 50).as_millis(),
+                percentile(&values, 99).as_millis(),
+                max.as_millis()
+            );
+        }
+    }
+}
+
+/// The owner of the group's floor dies mid-burst: every listener, on the
+/// dead relay or not, hears the talker again well before any terminal's
+/// idle timeout (30 s; the relays' 10 s), and those of the dead relay are
+/// logged in to another one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_killed_mid_burst_costs_its_terminals_seconds_not_their_idle_timeout()
+-> anyhow::Result<()> {
+    let outcome = kill_the_owner_mid_burst(30, Duration::from_secs(8)).await?;
+    report(&outcome);
+    for (n, back) in outcome.moved.iter().enumerate() {
+        ensure!(
+            back.noticed.is_some() && back.reconnected.is_some(),
+            "listener {n} of the killed relay did not move: {back:?}"
+        );
+    }
+    for (n, back) in outcome.moved.iter().chain(&outcome.stayed).enumerate() {
+        let heard = back
+            .heard
+            .with_context(|| format!("listener {n} never heard the talker again: {back:?}"))?;
+        ensure!(heard < Duration::from_secs(5), "listener {n}: {back:?}");
+    }
+    Ok(())
+}
+
+/// The failover figures with a fleet (`PTT_BENCH_TERMINALS`, default 900:
+/// 300 on the relay that dies).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn failover_bench() -> anyhow::Result<()> {
+    let listeners = std::env::var("PTT_BENCH_TERMINALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(900);
+    let outcome = kill_the_owner_mid_burst(listeners, Duration::from_secs(15)).await?;
+    report(&outcome);
+    Ok(())
+}
