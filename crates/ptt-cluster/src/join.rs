@@ -39,6 +39,14 @@ pub enum JoinError {
 /// (see [`Cluster::agree`]).
 pub const SETTINGS_BUCKET: &str = "ptt-cluster-settings";
 
+/// The servers of a comma-separated list of NATS URLs.
+fn servers(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|server| !server.is_empty())
+        .collect()
+}
+
 /// A relay's membership in a cluster: its id and its ends of the leases,
 /// the floor calls, the floor news and the voice, all on one connection.
 #[derive(Debug, Clone)]
@@ -58,8 +66,10 @@ pub struct Cluster {
 
 impl Cluster {
     /// Connects to NATS at `url` (waiting at most `within`) as relay
-    /// `relay` and opens the lease bucket. Once joined, the client
-    /// reconnects on its own for as long as the relay runs.
+    /// `relay` and opens the lease bucket. `url` may list several servers
+    /// of one NATS cluster separated by commas; once joined, the client
+    /// moves between them and reconnects on its own for as long as the
+    /// relay runs.
     pub async fn join(
         url: &str,
         relay: &str,
@@ -68,7 +78,7 @@ impl Cluster {
     ) -> Result<Self, JoinError> {
         let connect = async_nats::ConnectOptions::new()
             .name(format!("pttd {relay}"))
-            .connect(url);
+            .connect(servers(url));
         let client = match tokio::time::timeout(within, connect).await {
             Ok(Ok(client)) => client,
             Ok(Err(e)) => {

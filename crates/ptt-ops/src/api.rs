@@ -51,6 +51,9 @@ pub(super) fn routes() -> Router<Arc<OpsState>> {
 
 #[derive(Debug, Serialize)]
 struct Groups {
+    /// This relay's id in its cluster; absent for a relay on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<String>,
     groups: Vec<GroupView>,
 }
 
@@ -73,6 +76,10 @@ struct GroupView {
     dynamic_members: Vec<dispatch::DynamicMember>,
     /// A relay patrol's rule and state; `None` for other groups.
     patrol: Option<dispatch::Patrol>,
+    /// In a cluster, whether this relay decides the group's floor now;
+    /// absent for a relay on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_here: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -88,6 +95,7 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
         return error.into_response();
     }
     let mut members = members_by_group(&shared);
+    let clustered = shared.relay.cluster_relay.is_some();
     let groups = shared
         .relay
         .directory
@@ -115,10 +123,12 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
                     .map(|id| Named::terminal(&shared, id)),
                 dynamic_members: dispatch::dynamic_members(&shared, group.id),
                 patrol: dispatch::patrol(&shared, group),
+                decided_here: clustered.then(|| live.is_some_and(|g| g.decides_here())),
             }
         })
         .collect();
-    Json(Groups { groups }).into_response()
+    let relay = shared.relay.cluster_relay.as_deref().map(str::to_owned);
+    Json(Groups { relay, groups }).into_response()
 }
 
 /// Members of every group now, by group id, each list in terminal id order.

@@ -50,6 +50,8 @@ pub struct RelayView {
     /// The console port: where browsers connect, and the certificate they
     /// pin now.
     pub browsers: Arc<BrowserPort>,
+    /// This relay's id in its cluster; `None` for a relay on its own.
+    pub cluster_relay: Option<Arc<str>>,
 }
 
 impl RelayView {

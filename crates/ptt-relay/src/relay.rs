@@ -319,6 +319,11 @@ impl Relay {
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             browsers,
+            cluster_relay: config
+                .relay_id
+                .as_deref()
+                .filter(|_| config.cluster.is_some())
+                .map(Arc::from),
         };
         let cluster_link = match config.cluster_join() {
             Some(join) => {

@@ -86,6 +86,23 @@ fn exactly_once(counts: &BTreeMap<u16, u32>, frames: u16) -> Result<(), String> 
     }
 }
 
+/// What relay `relay`'s ops port says of group [`GROUP`]: its relay id and
+/// whether it decides the group's floor.
+async fn decided_here(relay: &TestRelay) -> anyhow::Result<(String, bool)> {
+    let groups: serde_json::Value = reqwest::get(format!("http://{}/api/v1/groups", relay.ops))
+        .await?
+        .json()
+        .await?;
+    let group = groups["groups"]
+        .as_array()
+        .and_then(|groups| groups.iter().find(|g| g["id"] == GROUP))
+        .with_context(|| format!("no group {GROUP} in {groups}"))?;
+    Ok((
+        groups["relay"].as_str().unwrap_or_default().to_owned(),
+        group["decided_here"].as_bool().context("decided_here")?,
+    ))
+}
+
 fn taken_by(body: &Body) -> Option<(u32, u32)> {
     match body {
         Body::FloorTaken(taken) => Some((taken.holder_terminal_id, taken.burst_id)),
@@ -116,6 +133,15 @@ async fn a_talker_on_one_relay_is_heard_once_on_every_relay_and_the_floor_is_one
         ensure!(taken == (1, burst), "told {taken:?}, not (1, {burst})");
     }
     warm_up(&talker, &[&on_a, &on_b, &on_c], burst).await?;
+    // The ops API says which relay decides: A, whose terminal pressed first.
+    for (relay, name, decides) in [
+        (a, RELAYS[0], true),
+        (b, RELAYS[1], false),
+        (c, RELAYS[2], false),
+    ] {
+        let said = decided_here(relay).await?;
+        ensure!(said == (name.to_owned(), decides), "{name} says {said:?}");
+    }
 
     // Half the burst, a late entry on C, the other half.
     let half = FRAMES / 2;

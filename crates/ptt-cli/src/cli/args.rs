@@ -13,7 +13,9 @@ use ptt_client::{Client, ClientConfig, Trust};
 /// takes these.
 #[derive(Debug, Clone, Args)]
 pub struct ConnArgs {
-    /// The relay, `HOST:PORT`.
+    /// The relay, `HOST:PORT`; for a cluster its relays separated by commas
+    /// (`a:7700,b:7700,c:7700`): the first is used, and the terminal moves to
+    /// the next when its relay is lost.
     #[arg(
         long,
         value_name = "ADDR",
@@ -54,13 +56,21 @@ pub struct ConnArgs {
 impl ConnArgs {
     /// The client configuration these options describe.
     pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
-        let server = resolve(&self.server)?;
+        let mut relays = self
+            .server
+            .split(',')
+            .map(str::trim)
+            .filter(|relay| !relay.is_empty())
+            .map(resolve);
+        let server = relays.next().context("--server names no relay")??;
+        let other_servers = relays.collect::<anyhow::Result<Vec<_>>>()?;
         let mut config = ClientConfig::new(
             server,
             Trust::Pinned(self.ca.clone()),
             self.id,
             self.secret.as_bytes(),
         );
+        config.other_servers = other_servers;
         config.client_version = concat!("ptt-cli/", env!("CARGO_PKG_VERSION")).to_owned();
         config.datagrams = !self.voice_streams;
         if self.connect_timeout.is_finite() && self.connect_timeout > 0.0 {
@@ -82,4 +92,37 @@ fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("--server {server}: not HOST:PORT or does not resolve"))?
         .next()
         .with_context(|| format!("--server {server}: resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(server: &str) -> ConnArgs {
+        ConnArgs {
+            server: server.to_owned(),
+            ca: PathBuf::from("cert.pem"),
+            id: 1,
+            secret: "s".to_owned(),
+            connect_timeout: 5.0,
+            voice_streams: false,
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_its_relays_separated_by_commas() {
+        let config = args("127.0.0.1:7700, 127.0.0.1:7701,127.0.0.1:7702")
+            .client_config()
+            .unwrap();
+        assert_eq!(config.server, SocketAddr::from(([127, 0, 0, 1], 7700)));
+        assert_eq!(
+            config.other_servers,
+            [7701, 7702].map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        );
+        let alone = args("127.0.0.1:7700").client_config().unwrap();
+        assert!(alone.other_servers.is_empty());
+        let error = args("127.0.0.1:7700,nowhere").client_config().unwrap_err();
+        assert!(error.to_string().contains("nowhere"), "{error}");
+        assert!(args(",").client_config().is_err());
+    }
 }

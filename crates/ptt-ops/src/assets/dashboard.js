@@ -124,6 +124,9 @@
       t.root.classList.toggle('emergency', !!g.emergency);
       t.root.classList.toggle('queued', g.queue > 0);
       t.root.classList.toggle('empty', g.members === 0);
+      // In a cluster: this relay decides the group's floor (holds its lease).
+      t.root.classList.toggle('decided-here', g.decided_here === true);
+      t.name.title = g.decided_here === true ? 'this relay decides the floor' : '';
       if (g.holder) talking += 1;
       if (g.emergency) emergencies += 1;
     }
@@ -447,6 +450,7 @@
     renderBursts(s.bursts);
     renderRegroups(s.regroups || []);
     setText($('private-calls'), String(s.private_calls || 0));
+    setText($('relay'), s.relay ? 'relay ' + s.relay + ' · ' + s.groups.filter((g) => g.decided_here).length + ' floors decided here' : '');
     $('stat-private').classList.toggle('active', s.private_calls > 0);
     setText($('clock'), fmtTime(s.at_ms));
     setText($('updated'), fmtTime(s.at_ms));

@@ -50,6 +50,9 @@ pub(crate) struct Snapshot<'a> {
     /// Microseconds the previous snapshot took to compute and serialize (the
     /// sampler's cost per second, shown in the page footer).
     pub(crate) sample_us: u64,
+    /// This relay's id in its cluster; absent for a relay on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) relay: Option<&'a str>,
 }
 
 /// A terminal as the page names it.
@@ -80,6 +83,10 @@ pub(crate) struct GroupView<'a> {
     pub(crate) m2e_us: Option<u64>,
     /// Frames lost over the last minute, percent, as the listeners report.
     pub(crate) loss_pct: Option<f64>,
+    /// In a cluster, whether this relay decides the group's floor now (holds
+    /// its lease); absent for a relay on its own, which decides them all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) decided_here: Option<bool>,
     /// Members zone logic added (a passing patrol's compound guards, an
     /// emergency's backup), by terminal id; left out when none, so a quiet
     /// district's snapshot does not grow.
@@ -260,6 +267,7 @@ pub(crate) fn groups<'a>(shared: &'a OpsState, now: Instant) -> (Vec<GroupView<'
         .all(now)
         .into_iter()
         .collect();
+    let clustered = shared.relay.cluster_relay.is_some();
     let groups = directory
         .groups()
         .iter()
@@ -287,6 +295,7 @@ pub(crate) fn groups<'a>(shared: &'a OpsState, now: Instant) -> (Vec<GroupView<'
                 emergency: group.emergency_declarer().map(who),
                 m2e_us: figures.and_then(|f| f.mouth_to_ear).map(micros),
                 loss_pct: figures.and_then(|f| f.loss_ratio).map(percent),
+                decided_here: clustered.then(|| group.decides_here()),
                 dynamic,
             }
         })

@@ -22,12 +22,18 @@ impl Config {
             }
             return Ok(());
         };
-        let scheme_ok = ["nats://", "tls://"].iter().any(|scheme| {
-            url.strip_prefix(scheme)
-                .is_some_and(|rest| !rest.is_empty())
-        });
-        if !scheme_ok {
-            return invalid("cluster", "must be a nats:// or tls:// URL with a host");
+        let scheme_ok = |server: &str| {
+            ["nats://", "tls://"].iter().any(|scheme| {
+                server
+                    .strip_prefix(scheme)
+                    .is_some_and(|rest| !rest.is_empty())
+            })
+        };
+        if !url.split(',').map(str::trim).all(scheme_ok) {
+            return invalid(
+                "cluster",
+                "must be nats:// or tls:// URLs with a host, separated by commas",
+            );
         }
         let Some(relay) = &self.relay_id else {
             return invalid("relay-id", "is needed with cluster: each relay's own name");
@@ -96,6 +102,10 @@ mod tests {
             "cluster"
         );
         assert_eq!(field_of(&with(Some("nats://"), Some("a"))), "cluster");
+        with(Some("nats://n1:4222,nats://n2:4222"), Some("a"))
+            .validate_cluster()
+            .unwrap();
+        assert_eq!(field_of(&with(Some("nats://n1,n2"), Some("a"))), "cluster");
         assert_eq!(field_of(&with(Some("nats://h"), Some("a.b"))), "relay-id");
         assert_eq!(field_of(&with(None, Some("a"))), "relay-id");
     }

@@ -427,9 +427,10 @@ pub struct Config {
     #[serde(with = "duration_serde")]
     pub private_call_answer_timeout: Duration,
 
-    /// NATS server of the cluster to join (`nats://host:port`): relays sharing it serve one
-    /// district together, each group's floor decided by one of them at a time. Unset, the
-    /// relay runs alone and never connects to NATS.
+    /// NATS server of the cluster to join (`nats://host:port`, or several servers of one NATS
+    /// cluster separated by commas): relays sharing it serve one district together, each
+    /// group's floor decided by one of them at a time. Unset, the relay runs alone and never
+    /// connects to NATS.
     #[arg(long, value_name = "URL", env = "PTTD_CLUSTER")]
     pub cluster: Option<String>,
 
