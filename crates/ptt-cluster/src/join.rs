@@ -62,6 +62,7 @@ pub struct Cluster {
     /// Voice between relays.
     pub voice: VoiceBus,
     settings: kv::Store,
+    client: async_nats::Client,
 }
 
 impl Cluster {
@@ -111,10 +112,18 @@ impl Cluster {
             relay: relay.into(),
             leases,
             floor: FloorBus::new(client.clone()),
-            news: NewsBus::new(client, relay),
+            news: NewsBus::new(client.clone(), relay),
             voice,
             settings,
+            client,
         })
+    }
+
+    /// Whether the relay is connected to NATS now. While it is not, it can
+    /// neither reach a floor's owner nor hold a lease: the relay serves its
+    /// own terminals alone (see `ptt-relay-core`'s group seat).
+    pub fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// The cluster's value of setting `name`: `proposal` if this relay is the

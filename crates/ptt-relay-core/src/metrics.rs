@@ -265,7 +265,8 @@ pub struct Metrics {
     /// Talkers' frames published to the other relays of the cluster (one
     /// per frame, however many relays listen).
     pub cluster_voice_out: Counter,
-    /// Frames not published: the queue to NATS was full or NATS refused.
+    /// Frames not published: the queue to NATS was full, NATS was away, or
+    /// it refused.
     pub cluster_voice_dropped: Counter,
     /// Frames of other relays' talkers fanned out here.
     pub cluster_voice_in: Counter,

@@ -263,3 +263,103 @@ async fn simultaneous_presses_on_two_relays_get_one_grant() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// Waits until every relay of `relays` says whether it decides [`GROUP`]'s
+/// floor as `decides` says (an isolated relay decides for itself; one back
+/// in the cluster does not until it takes the lease).
+async fn until_deciding(
+    relays: &[&TestRelay],
+    decides: bool,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let until = Instant::now() + within;
+    loop {
+        let now: Vec<bool> = relays
+            .iter()
+            .map(|relay| relay.groups.get(GROUP).is_some_and(|g| g.decides_here()))
+            .collect();
+        if now.iter().all(|d| *d == decides) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < until,
+            "relays decide {now:?}, not all {decides}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `frames` frames of `burst` from `talker` after a warm-up heard by
+/// `hearing`, and says what `hearing` and `deaf` heard of them.
+async fn talk_and_listen(
+    talker: &Client,
+    talker_id: u32,
+    burst: u32,
+    hearing: &Client,
+    deaf: &Client,
+) -> anyhow::Result<(BTreeMap<u16, u32>, BTreeMap<u16, u32>)> {
+    warm_up(talker, &[hearing], burst)
+        .await
+        .with_context(|| format!("terminal {talker_id}'s burst {burst}"))?;
+    for sequence in 1..=20 {
+        talker.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(tokio::join!(
+        heard(hearing, talker_id, burst),
+        heard(deaf, talker_id, burst)
+    ))
+}
+
+/// NATS dies: each relay goes on serving its own terminals, as a radio site
+/// cut off from its core does (site trunking): a press on A is granted and
+/// heard on A, one on B at the same time is granted and heard on B, and
+/// neither reaches the other relay. NATS comes back: the relays rejoin once
+/// their floors are idle, and a talker on A is heard on B again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nats_down_each_relay_serves_its_own_terminals_and_rejoins_after() -> anyhow::Result<()>
+{
+    let mut nats = NatsServer::start().await?;
+    let directory = district();
+    let relays = cluster(&nats, &directory).await?;
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut talker_a = Client::connect(a.addr, &a.cert, 1).await?;
+    let listener_a = Client::connect(a.addr, &a.cert, 2).await?;
+    let mut talker_b = Client::connect(b.addr, &b.cert, 3).await?;
+    let listener_b = Client::connect(b.addr, &b.cert, 4).await?;
+    let first = talker_a.press(GROUP).await?;
+    ensure!(granted(&first).is_some(), "before the outage: {first:?}");
+    talker_a.release(GROUP).await?;
+    until_deciding(&[a], true, Duration::from_secs(2)).await?;
+
+    nats.kill().await?;
+    let answer_b = talker_b.press(GROUP).await?;
+    let burst_b = granted(&answer_b).with_context(|| format!("B alone: {answer_b:?}"))?;
+    let answer_a = talker_a.press(GROUP).await?;
+    let burst_a = granted(&answer_a).with_context(|| format!("A alone: {answer_a:?}"))?;
+    let (on_b, on_a) = talk_and_listen(&talker_b, 3, burst_b, &listener_b, &listener_a).await?;
+    exactly_once(&on_b, 20).map_err(|e| anyhow::anyhow!("B's listener hearing B: {e}"))?;
+    ensure!(
+        on_a.is_empty(),
+        "A's listener heard B's talker without NATS: {on_a:?}"
+    );
+    let (on_a, on_b) = talk_and_listen(&talker_a, 1, burst_a, &listener_a, &listener_b).await?;
+    exactly_once(&on_a, 20).map_err(|e| anyhow::anyhow!("A's listener hearing A: {e}"))?;
+    ensure!(
+        on_b.is_empty(),
+        "B's listener heard A's talker without NATS: {on_b:?}"
+    );
+    talker_a.release(GROUP).await?;
+    talker_b.release(GROUP).await?;
+
+    nats.restart().await?;
+    until_deciding(&[a, b], false, Duration::from_secs(15)).await?;
+    let again = talker_a.press(GROUP).await?;
+    let burst = granted(&again).with_context(|| format!("after the outage: {again:?}"))?;
+    let (on_b, _) = talk_and_listen(&talker_a, 1, burst, &listener_b, &listener_a).await?;
+    exactly_once(&on_b, 20).map_err(|e| anyhow::anyhow!("B hearing A after NATS is back: {e}"))?;
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}

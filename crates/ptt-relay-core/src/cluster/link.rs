@@ -75,6 +75,12 @@ async fn publish_voice(
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while frames.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         for (group, frame) in batch.drain(..) {
+            // Voice is worth nothing late: none is queued for a NATS that
+            // is away (the client would send it all on its return).
+            if !cluster.is_connected() {
+                metrics.cluster_voice_dropped.inc();
+                continue;
+            }
             match cluster.voice.publish(group, frame).await {
                 Ok(()) => metrics.cluster_voice_out.inc(),
                 Err(_) => metrics.cluster_voice_dropped.inc(),
@@ -91,6 +97,11 @@ async fn publish_news(cluster: Cluster, mut news: mpsc::Receiver<(u32, FloorNews
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
     while news.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         for (group, item) in batch.drain(..) {
+            // News of a floor decided while NATS was away would come late
+            // and out of turn; the group ends what it decided then.
+            if !cluster.is_connected() {
+                continue;
+            }
             if let Err(error) = cluster.news.publish(group, &item).await {
                 tracing::warn!(group, %error, "floor news not published");
             }

@@ -101,6 +101,12 @@ pub enum ClusterCommand {
         /// The command to handle as the owner.
         then: Box<Command>,
     },
+    /// NATS is out of reach: this relay serves its own terminals alone for
+    /// now; `then` is the local command that could not reach the owner.
+    Isolated {
+        /// The command to handle alone.
+        then: Box<Command>,
+    },
     /// A call from a terminal of another relay, for this relay as the owner.
     Call(ptt_cluster::PendingFloorCall),
     /// News from the relay that owns the group's floor.

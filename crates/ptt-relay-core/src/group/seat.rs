@@ -51,6 +51,9 @@ const FIND_OWNER_FOR: Duration = Duration::from_secs(3);
 /// Pause between two looks for the owner.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
+/// How often an isolated relay looks whether NATS is back.
+const LOOK_FOR_NATS_EVERY: Duration = Duration::from_millis(250);
+
 impl GroupTask {
     /// Whether this relay's members' floor commands go to another relay.
     pub(super) fn follows(&self) -> bool {
@@ -119,11 +122,16 @@ impl GroupTask {
     }
 
     /// Hands a local member's floor command to the owner, after the same
-    /// membership check the arbiter would make.
-    pub(super) fn forward(&self, command: Command) {
+    /// membership check the arbiter would make; without NATS, this relay
+    /// serves its own terminals alone and handles it here.
+    pub(super) fn forward(&mut self, now: Instant, command: Command) {
         let Some(cluster) = self.ctx.cluster.clone() else {
             return;
         };
+        if !cluster.link.cluster.is_connected() {
+            self.isolate(now);
+            return self.handle(now, command);
+        }
         let (from, request_id, action) = match &command {
             Command::Request {
                 from,
@@ -211,9 +219,44 @@ impl GroupTask {
                 self.take_seat(now, held, calls);
                 self.handle(now, *then);
             }
+            ClusterCommand::Isolated { then } => {
+                if self.follows() {
+                    self.isolate(now);
+                }
+                self.handle(now, *then);
+            }
             ClusterCommand::Call(pending) => self.take_call(now, pending),
             ClusterCommand::News(news) => self.hear_news(now, news),
         }
+    }
+
+    /// Serves this relay's own terminals alone: NATS is out of reach, so
+    /// neither the owner nor a lease can be had. Whatever the cluster
+    /// decided ends here (the gate closes); the other relays' terminals
+    /// neither hear nor are heard until NATS is back.
+    fn isolate(&mut self, now: Instant) {
+        tracing::warn!(
+            group = self.group.id,
+            "NATS out of reach: this relay serves the group's terminals here alone"
+        );
+        self.seat = Seat::Isolated;
+        self.reset_floor(now);
+        self.group.set_decides_here(true);
+    }
+
+    /// Back in the cluster once NATS is and the local floor is idle (a burst
+    /// on the air here is not cut for it).
+    fn rejoin(&mut self, now: Instant) {
+        if !self.nats_connected() || self.floor.holder().is_some() || self.floor.queue_len() > 0 {
+            return;
+        }
+        tracing::info!(
+            group = self.group.id,
+            "NATS is back: the group rejoins the cluster"
+        );
+        self.seat = Seat::Following(Following::new(0));
+        self.group.set_decides_here(false);
+        self.reset_floor(now);
     }
 
     /// Starts deciding: this relay holds the lease now.
@@ -249,12 +292,16 @@ impl GroupTask {
 
     /// Stops deciding: the lease no longer allows granting. A burst this
     /// relay granted ends here (its record logged); queued requests go
-    /// with the arbiter.
+    /// with the arbiter. Cut off from NATS, the relay rather goes on alone
+    /// with its own terminals (see [`Seat::Isolated`]).
     pub(super) fn step_down(&mut self, now: Instant) {
         let Seat::Owning(owning) = &self.seat else {
             return;
         };
         let token = owning.held.token();
+        if !self.nats_connected() {
+            return self.isolate_keeping_floor(now);
+        }
         tracing::warn!(
             group = self.group.id,
             token,
@@ -267,6 +314,34 @@ impl GroupTask {
         self.seat = Seat::Following(Following::new(token));
         self.group.set_decides_here(false);
         self.reset_floor(now);
+    }
+
+    /// The owner cut off from NATS: its own terminals keep the floor as it
+    /// stands (a burst on the air here goes on), the other relays'
+    /// terminals leave its arbiter, which they can no longer reach.
+    fn isolate_keeping_floor(&mut self, now: Instant) {
+        let Seat::Owning(owning) = std::mem::replace(&mut self.seat, Seat::Isolated) else {
+            return;
+        };
+        tracing::warn!(
+            group = self.group.id,
+            token = owning.held.token(),
+            "NATS out of reach: this relay serves the group's terminals here alone"
+        );
+        for terminal in owning.remote.keys() {
+            if !self.members.contains_key(terminal) {
+                self.floor.handle_leave(now, ParticipantId(*terminal));
+            }
+        }
+        drop(owning);
+        self.drain_events();
+    }
+
+    fn nats_connected(&self) -> bool {
+        self.ctx
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.link.cluster.is_connected())
     }
 
     /// A fresh arbiter with this relay's members seated, the gate closed.
@@ -442,7 +517,8 @@ impl GroupTask {
     }
 
     /// When the seat next needs a look: the owner's lease deadline and gate
-    /// re-announcement, a follower's patience with a silent owner.
+    /// re-announcement, a follower's patience with a silent owner, an
+    /// isolated relay's look for NATS.
     pub(super) fn seat_deadline(&self) -> Option<Instant> {
         let open = self.group.gate.load(Ordering::Acquire) != 0;
         match &self.seat {
@@ -456,6 +532,7 @@ impl GroupTask {
                 })
             }
             Seat::Following(following) => open.then(|| following.heard_at + self.owner_silence()),
+            Seat::Isolated => Some(Instant::now() + LOOK_FOR_NATS_EVERY),
         }
     }
 
@@ -466,6 +543,7 @@ impl GroupTask {
         let open = self.group.gate.load(Ordering::Acquire) != 0;
         match &mut self.seat {
             Seat::Alone => {}
+            Seat::Isolated => self.rejoin(now),
             Seat::Owning(owning) => {
                 if !owning.held.may_grant() {
                     return self.step_down(now);
@@ -563,7 +641,9 @@ fn hear_news(cluster: &GroupCluster, group: Arc<GroupShared>) -> AbortHandle {
 }
 
 /// Hands `call` to the owner, taking the lease when nobody owns it; the
-/// terminal hears the owner's answer on the news, or an error here.
+/// terminal hears the owner's answer on the news, or an error here. With
+/// NATS out of reach the command goes back to the group, which serves this
+/// relay's terminals alone.
 async fn call_owner(
     cluster: GroupCluster,
     group: Arc<GroupShared>,
@@ -573,7 +653,7 @@ async fn call_owner(
 ) {
     let until = Instant::now() + FIND_OWNER_FOR;
     let floor = &cluster.link.cluster.floor;
-    loop {
+    let failure = loop {
         match floor.call(group.id, &call, CALL_WITHIN).await {
             Ok(reply) if reply.answer == FloorAnswer::Accepted => return,
             // The owner's lease is running out: ask its successor.
@@ -585,18 +665,24 @@ async fn call_owner(
                     group.command(Command::Cluster(owned)).await;
                     return;
                 }
+                // Another relay took it first: call that one.
                 Ok(None) => {}
-                Err(error) => {
-                    return unreachable_owner(&from, call.request_id, &error);
-                }
+                Err(error) => break error,
             },
-            Err(error) => return unreachable_owner(&from, call.request_id, &error.to_string()),
+            Err(error) => break error.to_string(),
         }
         if Instant::now() >= until {
-            return unreachable_owner(&from, call.request_id, "no relay answers for it");
+            break "no relay answers for it".to_owned();
         }
         tokio::time::sleep(LOOK_AGAIN_AFTER).await;
+    };
+    if cluster.link.cluster.is_connected() {
+        return unreachable_owner(&from, call.request_id, &failure);
     }
+    let then = Box::new(command);
+    group
+        .command(Command::Cluster(ClusterCommand::Isolated { then }))
+        .await;
 }
 
 /// Takes `group`'s lease and starts taking calls, or `None` if another

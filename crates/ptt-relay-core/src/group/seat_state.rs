@@ -19,6 +19,11 @@ pub(super) enum Seat {
     Following(Following),
     /// This relay holds the lease and decides for every relay.
     Owning(Owning),
+    /// NATS is out of reach: this relay decides for its own terminals only,
+    /// as a radio site cut off from its core keeps its local calls going
+    /// (site trunking), until it is back in the cluster with the floor
+    /// idle.
+    Isolated,
 }
 
 /// What a follower keeps of the owner's news.

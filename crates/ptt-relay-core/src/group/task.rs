@@ -197,7 +197,7 @@ impl GroupTask {
         ) {
             self.check_lease(now);
             if self.follows() {
-                return self.forward(command);
+                return self.forward(now, command);
             }
         }
         match command {
