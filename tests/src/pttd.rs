@@ -105,6 +105,11 @@ impl PttdProcess {
         Ok(process)
     }
 
+    /// The process id (to read its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process with SIGKILL (no shutdown, no `GoingAway`) and
     /// waits until it is gone, so its port is free.
     pub fn kill(&mut self) -> anyhow::Result<()> {
@@ -147,4 +152,16 @@ pub fn serve_child() {
         );
         relay.run().await.expect("run");
     });
+}
+
+/// CPU time (user + system) process `pid` has used so far, from
+/// `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux); `None` if
+/// it cannot be read.
+pub fn cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count fields
+    // after its closing one (utime and stime are fields 14 and 15).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(std::time::Duration::from_millis(ticks * 10))
 }

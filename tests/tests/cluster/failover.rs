@@ -12,90 +12,22 @@
 //! `PTT_BENCH_TERMINALS=900 cargo test -p ptt-tests --test cluster -- --ignored --nocapture failover_bench`
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use ptt_client::{Client as Terminal, ClientConfig, Event, Events, TalkError, Trust};
 use ptt_proto::pb;
-use ptt_relay_core::tls::{GENERATED_CERT, GENERATED_KEY};
 use ptt_tests::directory::secret;
 use ptt_tests::nats::NatsServer;
-use ptt_tests::pttd::{self, PttdProcess};
 use ptt_tests::{TestDirectory, opus};
 use tokio_util::sync::CancellationToken;
+
+use crate::processes::start_relays;
 
 const GROUP: u32 = 11;
 const TALKER: u32 = 1;
 const FIRST_LISTENER: u32 = 100;
-/// The test of this binary that runs a relay process.
-const CHILD_TEST: &str = "failover::pttd_child";
-
-/// Not a test of its own: the relay processes of the tests below.
-#[test]
-#[ignore = "run as a child process by the tests of this file"]
-fn pttd_child() {
-    pttd::serve_child();
-}
-
-/// Three relays of one cluster, the first one's certificate on all.
-struct Relays {
-    processes: Vec<PttdProcess>,
-    _data: Vec<tempfile::TempDir>,
-}
-
-async fn start_relays(nats: &NatsServer, directory: &TestDirectory) -> anyhow::Result<Relays> {
-    let mut processes = Vec::new();
-    let mut data = Vec::new();
-    let mut certificate: Option<(PathBuf, PathBuf)> = None;
-    for id in ["relay-a", "relay-b", "relay-c"] {
-        let dir = tempfile::tempdir()?;
-        let directory_path = dir.path().join("directory.toml");
-        std::fs::write(&directory_path, directory.to_toml())?;
-        let mut args: Vec<String> = [
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-            "--directory",
-            &directory_path.display().to_string(),
-            "--record",
-            "false",
-            "--log",
-            "error",
-            "--cluster",
-            &nats.url(),
-            "--relay-id",
-            id,
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        if let Some((cert, key)) = &certificate {
-            for (flag, path) in [("--cert", cert), ("--key", key)] {
-                args.push(flag.to_owned());
-                args.push(path.display().to_string());
-            }
-        }
-        let process =
-            tokio::task::spawn_blocking(move || PttdProcess::start(CHILD_TEST, &args)).await??;
-        certificate.get_or_insert_with(|| {
-            (
-                dir.path().join(GENERATED_CERT),
-                dir.path().join(GENERATED_KEY),
-            )
-        });
-        processes.push(process);
-        data.push(dir);
-    }
-    Ok(Relays {
-        processes,
-        _data: data,
-    })
-}
 
 /// A terminal logged in to relay `home` of `relays`, knowing the others.
 async fn log_in(
@@ -211,7 +143,7 @@ async fn kill_the_owner_mid_burst(listeners: u32, watch: Duration) -> anyhow::Re
     let directory = TestDirectory::new()
         .guards(everybody.iter().copied())
         .group(GROUP, everybody.iter().copied());
-    let mut relays = start_relays(&nats, &directory).await?;
+    let mut relays = start_relays(&nats, &directory, 3).await?;
     let addrs: Vec<SocketAddr> = relays.processes.iter().map(|p| p.addr).collect();
     let cert = relays.processes[0].cert.clone();
 

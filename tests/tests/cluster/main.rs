@@ -5,5 +5,7 @@
 mod failover;
 mod floor_requests;
 mod leases;
+mod overhead;
+mod processes;
 mod relays;
 mod voice;
