@@ -289,8 +289,10 @@ pub struct SessionRecord {
 pub const ADMIN_TERMINAL: TerminalId = TerminalId(0);
 
 /// What an administrator did through the admin API. The directory changes among them are
-/// replayed over the directory file at start, so they survive a restart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// replayed over the directory file at start, so they survive a restart. Serialized (tagged
+/// with [`AdminAction::as_str`]'s names) when the relays of a cluster share it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
 pub enum AdminAction {
     /// The terminal may not log in; its session was closed.
     Disable {

@@ -490,3 +490,26 @@ async fn an_unreadable_regroup_or_call_is_an_error_not_a_panic() {
         Err(CallLogError::Corrupt(ref m)) if m.contains("-5")
     ));
 }
+
+#[test]
+fn an_admin_action_travels_as_json_tagged_with_its_column_name() {
+    let actions = [
+        AdminAction::Disable {
+            terminal: TerminalId(7),
+        },
+        AdminAction::SetMember {
+            group: GroupId(11),
+            terminal: TerminalId(7),
+            listen: true,
+            talk: false,
+            max_priority: Some(Priority::Elevated),
+        },
+        AdminAction::ClearEmergency { group: GroupId(11) },
+    ];
+    for action in actions {
+        let json = serde_json::to_value(&action).unwrap();
+        assert_eq!(json["action"], action.as_str(), "{json}");
+        let back: AdminAction = serde_json::from_value(json).unwrap();
+        assert_eq!(back, action);
+    }
+}

@@ -7,6 +7,7 @@ use async_nats::jetstream::kv::{self, CreateErrorKind};
 use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 
+use crate::admin::AdminLog;
 use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
 use crate::news::NewsBus;
@@ -61,6 +62,8 @@ pub struct Cluster {
     pub news: NewsBus,
     /// Voice between relays.
     pub voice: VoiceBus,
+    /// Admin actions every relay applies.
+    pub admin: AdminLog,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -108,9 +111,11 @@ impl Cluster {
             })
             .await
             .map_err(|e| NatsUnavailable::new("opening the cluster's settings", e))?;
+        let admin = AdminLog::open(jetstream, relay).await?;
         Ok(Self {
             relay: relay.into(),
             leases,
+            admin,
             floor: FloorBus::new(client.clone()),
             news: NewsBus::new(client.clone(), relay),
             voice,

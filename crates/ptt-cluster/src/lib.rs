@@ -20,6 +20,9 @@
 //! - the floor's news ([`NewsBus`]): the owner publishes what its arbiter
 //!   tells members once per group, with the floor gate, and each relay
 //!   hands it to its own members;
+//! - admin actions ([`AdminLog`]): what an administrator does on one relay
+//!   reaches every relay, kept on a JetStream stream for those that are
+//!   down;
 //! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
 //!   frame once on the group's subject, and every relay with listeners of
 //!   the group gets it once, to fan out to its own.
@@ -28,6 +31,7 @@
 //! relay without `--cluster` never connects to NATS.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod floor_bus;
 mod join;
 mod keeper;
@@ -36,6 +40,7 @@ mod news;
 mod unavailable;
 mod voice;
 
+pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, PendingAdmin};
 pub use floor_bus::{
     CallRights, FloorAction, FloorAnswer, FloorBus, FloorBusError, FloorCall, FloorInbox,
     FloorReply, PendingFloorCall,

@@ -362,7 +362,14 @@ async fn commit(shared: &OpsState, action: AdminAction, by: &str) -> Result<(), 
             ));
         }
     }
-    shared.relay.roster.apply(&action).map_err(roster_error)
+    shared.relay.roster.apply(&action).map_err(roster_error)?;
+    if let Some(cluster) = &shared.relay.cluster {
+        // Every relay of the cluster applies it too (a disabled terminal
+        // is refused on all of them).
+        let at_ms = i64::try_from(shared.relay.clock.unix_us_now() / 1000).unwrap_or(i64::MAX);
+        cluster.share_admin(action, by, at_ms);
+    }
+    Ok(())
 }
 
 fn record(shared: &OpsState, action: AdminAction, by: &str) -> Record {

@@ -95,7 +95,7 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
         return error.into_response();
     }
     let mut members = members_by_group(&shared);
-    let clustered = shared.relay.cluster_relay.is_some();
+    let clustered = shared.relay.cluster.is_some();
     let groups = shared
         .relay
         .directory
@@ -127,7 +127,7 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
             }
         })
         .collect();
-    let relay = shared.relay.cluster_relay.as_deref().map(str::to_owned);
+    let relay = shared.relay.cluster_relay().map(str::to_owned);
     Json(Groups { relay, groups }).into_response()
 }
 

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::Alerts;
 use crate::browser::BrowserPort;
 use crate::clock::Clock;
+use crate::cluster::link::ClusterLink;
 use crate::dispatch::Dispatch;
 use crate::group::{GroupShared, Groups};
 use crate::log_sink::LogSink;
@@ -50,11 +51,17 @@ pub struct RelayView {
     /// The console port: where browsers connect, and the certificate they
     /// pin now.
     pub browsers: Arc<BrowserPort>,
-    /// This relay's id in its cluster; `None` for a relay on its own.
-    pub cluster_relay: Option<Arc<str>>,
+    /// The cluster the relay is in (its id, where admin actions are
+    /// shared); `None` for a relay on its own.
+    pub cluster: Option<Arc<ClusterLink>>,
 }
 
 impl RelayView {
+    /// This relay's id in its cluster; `None` for a relay on its own.
+    pub fn cluster_relay(&self) -> Option<&str> {
+        self.cluster.as_deref().map(ClusterLink::relay)
+    }
+
     /// The group with id `id`.
     pub fn group(&self, id: u32) -> Option<&Arc<GroupShared>> {
         self.groups.get(id)

@@ -23,6 +23,7 @@ use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
 use ptt_relay_core::cluster::ClusterLink;
+use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -305,6 +306,16 @@ impl Relay {
             shutdown.clone(),
             config.private_call_answer_timeout,
         ));
+        let cluster_link = match config.cluster_join() {
+            Some(join) => {
+                let cluster =
+                    Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN)
+                        .await?;
+                tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
+                Some(ClusterLink::start(cluster, metrics.clone()))
+            }
+            None => None,
+        };
         let view = RelayView {
             directory: directory.clone(),
             roster: roster.clone(),
@@ -319,22 +330,22 @@ impl Relay {
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             browsers,
-            cluster_relay: config
-                .relay_id
-                .as_deref()
-                .filter(|_| config.cluster.is_some())
-                .map(Arc::from),
+            cluster: cluster_link.clone(),
         };
-        let cluster_link = match config.cluster_join() {
-            Some(join) => {
-                let cluster =
-                    Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN)
-                        .await?;
-                tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
-                Some(ClusterLink::start(cluster, metrics.clone()))
-            }
-            None => None,
-        };
+        if let Some(link) = cluster_link.clone() {
+            let targets = AdminTargets {
+                roster: roster.clone(),
+                online: online.clone(),
+                log: log.clone(),
+            };
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = apply_other_relays_admin(link, targets) => {}
+                    () = stop.cancelled() => {}
+                }
+            });
+        }
         let fanout = Fanout {
             groups: groups.clone(),
             clock,

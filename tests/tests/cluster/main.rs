@@ -2,6 +2,7 @@
 //! with JetStream, started by the tests on loopback): who owns each group's
 //! floor, that no two relays ever do at once, and voice between relays.
 
+mod admin;
 mod failover;
 mod floor_requests;
 mod leases;

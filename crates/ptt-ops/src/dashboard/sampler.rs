@@ -121,7 +121,7 @@ async fn run(shared: Arc<OpsState>, tx: watch::Sender<Option<Arc<Published>>>) {
             regroups: &log.regroups,
             private_calls: shared.relay.private_calls.active(),
             sample_us,
-            relay: shared.relay.cluster_relay.as_deref(),
+            relay: shared.relay.cluster_relay(),
         };
         let json = match serde_json::to_string(&snapshot) {
             Ok(json) => json,

@@ -267,7 +267,7 @@ pub(crate) fn groups<'a>(shared: &'a OpsState, now: Instant) -> (Vec<GroupView<'
         .all(now)
         .into_iter()
         .collect();
-    let clustered = shared.relay.cluster_relay.is_some();
+    let clustered = shared.relay.cluster.is_some();
     let groups = directory
         .groups()
         .iter()

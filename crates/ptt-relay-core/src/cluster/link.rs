@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ptt_cluster::{Cluster, FloorNews};
+use ptt_calllog::AdminAction;
+use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
@@ -56,6 +57,28 @@ impl ClusterLink {
         if self.voice_out.try_send((group, frame.clone())).is_err() {
             self.metrics.cluster_voice_dropped.inc();
         }
+    }
+
+    /// Shares an admin action this relay has stored and applied (`by` whom,
+    /// at Unix ms `at_ms`) with the other relays (see
+    /// [`ptt_cluster::AdminLog`]); returns at once.
+    pub fn share_admin(&self, action: AdminAction, by: &str, at_ms: i64) {
+        let entry = AdminEntry {
+            relay: self.relay().to_owned(),
+            by: by.to_owned(),
+            at_ms,
+            action,
+        };
+        let admin = self.cluster.admin.clone();
+        tokio::spawn(async move {
+            if let Err(error) = admin.publish(&entry).await {
+                tracing::error!(
+                    %error,
+                    action = entry.action.as_str(),
+                    "admin action not shared with the cluster: the other relays do not apply it"
+                );
+            }
+        });
     }
 
     /// Queues a group owner's news for the relays with members.

@@ -11,6 +11,7 @@
 //! Which relay decides a group's floor, and how a group task follows
 //! another relay's decisions, is the group's business (`group::seat`).
 
+pub mod admin_in;
 pub mod link;
 pub mod voice_in;
 

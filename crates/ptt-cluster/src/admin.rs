@@ -1,0 +1,170 @@
+//! Admin actions shared by every relay of a cluster: what an administrator
+//! does on one relay's admin API (disable a terminal, change a group's
+//! members) reaches the others, including a relay that was down at the time.
+//!
+//! A JetStream stream, [`ADMIN_STREAM`], on file storage, holds every
+//! relay's actions on `ptt.admin.<relay>`; each relay follows it with a
+//! durable consumer of its own (`admin-<relay>`), acknowledging an action
+//! once it has stored and applied it, so NATS hands it the actions it has
+//! not applied yet, after a restart too. A relay's own actions are skipped:
+//! it applied them before it published them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use ptt_calllog::AdminAction;
+use serde::{Deserialize, Serialize};
+
+use crate::unavailable::NatsUnavailable;
+
+/// The stream of admin actions.
+pub const ADMIN_STREAM: &str = "PTT_ADMIN";
+
+/// How long actions are kept for a relay that is down: past it, a relay
+/// returning must be given the actions again by hand.
+pub const ADMIN_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// One admin action as the relays share it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminEntry {
+    /// The relay whose admin API took it.
+    pub relay: String,
+    /// Who did it, as that relay's call log says.
+    pub by: String,
+    /// When (Unix ms).
+    pub at_ms: i64,
+    /// What was done.
+    #[serde(flatten)]
+    pub action: AdminAction,
+}
+
+/// This relay's end of the shared admin actions.
+#[derive(Debug, Clone)]
+pub struct AdminLog {
+    jetstream: jetstream::Context,
+    relay: Arc<str>,
+}
+
+/// An action of another relay, to acknowledge once stored and applied.
+#[derive(Debug)]
+pub struct PendingAdmin {
+    /// What was done, where and by whom.
+    pub entry: AdminEntry,
+    message: jetstream::Message,
+}
+
+impl PendingAdmin {
+    /// Tells NATS this relay has the action: it is not handed over again.
+    pub async fn done(self) -> Result<(), NatsUnavailable> {
+        self.message
+            .ack()
+            .await
+            .map_err(|e| NatsUnavailable::new("acknowledging an admin action", e))
+    }
+}
+
+/// The actions of the other relays, in the order they were published.
+pub struct AdminFeed {
+    messages: consumer::pull::Stream,
+    relay: Arc<str>,
+}
+
+impl std::fmt::Debug for AdminFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminFeed")
+            .field("relay", &self.relay)
+            .finish()
+    }
+}
+
+impl AdminLog {
+    /// Opens (creating it if this is the first relay) the stream of admin
+    /// actions as relay `relay`.
+    pub async fn open(jetstream: jetstream::Context, relay: &str) -> Result<Self, NatsUnavailable> {
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: ADMIN_STREAM.to_owned(),
+                subjects: vec!["ptt.admin.*".to_owned()],
+                storage: stream::StorageType::File,
+                max_age: ADMIN_KEPT,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsUnavailable::new("opening the stream of admin actions", e))?;
+        Ok(Self {
+            jetstream,
+            relay: relay.into(),
+        })
+    }
+
+    /// Shares one of this relay's actions; returns once NATS has stored it.
+    pub async fn publish(&self, entry: &AdminEntry) -> Result<(), NatsUnavailable> {
+        let doing = "sharing an admin action";
+        let payload =
+            Bytes::from(serde_json::to_vec(entry).map_err(|e| NatsUnavailable::new(doing, e))?);
+        self.jetstream
+            .publish(format!("ptt.admin.{}", self.relay), payload)
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        Ok(())
+    }
+
+    /// Follows the other relays' actions this relay has not acknowledged
+    /// yet, from the oldest.
+    pub async fn follow(&self) -> Result<AdminFeed, NatsUnavailable> {
+        let doing = "following the admin actions";
+        let durable = format!("admin-{}", self.relay);
+        let stream = self
+            .jetstream
+            .get_stream(ADMIN_STREAM)
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        let consumer: consumer::PullConsumer = stream
+            .get_or_create_consumer(
+                &durable,
+                consumer::pull::Config {
+                    durable_name: Some(durable.clone()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    deliver_policy: consumer::DeliverPolicy::All,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        Ok(AdminFeed {
+            messages,
+            relay: self.relay.clone(),
+        })
+    }
+}
+
+impl AdminFeed {
+    /// The next action of another relay; `None` once NATS is gone for good.
+    /// This relay's own actions and unreadable ones are acknowledged and
+    /// skipped.
+    pub async fn next(&mut self) -> Option<PendingAdmin> {
+        while let Some(message) = self.messages.next().await {
+            let Ok(message) = message else {
+                continue;
+            };
+            match serde_json::from_slice::<AdminEntry>(&message.payload) {
+                Ok(entry) if *entry.relay != *self.relay => {
+                    return Some(PendingAdmin { entry, message });
+                }
+                // This relay's own, or written by a version this one cannot read.
+                Ok(_) | Err(_) => {}
+            }
+            let _ = message.ack().await;
+        }
+        None
+    }
+}
