@@ -198,6 +198,30 @@ impl Collector for RelayCollector {
             "Voice frames lost for a whole shard's listeners because that shard's inbox was full.",
             m.shard_handover_dropped.get(),
         )?;
+        counter(
+            out,
+            "pttd_cluster_voice_out",
+            "Talkers' frames published to the other relays of the cluster, one per frame however many relays listen.",
+            m.cluster_voice_out.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cluster_voice_dropped",
+            "Talkers' frames not published to the cluster: the queue to NATS was full, NATS was away, or it refused.",
+            m.cluster_voice_dropped.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cluster_voice_in",
+            "Frames of other relays' talkers fanned out to this relay's listeners.",
+            m.cluster_voice_in.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cluster_voice_unreadable",
+            "Messages on a group's voice subject that were not its voice.",
+            m.cluster_voice_unreadable.get(),
+        )?;
 
         histogram(
             out,
