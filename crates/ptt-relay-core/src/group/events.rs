@@ -58,6 +58,9 @@ impl GroupTask {
                     u64::from(to.0) << 32 | u64::from(burst.0),
                     Ordering::Release,
                 );
+                // A talker on another relay starts sending the moment its
+                // grant arrives: its relay's gate opens first.
+                self.publish_gate_before_grant(to.0);
                 self.answer(
                     to,
                     Body::FloorGranted(pb::FloorGranted {

@@ -111,6 +111,17 @@ impl GroupTask {
         );
     }
 
+    /// The gate news ahead of a grant to a terminal of another relay, so
+    /// that its relay lets its first frame through.
+    pub(super) fn publish_gate_before_grant(&self, to: u32) {
+        if let Seat::Owning(owning) = &self.seat
+            && owning.remote.contains_key(&to)
+            && !self.members.contains_key(&to)
+        {
+            self.publish_news(Vec::new());
+        }
+    }
+
     /// A local floor command as the owner: a lease that no longer allows
     /// granting makes this relay step down first.
     pub(super) fn check_lease(&mut self, now: Instant) {
