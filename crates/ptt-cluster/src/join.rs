@@ -11,6 +11,7 @@ use crate::admin::AdminLog;
 use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
 use crate::news::NewsBus;
+use crate::presence::PresenceBus;
 use crate::unavailable::NatsUnavailable;
 use crate::voice::{VoiceBus, VoiceBusError};
 
@@ -64,6 +65,8 @@ pub struct Cluster {
     pub voice: VoiceBus,
     /// Admin actions every relay applies.
     pub admin: AdminLog,
+    /// Who is where.
+    pub presence: PresenceBus,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -118,6 +121,7 @@ impl Cluster {
             admin,
             floor: FloorBus::new(client.clone()),
             news: NewsBus::new(client.clone(), relay),
+            presence: PresenceBus::new(client.clone(), relay),
             voice,
             settings,
             client,

@@ -20,6 +20,8 @@
 //! - the floor's news ([`NewsBus`]): the owner publishes what its arbiter
 //!   tells members once per group, with the floor gate, and each relay
 //!   hands it to its own members;
+//! - who is where ([`PresenceBus`]): each relay announces its terminals
+//!   and the floors it decides every second;
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
 //!   reaches every relay, kept on a JetStream stream for those that are
 //!   down;
@@ -37,6 +39,7 @@ mod join;
 mod keeper;
 mod lease;
 mod news;
+mod presence;
 mod unavailable;
 mod voice;
 
@@ -49,5 +52,6 @@ pub use join::{Cluster, JoinError, SETTINGS_BUCKET};
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};
+pub use presence::{PresenceBus, PresenceFeed, RelayPresence};
 pub use unavailable::NatsUnavailable;
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

@@ -80,6 +80,10 @@ struct GroupView {
     /// absent for a relay on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     decided_here: Option<bool>,
+    /// In a cluster, the relay that decides the group's floor now, as the
+    /// relays announce it; absent alone, or while no relay does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +100,12 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
     }
     let mut members = members_by_group(&shared);
     let clustered = shared.relay.cluster.is_some();
+    let deciders = shared
+        .relay
+        .cluster
+        .as_ref()
+        .map(|cluster| cluster.elsewhere.deciders())
+        .unwrap_or_default();
     let groups = shared
         .relay
         .directory
@@ -124,6 +134,11 @@ async fn groups(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Respo
                 dynamic_members: dispatch::dynamic_members(&shared, group.id),
                 patrol: dispatch::patrol(&shared, group),
                 decided_here: clustered.then(|| live.is_some_and(|g| g.decides_here())),
+                decided_by: if live.is_some_and(|g| clustered && g.decides_here()) {
+                    shared.relay.cluster_relay().map(str::to_owned)
+                } else {
+                    deciders.get(&group.id.0).cloned()
+                },
             }
         })
         .collect();
@@ -156,11 +171,14 @@ struct TerminalView {
     name: String,
     role: Role,
     organisation: String,
-    /// Has an authenticated session now.
+    /// Has an authenticated session now (in a cluster: on any relay).
     online: bool,
+    /// In a cluster, the relay its session is on; absent alone or offline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<String>,
     /// Disabled through the admin API: may not log in.
     disabled: bool,
-    /// Groups it hears now (joined), by id.
+    /// Groups it hears now (joined) on this relay, by id.
     groups: Vec<u32>,
     /// Its last reported position; `None` if it never reported one since the relay
     /// started.
@@ -182,6 +200,12 @@ async fn terminals(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Re
             }
         }
     }
+    let mut elsewhere = shared
+        .relay
+        .cluster
+        .as_ref()
+        .map(|cluster| cluster.elsewhere.terminals())
+        .unwrap_or_default();
     let terminals = shared
         .relay
         .directory
@@ -190,12 +214,19 @@ async fn terminals(State(shared): State<Arc<OpsState>>, query: QueryPairs) -> Re
         .map(|t| {
             let mut groups = joined.remove(&t.id.0).unwrap_or_default();
             groups.sort_unstable();
+            let here = shared.relay.online.contains(t.id.0);
+            let relay = if here {
+                shared.relay.cluster_relay().map(str::to_owned)
+            } else {
+                elsewhere.remove(&t.id.0)
+            };
             TerminalView {
                 id: t.id.0,
                 name: t.name.clone(),
                 role: t.role,
                 organisation: t.organisation.clone(),
-                online: shared.relay.online.contains(t.id.0),
+                online: here || relay.is_some(),
+                relay,
                 disabled: shared.relay.roster.is_disabled(t.id),
                 groups,
                 location: dispatch::location(&shared, t.id.0),

@@ -24,6 +24,7 @@ use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
 use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
+use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -339,9 +340,15 @@ impl Relay {
                 log: log.clone(),
             };
             let stop = shutdown.clone();
+            let sources = PresenceSources {
+                online: online.clone(),
+                groups: groups.clone(),
+                directory: directory.clone(),
+            };
             tokio::spawn(async move {
                 tokio::select! {
-                    () = apply_other_relays_admin(link, targets) => {}
+                    () = apply_other_relays_admin(link.clone(), targets) => {}
+                    () = share_presence(link, sources) => {}
                     () = stop.cancelled() => {}
                 }
             });

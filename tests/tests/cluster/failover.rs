@@ -277,3 +277,75 @@ async fn failover_bench() -> anyhow::Result<()> {
     report(&outcome);
     Ok(())
 }
+
+/// A relay dies while its terminal waits in the queue of a floor another
+/// relay decides: once the dead relay has stopped announcing itself, the
+/// owner lets its terminal go, so the floor passes to the next live one
+/// and never to a terminal nobody can hear.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_relays_queued_terminal_is_let_go_and_never_granted() -> anyhow::Result<()> {
+    use ptt_proto::pb::server_message::Body;
+    use ptt_tests::Client;
+    use ptt_tests::client::granted;
+
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(1..=4).group(GROUP, 1..=4);
+    let mut relays = start_relays(&nats, &directory, 2).await?;
+    let (a, b) = (&relays.processes[0], &relays.processes[1]);
+    let mut talker = Client::connect(a.addr, &a.cert, 1).await?;
+    let mut next = Client::connect(a.addr, &a.cert, 2).await?;
+    let mut doomed = Client::connect(b.addr, &b.cert, 3).await?;
+    let burst = granted(&talker.press(GROUP).await?).context("A's talker")?;
+    let queued = doomed.press(GROUP).await?;
+    ensure!(
+        matches!(&queued, Body::FloorQueued(q) if q.position == 1),
+        "B's terminal: {queued:?}"
+    );
+    // A's talker talks on (or the floor would pass for media inactivity).
+    let talker = std::sync::Arc::new(talker);
+    let talking = {
+        let talker = talker.clone();
+        tokio::spawn(async move {
+            for sequence in 0..1000u16 {
+                if talker
+                    .send_datagram(opus::datagram(GROUP, burst, sequence, 0))
+                    .is_err()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    // Announcements carry B's presence to A before it dies.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    relays.processes[1].kill()?;
+    let killed = Instant::now();
+    let behind = next.press(GROUP).await?;
+    ensure!(
+        matches!(&behind, Body::FloorQueued(q) if q.position == 2),
+        "A's second terminal: {behind:?}"
+    );
+    // Well before the dead terminal's request would expire (10 s after it
+    // was queued, 1.5 s before the kill): B is gone 3 s after its last
+    // announcement, and the owner looks every second.
+    let first = next
+        .expect_within(Duration::from_secs(6), |message| {
+            matches!(&message.body, Some(Body::QueuePositionUpdate(u)) if u.position == 1)
+        })
+        .await?;
+    ensure!(
+        first.is_some(),
+        "the dead relay's terminal stayed ahead in the queue"
+    );
+    eprintln!(
+        "B killed: its queued terminal let go after {:?}",
+        killed.elapsed()
+    );
+    talking.abort();
+    let _ = talking.await;
+    let mut talker = std::sync::Arc::into_inner(talker).context("the talker is shared")?;
+    talker.release(GROUP).await?;
+    next.expect_body(granted).await?;
+    Ok(())
+}

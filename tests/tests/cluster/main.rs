@@ -7,6 +7,7 @@ mod failover;
 mod floor_requests;
 mod leases;
 mod overhead;
+mod presence;
 mod processes;
 mod relays;
 mod voice;

@@ -450,7 +450,10 @@
     renderBursts(s.bursts);
     renderRegroups(s.regroups || []);
     setText($('private-calls'), String(s.private_calls || 0));
-    setText($('relay'), s.relay ? 'relay ' + s.relay + ' · ' + s.groups.filter((g) => g.decided_here).length + ' floors decided here' : '');
+    // In a cluster: this relay, then every relay heard with its terminals
+    // and the floors it decides.
+    setText($('relay'), s.relay ? 'relay ' + s.relay + ' · cluster: ' + (s.relays || [])
+      .map((r) => r.relay + ' ' + r.terminals + ' online, ' + r.decides.length + ' floors').join(' · ') : '');
     $('stat-private').classList.toggle('active', s.private_calls > 0);
     setText($('clock'), fmtTime(s.at_ms));
     setText($('updated'), fmtTime(s.at_ms));

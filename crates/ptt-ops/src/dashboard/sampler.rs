@@ -109,6 +109,7 @@ async fn run(shared: Arc<OpsState>, tx: watch::Sender<Option<Arc<Published>>>) {
             &shared.relay.metrics.access_time,
             clients.m2e_us,
         );
+        let relays = snapshot::relays(&shared, &groups);
         let snapshot = Snapshot {
             at_ms: now_ms,
             groups,
@@ -122,6 +123,7 @@ async fn run(shared: Arc<OpsState>, tx: watch::Sender<Option<Arc<Published>>>) {
             private_calls: shared.relay.private_calls.active(),
             sample_us,
             relay: shared.relay.cluster_relay(),
+            relays,
         };
         let json = match serde_json::to_string(&snapshot) {
             Ok(json) => json,

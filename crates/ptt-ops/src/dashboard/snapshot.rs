@@ -53,6 +53,47 @@ pub(crate) struct Snapshot<'a> {
     /// This relay's id in its cluster; absent for a relay on its own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) relay: Option<&'a str>,
+    /// In a cluster, every relay heard (this one first): its terminals and
+    /// the floors it decides; empty for a relay on its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) relays: Vec<ClusterRelay>,
+}
+
+/// One relay of the cluster, as the header lists it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClusterRelay {
+    /// Its id.
+    pub(crate) relay: String,
+    /// Terminals logged in to it.
+    pub(crate) terminals: usize,
+    /// Groups whose floors it decides.
+    pub(crate) decides: Vec<u32>,
+}
+
+/// The relays of the cluster, this one first; empty alone.
+pub(crate) fn relays(shared: &OpsState, groups: &[GroupView<'_>]) -> Vec<ClusterRelay> {
+    let Some(cluster) = &shared.relay.cluster else {
+        return Vec::new();
+    };
+    let here = ClusterRelay {
+        relay: cluster.relay().to_owned(),
+        terminals: shared.relay.online.len(),
+        decides: groups
+            .iter()
+            .filter(|g| g.decided_here == Some(true))
+            .map(|g| g.id)
+            .collect(),
+    };
+    let others = cluster
+        .elsewhere
+        .relays()
+        .into_iter()
+        .map(|other| ClusterRelay {
+            relay: other.relay,
+            terminals: other.terminals,
+            decides: other.decides,
+        });
+    std::iter::once(here).chain(others).collect()
 }
 
 /// A terminal as the page names it.

@@ -7,6 +7,7 @@ use ptt_calllog::AdminAction;
 use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
+use super::elsewhere::Elsewhere;
 use crate::metrics::Metrics;
 
 /// Frames waiting to be published; beyond it the newest is dropped and
@@ -24,6 +25,8 @@ const PUBLISH_BATCH: usize = 64;
 pub struct ClusterLink {
     /// The relay's ends of the leases, calls, news and voice.
     pub cluster: Cluster,
+    /// The other relays, as they announce themselves.
+    pub elsewhere: Elsewhere,
     voice_out: mpsc::Sender<(u32, Bytes)>,
     news_out: mpsc::Sender<(u32, FloorNews)>,
     metrics: Arc<Metrics>,
@@ -39,6 +42,7 @@ impl ClusterLink {
         tokio::spawn(publish_news(cluster.clone(), news_rx));
         Arc::new(Self {
             cluster,
+            elsewhere: Elsewhere::default(),
             voice_out,
             news_out,
             metrics,

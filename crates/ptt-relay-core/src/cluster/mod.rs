@@ -12,7 +12,9 @@
 //! another relay's decisions, is the group's business (`group::seat`).
 
 pub mod admin_in;
+pub mod elsewhere;
 pub mod link;
+pub mod presence;
 pub mod voice_in;
 
 pub use link::ClusterLink;

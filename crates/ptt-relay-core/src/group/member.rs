@@ -24,6 +24,8 @@ pub(super) enum Member {
 pub(super) struct RemoteMember {
     /// The terminal and its session on its relay.
     pub(super) at: Addressee,
+    /// That relay's id.
+    pub(super) relay: Arc<str>,
     /// The group.
     pub(super) group: u32,
     /// The owner's fencing token, on everything it tells the terminal.

@@ -51,6 +51,10 @@ const FIND_OWNER_FOR: Duration = Duration::from_secs(3);
 /// Pause between two looks for the owner.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
+/// How often an owner looks whether the relays of its remote members are
+/// still there.
+const MEMBERS_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// How often an isolated relay looks whether NATS is back.
 const LOOK_FOR_NATS_EVERY: Duration = Duration::from_millis(250);
 
@@ -297,6 +301,7 @@ impl GroupTask {
             calls: task.abort_handle(),
             remote: HashMap::new(),
             refresh_at: now,
+            members_checked_at: now,
         });
         self.group.set_decides_here(true);
     }
@@ -437,6 +442,7 @@ impl GroupTask {
                 terminal,
                 session: call.session,
             },
+            relay: Arc::from(call.relay.as_str()),
             group: self.group.id,
             token,
             cluster: cluster.link.clone(),
@@ -536,14 +542,52 @@ impl GroupTask {
             Seat::Alone => None,
             Seat::Owning(owning) => {
                 let until = owning.held.grantable_until().unwrap_or_else(Instant::now);
-                Some(if open {
+                let until = if open {
                     until.min(owning.refresh_at)
                 } else {
                     until
+                };
+                Some(if owning.remote.is_empty() {
+                    until
+                } else {
+                    until.min(owning.members_checked_at + MEMBERS_CHECK_EVERY)
                 })
             }
             Seat::Following(following) => open.then(|| following.heard_at + self.owner_silence()),
             Seat::Isolated => Some(Instant::now() + LOOK_FOR_NATS_EVERY),
+        }
+    }
+
+    /// Lets the terminals of relays that stopped announcing themselves
+    /// leave the arbiter, as lost connections: a dead relay's queued
+    /// terminal is never granted, and its talker's floor is freed (its
+    /// terminals come back through another relay, with new sessions).
+    fn drop_members_of_gone_relays(&mut self, now: Instant) {
+        let (Seat::Owning(owning), Some(cluster)) = (&mut self.seat, &self.ctx.cluster) else {
+            return;
+        };
+        let gone: Vec<u32> = owning
+            .remote
+            .values()
+            .filter(|member| cluster.link.elsewhere.gone(&member.relay))
+            .map(|member| member.at.terminal)
+            .collect();
+        for terminal in &gone {
+            owning.remote.remove(terminal);
+        }
+        for terminal in gone {
+            if self.members.contains_key(&terminal) {
+                continue;
+            }
+            tracing::warn!(
+                group = self.group.id,
+                terminal,
+                "its relay stopped announcing itself: the terminal leaves the floor"
+            );
+            self.leaving_disconnected = true;
+            self.floor.handle_leave(now, ParticipantId(terminal));
+            self.drain_events();
+            self.leaving_disconnected = false;
         }
     }
 
@@ -559,6 +603,13 @@ impl GroupTask {
                 if !owning.held.may_grant() {
                     return self.step_down(now);
                 }
+                if now >= owning.members_checked_at + MEMBERS_CHECK_EVERY {
+                    owning.members_checked_at = now;
+                    self.drop_members_of_gone_relays(now);
+                }
+                let Seat::Owning(owning) = &mut self.seat else {
+                    return;
+                };
                 if open && now >= owning.refresh_at {
                     owning.refresh_at = now + refresh;
                     self.publish_news(Vec::new());

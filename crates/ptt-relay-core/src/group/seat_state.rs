@@ -58,6 +58,8 @@ pub(super) struct Owning {
     pub(super) remote: HashMap<u32, RemoteMember>,
     /// When the gate is next re-announced while someone talks.
     pub(super) refresh_at: Instant,
+    /// When the remote members' relays were last looked at.
+    pub(super) members_checked_at: Instant,
 }
 
 impl Drop for Owning {

@@ -1,0 +1,110 @@
+//! What this relay knows of the other relays of its cluster from their
+//! announcements: which terminals each serves and which floors it decides,
+//! and which relays are still there.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use ptt_cluster::RelayPresence;
+
+/// A relay that has not announced itself for this long is taken for gone
+/// (three missed announcements).
+pub const GONE_AFTER: Duration = Duration::from_secs(3);
+
+/// The other relays as last heard; read by the ops API, never by the voice
+/// path.
+#[derive(Debug, Default)]
+pub struct Elsewhere {
+    relays: Mutex<HashMap<String, Heard>>,
+}
+
+#[derive(Debug)]
+struct Heard {
+    at: Instant,
+    presence: Arc<RelayPresence>,
+}
+
+/// Another relay as the ops API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherRelay {
+    /// Its id.
+    pub relay: String,
+    /// How many terminals it serves.
+    pub terminals: usize,
+    /// The groups whose floors it decides.
+    pub decides: Vec<u32>,
+}
+
+impl Elsewhere {
+    /// Notes an announcement.
+    pub fn heard(&self, presence: RelayPresence) {
+        self.lock().insert(
+            presence.relay.clone(),
+            Heard {
+                at: Instant::now(),
+                presence: Arc::new(presence),
+            },
+        );
+    }
+
+    /// The relays heard within [`GONE_AFTER`], by id.
+    pub fn relays(&self) -> Vec<OtherRelay> {
+        let mut out: Vec<OtherRelay> = self
+            .live()
+            .into_iter()
+            .map(|presence| OtherRelay {
+                relay: presence.relay.clone(),
+                terminals: presence.terminals.len(),
+                decides: presence.decides.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.relay.cmp(&b.relay));
+        out
+    }
+
+    /// The terminals logged in to the other relays, with the relay of each.
+    pub fn terminals(&self) -> HashMap<u32, String> {
+        let mut out = HashMap::new();
+        for presence in self.live() {
+            for &terminal in &presence.terminals {
+                out.insert(terminal, presence.relay.clone());
+            }
+        }
+        out
+    }
+
+    /// The relay deciding each group's floor, among the other relays.
+    pub fn deciders(&self) -> HashMap<u32, String> {
+        let mut out = HashMap::new();
+        for presence in self.live() {
+            for &group in &presence.decides {
+                out.insert(group, presence.relay.clone());
+            }
+        }
+        out
+    }
+
+    /// Whether `relay` announced itself before and has been silent for
+    /// [`GONE_AFTER`] since: killed, or cut off from NATS. A relay never
+    /// heard is not gone (it may just have started).
+    pub fn gone(&self, relay: &str) -> bool {
+        self.lock()
+            .get(relay)
+            .is_some_and(|heard| heard.at.elapsed() >= GONE_AFTER)
+    }
+
+    fn live(&self) -> Vec<Arc<RelayPresence>> {
+        self.lock()
+            .values()
+            .filter(|heard| heard.at.elapsed() < GONE_AFTER)
+            .map(|heard| heard.presence.clone())
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Heard>> {
+        self.relays
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
