@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -124,6 +124,30 @@ impl Drop for PttdProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The flags a test relay process starts with: its data directory and
+/// directory file, `listen` for terminals, ops and console ports the kernel
+/// picks, no recordings, and only errors in its log.
+pub fn base_args(data_dir: &Path, directory: &Path, listen: SocketAddr) -> Vec<String> {
+    [
+        "--data-dir",
+        &data_dir.display().to_string(),
+        "--listen",
+        &listen.to_string(),
+        "--ops-listen",
+        "127.0.0.1:0",
+        "--console-listen",
+        "127.0.0.1:0",
+        "--directory",
+        &directory.display().to_string(),
+        "--record",
+        "false",
+        "--log",
+        "error",
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// In the child process: runs the relay as `pttd` does with the flags in

@@ -151,28 +151,14 @@ async fn crash_and_restart(
     let directory_path = data.path().join("directory.toml");
     std::fs::write(&directory_path, directory.to_toml())?;
     let args = |listen: SocketAddr| -> Vec<String> {
-        [
-            "--data-dir",
-            &data.path().display().to_string(),
-            "--listen",
-            &listen.to_string(),
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-            "--directory",
-            &directory_path.display().to_string(),
-            "--record",
-            "false",
-            "--log",
-            "error",
-            "--keep-alive",
-            &format!("{}ms", timings.keep_alive.as_millis()),
-            "--idle-timeout",
-            &format!("{}ms", timings.idle_timeout.as_millis()),
-        ]
-        .map(str::to_owned)
-        .to_vec()
+        let mut args = pttd::base_args(data.path(), &directory_path, listen);
+        args.extend([
+            "--keep-alive".to_owned(),
+            format!("{}ms", timings.keep_alive.as_millis()),
+            "--idle-timeout".to_owned(),
+            format!("{}ms", timings.idle_timeout.as_millis()),
+        ]);
+        args
     };
     let first_args = args(SocketAddr::from(([127, 0, 0, 1], 0)));
     let mut relay =

@@ -39,28 +39,14 @@ pub(crate) async fn start_relays(
         let dir = tempfile::tempdir()?;
         let directory_path = dir.path().join("directory.toml");
         std::fs::write(&directory_path, directory.to_toml())?;
-        let mut args: Vec<String> = [
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-            "--directory",
-            &directory_path.display().to_string(),
-            "--record",
-            "false",
-            "--log",
-            "error",
-            "--cluster",
-            &nats.url(),
-            "--relay-id",
-            &id,
-        ]
-        .map(str::to_owned)
-        .to_vec();
+        let localhost = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut args = pttd::base_args(dir.path(), &directory_path, localhost);
+        args.extend([
+            "--cluster".to_owned(),
+            nats.url(),
+            "--relay-id".to_owned(),
+            id,
+        ]);
         if let Some((cert, key)) = &certificate {
             for (flag, path) in [("--cert", cert), ("--key", key)] {
                 args.push(flag.to_owned());
