@@ -11,7 +11,8 @@
 //! the order they were made.
 //!
 //! News for every member also carries the floor's gate (who may talk, in which
-//! burst) and the current holder's announcement, so a relay that only
+//! burst), how long the owner's lease still lets it decide, and the current
+//! holder's announcement, so a relay that only
 //! listens can check its own talkers' voice and tell a late joiner who
 //! talks without asking the owner. The fencing token tells news of a
 //! former owner (a lower token) from the current one's.
@@ -56,6 +57,12 @@ pub struct FloorNews {
     /// the gate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub message: Vec<u8>,
+    /// On news for every member: how long from its sending the owner may
+    /// still grant (its lease's own deadline). A relay that hears nothing
+    /// newer closes its gate then, before any other relay can own the
+    /// floor; `None` on news for one terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_ms: Option<u64>,
     /// The holder's announcement while the floor is taken (an encoded
     /// `FloorTaken`), empty while it is idle: what a late joiner is told.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use ptt_client::{Client as Terminal, ClientConfig, Event, Events, TalkError, Trust};
+use ptt_cluster::{FloorLeases, LeaseConfig};
 use ptt_proto::pb;
 use ptt_tests::directory::secret;
 use ptt_tests::nats::NatsServer;
@@ -130,6 +131,55 @@ struct Outcome {
     moved: Vec<Back>,
     /// Listeners on the other relays.
     stayed: Vec<Back>,
+    /// After the kill: the dead owner's lease was gone, and another relay
+    /// held the group's floor.
+    lease: LeaseMoved,
+}
+
+/// When the floor's lease moved, from the kill.
+#[derive(Debug, Default, Clone, Copy)]
+struct LeaseMoved {
+    freed: Option<Duration>,
+    taken: Option<Duration>,
+}
+
+/// Reads the group's lease every 10 ms from the kill (set in `killed`)
+/// until another relay than `dead` holds it or `stop`.
+async fn watch_lease(
+    nats: String,
+    dead: &'static str,
+    mut killed: tokio::sync::watch::Receiver<Option<Instant>>,
+    stop: CancellationToken,
+) -> anyhow::Result<LeaseMoved> {
+    let client = async_nats::connect(nats).await?;
+    let leases = FloorLeases::open(
+        &async_nats::jetstream::new(client),
+        "observer",
+        LeaseConfig::default(),
+    )
+    .await?;
+    let at = loop {
+        if let Some(at) = *killed.borrow_and_update() {
+            break at;
+        }
+        tokio::select! {
+            changed = killed.changed() => changed?,
+            () = stop.cancelled() => return Ok(LeaseMoved::default()),
+        }
+    };
+    let mut moved = LeaseMoved::default();
+    while !stop.is_cancelled() {
+        let holder = leases.holder(GROUP).await?;
+        if holder.as_ref().is_none_or(|h| h.relay != dead) {
+            moved.freed.get_or_insert(at.elapsed());
+        }
+        if holder.is_some_and(|h| h.relay != dead) {
+            moved.taken = Some(at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(moved)
 }
 
 /// `listeners` terminals spread over three relays, a talker on relay A
@@ -172,6 +222,12 @@ async fn kill_the_owner_mid_burst(listeners: u32, watch: Duration) -> anyhow::Re
             (*home, follower)
         })
         .collect();
+    let lease = tokio::spawn(watch_lease(
+        nats.url(),
+        "relay-a",
+        killed_rx.clone(),
+        stop.clone(),
+    ));
     let talker = log_in(TALKER, 0, &addrs, &cert).await?;
     let talking = tokio::spawn(keep_talking(talker, stop.clone()));
     for _ in &ids {
@@ -198,11 +254,21 @@ async fn kill_the_owner_mid_burst(listeners: u32, watch: Duration) -> anyhow::Re
             stayed.push(back);
         }
     }
+    // The watcher ends once another relay holds the floor (it must, for
+    // the talker to be heard again), or with the others.
+    let lease = match tokio::time::timeout(Duration::from_secs(5), lease).await {
+        Ok(watched) => watched??,
+        Err(_) => LeaseMoved::default(),
+    };
     stop.cancel();
     timer.abort();
     let _ = talking.await?;
     drop(terminals);
-    Ok(Outcome { moved, stayed })
+    Ok(Outcome {
+        moved,
+        stayed,
+        lease,
+    })
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -211,6 +277,13 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 }
 
 fn report(outcome: &Outcome) {
+    let ms =
+        |d: Option<Duration>| d.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis()));
+    eprintln!(
+        "floor lease: the dead owner's gone {} after the kill, another relay's {} after it",
+        ms(outcome.lease.freed),
+        ms(outcome.lease.taken)
+    );
     type Step = fn(&Back) -> Option<Duration>;
     let steps: [(&str, Step); 3] = [
         ("kill → loss noticed", |b| b.noticed),
@@ -347,5 +420,100 @@ async fn a_dead_relays_queued_terminal_is_let_go_and_never_granted() -> anyhow::
     let mut talker = std::sync::Arc::into_inner(talker).context("the talker is shared")?;
     talker.release(GROUP).await?;
     next.expect_body(granted).await?;
+    Ok(())
+}
+
+/// The owner dies while a terminal of another relay talks under its grant:
+/// that relay stops forwarding the talker at the dead owner's own lease
+/// deadline (which every piece of its news carried), before the floor can
+/// have a new owner, so nobody ever hears two talkers of one group. A
+/// terminal of a third relay then gets the floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_talker_granted_by_a_dead_owner_is_cut_before_anyone_else_may_talk() -> anyhow::Result<()>
+{
+    use ptt_proto::pb::server_message::Body;
+    use ptt_tests::Client;
+    use ptt_tests::client::granted;
+
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(1..=4).group(GROUP, 1..=4);
+    let mut relays = start_relays(&nats, &directory, 3).await?;
+    let (a, b, c) = (
+        &relays.processes[0],
+        &relays.processes[1],
+        &relays.processes[2],
+    );
+    // A takes the group's lease with its terminal's press, and keeps it.
+    let mut first = Client::connect(a.addr, &a.cert, 1).await?;
+    ensure!(granted(&first.press(GROUP).await?).is_some(), "A's press");
+    first.release(GROUP).await?;
+    let mut talker = Client::connect(b.addr, &b.cert, 2).await?;
+    let listener = Client::connect(c.addr, &c.cert, 3).await?;
+    let mut next = Client::connect(c.addr, &c.cert, 4).await?;
+    let burst = granted(&talker.press(GROUP).await?).context("B's talker, granted by A")?;
+    let talker = std::sync::Arc::new(talker);
+    let talking = {
+        let talker = talker.clone();
+        tokio::spawn(async move {
+            for sequence in 0..500u16 {
+                if talker
+                    .send_datagram(opus::datagram(GROUP, burst, sequence, 0))
+                    .is_err()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    ensure!(
+        listener.recv_voice(Duration::from_secs(5)).await.is_some(),
+        "C does not hear B's talker"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relays.processes[0].kill()?;
+    let killed = Instant::now();
+    let mut last_heard = killed;
+    while let Some(frame) = listener.recv_voice(Duration::from_millis(800)).await {
+        if frame.header.talker_id == 2 {
+            last_heard = Instant::now();
+        }
+        ensure!(
+            killed.elapsed() < Duration::from_secs(5),
+            "B's talker is still heard"
+        );
+    }
+    let cut = last_heard - killed;
+    eprintln!("A killed: B's talker last heard on C {cut:?} after");
+    // A's lease lets it decide at most ttl - margin (600 ms) after its last
+    // renewal, which came at most ttl / 4 before the kill.
+    ensure!(
+        cut < Duration::from_millis(800),
+        "B's talker heard {cut:?} after the kill"
+    );
+    // The floor is free for a terminal of C once A's lease has run out.
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = next.press(GROUP).await?;
+        if granted(&answer).is_some() {
+            break;
+        }
+        ensure!(
+            Instant::now() < until,
+            "C's terminal never got the floor: {answer:?}"
+        );
+        if let Body::FloorQueued(_) = answer {
+            next.release(GROUP).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(
+        listener
+            .recv_voice(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "B's talker heard on C after C's terminal got the floor"
+    );
+    talking.abort();
     Ok(())
 }

@@ -87,6 +87,7 @@ async fn own_the_floor(
             relay: RELAYS[0].to_owned(),
             token: held.token(),
             gate: None,
+            valid_ms: None,
             to: Some(Addressee {
                 terminal: call.terminal,
                 session: call.session,

@@ -53,6 +53,7 @@ impl Member {
                     relay: remote.cluster.relay().to_owned(),
                     token: remote.token,
                     gate: None,
+                    valid_ms: None,
                     to: Some(remote.at),
                     message: link::frame(request_id, body).to_vec(),
                     taken: Vec::new(),

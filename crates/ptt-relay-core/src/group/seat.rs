@@ -13,9 +13,10 @@
 //! nobody owns it. It stops deciding the moment its lease no longer allows
 //! granting (the lease's deadline is checked before every floor command
 //! and slept on), ending the burst it granted, so a second relay can only
-//! decide after the first has stopped. A follower that hears nothing from
-//! the owner for two lease lifetimes while someone talks closes its gate:
-//! the owner is gone, and its talker with it.
+//! decide after the first has stopped. Every piece of news for all members
+//! says how long the owner's lease still lets it decide; a follower that
+//! hears nothing newer closes its gate then, so no relay forwards a talker
+//! granted by a dead owner once another relay may grant someone else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -102,12 +103,17 @@ impl GroupTask {
             .floor_taken()
             .map(|taken| taken.encode_to_vec())
             .unwrap_or_default();
+        let valid_ms = owning.held.grantable_until().map_or(0, |until| {
+            u64::try_from(until.saturating_duration_since(Instant::now()).as_millis())
+                .unwrap_or(u64::MAX)
+        });
         cluster.link.offer_news(
             self.group.id,
             FloorNews {
                 relay: cluster.link.relay().to_owned(),
                 token: owning.held.token(),
                 gate: Some(self.group.gate.load(Ordering::Acquire)),
+                valid_ms: Some(valid_ms),
                 to: None,
                 message,
                 taken,
@@ -500,6 +506,9 @@ impl GroupTask {
         }
         following.token = news.token;
         following.heard_at = now;
+        if let Some(valid_ms) = news.valid_ms {
+            following.gate_until = now + Duration::from_millis(valid_ms);
+        }
         if let Some(gate) = news.gate {
             following.taken = pb::FloorTaken::decode(&news.taken[..])
                 .ok()
@@ -534,8 +543,8 @@ impl GroupTask {
     }
 
     /// When the seat next needs a look: the owner's lease deadline and gate
-    /// re-announcement, a follower's patience with a silent owner, an
-    /// isolated relay's look for NATS.
+    /// re-announcement, the deadline of a follower's open gate, an isolated
+    /// relay's look for NATS.
     pub(super) fn seat_deadline(&self) -> Option<Instant> {
         let open = self.group.gate.load(Ordering::Acquire) != 0;
         match &self.seat {
@@ -553,7 +562,7 @@ impl GroupTask {
                     until.min(owning.members_checked_at + MEMBERS_CHECK_EVERY)
                 })
             }
-            Seat::Following(following) => open.then(|| following.heard_at + self.owner_silence()),
+            Seat::Following(following) => open.then_some(following.gate_until),
             Seat::Isolated => Some(Instant::now() + LOOK_FOR_NATS_EVERY),
         }
     }
@@ -594,7 +603,6 @@ impl GroupTask {
     /// Acts on [`Self::seat_deadline`].
     pub(super) fn seat_tick(&mut self, now: Instant) {
         let refresh = self.refresh_every();
-        let silence = self.owner_silence();
         let open = self.group.gate.load(Ordering::Acquire) != 0;
         match &mut self.seat {
             Seat::Alone => {}
@@ -616,10 +624,10 @@ impl GroupTask {
                 }
             }
             Seat::Following(following) => {
-                if open && now >= following.heard_at + silence {
+                if open && now >= following.gate_until {
                     tracing::warn!(
                         group = self.group.id,
-                        "the floor's owner went silent mid-burst: gate closed"
+                        "the floor's owner went silent mid-burst: gate closed at its deadline"
                     );
                     self.close_gate(pb::FloorIdleReason::HolderDisconnected);
                 }
@@ -667,15 +675,6 @@ impl GroupTask {
             .as_ref()
             .map_or(Duration::from_secs(1), |c| {
                 c.link.cluster.leases.config().renew_every()
-            })
-    }
-
-    fn owner_silence(&self) -> Duration {
-        self.ctx
-            .cluster
-            .as_ref()
-            .map_or(Duration::from_secs(2), |c| {
-                c.link.cluster.leases.config().ttl * 2
             })
     }
 }

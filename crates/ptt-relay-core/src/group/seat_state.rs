@@ -33,15 +33,21 @@ pub(super) struct Following {
     pub(super) token: u64,
     /// When the owner last said anything.
     pub(super) heard_at: Instant,
+    /// Until when the owner said it may grant (its lease's deadline as of
+    /// its latest news): an open gate closes then unless newer news came,
+    /// so it is closed before any other relay can own the floor.
+    pub(super) gate_until: Instant,
     /// The holder's announcement, for a member joining mid-burst.
     pub(super) taken: Option<pb::FloorTaken>,
 }
 
 impl Following {
     pub(super) fn new(token: u64) -> Self {
+        let now = Instant::now();
         Self {
             token,
-            heard_at: Instant::now(),
+            heard_at: now,
+            gate_until: now,
             taken: None,
         }
     }
