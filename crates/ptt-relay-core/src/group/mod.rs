@@ -13,6 +13,8 @@ mod events;
 mod member;
 pub mod registry;
 mod seat;
+mod seat_follower;
+mod seat_owner;
 mod seat_state;
 mod shared;
 mod task;
