@@ -8,6 +8,7 @@ use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 
 use crate::admin::AdminLog;
+use crate::control::ControlBus;
 use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
 use crate::news::NewsBus;
@@ -67,6 +68,8 @@ pub struct Cluster {
     pub admin: AdminLog,
     /// Who is where.
     pub presence: PresenceBus,
+    /// The dispatchers' messages, for every relay's control room.
+    pub control: ControlBus,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -122,6 +125,7 @@ impl Cluster {
             floor: FloorBus::new(client.clone()),
             news: NewsBus::new(client.clone(), relay),
             presence: PresenceBus::new(client.clone(), relay),
+            control: ControlBus::new(client.clone(), relay),
             voice,
             settings,
             client,

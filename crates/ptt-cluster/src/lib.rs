@@ -20,6 +20,8 @@
 //! - the floor's news ([`NewsBus`]): the owner publishes what its arbiter
 //!   tells members once per group, with the floor gate, and each relay
 //!   hands it to its own members;
+//! - the control rooms ([`ControlBus`]): what a relay tells its
+//!   dispatchers (emergencies, positions, status) reaches every relay's;
 //! - who is where ([`PresenceBus`]): each relay announces its terminals
 //!   and the floors it decides every second;
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
@@ -34,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod control;
 mod floor_bus;
 mod join;
 mod keeper;
@@ -44,6 +47,7 @@ mod unavailable;
 mod voice;
 
 pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, PendingAdmin};
+pub use control::{ControlBus, ControlFeed, ControlMessage};
 pub use floor_bus::{
     CallRights, FloorAction, FloorAnswer, FloorBus, FloorBusError, FloorCall, FloorInbox,
     FloorReply, PendingFloorCall,

@@ -24,6 +24,7 @@ use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
 use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
+use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
@@ -345,10 +346,13 @@ impl Relay {
                 groups: groups.clone(),
                 directory: directory.clone(),
             };
+            groups.share_control_room_with(link.clone());
+            let control_rooms = groups.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     () = apply_other_relays_admin(link.clone(), targets) => {}
-                    () = share_presence(link, sources) => {}
+                    () = share_presence(link.clone(), sources) => {}
+                    () = hear_control_rooms(link, control_rooms) => {}
                     () = stop.cancelled() => {}
                 }
             });

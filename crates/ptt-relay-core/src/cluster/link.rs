@@ -8,6 +8,7 @@ use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
 use super::elsewhere::Elsewhere;
+use crate::group::registry::ControlRoomShare;
 use crate::metrics::Metrics;
 
 /// Frames waiting to be published; beyond it the newest is dropped and
@@ -29,6 +30,7 @@ pub struct ClusterLink {
     pub elsewhere: Elsewhere,
     voice_out: mpsc::Sender<(u32, Bytes)>,
     news_out: mpsc::Sender<(u32, FloorNews)>,
+    control_out: mpsc::Sender<(u32, Bytes)>,
     metrics: Arc<Metrics>,
 }
 
@@ -38,13 +40,16 @@ impl ClusterLink {
     pub fn start(cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Self> {
         let (voice_out, voice_rx) = mpsc::channel(VOICE_OUT_QUEUE);
         let (news_out, news_rx) = mpsc::channel(NEWS_OUT_QUEUE);
+        let (control_out, control_rx) = mpsc::channel(NEWS_OUT_QUEUE);
         tokio::spawn(publish_voice(cluster.clone(), voice_rx, metrics.clone()));
         tokio::spawn(publish_news(cluster.clone(), news_rx));
+        tokio::spawn(publish_control(cluster.clone(), control_rx));
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
             voice_out,
             news_out,
+            control_out,
             metrics,
         })
     }
@@ -115,6 +120,41 @@ async fn publish_voice(
         }
         if let Err(error) = cluster.voice.flush().await {
             tracing::debug!(%error, "voice to the cluster not flushed");
+        }
+    }
+}
+
+/// The control room's messages go to the other relays' dispatchers too.
+impl ControlRoomShare for ClusterLink {
+    fn share(&self, about_group: u32, frame: &Bytes) {
+        if self
+            .control_out
+            .try_send((about_group, frame.clone()))
+            .is_err()
+        {
+            tracing::warn!(
+                about_group,
+                "a message for the control rooms dropped: NATS is not taking it"
+            );
+        }
+    }
+}
+
+/// Publishes queued control-room messages until the link is gone; none is
+/// queued for a NATS that is away (a position comes again within seconds).
+async fn publish_control(cluster: Cluster, mut messages: mpsc::Receiver<(u32, Bytes)>) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while messages.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        for (about_group, frame) in batch.drain(..) {
+            if !cluster.is_connected() {
+                continue;
+            }
+            if let Err(error) = cluster.control.publish(about_group, &frame).await {
+                tracing::debug!(%error, "a message for the control rooms not published");
+            }
+        }
+        if let Err(error) = cluster.voice.flush().await {
+            tracing::debug!(%error, "control-room messages not flushed");
         }
     }
 }

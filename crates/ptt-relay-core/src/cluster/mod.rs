@@ -12,6 +12,7 @@
 //! another relay's decisions, is the group's business (`group::seat`).
 
 pub mod admin_in;
+pub mod control_in;
 pub mod elsewhere;
 pub mod link;
 pub mod presence;

@@ -3,11 +3,21 @@
 //! control room, and the groups an all-call covers).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use super::shared::GroupShared;
+
+/// Where the control room's messages go beyond this relay: the other relays'
+/// dispatchers, in a cluster (the cluster module implements it, so groups
+/// know nothing of NATS).
+pub trait ControlRoomShare: Send + Sync + fmt::Debug {
+    /// Hands one message for the dispatchers (about `about_group`, 0 for
+    /// none) to the other relays. Must not wait.
+    fn share(&self, about_group: u32, frame: &Bytes);
+}
 
 /// The relay's groups. Built once at start, then only read.
 #[derive(Debug, Default)]
@@ -15,6 +25,8 @@ pub struct Groups {
     by_id: HashMap<u32, Arc<GroupShared>>,
     control_room: Vec<Arc<GroupShared>>,
     all_call: Vec<Arc<GroupShared>>,
+    /// The other relays' control rooms, once the relay is in a cluster.
+    share: OnceLock<Arc<dyn ControlRoomShare>>,
 }
 
 impl Groups {
@@ -28,6 +40,12 @@ impl Groups {
             self.all_call.push(group.clone());
         }
         self.by_id.insert(group.id, group);
+    }
+
+    /// Shares every later control-room message with `share` too (set once,
+    /// when the relay has joined its cluster).
+    pub fn share_control_room_with(&self, share: Arc<dyn ControlRoomShare>) {
+        let _ = self.share.set(share);
     }
 
     /// The group with id `id`.
@@ -54,8 +72,18 @@ impl Groups {
 
     /// Sends a framed event once to every dispatcher joined to a control-room group,
     /// except those that hear the group the event is about (`about_group`, 0 for none):
-    /// its listeners were already told.
+    /// its listeners were already told. In a cluster, the other relays' dispatchers
+    /// are told too.
     pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
+        self.notify_control_room_here(about_group, frame);
+        if let Some(share) = self.share.get() {
+            share.share(about_group, frame);
+        }
+    }
+
+    /// [`Groups::notify_control_room`] for this relay's dispatchers only:
+    /// what another relay of the cluster told its own.
+    pub fn notify_control_room_here(&self, about_group: u32, frame: &Bytes) {
         let mut told: HashSet<u32> = self
             .get(about_group)
             .map(|group| group.listeners().iter().map(|link| link.terminal).collect())
