@@ -13,6 +13,7 @@ use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
 use crate::news::NewsBus;
 use crate::presence::PresenceBus;
+use crate::regroup::RegroupBus;
 use crate::unavailable::NatsUnavailable;
 use crate::voice::{VoiceBus, VoiceBusError};
 
@@ -70,6 +71,8 @@ pub struct Cluster {
     pub presence: PresenceBus,
     /// The dispatchers' messages, for every relay's control room.
     pub control: ControlBus,
+    /// Zone logic's regroupings, applied by every relay.
+    pub regroup: RegroupBus,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -126,6 +129,7 @@ impl Cluster {
             news: NewsBus::new(client.clone(), relay),
             presence: PresenceBus::new(client.clone(), relay),
             control: ControlBus::new(client.clone(), relay),
+            regroup: RegroupBus::new(client.clone(), relay),
             voice,
             settings,
             client,

@@ -22,6 +22,8 @@
 //!   hands it to its own members;
 //! - the control rooms ([`ControlBus`]): what a relay tells its
 //!   dispatchers (emergencies, positions, status) reaches every relay's;
+//! - zone logic's regroupings ([`RegroupBus`]): a backup call or a patrol
+//!   on one relay brings in the guards logged in to the others too;
 //! - who is where ([`PresenceBus`]): each relay announces its terminals
 //!   and the floors it decides every second;
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
@@ -43,6 +45,7 @@ mod keeper;
 mod lease;
 mod news;
 mod presence;
+mod regroup;
 mod unavailable;
 mod voice;
 
@@ -57,5 +60,6 @@ pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};
 pub use presence::{PresenceBus, PresenceFeed, RelayPresence};
+pub use regroup::{RegroupBus, RegroupFeed};
 pub use unavailable::NatsUnavailable;
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

@@ -26,6 +26,7 @@ use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
 use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
+use ptt_relay_core::cluster::regroup_in::hear_regroups;
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -347,12 +348,15 @@ impl Relay {
                 directory: directory.clone(),
             };
             groups.share_control_room_with(link.clone());
+            dispatch.share_regroups_with(link.clone());
             let control_rooms = groups.clone();
+            let zone_logic = dispatch.clone();
             tokio::spawn(async move {
                 tokio::select! {
                     () = apply_other_relays_admin(link.clone(), targets) => {}
                     () = share_presence(link.clone(), sources) => {}
-                    () = hear_control_rooms(link, control_rooms) => {}
+                    () = hear_control_rooms(link.clone(), control_rooms) => {}
+                    () = hear_regroups(link, zone_logic) => {}
                     () = stop.cancelled() => {}
                 }
             });

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ptt_calllog::AdminAction;
+use ptt_calllog::{AdminAction, RegroupRecord};
 use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
 use super::elsewhere::Elsewhere;
+use crate::dispatch::share::RegroupShare;
 use crate::group::registry::ControlRoomShare;
 use crate::metrics::Metrics;
 
@@ -31,6 +32,7 @@ pub struct ClusterLink {
     voice_out: mpsc::Sender<(u32, Bytes)>,
     news_out: mpsc::Sender<(u32, FloorNews)>,
     control_out: mpsc::Sender<(u32, Bytes)>,
+    regroup_out: mpsc::Sender<Vec<RegroupRecord>>,
     metrics: Arc<Metrics>,
 }
 
@@ -41,15 +43,18 @@ impl ClusterLink {
         let (voice_out, voice_rx) = mpsc::channel(VOICE_OUT_QUEUE);
         let (news_out, news_rx) = mpsc::channel(NEWS_OUT_QUEUE);
         let (control_out, control_rx) = mpsc::channel(NEWS_OUT_QUEUE);
+        let (regroup_out, regroup_rx) = mpsc::channel(NEWS_OUT_QUEUE);
         tokio::spawn(publish_voice(cluster.clone(), voice_rx, metrics.clone()));
         tokio::spawn(publish_news(cluster.clone(), news_rx));
         tokio::spawn(publish_control(cluster.clone(), control_rx));
+        tokio::spawn(publish_regroups(cluster.clone(), regroup_rx));
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
             voice_out,
             news_out,
             control_out,
+            regroup_out,
             metrics,
         })
     }
@@ -155,6 +160,24 @@ async fn publish_control(cluster: Cluster, mut messages: mpsc::Receiver<(u32, By
         }
         if let Err(error) = cluster.voice.flush().await {
             tracing::debug!(%error, "control-room messages not flushed");
+        }
+    }
+}
+
+/// Zone logic's changes go to the other relays too.
+impl RegroupShare for ClusterLink {
+    fn share(&self, changes: &[RegroupRecord]) {
+        if self.regroup_out.try_send(changes.to_vec()).is_err() {
+            tracing::warn!("regroupings not shared: NATS is not taking them");
+        }
+    }
+}
+
+/// Publishes queued regroupings in order until the link is gone.
+async fn publish_regroups(cluster: Cluster, mut batches: mpsc::Receiver<Vec<RegroupRecord>>) {
+    while let Some(changes) = batches.recv().await {
+        if let Err(error) = cluster.regroup.publish(&changes).await {
+            tracing::warn!(%error, "regroupings not shared with the cluster");
         }
     }
 }

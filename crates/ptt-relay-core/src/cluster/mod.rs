@@ -16,6 +16,7 @@ pub mod control_in;
 pub mod elsewhere;
 pub mod link;
 pub mod presence;
+pub mod regroup_in;
 pub mod voice_in;
 
 pub use link::ClusterLink;

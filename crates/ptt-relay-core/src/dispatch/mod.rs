@@ -16,7 +16,7 @@
 //! path.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use dashmap::DashMap;
 use ptt_proto::pb::{self, server_message::Body};
@@ -31,8 +31,11 @@ use ptt_directory::{Directory, GeoPoint, GroupId, PatrolRule, Role, TerminalId, 
 
 pub mod backup;
 pub mod patrol;
+pub mod remote;
+pub mod share;
 
 use patrol::{PatrolTracker, Premises};
+use share::RegroupShare;
 
 /// A terminal's last reported position.
 #[derive(Debug, Clone)]
@@ -63,6 +66,8 @@ pub struct Dispatch {
     /// To tell a group's listeners and the control room.
     groups: Arc<Groups>,
     log: LogSink,
+    /// The other relays, once the relay is in a cluster.
+    share: OnceLock<Arc<dyn RegroupShare>>,
 }
 
 impl Dispatch {
@@ -97,7 +102,14 @@ impl Dispatch {
             online,
             groups,
             log,
+            share: OnceLock::new(),
         }
+    }
+
+    /// Shares every later zone logic change with `share` too (set once,
+    /// when the relay has joined its cluster).
+    pub fn share_regroups_with(&self, share: Arc<dyn RegroupShare>) {
+        let _ = self.share.set(share);
     }
 
     /// The last position `terminal` reported, if any.
@@ -299,10 +311,15 @@ pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
         }
         dispatch.groups.notify_control_room(change.group.0, &frame);
     }
+    if let Some(share) = dispatch.share.get()
+        && !changes.is_empty()
+    {
+        share.share(changes);
+    }
 }
 
 /// The `Regrouped` message of a change, as its watchers see it.
-fn regrouped(dispatch: &Dispatch, change: &RegroupRecord) -> pb::Regrouped {
+pub(super) fn regrouped(dispatch: &Dispatch, change: &RegroupRecord) -> pb::Regrouped {
     pb::Regrouped {
         group_id: change.group.0,
         terminal_id: change.terminal.0,

@@ -1,0 +1,57 @@
+//! Another relay's zone logic changes applied here: a backup call decided on
+//! one relay of a cluster brings in the neighbouring guards logged in to any
+//! relay.
+
+use ptt_calllog::{Record, RegroupRecord};
+use ptt_proto::pb::server_message::Body;
+
+use super::{Dispatch, regrouped};
+use crate::link;
+use crate::roster::DynamicGrant;
+
+/// Applies another relay's zone logic changes to this relay's roster: each
+/// is logged here too, the session of a terminal concerned is woken (it
+/// joins or leaves the group and tells its terminal), and the group's
+/// listeners here are told. The control rooms were told by the deciding
+/// relay.
+pub fn apply_shared(dispatch: &Dispatch, changes: &[RegroupRecord]) {
+    for change in changes {
+        let applied = if change.added {
+            let grant = DynamicGrant {
+                reason: change.reason,
+                zone: change.zone,
+            };
+            dispatch
+                .roster
+                .add_dynamic(change.group, change.terminal, grant)
+        } else {
+            dispatch
+                .roster
+                .remove_dynamic(change.group, change.terminal)
+                .is_some()
+        };
+        if !applied {
+            // In effect already (a member anyway, or gone already).
+            continue;
+        }
+        tracing::info!(
+            group = change.group.0,
+            terminal = change.terminal.0,
+            added = change.added,
+            reason = change.reason.as_str(),
+            "regrouped by another relay's zone logic"
+        );
+        dispatch.log.log(Record::Regroup(change.clone()));
+        if let Some(link) = dispatch.online.get(change.terminal.0) {
+            link.membership_changed.notify_one();
+        }
+        let frame = link::frame(0, Body::Regrouped(regrouped(dispatch, change)));
+        if let Some(group) = dispatch.groups.get(change.group.0) {
+            for link in group.listeners().iter() {
+                if link.terminal != change.terminal.0 {
+                    link.send_frame(frame.clone());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! A backup call across relays: a guard logged in to relay A presses
+//! emergency at its compound; the guards of the neighbouring compound are
+//! logged in to relay B, and B's zone logic brings them into the call as
+//! A's decided, so they are told and hear the caller.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use ptt_proto::pb::{self, server_message::Body};
+use ptt_tests::client::granted;
+use ptt_tests::geo::location;
+use ptt_tests::nats::NatsServer;
+use ptt_tests::{Client, TestDirectory, TestRelay, opus};
+
+const CALLER: u32 = 301;
+const NEIGHBOUR: u32 = 331;
+const GROUP: u32 = 101;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_call_on_one_relay_brings_in_the_neighbours_on_another() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    // Compound A at the road's start, compound D 300 m on (inside the
+    // default 400 m backup radius).
+    let directory = TestDirectory::new()
+        .dispatcher(1)
+        .group_with(1, "control-room", [1], &[])
+        .compound(101, "Compound A", 0.0, &[301, 302], 1)
+        .compound(104, "Compound D", 300.0, &[331, 332], 1);
+    let mut relays = Vec::new();
+    for id in ["relay-a", "relay-b"] {
+        relays.push(
+            TestRelay::start_with(&directory, |config| {
+                config.cluster = Some(nats.url());
+                config.relay_id = Some(id.to_owned());
+            })
+            .await?,
+        );
+    }
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut caller = Client::connect(a.addr, &a.cert, CALLER).await?;
+    let mut neighbour = Client::connect(b.addr, &b.cert, NEIGHBOUR).await?;
+
+    caller.request(location(0.0, 50.0)).await?;
+    let answer = caller
+        .press_with(GROUP, pb::Priority::Emergency, pb::FloorKind::Emergency)
+        .await?;
+    let burst = granted(&answer).with_context(|| format!("emergency: {answer:?}"))?;
+    let told = neighbour
+        .expect_body(|body| match body {
+            Body::Regrouped(r) if r.group_id == GROUP => Some(r.clone()),
+            _ => None,
+        })
+        .await?;
+    ensure!(
+        told.change == i32::from(pb::RegroupChange::Added)
+            && told.reason == i32::from(pb::RegroupReason::EmergencyBackup),
+        "the neighbour on B was told {told:?}"
+    );
+    // The caller talks on until the neighbour on B hears it.
+    let mut sequence = 0u16;
+    loop {
+        caller.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        sequence += 1;
+        if let Some(voice) = neighbour.recv_voice(Duration::from_millis(20)).await {
+            ensure!(voice.header.talker_id == CALLER, "{:?}", voice.header);
+            break;
+        }
+        ensure!(sequence < 250, "the neighbour on B never heard the caller");
+    }
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
