@@ -580,7 +580,11 @@ async fn a_patrol_track_moves_its_marker_and_its_group_on_the_console() -> anyho
 
     let at_a = chromium
         .until("the patrol by compound A", PATIENCE, PATROL, |v| {
-            v["members"] == serde_json::json!([301, 302]) && v["regrouped"] == true
+            // The marker too: the regrouping may be drawn before the
+            // patrol's first position is.
+            v["members"] == serde_json::json!([301, 302])
+                && v["regrouped"] == true
+                && v["lon"].is_string()
         })
         .await?;
     chromium.screenshot("console-patrol.png").await?;
@@ -589,7 +593,7 @@ async fn a_patrol_track_moves_its_marker_and_its_group_on_the_console() -> anyho
             "the patrol by compound B",
             Duration::from_secs(20),
             PATROL,
-            |v| v["members"] == serde_json::json!([311]),
+            |v| v["members"] == serde_json::json!([311]) && v["lon"].is_string(),
         )
         .await?;
     let moved_east = |from: &Value, to: &Value| -> Option<f64> {
