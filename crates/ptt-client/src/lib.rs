@@ -14,6 +14,7 @@ mod connection;
 pub mod error;
 pub mod events;
 mod link;
+mod liveness;
 mod membership;
 mod private_call;
 pub mod quality;
@@ -22,6 +23,7 @@ mod resume;
 mod shared;
 pub mod talk;
 pub mod tls;
+mod voice_in;
 
 pub use client::{Client, ClientStats, FloorOutcome};
 pub use config::{ClientConfig, ReconnectPolicy, Trust};

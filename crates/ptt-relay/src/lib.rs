@@ -16,6 +16,7 @@
 //! imports it but the `pttd` binary, the tests and the benches.
 #![forbid(unsafe_code)]
 
+mod cluster;
 pub mod config;
 pub mod relay;
 mod shards;

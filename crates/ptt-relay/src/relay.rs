@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ptt_calllog::{CallLog, CallLogError};
-use ptt_cluster::{Cluster, JoinError, LeaseConfig};
 use ptt_directory::{Directory, DirectoryError, GroupKind};
 use ptt_recording::{Recorder, RecordingError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::cluster::{self, ClusterError};
 use crate::config::Config;
 use crate::shards::{ConsoleParts, Shard, ShardParts};
 use ptt_relay_core::admission::{AdmissionSettings, Gate};
@@ -22,11 +22,6 @@ use ptt_relay_core::auth::Authenticator;
 use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::browser::{BrowserPort, BrowserPortError};
 use ptt_relay_core::clock::Clock;
-use ptt_relay_core::cluster::ClusterLink;
-use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
-use ptt_relay_core::cluster::control_in::hear_control_rooms;
-use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
-use ptt_relay_core::cluster::regroup_in::hear_regroups;
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
@@ -48,12 +43,6 @@ use ptt_relay_core::view::RelayView;
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
 /// for the call log to drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// How long a relay in a cluster waits for NATS at start before it gives up.
-const JOIN_WITHIN: Duration = Duration::from_secs(5);
-
-/// The cluster setting holding the resumption key every relay uses.
-const RESUME_KEY_SETTING: &str = "resume-key";
 
 /// Whether a group's floor is shared with the cluster's other relays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +82,7 @@ pub enum RelayError {
     Recording(#[from] RecordingError),
     /// The cluster could not be joined at start.
     #[error("joining the cluster: {0}")]
-    Cluster(#[from] JoinError),
-    /// The cluster's agreed resumption key is not one (written by another
-    /// version?).
-    #[error("the cluster's resumption key (NATS key-value {bucket}/{RESUME_KEY_SETTING}) is unreadable", bucket = ptt_cluster::SETTINGS_BUCKET)]
-    ClusterResumeKey,
+    Cluster(#[from] ClusterError),
     /// The QUIC configuration is invalid.
     #[error(transparent)]
     ServerConfig(#[from] ServerConfigError),
@@ -309,16 +294,7 @@ impl Relay {
             shutdown.clone(),
             config.private_call_answer_timeout,
         ));
-        let cluster_link = match config.cluster_join() {
-            Some(join) => {
-                let cluster =
-                    Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN)
-                        .await?;
-                tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
-                Some(ClusterLink::start(cluster, metrics.clone()))
-            }
-            None => None,
-        };
+        let cluster_link = cluster::join(&config, &metrics).await?;
         let view = RelayView {
             directory: directory.clone(),
             roster: roster.clone(),
@@ -336,30 +312,15 @@ impl Relay {
             cluster: cluster_link.clone(),
         };
         if let Some(link) = cluster_link.clone() {
-            let targets = AdminTargets {
+            let parts = cluster::Parts {
                 roster: roster.clone(),
-                online: online.clone(),
-                log: log.clone(),
-            };
-            let stop = shutdown.clone();
-            let sources = PresenceSources {
                 online: online.clone(),
                 groups: groups.clone(),
                 directory: directory.clone(),
+                dispatch: dispatch.clone(),
+                log: log.clone(),
             };
-            groups.share_control_room_with(link.clone());
-            dispatch.share_regroups_with(link.clone());
-            let control_rooms = groups.clone();
-            let zone_logic = dispatch.clone();
-            tokio::spawn(async move {
-                tokio::select! {
-                    () = apply_other_relays_admin(link.clone(), targets) => {}
-                    () = share_presence(link.clone(), sources) => {}
-                    () = hear_control_rooms(link.clone(), control_rooms) => {}
-                    () = hear_regroups(link, zone_logic) => {}
-                    () = stop.cancelled() => {}
-                }
-            });
+            cluster::serve(link, parts, shutdown.clone());
         }
         let fanout = Fanout {
             groups: groups.clone(),
@@ -390,18 +351,7 @@ impl Relay {
                 source,
             })?;
         if let Some(link) = &cluster_link {
-            // Every relay of the cluster signs and checks credentials with
-            // the first one's key: a terminal resumes on any of them.
-            let proposal = resume_key::to_text(&resume_key).into_bytes().into();
-            let agreed = link
-                .cluster
-                .agree(RESUME_KEY_SETTING, proposal)
-                .await
-                .map_err(JoinError::Settings)?;
-            resume_key = std::str::from_utf8(&agreed)
-                .ok()
-                .and_then(resume_key::parse)
-                .ok_or(RelayError::ClusterResumeKey)?;
+            resume_key = cluster::shared_resume_key(link, resume_key).await?;
         }
         let auth = Authenticator::new(
             &config.login_settings(),

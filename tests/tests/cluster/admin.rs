@@ -9,6 +9,8 @@ use anyhow::{Context, ensure};
 use ptt_proto::pb::{self, server_message::Body};
 use ptt_tests::directory::secret;
 use ptt_tests::nats::NatsServer;
+
+use crate::in_process;
 use ptt_tests::{Client, TestDirectory, TestRelay};
 
 const TOKEN: &str = "cluster-admin-token-0123456789";
@@ -22,9 +24,7 @@ async fn relay(
     directory: &TestDirectory,
     id: &str,
 ) -> anyhow::Result<TestRelay> {
-    TestRelay::start_with(directory, |config| {
-        config.cluster = Some(nats.url());
-        config.relay_id = Some(id.to_owned());
+    in_process::relay(nats, directory, id, |config| {
         config.admin_token = Some(TOKEN.parse().expect("token"));
     })
     .await
@@ -121,11 +121,9 @@ async fn a_terminal_disabled_on_one_relay_is_refused_on_all_within_a_second() ->
     let data_c = c.stop().await?;
     act(&b, "enable").await?;
     until_login(&a, false, EVERYWHERE_WITHIN).await?;
-    let c = TestRelay::start_with(&directory, |config| {
+    let c = in_process::relay(&nats, &directory, RELAYS[2], |config| {
         config.data_dir = data_c.path().to_owned();
         config.directory = Some(data_c.path().join("directory.toml"));
-        config.cluster = Some(nats.url());
-        config.relay_id = Some(RELAYS[2].to_owned());
         config.admin_token = Some(TOKEN.parse().expect("token"));
     })
     .await?;

@@ -10,7 +10,9 @@ use ptt_proto::pb::{self, server_message::Body};
 use ptt_tests::client::granted;
 use ptt_tests::geo::location;
 use ptt_tests::nats::NatsServer;
-use ptt_tests::{Client, TestDirectory, TestRelay, opus};
+
+use crate::in_process;
+use ptt_tests::{Client, TestDirectory, opus};
 
 const CALLER: u32 = 301;
 const NEIGHBOUR: u32 = 331;
@@ -26,16 +28,7 @@ async fn a_backup_call_on_one_relay_brings_in_the_neighbours_on_another() -> any
         .group_with(1, "control-room", [1], &[])
         .compound(101, "Compound A", 0.0, &[301, 302], 1)
         .compound(104, "Compound D", 300.0, &[331, 332], 1);
-    let mut relays = Vec::new();
-    for id in ["relay-a", "relay-b"] {
-        relays.push(
-            TestRelay::start_with(&directory, |config| {
-                config.cluster = Some(nats.url());
-                config.relay_id = Some(id.to_owned());
-            })
-            .await?,
-        );
-    }
+    let relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
     let (a, b) = (&relays[0], &relays[1]);
     let mut caller = Client::connect(a.addr, &a.cert, CALLER).await?;
     let mut neighbour = Client::connect(b.addr, &b.cert, NEIGHBOUR).await?;

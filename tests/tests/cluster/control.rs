@@ -6,7 +6,9 @@ use anyhow::ensure;
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
 use ptt_tests::geo::location;
 use ptt_tests::nats::NatsServer;
-use ptt_tests::{Client, TestDirectory, TestRelay};
+
+use crate::in_process;
+use ptt_tests::{Client, TestDirectory};
 
 const DISPATCHER: u32 = 1;
 const GUARD: u32 = 2;
@@ -21,16 +23,7 @@ async fn a_dispatcher_on_one_relay_sees_the_positions_and_emergencies_of_another
         .group_with(1, "control-room", [DISPATCHER], &[])
         .guards(2..=4)
         .group(GROUP, 2..=4);
-    let mut relays = Vec::new();
-    for id in ["relay-a", "relay-b"] {
-        relays.push(
-            TestRelay::start_with(&directory, |config| {
-                config.cluster = Some(nats.url());
-                config.relay_id = Some(id.to_owned());
-            })
-            .await?,
-        );
-    }
+    let relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
     let (a, b) = (&relays[0], &relays[1]);
     let mut dispatcher = Client::connect(b.addr, &b.cert, DISPATCHER).await?;
     let mut guard = Client::connect(a.addr, &a.cert, GUARD).await?;

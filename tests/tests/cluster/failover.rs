@@ -351,6 +351,20 @@ async fn failover_bench() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends `frames` frames of `burst` in `GROUP` from `talker`, one every
+/// 20 ms, until they are sent or its connection is gone.
+async fn send_frames(talker: std::sync::Arc<ptt_tests::Client>, burst: u32, frames: u16) {
+    for sequence in 0..frames {
+        if talker
+            .send_datagram(opus::datagram(GROUP, burst, sequence, 0))
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A relay dies while its terminal waits in the queue of a floor another
 /// relay decides: once the dead relay has stopped announcing itself, the
 /// owner lets its terminal go, so the floor passes to the next live one
@@ -376,20 +390,7 @@ async fn a_dead_relays_queued_terminal_is_let_go_and_never_granted() -> anyhow::
     );
     // A's talker talks on (or the floor would pass for media inactivity).
     let talker = std::sync::Arc::new(talker);
-    let talking = {
-        let talker = talker.clone();
-        tokio::spawn(async move {
-            for sequence in 0..1000u16 {
-                if talker
-                    .send_datagram(opus::datagram(GROUP, burst, sequence, 0))
-                    .is_err()
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let talking = tokio::spawn(send_frames(talker.clone(), burst, 1000));
     // Announcements carry B's presence to A before it dies.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     relays.processes[1].kill()?;
@@ -452,20 +453,7 @@ async fn a_talker_granted_by_a_dead_owner_is_cut_before_anyone_else_may_talk() -
     let mut next = Client::connect(c.addr, &c.cert, 4).await?;
     let burst = granted(&talker.press(GROUP).await?).context("B's talker, granted by A")?;
     let talker = std::sync::Arc::new(talker);
-    let talking = {
-        let talker = talker.clone();
-        tokio::spawn(async move {
-            for sequence in 0..500u16 {
-                if talker
-                    .send_datagram(opus::datagram(GROUP, burst, sequence, 0))
-                    .is_err()
-                {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let talking = tokio::spawn(send_frames(talker.clone(), burst, 500));
     ensure!(
         listener.recv_voice(Duration::from_secs(5)).await.is_some(),
         "C does not hear B's talker"

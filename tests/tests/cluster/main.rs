@@ -7,6 +7,7 @@ mod backup;
 mod control;
 mod failover;
 mod floor_requests;
+mod in_process;
 mod leases;
 mod overhead;
 mod presence;

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use ptt_tests::client::granted;
 use ptt_tests::nats::NatsServer;
+
+use crate::in_process;
 use ptt_tests::{Client, TestDirectory, TestRelay};
 use serde_json::Value;
 
@@ -53,16 +55,7 @@ async fn until(
 async fn any_relay_says_who_is_on_which_relay_and_who_decides_each_floor() -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
     let directory = TestDirectory::new().guards(1..=4).group(GROUP, 1..=4);
-    let mut relays = Vec::new();
-    for id in ["relay-a", "relay-b"] {
-        relays.push(
-            TestRelay::start_with(&directory, |config| {
-                config.cluster = Some(nats.url());
-                config.relay_id = Some(id.to_owned());
-            })
-            .await?,
-        );
-    }
+    let mut relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
     let b = relays.pop().context("b")?;
     let a = relays.pop().context("a")?;
     let mut on_a = Client::connect(a.addr, &a.cert, 1).await?;

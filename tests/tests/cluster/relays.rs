@@ -9,6 +9,8 @@ use anyhow::{Context, ensure};
 use ptt_proto::pb::server_message::Body;
 use ptt_tests::client::granted;
 use ptt_tests::nats::NatsServer;
+
+use crate::in_process;
 use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 
 const GROUP: u32 = 11;
@@ -24,16 +26,7 @@ fn district() -> TestDirectory {
 
 /// Relays a, b and c of one cluster on `nats`.
 async fn cluster(nats: &NatsServer, directory: &TestDirectory) -> anyhow::Result<Vec<TestRelay>> {
-    let mut relays = Vec::new();
-    for id in RELAYS {
-        let relay = TestRelay::start_with(directory, |config| {
-            config.cluster = Some(nats.url());
-            config.relay_id = Some(id.to_owned());
-        })
-        .await?;
-        relays.push(relay);
-    }
-    Ok(relays)
+    in_process::relays(nats, directory, &RELAYS).await
 }
 
 /// Sends frame 0 of `burst` every 20 ms until every listener heard one:

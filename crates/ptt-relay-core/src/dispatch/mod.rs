@@ -285,7 +285,8 @@ fn release(
 }
 
 /// Logs each change, wakes the session of each terminal concerned (it joins or leaves and
-/// tells its terminal), and tells the group's other listeners and the control room.
+/// tells its terminal), and tells the group's other listeners and the control room; in a
+/// cluster, the other relays apply the changes too.
 pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
     for change in changes {
         tracing::info!(
@@ -296,19 +297,7 @@ pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
             zone = change.zone.0,
             "regrouped"
         );
-        dispatch.log.log(Record::Regroup(change.clone()));
-        if let Some(link) = dispatch.online.get(change.terminal.0) {
-            link.membership_changed.notify_one();
-        }
-        let frame = link::frame(0, Body::Regrouped(regrouped(dispatch, change)));
-        // The terminal itself is told by its session, with the group's details.
-        if let Some(group) = dispatch.groups.get(change.group.0) {
-            for link in group.listeners().iter() {
-                if link.terminal != change.terminal.0 {
-                    link.send_frame(frame.clone());
-                }
-            }
-        }
+        let frame = follow(dispatch, change);
         dispatch.groups.notify_control_room(change.group.0, &frame);
     }
     if let Some(share) = dispatch.share.get()
@@ -318,8 +307,28 @@ pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
     }
 }
 
+/// What a change made here means on this relay: it is logged, the session of the
+/// terminal concerned is woken (it joins or leaves and tells its terminal), and the
+/// group's other listeners are told. Returns the `Regrouped` frame they got.
+pub(super) fn follow(dispatch: &Dispatch, change: &RegroupRecord) -> bytes::Bytes {
+    dispatch.log.log(Record::Regroup(change.clone()));
+    if let Some(link) = dispatch.online.get(change.terminal.0) {
+        link.membership_changed.notify_one();
+    }
+    let frame = link::frame(0, Body::Regrouped(regrouped(dispatch, change)));
+    // The terminal itself is told by its session, with the group's details.
+    if let Some(group) = dispatch.groups.get(change.group.0) {
+        for link in group.listeners().iter() {
+            if link.terminal != change.terminal.0 {
+                link.send_frame(frame.clone());
+            }
+        }
+    }
+    frame
+}
+
 /// The `Regrouped` message of a change, as its watchers see it.
-pub(super) fn regrouped(dispatch: &Dispatch, change: &RegroupRecord) -> pb::Regrouped {
+fn regrouped(dispatch: &Dispatch, change: &RegroupRecord) -> pb::Regrouped {
     pb::Regrouped {
         group_id: change.group.0,
         terminal_id: change.terminal.0,

@@ -2,11 +2,9 @@
 //! one relay of a cluster brings in the neighbouring guards logged in to any
 //! relay.
 
-use ptt_calllog::{Record, RegroupRecord};
-use ptt_proto::pb::server_message::Body;
+use ptt_calllog::RegroupRecord;
 
-use super::{Dispatch, regrouped};
-use crate::link;
+use super::{Dispatch, follow};
 use crate::roster::DynamicGrant;
 
 /// Applies another relay's zone logic changes to this relay's roster: each
@@ -41,17 +39,6 @@ pub fn apply_shared(dispatch: &Dispatch, changes: &[RegroupRecord]) {
             reason = change.reason.as_str(),
             "regrouped by another relay's zone logic"
         );
-        dispatch.log.log(Record::Regroup(change.clone()));
-        if let Some(link) = dispatch.online.get(change.terminal.0) {
-            link.membership_changed.notify_one();
-        }
-        let frame = link::frame(0, Body::Regrouped(regrouped(dispatch, change)));
-        if let Some(group) = dispatch.groups.get(change.group.0) {
-            for link in group.listeners().iter() {
-                if link.terminal != change.terminal.0 {
-                    link.send_frame(frame.clone());
-                }
-            }
-        }
+        follow(dispatch, change);
     }
 }
