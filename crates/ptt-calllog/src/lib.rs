@@ -41,8 +41,8 @@ pub use read::{
 pub use record::{
     ADMIN_TERMINAL, AckKind, AdminAction, AdminActionRecord, AlertAckRecord, AlertSentRecord,
     AuthFailureRecord, BurstKind, BurstOutcome, BurstRecord, EmergencyClearedRecord,
-    EmergencyRecord, PrivateCallOutcome, PrivateCallRecord, Record, RegroupReason, RegroupRecord,
-    SessionEvent, SessionRecord, StatusRecord, StatusTarget, UnixMs, now_ms,
+    EmergencyRecord, Origin, PrivateCallOutcome, PrivateCallRecord, Record, RegroupReason,
+    RegroupRecord, SessionEvent, SessionRecord, StatusRecord, StatusTarget, UnixMs, now_ms,
 };
 pub use recordings::RecordingRows;
 
@@ -137,6 +137,7 @@ type Barrier = Arc<CommitBarrier>;
 
 enum Msg {
     Record(Record, Option<Ack<i64>>),
+    Replica(Record, Origin, Ack<bool>),
     Flush(Ack<()>),
     Close(oneshot::Sender<()>),
 }
@@ -232,6 +233,27 @@ impl CallLog {
         async move {
             let (ack, done) = oneshot::channel();
             tx.send(Msg::Record(record, Some(ack)))
+                .await
+                .map_err(|_| CallLogError::Closed)?;
+            counters.queued.fetch_add(1, Ordering::Relaxed);
+            done.await.map_err(|_| CallLogError::Closed)?
+        }
+    }
+
+    /// Stores a record another relay of the cluster wrote (waiting for room, never
+    /// dropping it), unless a record of the same origin is stored already; resolves once
+    /// committed, with whether it was new. The record's own table answers for it like
+    /// for this relay's records; `replicas` says which relay it came from.
+    pub fn record_replica(
+        &self,
+        record: Record,
+        origin: Origin,
+    ) -> impl Future<Output = Result<bool, CallLogError>> + Send + 'static {
+        let tx = self.tx.clone();
+        let counters = self.counters.clone();
+        async move {
+            let (ack, done) = oneshot::channel();
+            tx.send(Msg::Replica(record, origin, ack))
                 .await
                 .map_err(|_| CallLogError::Closed)?;
             counters.queued.fetch_add(1, Ordering::Relaxed);
@@ -356,7 +378,7 @@ impl Writer {
     fn write(&mut self, batch: &mut Vec<Msg>) {
         let records = batch
             .iter()
-            .filter(|m| matches!(m, Msg::Record(..)))
+            .filter(|m| matches!(m, Msg::Record(..) | Msg::Replica(..)))
             .count() as u64;
         let recorded = batch.iter().any(
             |m| matches!(m, Msg::Record(Record::Burst(burst), _) if burst.recording.is_some()),
@@ -364,31 +386,42 @@ impl Writer {
         if recorded && let Some(barrier) = self.barrier.0.get() {
             barrier();
         }
-        let result = (|| -> rusqlite::Result<Vec<i64>> {
+        let result = (|| -> rusqlite::Result<Vec<Written>> {
             let tx = self.conn.transaction()?;
-            let mut ids = Vec::with_capacity(batch.len());
+            let mut written = Vec::with_capacity(batch.len());
             for msg in batch.iter() {
-                if let Msg::Record(r, _) = msg {
-                    ids.push(schema::insert(&tx, r)?);
+                match msg {
+                    Msg::Record(r, _) => written.push(Written::Row(schema::insert(&tx, r)?)),
+                    Msg::Replica(r, origin, _) => {
+                        written.push(Written::Replica(schema::insert_replica(&tx, r, origin)?));
+                    }
+                    Msg::Flush(_) | Msg::Close(_) => {}
                 }
             }
             tx.commit()?;
-            Ok(ids)
+            Ok(written)
         })();
         match result {
-            Ok(ids) => {
+            Ok(written) => {
                 if records > 0 {
                     self.counters.written.fetch_add(records, Ordering::Relaxed);
                     self.counters.batches.fetch_add(1, Ordering::Relaxed);
                 }
-                let mut ids = ids.into_iter();
+                let mut written = written.into_iter();
                 for msg in batch.drain(..) {
                     match msg {
                         Msg::Record(_, ack) => {
-                            let id = ids.next().unwrap_or_default();
+                            let id = match written.next() {
+                                Some(Written::Row(id)) => id,
+                                _ => 0,
+                            };
                             if let Some(ack) = ack {
                                 let _ = ack.send(Ok(id));
                             }
+                        }
+                        Msg::Replica(_, _, ack) => {
+                            let new = matches!(written.next(), Some(Written::Replica(true)));
+                            let _ = ack.send(Ok(new));
                         }
                         Msg::Flush(ack) => {
                             let _ = ack.send(Ok(()));
@@ -406,6 +439,9 @@ impl Writer {
                         Msg::Record(_, Some(ack)) => {
                             let _ = ack.send(Err(CallLogError::Write(reason.clone())));
                         }
+                        Msg::Replica(_, _, ack) => {
+                            let _ = ack.send(Err(CallLogError::Write(reason.clone())));
+                        }
                         Msg::Flush(ack) => {
                             let _ = ack.send(Err(CallLogError::Write(reason.clone())));
                         }
@@ -417,7 +453,17 @@ impl Writer {
     }
 }
 
+/// What one message of a committed batch wrote.
+enum Written {
+    /// This relay's record, at this row id.
+    Row(i64),
+    /// Another relay's record: whether it was new here.
+    Replica(bool),
+}
+
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_recordings;
+#[cfg(test)]
+mod tests_replicas;

@@ -18,9 +18,9 @@ pub fn now_ms() -> UnixMs {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)* }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         pub enum $name {
-            $($(#[$vdoc])* $variant,)*
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)*
         }
 
         impl $name {
@@ -94,7 +94,7 @@ text_enum!(
 );
 
 /// One talk burst: who held the floor of which group, when, and how it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BurstRecord {
     /// The group talked in.
     pub group: GroupId,
@@ -122,7 +122,7 @@ pub struct BurstRecord {
 }
 
 /// A dispatcher alert sent to groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertSentRecord {
     /// Alert id, referenced by acknowledgements.
     pub alert_id: u64,
@@ -137,7 +137,7 @@ pub struct AlertSentRecord {
 }
 
 /// A terminal's acknowledgement of an alert (what the console shows as "who answered").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertAckRecord {
     /// The alert acknowledged.
     pub alert_id: u64,
@@ -152,7 +152,7 @@ pub struct AlertAckRecord {
 }
 
 /// An emergency declared in a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EmergencyRecord {
     /// The group put in emergency.
     pub group: GroupId,
@@ -163,7 +163,7 @@ pub struct EmergencyRecord {
 }
 
 /// A dispatcher cleared a group's emergency.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EmergencyClearedRecord {
     /// The group.
     pub group: GroupId,
@@ -200,7 +200,7 @@ impl RegroupReason {
 }
 
 /// A terminal added to or removed from a group by zone logic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegroupRecord {
     /// The group.
     pub group: GroupId,
@@ -239,7 +239,7 @@ text_enum!(
 );
 
 /// A private call, logged when it ends (its bursts are in `bursts` under its group id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PrivateCallRecord {
     /// The relay's call id.
     pub call_id: u64,
@@ -262,7 +262,7 @@ pub struct PrivateCallRecord {
 }
 
 /// A failed login, for audit and rate limiting forensics.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuthFailureRecord {
     /// The terminal id claimed, if the hello got that far.
     pub terminal: Option<TerminalId>,
@@ -273,7 +273,7 @@ pub struct AuthFailureRecord {
 }
 
 /// A terminal came online or went away.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SessionRecord {
     /// The terminal.
     pub terminal: TerminalId,
@@ -366,7 +366,7 @@ impl AdminAction {
 }
 
 /// An admin action with who made it and when: the audit trail of the admin API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AdminActionRecord {
     /// What was done.
     pub action: AdminAction,
@@ -377,7 +377,8 @@ pub struct AdminActionRecord {
 }
 
 /// Whom a status message went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum StatusTarget {
     /// One terminal.
     Terminal(TerminalId),
@@ -388,7 +389,7 @@ pub enum StatusTarget {
 }
 
 /// A status message a terminal sent ("on scene", "need backup").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusRecord {
     /// The sender.
     pub from: TerminalId,
@@ -402,8 +403,10 @@ pub struct StatusRecord {
     pub at_ms: UnixMs,
 }
 
-/// Anything the call log stores; each kind goes to its own table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Anything the call log stores; each kind goes to its own table. Serializable so that
+/// the relays of a cluster can hand each other their records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Record {
     /// A talk burst.
     Burst(BurstRecord),
@@ -427,6 +430,35 @@ pub enum Record {
     PrivateCall(PrivateCallRecord),
     /// A status message sent.
     Status(StatusRecord),
+}
+
+impl Record {
+    /// The table the record goes to, as the call log's replicas name it.
+    pub fn table(&self) -> &'static str {
+        match self {
+            Record::Burst(_) => "bursts",
+            Record::AlertSent(_) => "alerts",
+            Record::AlertAck(_) => "alert_acks",
+            Record::Emergency(_) => "emergencies",
+            Record::EmergencyCleared(_) => "emergency_clears",
+            Record::AuthFailure(_) => "auth_failures",
+            Record::Session(_) => "sessions",
+            Record::Admin(_) => "admin_actions",
+            Record::Regroup(_) => "regroups",
+            Record::PrivateCall(_) => "private_calls",
+            Record::Status(_) => "status_messages",
+        }
+    }
+}
+
+/// Where a record another relay of the cluster wrote comes from: that relay, and an id
+/// unique in the cluster, so that a record handed over twice is stored once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The relay that wrote it first.
+    pub relay: String,
+    /// Its id in the cluster (the relay's, its run's and the record's number).
+    pub id: String,
 }
 
 macro_rules! from_record {

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, Transaction, params};
 
 use super::CallLogError;
-use super::record::{AdminAction, Record, StatusTarget};
+use super::record::{AdminAction, Origin, Record, StatusTarget};
 
 /// Migration `i` takes the database from `user_version` i to i + 1. Append only: never edit
 /// a migration that has shipped.
@@ -126,6 +126,15 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     CREATE INDEX status_messages_at ON status_messages (at_ms);",
+    // 7: records other relays of a cluster wrote, kept once each: which relay, and which
+    // row of which table here holds it.
+    "CREATE TABLE replicas (
+        origin TEXT PRIMARY KEY,
+        relay TEXT NOT NULL,
+        tbl TEXT NOT NULL,
+        row_id INTEGER NOT NULL
+    );
+    CREATE INDEX replicas_row ON replicas (tbl, row_id);",
 ];
 
 /// The schema version this build writes and reads.
@@ -156,6 +165,24 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), CallLogError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Inserts another relay's record unless it is stored already; returns whether it was new.
+pub(crate) fn insert_replica(
+    tx: &Transaction<'_>,
+    record: &Record,
+    origin: &Origin,
+) -> rusqlite::Result<bool> {
+    let known = tx
+        .prepare_cached("SELECT 1 FROM replicas WHERE origin = ?1")?
+        .exists(params![origin.id])?;
+    if known {
+        return Ok(false);
+    }
+    let row_id = insert(tx, record)?;
+    tx.prepare_cached("INSERT INTO replicas (origin, relay, tbl, row_id) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![origin.id, origin.relay, record.table(), row_id])?;
+    Ok(true)
 }
 
 /// Inserts one record; returns its row id in its table.

@@ -241,7 +241,7 @@ async fn a_log_from_before_recordings_gains_the_recording_column() {
     conn.execute_batch(
         "ALTER TABLE bursts DROP COLUMN recording_lost_at_ms; \
          ALTER TABLE bursts DROP COLUMN recording; DROP TABLE regroups; \
-         DROP TABLE private_calls; DROP TABLE status_messages; PRAGMA user_version = 2;",
+         DROP TABLE private_calls; DROP TABLE status_messages; DROP TABLE replicas; PRAGMA user_version = 2;",
     )
     .unwrap();
     conn.execute(

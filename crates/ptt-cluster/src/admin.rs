@@ -12,12 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use ptt_calllog::AdminAction;
 use serde::{Deserialize, Serialize};
 
+use crate::kept;
 use crate::unavailable::NatsUnavailable;
 
 /// The stream of admin actions.
@@ -84,16 +85,8 @@ impl AdminLog {
     /// Opens (creating it if this is the first relay) the stream of admin
     /// actions as relay `relay`.
     pub async fn open(jetstream: jetstream::Context, relay: &str) -> Result<Self, NatsUnavailable> {
-        jetstream
-            .get_or_create_stream(stream::Config {
-                name: ADMIN_STREAM.to_owned(),
-                subjects: vec!["ptt.admin.*".to_owned()],
-                storage: stream::StorageType::File,
-                max_age: ADMIN_KEPT,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| NatsUnavailable::new("opening the stream of admin actions", e))?;
+        let doing = "opening the stream of admin actions";
+        kept::open_stream(&jetstream, ADMIN_STREAM, "ptt.admin.*", ADMIN_KEPT, doing).await?;
         Ok(Self {
             jetstream,
             relay: relay.into(),
@@ -119,27 +112,7 @@ impl AdminLog {
     pub async fn follow(&self) -> Result<AdminFeed, NatsUnavailable> {
         let doing = "following the admin actions";
         let durable = format!("admin-{}", self.relay);
-        let stream = self
-            .jetstream
-            .get_stream(ADMIN_STREAM)
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))?;
-        let consumer: consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &durable,
-                consumer::pull::Config {
-                    durable_name: Some(durable.clone()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    deliver_policy: consumer::DeliverPolicy::All,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        let messages = kept::follow_durable(&self.jetstream, ADMIN_STREAM, durable, doing).await?;
         Ok(AdminFeed {
             messages,
             relay: self.relay.clone(),

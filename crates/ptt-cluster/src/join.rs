@@ -8,6 +8,7 @@ use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 
 use crate::admin::AdminLog;
+use crate::calllog::CallLogStream;
 use crate::control::ControlBus;
 use crate::floor_bus::FloorBus;
 use crate::lease::{FloorLeases, LeaseConfig, LeaseError};
@@ -67,6 +68,8 @@ pub struct Cluster {
     pub voice: VoiceBus,
     /// Admin actions every relay applies.
     pub admin: AdminLog,
+    /// Every relay's call-log records, for every relay's call log.
+    pub calllog: CallLogStream,
     /// Who is where.
     pub presence: PresenceBus,
     /// The dispatchers' messages, for every relay's control room.
@@ -120,11 +123,13 @@ impl Cluster {
             })
             .await
             .map_err(|e| NatsUnavailable::new("opening the cluster's settings", e))?;
+        let calllog = CallLogStream::open(jetstream.clone(), relay).await?;
         let admin = AdminLog::open(jetstream, relay).await?;
         Ok(Self {
             relay: relay.into(),
             leases,
             admin,
+            calllog,
             floor: FloorBus::new(client.clone()),
             news: NewsBus::new(client.clone(), relay),
             presence: PresenceBus::new(client.clone(), relay),

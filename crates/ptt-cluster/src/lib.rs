@@ -29,6 +29,9 @@
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
 //!   reaches every relay, kept on a JetStream stream for those that are
 //!   down;
+//! - the call log ([`CallLogStream`]): every relay's records reach every
+//!   relay's SQLite, kept on a JetStream stream, so any relay answers for
+//!   the whole cluster and a dead relay's acknowledged records survive it;
 //! - voice between relays ([`VoiceBus`]): a talker's relay publishes each
 //!   frame once on the group's subject, and every relay with listeners of
 //!   the group gets it once, to fan out to its own.
@@ -38,10 +41,12 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod calllog;
 mod control;
 mod floor_bus;
 mod join;
 mod keeper;
+mod kept;
 mod lease;
 mod news;
 mod presence;
@@ -50,6 +55,9 @@ mod unavailable;
 mod voice;
 
 pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, PendingAdmin};
+pub use calllog::{
+    CALLLOG_KEPT, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord, SharedRecord,
+};
 pub use control::{ControlBus, ControlFeed, ControlMessage};
 pub use floor_bus::{
     CallRights, FloorAction, FloorAnswer, FloorBus, FloorBusError, FloorCall, FloorInbox,

@@ -222,6 +222,24 @@ impl Collector for RelayCollector {
             "Messages on a group's voice subject that were not its voice.",
             m.cluster_voice_unreadable.get(),
         )?;
+        counter(
+            out,
+            "pttd_cluster_calllog_out",
+            "This relay's call-log records stored by the cluster's stream, for every relay's call log.",
+            m.cluster_calllog_out.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cluster_calllog_dropped",
+            "This relay's call-log records never shared because the queue to NATS was full; they are in this relay's call log only.",
+            m.cluster_calllog_dropped.get(),
+        )?;
+        counter(
+            out,
+            "pttd_cluster_calllog_in",
+            "Other relays' call-log records stored in this relay's call log.",
+            m.cluster_calllog_in.get(),
+        )?;
 
         histogram(
             out,

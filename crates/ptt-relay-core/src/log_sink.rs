@@ -1,11 +1,28 @@
 //! The relay's way into the call log: queue a record without waiting, or queue it and act
-//! once it is on disk, with the waiting done by tasks shutdown can drain.
+//! once it is on disk, with the waiting done by tasks shutdown can drain. In a cluster,
+//! every record is also handed to the other relays (see [`LogShare`]).
 
 use ptt_calllog::{CallLog, CallLogError, Record};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use crate::metrics::Metrics;
+
+/// Longest an acknowledged record waits for the cluster to hold it before it is
+/// acknowledged anyway (with NATS up it takes about a millisecond; with NATS away the
+/// record is acknowledged at once, from this relay's disk alone, and shared when NATS
+/// returns).
+pub const SHARED_WITHIN: Duration = Duration::from_secs(1);
+
+/// Where a relay of a cluster hands the records it logs, so that every relay's call log
+/// holds them (set by the cluster; none when the relay runs alone).
+pub trait LogShare: Send + Sync + std::fmt::Debug {
+    /// Shares `record` without waiting; `stored`, if given, is answered once the cluster
+    /// holds the record, or dropped if it will not soon (NATS away).
+    fn share(&self, record: Record, stored: Option<oneshot::Sender<()>>);
+}
 
 /// Hands records to the call log's writer. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -14,6 +31,7 @@ pub struct LogSink {
     /// Waits for durable log writes, so shutdown flushes after them.
     durable: TaskTracker,
     metrics: Arc<Metrics>,
+    share: Arc<OnceLock<Arc<dyn LogShare>>>,
 }
 
 impl LogSink {
@@ -23,26 +41,49 @@ impl LogSink {
             calllog,
             durable: TaskTracker::new(),
             metrics,
+            share: Arc::default(),
         }
+    }
+
+    /// Hands every record logged from now on to the relay's cluster too; set once, later
+    /// calls are ignored.
+    pub fn share_with(&self, share: Arc<dyn LogShare>) {
+        let _ = self.share.set(share);
     }
 
     /// Queues a call-log record without waiting; a full queue drops it and counts the
     /// drop.
     pub fn log(&self, record: Record) {
+        if let Some(share) = self.share.get() {
+            share.share(record.clone(), None);
+        }
         if self.calllog.record(record).is_err() {
             self.metrics.log_dropped.inc();
         }
     }
 
     /// Queues a record and runs `then` once it is committed to disk (or the write
-    /// failed), without blocking the caller.
+    /// failed), without blocking the caller. In a cluster, `then` also waits (at most
+    /// [`SHARED_WITHIN`]) until the cluster holds the record, so what the relay
+    /// acknowledges survives the loss of its disk.
     pub fn log_durable(
         &self,
         record: Record,
         then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
     ) {
+        let shared = self.share.get().map(|share| {
+            let (stored, held) = oneshot::channel();
+            share.share(record.clone(), Some(stored));
+            held
+        });
         let committed = self.calllog.record_durable(record);
-        self.durable.spawn(async move { then(committed.await) });
+        self.durable.spawn(async move {
+            let written = committed.await;
+            if let Some(held) = shared {
+                let _ = tokio::time::timeout(SHARED_WITHIN, held).await;
+            }
+            then(written)
+        });
     }
 
     /// The call log itself: its path (for a reader) and its queue counters.

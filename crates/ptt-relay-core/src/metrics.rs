@@ -272,6 +272,13 @@ pub struct Metrics {
     pub cluster_voice_in: Counter,
     /// Messages on a group's voice subject that were not its voice.
     pub cluster_voice_unreadable: Counter,
+    /// Call-log records of this relay stored by the cluster's stream.
+    pub cluster_calllog_out: Counter,
+    /// Call-log records of this relay never shared: the queue to NATS was
+    /// full (NATS away too long). They stay in this relay's own call log.
+    pub cluster_calllog_dropped: Counter,
+    /// Other relays' call-log records stored here.
+    pub cluster_calllog_in: Counter,
     /// The recorder's own counters (files written, frames dropped, errors).
     pub recording: std::sync::Arc<ptt_recording::Counters>,
 }

@@ -11,6 +11,7 @@ use ptt_relay_core::auth::resume::ResumeKey;
 use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
+use ptt_relay_core::cluster::calllog_in::store_other_relays_records;
 use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
 use ptt_relay_core::cluster::regroup_in::hear_regroups;
@@ -83,15 +84,19 @@ pub(crate) struct Parts {
     pub(crate) directory: Arc<Directory>,
     pub(crate) dispatch: Arc<Dispatch>,
     pub(crate) log: LogSink,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
-/// Shares this relay's control room and zone logic with the cluster, and
-/// runs, until `stop`, the tasks that apply the other relays' admin actions
-/// and regroupings, hand their control-room messages to this relay's
-/// dispatchers, and announce this relay.
+/// Shares this relay's control room, zone logic and call log with the
+/// cluster, and runs, until `stop`, the tasks that apply the other relays'
+/// admin actions and regroupings, store their call-log records, hand their
+/// control-room messages to this relay's dispatchers, and announce this
+/// relay.
 pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToken) {
     parts.groups.share_control_room_with(link.clone());
     parts.dispatch.share_regroups_with(link.clone());
+    parts.log.share_with(link.clone());
+    let calllog = parts.log.calllog().clone();
     let targets = AdminTargets {
         roster: parts.roster,
         online: parts.online.clone(),
@@ -107,7 +112,8 @@ pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToke
             () = apply_other_relays_admin(link.clone(), targets) => {}
             () = share_presence(link.clone(), sources) => {}
             () = hear_control_rooms(link.clone(), parts.groups) => {}
-            () = hear_regroups(link, parts.dispatch) => {}
+            () = hear_regroups(link.clone(), parts.dispatch) => {}
+            () = store_other_relays_records(link, calllog, parts.metrics) => {}
             () = stop.cancelled() => {}
         }
     });

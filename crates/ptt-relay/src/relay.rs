@@ -319,6 +319,7 @@ impl Relay {
                 directory: directory.clone(),
                 dispatch: dispatch.clone(),
                 log: log.clone(),
+                metrics: metrics.clone(),
             };
             cluster::serve(link, parts, shutdown.clone());
         }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod backup;
+mod calllog;
 mod control;
 mod failover;
 mod floor_requests;

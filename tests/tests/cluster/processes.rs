@@ -22,7 +22,15 @@ fn pttd_child() {
 /// directories (removed when dropped, after the processes are killed).
 pub(crate) struct Relays {
     pub(crate) processes: Vec<PttdProcess>,
-    _data: Vec<tempfile::TempDir>,
+    data: Vec<tempfile::TempDir>,
+}
+
+impl Relays {
+    /// The call log of relay `index` (its SQLite file, readable while it
+    /// runs and after it died).
+    pub(crate) fn calllog(&self, index: usize) -> PathBuf {
+        self.data[index].path().join("pttd.sqlite")
+    }
 }
 
 /// Starts `count` relays of one cluster on `nats`, each serving `directory`.
@@ -64,8 +72,5 @@ pub(crate) async fn start_relays(
         processes.push(process);
         data.push(dir);
     }
-    Ok(Relays {
-        processes,
-        _data: data,
-    })
+    Ok(Relays { processes, data })
 }

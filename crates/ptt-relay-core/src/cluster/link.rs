@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ptt_calllog::{AdminAction, RegroupRecord};
+use ptt_calllog::{AdminAction, Record, RegroupRecord};
 use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
+use super::calllog_out::CallLogOut;
 use super::elsewhere::Elsewhere;
 use crate::dispatch::share::RegroupShare;
 use crate::group::registry::ControlRoomShare;
+use crate::log_sink::LogShare;
 use crate::metrics::Metrics;
 
 /// Frames waiting to be published; beyond it the newest is dropped and
@@ -33,6 +35,7 @@ pub struct ClusterLink {
     news_out: mpsc::Sender<(u32, FloorNews)>,
     control_out: mpsc::Sender<(u32, Bytes)>,
     regroup_out: mpsc::Sender<Vec<RegroupRecord>>,
+    calllog_out: CallLogOut,
     metrics: Arc<Metrics>,
 }
 
@@ -48,6 +51,7 @@ impl ClusterLink {
         tokio::spawn(publish_news(cluster.clone(), news_rx));
         tokio::spawn(publish_control(cluster.clone(), control_rx));
         tokio::spawn(publish_regroups(cluster.clone(), regroup_rx));
+        let calllog_out = CallLogOut::start(cluster.clone(), metrics.clone());
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
@@ -55,6 +59,7 @@ impl ClusterLink {
             news_out,
             control_out,
             regroup_out,
+            calllog_out,
             metrics,
         })
     }
@@ -170,6 +175,15 @@ impl RegroupShare for ClusterLink {
         if self.regroup_out.try_send(changes.to_vec()).is_err() {
             tracing::warn!("regroupings not shared: NATS is not taking them");
         }
+    }
+}
+
+/// What this relay logs goes to every relay's call log too.
+impl LogShare for ClusterLink {
+    fn share(&self, record: Record, stored: Option<tokio::sync::oneshot::Sender<()>>) {
+        let connected = self.cluster.is_connected();
+        self.calllog_out
+            .share(self.relay(), connected, record, stored);
     }
 }
 

@@ -8,10 +8,16 @@
 //! terminals on other relays go the same way through
 //! [`ClusterLink::offer_news`], in the order its task made them.
 //!
+//! What the relay logs is handed to every relay's call log through the
+//! cluster's stream (`calllog_out`, `calllog_in`); a record the relay
+//! acknowledges waits until the stream holds it.
+//!
 //! Which relay decides a group's floor, and how a group task follows
 //! another relay's decisions, is the group's business (`group::seat`).
 
 pub mod admin_in;
+pub mod calllog_in;
+mod calllog_out;
 pub mod control_in;
 pub mod elsewhere;
 pub mod link;

@@ -297,6 +297,7 @@ pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
             zone = change.zone.0,
             "regrouped"
         );
+        dispatch.log.log(Record::Regroup(change.clone()));
         let frame = follow(dispatch, change);
         dispatch.groups.notify_control_room(change.group.0, &frame);
     }
@@ -307,11 +308,11 @@ pub fn publish(dispatch: &Dispatch, changes: &[RegroupRecord]) {
     }
 }
 
-/// What a change made here means on this relay: it is logged, the session of the
-/// terminal concerned is woken (it joins or leaves and tells its terminal), and the
-/// group's other listeners are told. Returns the `Regrouped` frame they got.
+/// What a change means on this relay: the session of the terminal concerned is woken
+/// (it joins or leaves and tells its terminal), and the group's other listeners are
+/// told. Returns the `Regrouped` frame they got. (The change is logged by the relay that
+/// made it; a cluster hands its record to every relay's call log.)
 pub(super) fn follow(dispatch: &Dispatch, change: &RegroupRecord) -> bytes::Bytes {
-    dispatch.log.log(Record::Regroup(change.clone()));
     if let Some(link) = dispatch.online.get(change.terminal.0) {
         link.membership_changed.notify_one();
     }

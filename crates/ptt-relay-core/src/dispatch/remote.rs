@@ -7,11 +7,12 @@ use ptt_calllog::RegroupRecord;
 use super::{Dispatch, follow};
 use crate::roster::DynamicGrant;
 
-/// Applies another relay's zone logic changes to this relay's roster: each
-/// is logged here too, the session of a terminal concerned is woken (it
+/// Applies another relay's zone logic changes to this relay's roster: the
+/// session of a terminal concerned is woken (it
 /// joins or leaves the group and tells its terminal), and the group's
-/// listeners here are told. The control rooms were told by the deciding
-/// relay.
+/// listeners here are told. The control rooms were told, and the change
+/// logged, by the deciding relay (its record reaches this relay's call log
+/// through the cluster's).
 pub fn apply_shared(dispatch: &Dispatch, changes: &[RegroupRecord]) {
     for change in changes {
         let applied = if change.added {
