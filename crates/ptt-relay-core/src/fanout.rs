@@ -16,6 +16,7 @@
 //! connection is woken from another core.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -130,7 +131,10 @@ pub const ALL_CALL_GROUP: u32 = 0;
 /// holds (each group has its own burst id), each listener served once even if
 /// it is a member of several of those groups. `sequence` is the frame's, from
 /// the header [`forward`] parsed (for the recordings); `started` is when the
-/// datagram reached [`forward`], for the forward latency.
+/// datagram reached [`forward`], for the forward latency. In a cluster the
+/// other relays get the frame once, as it came (group 0), stamped with its
+/// talker, and rewrite it for their listeners the same way
+/// ([`forward_remote_all_call`]).
 fn forward_all_call(
     shared: &Fanout,
     from: &Link,
@@ -139,10 +143,83 @@ fn forward_all_call(
     started: Instant,
 ) -> Result<Forwarded, DropReason> {
     let token = from.next_all_call_token();
+    let sent = all_call_to_groups(
+        shared,
+        from.terminal,
+        &datagram,
+        sequence,
+        token,
+        Some(from),
+        started,
+    )?
+    .ok_or(DropReason::NotHolder)?;
+    if let Some(cluster) = &shared.cluster {
+        let mut buf = voice::into_stampable(datagram);
+        if voice::stamp(&mut buf, from.terminal, 0).is_ok() {
+            cluster.offer_voice(ALL_CALL_GROUP, &buf.freeze());
+        }
+    }
+    shared.metrics.forwarded.add(sent as u64);
+    shared.metrics.forward_latency.observe(started.elapsed());
+    Ok(Forwarded::Voice(sent))
+}
+
+/// What sets the all-call tokens of other relays' frames apart from this
+/// relay's own (a session id and a frame count, well below it).
+const REMOTE_ALL_CALL: u64 = 1 << 63;
+
+/// Counts other relays' all-call frames, for their tokens.
+static REMOTE_ALL_CALL_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// Fans out another relay's talker's all-call frame (group 0, stamped with
+/// its talker, `received` when it came) to this relay's listeners of every
+/// all-call group that talker holds, each listener once; `None` if it holds
+/// none here (its grants not mirrored yet, or ended).
+pub fn forward_remote_all_call(
+    shared: &Fanout,
+    datagram: &Bytes,
+    received: Instant,
+) -> Result<Option<usize>, DropReason> {
+    let header = match VoiceDatagram::parse(datagram.clone()) {
+        Ok(parsed) => parsed.header,
+        Err(error) => return Err(classify(error)),
+    };
+    if header.group_id != ALL_CALL_GROUP || header.kind == Kind::KeepAlive {
+        return Err(DropReason::BadHeader);
+    }
+    let token = REMOTE_ALL_CALL | REMOTE_ALL_CALL_FRAMES.fetch_add(1, Ordering::Relaxed);
+    all_call_to_groups(
+        shared,
+        header.talker_id,
+        datagram,
+        header.sequence,
+        token,
+        None,
+        received,
+    )
+}
+
+/// Hands an all-call frame of `talker` to the listeners of every all-call
+/// group it holds, rewritten to that group and its burst, each listener
+/// once (`token`): from this relay's terminal `from` (its shard first), or
+/// from another relay's (`None`, every shard through its inbox). Only the
+/// relay deciding a group's floor counts the frame as the holder's media
+/// and records it, except for this relay's own talker (its frames keep a
+/// followed floor's timers too). Returns how many listeners took it, or
+/// `None` if the talker holds no all-call group.
+fn all_call_to_groups(
+    shared: &Fanout,
+    talker: u32,
+    datagram: &Bytes,
+    sequence: u16,
+    token: u64,
+    from: Option<&Link>,
+    started: Instant,
+) -> Result<Option<usize>, DropReason> {
     let mut sent = 0;
     let mut held_any = false;
     for group in shared.groups.all_call() {
-        let Some(burst) = group.burst_of(from.terminal) else {
+        let Some(burst) = group.burst_of(talker) else {
             continue;
         };
         held_any = true;
@@ -152,23 +229,27 @@ fn forward_all_call(
             return Err(DropReason::BadHeader);
         };
         group_field.copy_from_slice(&group.id.to_be_bytes());
-        if voice::stamp(&mut buf, from.terminal, burst).is_err() {
+        if voice::stamp(&mut buf, talker, burst).is_err() {
             return Err(DropReason::BadHeader);
         }
         let frame = buf.freeze();
-        group.note_media(shared.clock.now_ms());
-        sent += fan_out(shared, group, &frame, from, Some(token), started);
-        // Each group's copy is its own burst, so its own recording.
-        shared
-            .recorder
-            .offer(group.id, burst, from.terminal, sequence, &frame);
+        let decides = group.decides_here();
+        if from.is_some() || decides {
+            group.note_media(shared.clock.now_ms());
+        }
+        match from {
+            Some(from) => sent += fan_out(shared, group, &frame, from, Some(token), started),
+            None => hand_over_to_listeners(shared, group, &frame, talker, Some(token), started),
+        }
+        // Each group's copy is its own burst, so its own recording, made
+        // where the group's floor is decided.
+        if decides {
+            shared
+                .recorder
+                .offer(group.id, burst, talker, sequence, &frame);
+        }
     }
-    if !held_any {
-        return Err(DropReason::NotHolder);
-    }
-    shared.metrics.forwarded.add(sent as u64);
-    shared.metrics.forward_latency.observe(started.elapsed());
-    Ok(Forwarded::Voice(sent))
+    Ok(held_any.then_some(sent))
 }
 
 /// Hands `frame` to every listener of `group` but its talker: those on the
@@ -258,12 +339,14 @@ fn serve_here(
 
 /// Hands a frame another relay's talker sent to every shard of this relay
 /// with listeners of `group` (this relay's shards all count as "other"
-/// shards: the frame was counted by the talker's relay).
+/// shards: the frame was counted by the talker's relay); with `all_call`,
+/// each listener once across the all-call groups.
 pub fn hand_over_to_listeners(
     shared: &Fanout,
     group: &Arc<GroupShared>,
     frame: &Bytes,
     talker: u32,
+    all_call: Option<u64>,
     received: Instant,
 ) {
     let mut shards = 0u64;
@@ -272,7 +355,7 @@ pub fn hand_over_to_listeners(
             shards |= 1 << (listener.shard % 64);
         }
     }
-    hand_over(shared, group, frame, talker, None, shards, received);
+    hand_over(shared, group, frame, talker, all_call, shards, received);
 }
 
 /// Posts `frame` once to each shard in `shards` (a bit per shard), for its

@@ -15,7 +15,9 @@ use ptt_relay_core::cluster::calllog_in::store_other_relays_records;
 use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
 use ptt_relay_core::cluster::regroup_in::hear_regroups;
+use ptt_relay_core::cluster::voice_in::hear_all_calls;
 use ptt_relay_core::dispatch::Dispatch;
+use ptt_relay_core::fanout::Fanout;
 use ptt_relay_core::group::Groups;
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
@@ -85,13 +87,14 @@ pub(crate) struct Parts {
     pub(crate) dispatch: Arc<Dispatch>,
     pub(crate) log: LogSink,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) fanout: Fanout,
 }
 
 /// Shares this relay's control room, zone logic and call log with the
 /// cluster, and runs, until `stop`, the tasks that apply the other relays'
-/// admin actions and regroupings, store their call-log records, hand their
-/// control-room messages to this relay's dispatchers, and announce this
-/// relay.
+/// admin actions and regroupings, store their call-log records, fan out
+/// their all-calls, hand their control-room messages to this relay's
+/// dispatchers, and announce this relay.
 pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToken) {
     parts.groups.share_control_room_with(link.clone());
     parts.dispatch.share_regroups_with(link.clone());
@@ -113,7 +116,8 @@ pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToke
             () = share_presence(link.clone(), sources) => {}
             () = hear_control_rooms(link.clone(), parts.groups) => {}
             () = hear_regroups(link.clone(), parts.dispatch) => {}
-            () = store_other_relays_records(link, calllog, parts.metrics) => {}
+            () = store_other_relays_records(link.clone(), calllog, parts.metrics) => {}
+            () = hear_all_calls(link, parts.fanout) => {}
             () = stop.cancelled() => {}
         }
     });

@@ -311,18 +311,6 @@ impl Relay {
             browsers,
             cluster: cluster_link.clone(),
         };
-        if let Some(link) = cluster_link.clone() {
-            let parts = cluster::Parts {
-                roster: roster.clone(),
-                online: online.clone(),
-                groups: groups.clone(),
-                directory: directory.clone(),
-                dispatch: dispatch.clone(),
-                log: log.clone(),
-                metrics: metrics.clone(),
-            };
-            cluster::serve(link, parts, shutdown.clone());
-        }
         let fanout = Fanout {
             groups: groups.clone(),
             clock,
@@ -332,6 +320,19 @@ impl Relay {
             wire: (0..shard_count).map(|_| WireProbe::default()).collect(),
             cluster: cluster_link.clone(),
         };
+        if let Some(link) = cluster_link.clone() {
+            let parts = cluster::Parts {
+                roster: roster.clone(),
+                online: online.clone(),
+                groups: groups.clone(),
+                directory: directory.clone(),
+                dispatch: dispatch.clone(),
+                log: log.clone(),
+                metrics: metrics.clone(),
+                fanout: fanout.clone(),
+            };
+            cluster::serve(link, parts, shutdown.clone());
+        }
         let group_context = Arc::new(GroupContext {
             directory: directory.clone(),
             groups: groups.clone(),

@@ -9,7 +9,7 @@ use ptt_proto::voice::{Kind, VoiceDatagram};
 use tokio::task::AbortHandle;
 
 use super::link::ClusterLink;
-use crate::fanout::{Fanout, hand_over_to_listeners};
+use crate::fanout::{ALL_CALL_GROUP, Fanout, forward_remote_all_call, hand_over_to_listeners};
 use crate::group::GroupShared;
 use crate::group::context::RemoteVoice;
 
@@ -81,7 +81,31 @@ pub async fn hear_voice(group: Arc<GroupShared>, mut voice: GroupVoice, fanout: 
             &group,
             &remote.datagram,
             header.talker_id,
+            None,
             received,
         );
+    }
+}
+
+/// Hears the other relays' dispatchers' all-calls for as long as the relay
+/// runs: each frame comes once (group 0) and goes to this relay's listeners
+/// of every all-call group its talker holds, each listener once, as a
+/// local all-call's does.
+pub async fn hear_all_calls(link: Arc<ClusterLink>, fanout: Fanout) {
+    loop {
+        match link.cluster.voice.subscribe(ALL_CALL_GROUP).await {
+            Ok(mut voice) => {
+                while let Some(remote) = voice.next().await {
+                    match forward_remote_all_call(&fanout, &remote.datagram, Instant::now()) {
+                        Ok(Some(_)) => fanout.metrics.cluster_voice_in.inc(),
+                        // Its talker holds no all-call group here (yet, or any more).
+                        Ok(None) => {}
+                        Err(_) => fanout.metrics.cluster_voice_unreadable.inc(),
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot hear the other relays' all-calls"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
