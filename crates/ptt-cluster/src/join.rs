@@ -8,6 +8,7 @@ use async_nats::jetstream::stream::StorageType;
 use bytes::Bytes;
 
 use crate::admin::AdminLog;
+use crate::alert::AlertBus;
 use crate::calllog::CallLogStream;
 use crate::control::ControlBus;
 use crate::floor_bus::FloorBus;
@@ -76,6 +77,8 @@ pub struct Cluster {
     pub control: ControlBus,
     /// Zone logic's regroupings, applied by every relay.
     pub regroup: RegroupBus,
+    /// Alerts and their answers.
+    pub alerts: AlertBus,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -135,6 +138,7 @@ impl Cluster {
             presence: PresenceBus::new(client.clone(), relay),
             control: ControlBus::new(client.clone(), relay),
             regroup: RegroupBus::new(client.clone(), relay),
+            alerts: AlertBus::new(client.clone(), relay),
             voice,
             settings,
             client,

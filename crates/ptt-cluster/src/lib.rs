@@ -22,6 +22,9 @@
 //!   hands it to its own members;
 //! - the control rooms ([`ControlBus`]): what a relay tells its
 //!   dispatchers (emergencies, positions, status) reaches every relay's;
+//! - alerts with roll call ([`AlertBus`]): a dispatcher's alert reaches
+//!   the targets on every relay, and their answers the tally at the
+//!   dispatcher's relay;
 //! - zone logic's regroupings ([`RegroupBus`]): a backup call or a patrol
 //!   on one relay brings in the guards logged in to the others too;
 //! - who is where ([`PresenceBus`]): each relay announces its terminals
@@ -41,6 +44,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod alert;
 mod calllog;
 mod control;
 mod floor_bus;
@@ -55,6 +59,7 @@ mod unavailable;
 mod voice;
 
 pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, PendingAdmin};
+pub use alert::{AlertBus, AlertFeed, AlertNews, SharedAlert, SharedAnswer};
 pub use calllog::{
     CALLLOG_KEPT, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord, SharedRecord,
 };

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use ptt_cluster::{Cluster, JoinError, LeaseConfig};
 use ptt_directory::Directory;
+use ptt_relay_core::alert::Alerting;
 use ptt_relay_core::auth::resume::ResumeKey;
 use ptt_relay_core::auth::resume_key;
 use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
+use ptt_relay_core::cluster::alerts_in::hear_alerts;
 use ptt_relay_core::cluster::calllog_in::store_other_relays_records;
 use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
@@ -88,17 +90,19 @@ pub(crate) struct Parts {
     pub(crate) log: LogSink,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) fanout: Fanout,
+    pub(crate) alerting: Arc<Alerting>,
 }
 
-/// Shares this relay's control room, zone logic and call log with the
-/// cluster, and runs, until `stop`, the tasks that apply the other relays'
+/// Shares this relay's control room, zone logic, alerts and call log with
+/// the cluster, and runs, until `stop`, the tasks that apply the other relays'
 /// admin actions and regroupings, store their call-log records, fan out
-/// their all-calls, hand their control-room messages to this relay's
+/// their all-calls, deliver and tally their alerts, hand their control-room messages to this relay's
 /// dispatchers, and announce this relay.
 pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToken) {
     parts.groups.share_control_room_with(link.clone());
     parts.dispatch.share_regroups_with(link.clone());
     parts.log.share_with(link.clone());
+    parts.alerting.alerts.share_with(link.clone());
     let calllog = parts.log.calllog().clone();
     let targets = AdminTargets {
         roster: parts.roster,
@@ -117,7 +121,8 @@ pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToke
             () = hear_control_rooms(link.clone(), parts.groups) => {}
             () = hear_regroups(link.clone(), parts.dispatch) => {}
             () = store_other_relays_records(link.clone(), calllog, parts.metrics) => {}
-            () = hear_all_calls(link, parts.fanout) => {}
+            () = hear_all_calls(link.clone(), parts.fanout) => {}
+            () = hear_alerts(link, parts.alerting) => {}
             () = stop.cancelled() => {}
         }
     });

@@ -330,6 +330,7 @@ impl Relay {
                 log: log.clone(),
                 metrics: metrics.clone(),
                 fanout: fanout.clone(),
+                alerting: alerting.clone(),
             };
             cluster::serve(link, parts, shutdown.clone());
         }

@@ -3,6 +3,7 @@
 //! floor, that no two relays ever do at once, and voice between relays.
 
 mod admin;
+mod alerts;
 mod all_call;
 mod backup;
 mod calllog;

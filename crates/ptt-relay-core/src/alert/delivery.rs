@@ -47,12 +47,17 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// Takes a committed answer into the tally and tells the sender and the control room
-    /// of the change.
-    fn answer(&self, id: u64, terminal: u32, answer: Answer) {
+    /// Takes a committed answer into the tally and, for this relay's own alert, tells
+    /// the sender and the control rooms of the change (another relay's alert: its relay
+    /// tells them).
+    pub(super) fn answer(&self, id: u64, terminal: u32, answer: Answer) {
         let entry = entry(&self.directory, terminal, &answer);
+        let own = self.alerts.home_of(id).is_none();
         self.alerts
             .take_answer(id, terminal, answer, entry, |sender, tally| {
+                if !own {
+                    return;
+                }
                 let frame = link::frame(0, Body::AlertTally(tally));
                 if let Some(sender) = self.online.get(sender) {
                     sender.send_frame(frame.clone());
@@ -62,7 +67,8 @@ impl Alerting {
     }
 
     /// Sends `frame` to every terminal joined to a control-room group, once
-    /// each, except `sender` (which is told directly).
+    /// each, except `sender` (which is told directly), and in a cluster to
+    /// every other relay's control room.
     fn to_control_room(&self, sender: u32, frame: &Bytes) {
         let mut told = HashSet::from([sender]);
         for group in self.groups.control_room() {
@@ -72,6 +78,7 @@ impl Alerting {
                 }
             }
         }
+        self.groups.notify_other_control_rooms(0, frame);
     }
 }
 
@@ -143,36 +150,12 @@ pub fn send(alerts: &Arc<Alerting>, link: &Arc<Link>, request_id: u64, alert: pb
 const NAMED_TARGETS_BYTES: usize = 40 * 1024;
 
 /// Registers a committed alert, answers the sender and delivers it to every
-/// joined member of its groups, once each, except the sender.
+/// joined member of its groups, once each, except the sender (on every
+/// relay of a cluster).
 fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
     alerts.metrics.alerts_sent.inc();
     let sender = link.terminal;
-    let mut reached = HashSet::from([sender]);
-    let mut recipients = Vec::new();
-    for group in alert
-        .target_group_ids
-        .iter()
-        .filter_map(|id| alerts.groups.get(*id))
-    {
-        for listener in group.listeners().iter() {
-            if reached.insert(listener.terminal) {
-                recipients.push(listener.clone());
-            }
-        }
-    }
-    // Every member now (the directory as changed by the admin API), online
-    // or not, plus anyone hearing a group without a membership.
-    let mut targets: Vec<u32> = alert
-        .target_group_ids
-        .iter()
-        .flat_map(|id| alerts.roster.members(GroupId(*id)))
-        .map(|member| member.terminal.0)
-        .chain(recipients.iter().map(|r| r.terminal))
-        .filter(|terminal| *terminal != sender)
-        .collect();
-    targets.sort_unstable();
-    targets.dedup();
-
+    let (recipients, targets) = reach(alerts, &alert);
     let parts = parts(alerts, &alert.target_group_ids, &targets);
     // Every target, not answered yet: the sender's console can name who
     // never answers (later tallies carry only what changed). As many as fit
@@ -207,19 +190,56 @@ fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
             targets,
             parts,
             tally: Mutex::new(Tally::default()),
+            home: None,
         },
     );
     link.send(request_id, Body::AlertTally(first.clone()));
     alerts.to_control_room(sender, &link::frame(0, Body::AlertTally(first)));
+    if let Some(share) = alerts.alerts.share() {
+        share.share_alert(&alert);
+    }
     let frame = link::frame(0, Body::Alert(alert));
     for recipient in recipients {
         recipient.send_frame(frame.clone());
     }
 }
 
+/// Who alert `alert` reaches on this relay (every joined member of its
+/// groups, once each, except the sender), and every terminal it is
+/// addressed to (every member now, as the directory and the admin API made
+/// it, online or not, plus anyone hearing a group without a membership),
+/// sorted, without the sender.
+pub(super) fn reach(alerts: &Alerting, alert: &pb::Alert) -> (Vec<Arc<Link>>, Vec<u32>) {
+    let sender = alert.from_terminal_id;
+    let mut reached = HashSet::from([sender]);
+    let mut recipients = Vec::new();
+    for group in alert
+        .target_group_ids
+        .iter()
+        .filter_map(|id| alerts.groups.get(*id))
+    {
+        for listener in group.listeners().iter() {
+            if reached.insert(listener.terminal) {
+                recipients.push(listener.clone());
+            }
+        }
+    }
+    let mut targets: Vec<u32> = alert
+        .target_group_ids
+        .iter()
+        .flat_map(|id| alerts.roster.members(GroupId(*id)))
+        .map(|member| member.terminal.0)
+        .chain(recipients.iter().map(|r| r.terminal))
+        .filter(|terminal| *terminal != sender)
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    (recipients, targets)
+}
+
 /// The targets of an alert by target group (members now, as `targets` was
 /// built) and by organisation (from the directory), for the tally's breakdown.
-fn parts(alerts: &Alerting, groups: &[u32], targets: &[u32]) -> Vec<Part> {
+pub(super) fn parts(alerts: &Alerting, groups: &[u32], targets: &[u32]) -> Vec<Part> {
     let mut out: Vec<Part> = groups
         .iter()
         .map(|&group_id| {
@@ -304,6 +324,9 @@ pub fn acknowledge(alerts: &Arc<Alerting>, link: &Arc<Link>, request_id: u64, ac
         .log_durable(record.into(), move |committed| match committed {
             Ok(_) => {
                 owned.answer(ack.alert_id, link.terminal, answer);
+                if let Some(share) = owned.alerts.share() {
+                    share.share_answer(answer.elsewhere(ack.alert_id, link.terminal));
+                }
                 link.send(request_id, Body::Ack(pb::Ack {}));
             }
             Err(error) => {

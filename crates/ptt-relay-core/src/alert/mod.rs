@@ -24,12 +24,21 @@
 //! sent, and at most [`MAX_ALERTS`] are kept (the oldest go first). An answer
 //! to a forgotten alert is refused with `UNKNOWN_ALERT`.
 //!
+//! In a cluster, the relay of the sending dispatcher keeps the tally: the
+//! other relays deliver the alert to their own targets and send their
+//! answers, once logged, to it ([`share`], [`elsewhere`]); every tally goes
+//! to every relay's control room.
+//!
 //! [`registry`] keeps the alerts and their ids, [`tally`] counts the answers, and
 //! [`delivery`] does the sending, logging and telling.
 
 pub mod delivery;
+pub mod elsewhere;
 pub mod registry;
+pub mod share;
 mod tally;
 
 pub use delivery::{Alerting, MAX_TEXT, acknowledge, send};
+pub use elsewhere::{answer_from_elsewhere, deliver_from_elsewhere};
 pub use registry::{ALERT_TTL, Alerts, MAX_ALERTS};
+pub use share::{AlertShare, AnswerElsewhere};

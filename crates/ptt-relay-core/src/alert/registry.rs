@@ -2,12 +2,13 @@
 //! bounded memory, and who may answer what. Nothing here sends; delivery does.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use ptt_proto::pb;
 
+use super::share::AlertShare;
 use super::tally::{Answer, Part, Tally};
 
 /// How long an alert's tally is kept after it was sent.
@@ -25,6 +26,8 @@ pub struct Alerts {
     /// Arrival order of answers, so a slower commit never overwrites a
     /// later answer of the same terminal.
     pub(super) next_answer: AtomicU64,
+    /// The other relays of the cluster, if any.
+    share: OnceLock<Arc<dyn AlertShare>>,
 }
 
 /// One registered alert.
@@ -37,6 +40,9 @@ pub(super) struct AlertState {
     /// The targets by group and by organisation, for the tally's breakdown.
     pub(super) parts: Vec<Part>,
     pub(super) tally: Mutex<Tally>,
+    /// The relay keeping the tally, for another relay's alert; `None` for
+    /// this relay's own.
+    pub(super) home: Option<Arc<str>>,
 }
 
 impl Alerts {
@@ -47,7 +53,31 @@ impl Alerts {
             alerts: DashMap::new(),
             last_id: AtomicU64::new(last_logged),
             next_answer: AtomicU64::new(0),
+            share: OnceLock::new(),
         }
+    }
+
+    /// Sends this relay's alerts, and its terminals' answers to other
+    /// relays' alerts, through `share` (set once, by the cluster).
+    pub fn share_with(&self, share: Arc<dyn AlertShare>) {
+        let _ = self.share.set(share);
+    }
+
+    /// The other relays of the cluster, if any.
+    pub(super) fn share(&self) -> Option<&Arc<dyn AlertShare>> {
+        self.share.get()
+    }
+
+    /// Takes note of another relay's alert id: ids handed out here from now
+    /// on are larger, so the relays' ids do not meet (a hybrid logical
+    /// clock across the cluster).
+    pub(super) fn observe_id(&self, id: u64) {
+        self.last_id.fetch_max(id, Ordering::Relaxed);
+    }
+
+    /// The relay keeping alert `id`'s tally, if another relay does.
+    pub(super) fn home_of(&self, id: u64) -> Option<Arc<str>> {
+        self.alerts.get(&id).and_then(|alert| alert.home.clone())
     }
 
     /// A new alert id, unique across restarts (see the module docs).
@@ -191,6 +221,7 @@ mod tests {
                     targets: vec![2],
                     parts: Vec::new(),
                     tally: Mutex::default(),
+                    home: None,
                 },
             );
         }

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use ptt_proto::pb;
 
+use super::share::AnswerElsewhere;
+
 /// One group's or organisation's share of an alert's targets.
 #[derive(Debug)]
 pub(super) struct Part {
@@ -32,6 +34,19 @@ pub(super) struct Answer {
     pub(super) at_us: u64,
     /// Arrival order (relay-wide).
     pub(super) order: u64,
+}
+
+impl Answer {
+    /// This answer of `terminal` to alert `alert_id`, for the other relays.
+    pub(super) fn elsewhere(&self, alert_id: u64, terminal: u32) -> AnswerElsewhere {
+        AnswerElsewhere {
+            alert_id,
+            terminal,
+            kind: self.kind,
+            status_code: self.status_code,
+            at_us: self.at_us,
+        }
+    }
 }
 
 impl Tally {

@@ -7,6 +7,7 @@ use ptt_calllog::{AdminAction, Record, RegroupRecord};
 use ptt_cluster::{AdminEntry, Cluster, FloorNews};
 use tokio::sync::mpsc;
 
+use super::alerts_out::AlertsOut;
 use super::calllog_out::CallLogOut;
 use super::elsewhere::Elsewhere;
 use crate::dispatch::share::RegroupShare;
@@ -36,6 +37,7 @@ pub struct ClusterLink {
     control_out: mpsc::Sender<(u32, Bytes)>,
     regroup_out: mpsc::Sender<Vec<RegroupRecord>>,
     calllog_out: CallLogOut,
+    pub(super) alerts_out: AlertsOut,
     metrics: Arc<Metrics>,
 }
 
@@ -52,6 +54,7 @@ impl ClusterLink {
         tokio::spawn(publish_control(cluster.clone(), control_rx));
         tokio::spawn(publish_regroups(cluster.clone(), regroup_rx));
         let calllog_out = CallLogOut::start(cluster.clone(), metrics.clone());
+        let alerts_out = AlertsOut::start(cluster.clone());
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
@@ -60,6 +63,7 @@ impl ClusterLink {
             control_out,
             regroup_out,
             calllog_out,
+            alerts_out,
             metrics,
         })
     }

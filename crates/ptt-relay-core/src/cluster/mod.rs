@@ -16,6 +16,8 @@
 //! another relay's decisions, is the group's business (`group::seat`).
 
 pub mod admin_in;
+pub mod alerts_in;
+mod alerts_out;
 pub mod calllog_in;
 mod calllog_out;
 pub mod control_in;

@@ -81,6 +81,14 @@ impl Groups {
         }
     }
 
+    /// Hands a control-room message to the other relays' dispatchers only
+    /// (this relay's were told already).
+    pub fn notify_other_control_rooms(&self, about_group: u32, frame: &Bytes) {
+        if let Some(share) = self.share.get() {
+            share.share(about_group, frame);
+        }
+    }
+
     /// [`Groups::notify_control_room`] for this relay's dispatchers only:
     /// what another relay of the cluster told its own.
     pub fn notify_control_room_here(&self, about_group: u32, frame: &Bytes) {
