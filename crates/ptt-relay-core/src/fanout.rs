@@ -108,7 +108,9 @@ pub fn forward(shared: &Fanout, from: &Link, datagram: Bytes) -> Result<Forwarde
     }
 
     let sent = fan_out(shared, group, &frame, from, None, started);
-    if let Some(cluster) = &shared.cluster {
+    if let Some(cluster) = &shared.cluster
+        && !group.local_only()
+    {
         cluster.offer_voice(group.id, &frame);
     }
     // One non-blocking queue push per frame, tail frames included; in a

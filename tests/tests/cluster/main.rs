@@ -14,6 +14,7 @@ mod in_process;
 mod leases;
 mod overhead;
 mod presence;
+mod private_calls;
 mod processes;
 mod relays;
 mod voice;

@@ -60,6 +60,10 @@ pub struct GroupShared {
     /// cluster, while it owns the group's lease. Only that relay records
     /// the group's bursts.
     decides_here: AtomicBool,
+    /// Whether the group is this relay's alone even in a cluster (a private
+    /// call's slot: each relay has its own pool under the same ids), so its
+    /// voice never goes to the other relays.
+    local_only: AtomicBool,
     /// The relay's own count of the group's voice (frames fanned out,
     /// datagrams handed and refused), kept here so the fan-out counts
     /// without a lookup.
@@ -84,6 +88,7 @@ impl GroupShared {
             queue_len: AtomicU32::new(0),
             emergency: AtomicU64::new(0),
             decides_here: AtomicBool::new(true),
+            local_only: AtomicBool::new(false),
             traffic: GroupTraffic::default(),
             commands,
         });
@@ -189,6 +194,17 @@ impl GroupShared {
     /// Says whether this relay decides the group's floor now.
     pub(crate) fn set_decides_here(&self, decides: bool) {
         self.decides_here.store(decides, Ordering::Relaxed);
+    }
+
+    /// Whether the group's voice stays on this relay even in a cluster.
+    #[inline]
+    pub fn local_only(&self) -> bool {
+        self.local_only.load(Ordering::Relaxed)
+    }
+
+    /// Keeps the group's voice on this relay (set once, before it serves).
+    pub(crate) fn set_local_only(&self) {
+        self.local_only.store(true, Ordering::Relaxed);
     }
 
     /// Another door to the group's task, for the tasks the group task

@@ -115,6 +115,7 @@ impl GroupTask {
     pub fn local_only(mut self) -> Self {
         self.seat = Seat::first(false);
         self.group.set_decides_here(true);
+        self.group.set_local_only();
         self
     }
 

@@ -1,0 +1,99 @@
+//! Private calls in a cluster: a call between two terminals of one relay
+//! stays on that relay (its temporary group's ids are every relay's), its
+//! voice never on NATS.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
+use ptt_tests::client::granted;
+use ptt_tests::nats::NatsServer;
+use ptt_tests::{Client, TestDirectory, opus};
+
+use crate::in_process;
+
+/// `caller` calls `callee`, which accepts; returns the call's group once
+/// both joined it.
+async fn call(caller: &mut Client, callee: &mut Client) -> anyhow::Result<u32> {
+    let answer = caller
+        .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
+            callee_terminal_id: callee.terminal,
+            ..Default::default()
+        }))
+        .await?;
+    let Body::PrivateCallSetup(setup) = answer else {
+        anyhow::bail!("setup not answered with the call: {answer:?}");
+    };
+    callee
+        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+        .await?;
+    let accepted = callee
+        .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
+            call_id: setup.call_id,
+            group_id: 0,
+        }))
+        .await?;
+    ensure!(matches!(accepted, Body::Ack(_)), "{accepted:?}");
+    for client in [&mut *caller, &mut *callee] {
+        client
+            .expect_body(|b| match b {
+                Body::JoinOk(j) if j.group.as_ref()?.group_id == setup.group_id => Some(()),
+                _ => None,
+            })
+            .await?;
+    }
+    Ok(setup.group_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(100..=103).group(10, 100..=103);
+    let relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let mut callee = Client::connect(a.addr, &a.cert, 101).await?;
+    // A call on B at the same time takes B's first slot: the same group id.
+    let mut other_caller = Client::connect(b.addr, &b.cert, 102).await?;
+    let mut other_callee = Client::connect(b.addr, &b.cert, 103).await?;
+    let group = call(&mut caller, &mut callee).await?;
+    let other_group = call(&mut other_caller, &mut other_callee).await?;
+    ensure!(group == other_group, "{group} and {other_group}");
+
+    let burst = granted(&caller.press(group).await?).context("the caller's press")?;
+    let granted_on_b = other_caller.press(other_group).await?;
+    ensure!(
+        granted(&granted_on_b).is_some(),
+        "B's call shares no floor with A's: {granted_on_b:?}"
+    );
+    for sequence in 0..10 {
+        caller.send_datagram(opus::datagram(group, burst, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut heard = 0;
+    while callee
+        .recv_voice(Duration::from_millis(500))
+        .await
+        .is_some()
+    {
+        heard += 1;
+    }
+    ensure!(heard == 10, "the callee heard {heard} of 10 frames");
+    ensure!(
+        other_callee
+            .recv_voice(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "B's call heard A's"
+    );
+    ensure!(
+        a.metrics.cluster_voice_out.get() == 0,
+        "A published {} frames of a private call",
+        a.metrics.cluster_voice_out.get()
+    );
+    drop((caller, callee, other_caller, other_callee));
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
