@@ -67,6 +67,10 @@ pub enum FloorAction {
     },
     /// A dispatcher clears the group's emergency.
     ClearEmergency,
+    /// An administrator (another relay's admin API) clears the group's
+    /// emergency; answered with [`FloorAnswer::Cleared`] or
+    /// [`FloorAnswer::NothingToClear`].
+    AdminClearEmergency,
     /// The terminal left the group or lost its relay: its request is
     /// withdrawn and a floor it holds is freed.
     Leave {
@@ -107,6 +111,10 @@ pub enum FloorAnswer {
     /// The relay that got the call no longer holds a valid lease: ask
     /// again once the lease has a new owner.
     NotOwner,
+    /// The administrator's clear ended the group's emergency.
+    Cleared,
+    /// The group was not in emergency.
+    NothingToClear,
 }
 
 /// A reply with the fencing token of the lease it was given under.

@@ -175,7 +175,9 @@ async fn clear_emergency(
             return Err(roster_error(RosterError::UnknownGroup(GroupId(id))));
         };
         let _turn = shared.relay.roster.writing().await;
-        if group.emergency_declarer().is_none() {
+        // A group another relay of the cluster decides is cleared there (its
+        // emergency is not known here).
+        if group.decides_here() && group.emergency_declarer().is_none() {
             // Nothing to clear, nothing logged.
             return Ok(Json(Cleared {
                 group: id,

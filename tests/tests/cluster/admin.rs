@@ -1,7 +1,8 @@
 //! Admin actions across a cluster: a terminal disabled through one relay's
 //! admin API is cut off on the relay it is on and refused on every other,
 //! within a second; enabled again on one, it logs in anywhere; a relay that
-//! was down meanwhile applies what it missed when it is back.
+//! was down meanwhile applies what it missed when it is back; an emergency
+//! is cleared through any relay's admin API by the relay that decides it.
 
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,65 @@ async fn a_terminal_disabled_on_one_relay_is_refused_on_all_within_a_second() ->
         .await
         .context("the relay that was down did not apply the enable it missed")?;
     for relay in [a, b, c] {
+        relay.stop().await?;
+    }
+    Ok(())
+}
+
+/// An administrator clears, through relay B's admin API, the emergency of a
+/// group relay A decides: A's arbiter clears it (B's own floor knows of no
+/// emergency) and the declaring guard on A is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emergency_decided_on_one_relay_is_cleared_through_another() -> anyhow::Result<()> {
+    use ptt_proto::pb::client_message::Body as Request;
+
+    const GROUP: u32 = 11;
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(1..=6).group(GROUP, 1..=6);
+    let a = relay(&nats, &directory, RELAYS[0]).await?;
+    let b = relay(&nats, &directory, RELAYS[1]).await?;
+    let mut guard = Client::connect(a.addr, &a.cert, GUARD).await?;
+    // B has a member, so it follows the group's floor.
+    let _on_b = Client::connect(b.addr, &b.cert, 6).await?;
+    let state = guard
+        .request(Request::EmergencyDeclare(pb::EmergencyDeclare {
+            group_id: GROUP,
+            text: "intruder at the north fence".to_owned(),
+        }))
+        .await?;
+    ensure!(
+        matches!(state, Body::EmergencyState(ref s) if s.active),
+        "{state:?}"
+    );
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/api/v1/admin/groups/{GROUP}/emergency/clear",
+            b.ops
+        ))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"by": "duty officer Li"}))
+        .send()
+        .await?;
+    ensure!(response.status().is_success(), "{}", response.status());
+    let cleared: serde_json::Value = response.json().await?;
+    ensure!(cleared["cleared"] == true, "B answered {cleared}");
+    guard
+        .expect_body(|body| match body {
+            Body::EmergencyState(s) if s.group_id == GROUP && !s.active => Some(()),
+            _ => None,
+        })
+        .await
+        .context("the guard on A was not told the emergency ended")?;
+    ensure!(
+        a.groups
+            .get(GROUP)
+            .context("group 11")?
+            .emergency_declarer()
+            .is_none(),
+        "A's arbiter still in emergency"
+    );
+    drop((guard, _on_b));
+    for relay in [a, b] {
         relay.stop().await?;
     }
     Ok(())

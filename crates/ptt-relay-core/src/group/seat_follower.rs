@@ -125,6 +125,43 @@ impl GroupTask {
         });
     }
 
+    /// Asks the owner to clear the group's emergency for this relay's admin
+    /// API; `reply` gets whether there was one to clear (false if no relay
+    /// answers for the floor in time).
+    pub(super) fn forward_admin_clear(&self, reply: tokio::sync::oneshot::Sender<bool>) {
+        let Some(cluster) = self.ctx.cluster.clone() else {
+            return;
+        };
+        let call = FloorCall {
+            relay: cluster.link.relay().to_owned(),
+            terminal: ptt_calllog::ADMIN_TERMINAL.0,
+            session: 0,
+            request_id: 0,
+            rights: call_rights(MemberRights::LISTEN_ONLY),
+            action: FloorAction::AdminClearEmergency,
+        };
+        let group = self.group.id;
+        tokio::spawn(async move {
+            let until = Instant::now() + FIND_OWNER_FOR;
+            let floor = &cluster.link.cluster.floor;
+            let cleared = loop {
+                match floor.call(group, &call, CALL_WITHIN).await {
+                    Ok(answer) if answer.answer != FloorAnswer::NotOwner => {
+                        break answer.answer == FloorAnswer::Cleared;
+                    }
+                    // Nobody decides the floor: nobody is in emergency.
+                    Err(FloorBusError::NoOwner { .. }) => break false,
+                    // The owner's lease is running out: ask its successor.
+                    _ if Instant::now() < until => {
+                        tokio::time::sleep(LOOK_AGAIN_AFTER).await;
+                    }
+                    _ => break false,
+                }
+            };
+            let _ = reply.send(cleared);
+        });
+    }
+
     /// The owner's news, as a follower (an owner hearing a newer owner
     /// steps down first).
     pub(super) fn hear_news(&mut self, now: Instant, news: FloorNews) {

@@ -151,6 +151,15 @@ impl GroupTask {
             reply(pending, FloorAnswer::NotOwner);
             return self.step_down(now);
         }
+        if pending.call.action == FloorAction::AdminClearEmergency {
+            let cleared = self.admin_clear_emergency(now);
+            let answer = if cleared {
+                FloorAnswer::Cleared
+            } else {
+                FloorAnswer::NothingToClear
+            };
+            return reply(pending, answer);
+        }
         let token = owning.held.token();
         let call = pending.call.clone();
         reply(pending, FloorAnswer::Accepted);
@@ -217,7 +226,7 @@ impl GroupTask {
                 last_sequence,
             } => self.release(now, member, burst, last_sequence, call.request_id),
             FloorAction::ClearEmergency => self.clear_emergency(now, member, call.request_id),
-            FloorAction::Leave { .. } => {}
+            FloorAction::Leave { .. } | FloorAction::AdminClearEmergency => {}
         }
     }
 

@@ -250,6 +250,9 @@ impl GroupTask {
                 }
                 self.clear_emergency(now, Member::Local(from), request_id);
             }
+            Command::AdminClearEmergency { reply } if self.follows() => {
+                self.forward_admin_clear(reply);
+            }
             Command::AdminClearEmergency { reply } => {
                 let _ = reply.send(self.admin_clear_emergency(now));
             }
@@ -359,7 +362,7 @@ impl GroupTask {
     /// dispatcher under the id no terminal has, and leaves at once: the events
     /// name it while it is a member (nobody is told as it has no link), and
     /// its leave emits nothing as it neither holds nor queues.
-    fn admin_clear_emergency(&mut self, now: Instant) -> bool {
+    pub(super) fn admin_clear_emergency(&mut self, now: Instant) -> bool {
         let admin = ParticipantId(ADMIN_TERMINAL.0);
         if self.members.contains_key(&admin.0) {
             tracing::error!("a terminal with id 0, reserved for the admin API, is joined here");
