@@ -58,7 +58,11 @@ pub(crate) async fn join(
     let cluster =
         Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN).await?;
     tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
-    Ok(Some(ClusterLink::start(cluster, metrics.clone())))
+    Ok(Some(ClusterLink::start(
+        cluster,
+        join.site_trunking,
+        metrics.clone(),
+    )))
 }
 
 /// The resumption key every relay of the cluster signs and checks

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use ptt_proto::pb::server_message::Body;
+use ptt_proto::pb::{self, server_message::Body};
 use ptt_tests::client::granted;
 use ptt_tests::nats::NatsServer;
 
@@ -352,6 +352,56 @@ async fn with_nats_down_each_relay_serves_its_own_terminals_and_rejoins_after() 
     let burst = granted(&again).with_context(|| format!("after the outage: {again:?}"))?;
     let (on_b, _) = talk_and_listen(&talker_a, 1, burst, &listener_b, &listener_a).await?;
     exactly_once(&on_b, 20).map_err(|e| anyhow::anyhow!("B hearing A after NATS is back: {e}"))?;
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
+
+/// With `site-trunking = false` an operator prefers silence to a floor
+/// decided apart from the cluster: NATS dies, and once the owner's lease
+/// has run out a press on either relay is refused with the reason; NATS
+/// comes back, and presses are granted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_site_trunking_presses_are_refused_while_nats_is_down() -> anyhow::Result<()> {
+    let mut nats = NatsServer::start().await?;
+    let directory = district();
+    let mut relays = Vec::new();
+    for id in &RELAYS[..2] {
+        relays.push(in_process::relay(&nats, &directory, id, |c| c.site_trunking = false).await?);
+    }
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut on_a = Client::connect(a.addr, &a.cert, 1).await?;
+    let mut on_b = Client::connect(b.addr, &b.cert, 3).await?;
+    ensure!(granted(&on_a.press(GROUP).await?).is_some(), "A's press");
+    on_a.release(GROUP).await?;
+    until_deciding(&[a], true, Duration::from_secs(2)).await?;
+
+    nats.kill().await?;
+    // The owner's lease lets it grant for at most its ttl after the last
+    // renewal; after that nobody decides.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (relay, client) in [("A", &mut on_a), ("B", &mut on_b)] {
+        let answer = client.press(GROUP).await?;
+        ensure!(
+            matches!(&answer, Body::Error(e) if e.reason == i32::from(pb::ErrorReason::Internal)
+                && e.detail.contains("site trunking is off")),
+            "{relay} with NATS down: {answer:?}"
+        );
+    }
+    until_deciding(&[a, b], false, Duration::from_secs(2)).await?;
+
+    nats.restart().await?;
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = on_b.press(GROUP).await?;
+        if granted(&answer).is_some() {
+            break;
+        }
+        ensure!(Instant::now() < until, "NATS back, B's press: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop((on_a, on_b));
     for relay in relays {
         relay.stop().await?;
     }

@@ -32,6 +32,9 @@ pub struct ClusterLink {
     pub cluster: Cluster,
     /// The other relays, as they announce themselves.
     pub elsewhere: Elsewhere,
+    /// Whether the relay serves its own terminals with a local floor while
+    /// NATS is away (site trunking), rather than refusing their presses.
+    pub site_trunking: bool,
     voice_out: mpsc::Sender<(u32, Bytes)>,
     news_out: mpsc::Sender<(u32, FloorNews)>,
     control_out: mpsc::Sender<(u32, Bytes)>,
@@ -43,8 +46,8 @@ pub struct ClusterLink {
 
 impl ClusterLink {
     /// Starts the publisher tasks on the current runtime; they end when the
-    /// link is dropped.
-    pub fn start(cluster: Cluster, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// link is dropped. `site_trunking`: see [`ClusterLink::site_trunking`].
+    pub fn start(cluster: Cluster, site_trunking: bool, metrics: Arc<Metrics>) -> Arc<Self> {
         let (voice_out, voice_rx) = mpsc::channel(VOICE_OUT_QUEUE);
         let (news_out, news_rx) = mpsc::channel(NEWS_OUT_QUEUE);
         let (control_out, control_rx) = mpsc::channel(NEWS_OUT_QUEUE);
@@ -58,6 +61,7 @@ impl ClusterLink {
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
+            site_trunking,
             voice_out,
             news_out,
             control_out,

@@ -30,6 +30,10 @@ const CALL_WITHIN: Duration = Duration::from_secs(1);
 /// but not answering (a lease outlives a dead owner by at most its ttl).
 const FIND_OWNER_FOR: Duration = Duration::from_secs(3);
 
+/// Why a press is refused while NATS is away and the relay may not serve
+/// its terminals alone (`site-trunking = false`).
+const NO_SITE_TRUNKING: &str = "NATS is out of reach and site trunking is off";
+
 /// Pause between two looks for the owner.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
@@ -41,10 +45,6 @@ impl GroupTask {
         let Some(cluster) = self.ctx.cluster.clone() else {
             return;
         };
-        if !cluster.link.cluster.is_connected() {
-            self.isolate(now);
-            return self.handle(now, command);
-        }
         let (from, request_id, action) = match &command {
             Command::Request {
                 from,
@@ -81,6 +81,13 @@ impl GroupTask {
             }
             _ => return,
         };
+        if !cluster.link.cluster.is_connected() {
+            if !cluster.link.site_trunking {
+                return unreachable_owner(&from, request_id, NO_SITE_TRUNKING);
+            }
+            self.isolate(now);
+            return self.handle(now, command);
+        }
         let current = self
             .members
             .get(&from.terminal)
@@ -262,6 +269,9 @@ async fn call_owner(
     };
     if cluster.link.cluster.is_connected() {
         return unreachable_owner(&from, call.request_id, &failure);
+    }
+    if !cluster.link.site_trunking {
+        return unreachable_owner(&from, call.request_id, NO_SITE_TRUNKING);
     }
     let then = Box::new(command);
     group

@@ -95,13 +95,19 @@ impl GroupTask {
     /// Stops deciding: the lease no longer allows granting. A burst this
     /// relay granted ends here (its record logged); queued requests go
     /// with the arbiter. Cut off from NATS, the relay rather goes on alone
-    /// with its own terminals (see [`Seat::Isolated`]).
+    /// with its own terminals (see [`Seat::Isolated`]), unless site trunking
+    /// is off.
     pub(super) fn step_down(&mut self, now: Instant) {
         let Seat::Owning(owning) = &self.seat else {
             return;
         };
         let token = owning.held.token();
-        if !self.nats_connected() {
+        let trunking = self
+            .ctx
+            .cluster
+            .as_ref()
+            .is_some_and(|cluster| cluster.link.site_trunking);
+        if !self.nats_connected() && trunking {
             return self.isolate_keeping_floor(now);
         }
         tracing::warn!(

@@ -1,5 +1,6 @@
-//! The cluster: `cluster` (the NATS server relays share) and `relay-id` (this relay's name
-//! among them), and the rules these settings must meet.
+//! The cluster: `cluster` (the NATS server relays share), `relay-id` (this relay's name
+//! among them) and `site-trunking` (what it does while NATS is away), and the rules these
+//! settings must meet.
 
 use super::error::{ConfigError, invalid};
 use super::settings::Config;
@@ -11,6 +12,8 @@ pub struct ClusterJoin {
     pub url: String,
     /// This relay's id.
     pub relay: String,
+    /// Whether the relay serves its own terminals alone while NATS is away.
+    pub site_trunking: bool,
 }
 
 impl Config {
@@ -19,6 +22,9 @@ impl Config {
         let Some(url) = &self.cluster else {
             if self.relay_id.is_some() {
                 return invalid("relay-id", "is only used with cluster");
+            }
+            if !self.site_trunking {
+                return invalid("site-trunking", "is only used with cluster");
             }
             return Ok(());
         };
@@ -57,6 +63,7 @@ impl Config {
         Some(ClusterJoin {
             url: self.cluster.clone()?,
             relay: self.relay_id.clone()?,
+            site_trunking: self.site_trunking,
         })
     }
 }
@@ -91,6 +98,7 @@ mod tests {
             Some(ClusterJoin {
                 url: "nats://127.0.0.1:4222".to_owned(),
                 relay: "relay-a".to_owned(),
+                site_trunking: true,
             })
         );
         assert_eq!(
@@ -108,6 +116,11 @@ mod tests {
         assert_eq!(field_of(&with(Some("nats://n1,n2"), Some("a"))), "cluster");
         assert_eq!(field_of(&with(Some("nats://h"), Some("a.b"))), "relay-id");
         assert_eq!(field_of(&with(None, Some("a"))), "relay-id");
+        let alone_without_trunking = Config {
+            site_trunking: false,
+            ..Config::default()
+        };
+        assert_eq!(field_of(&alone_without_trunking), "site-trunking");
     }
 
     #[test]

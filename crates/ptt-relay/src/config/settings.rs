@@ -439,6 +439,11 @@ pub struct Config {
     #[arg(long, value_name = "ID", env = "PTTD_RELAY_ID")]
     pub relay_id: Option<String>,
 
+    /// With NATS out of reach, serve this relay's terminals with a local floor (site
+    /// trunking, the default), or refuse presses until NATS is back (`false`).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, env = "PTTD_SITE_TRUNKING")]
+    pub site_trunking: bool,
+
     /// Floor requests one terminal may make (not emergency ones; releases are never limited):
     /// "N/M" is N a second on average and M at once. Beyond it `RATE_LIMITED`.
     #[arg(long, value_name = "N/M", default_value = "10/20", value_parser = parse_rate_arg, env = "PTTD_RATE_FLOOR")]
@@ -549,6 +554,7 @@ impl Default for Config {
             private_call_answer_timeout: Duration::from_secs(30),
             cluster: None,
             relay_id: None,
+            site_trunking: true,
             rate_floor: Rate::new(10.0, 20.0),
             rate_membership: Rate::new(20.0, 50.0),
             rate_location: Rate::new(100.0, 200.0),
