@@ -19,7 +19,7 @@ use super::{Dispatch, pull_in, release};
 use crate::group::EmergencyWatch;
 use crate::link;
 use crate::roster::DynamicGrant;
-use ptt_calllog::RegroupReason;
+use ptt_calllog::{RegroupReason, RegroupRecord};
 use ptt_directory::{GroupId, TerminalId};
 
 /// A position older than this is not used to pull in backup: the caller may be far from
@@ -40,15 +40,9 @@ impl EmergencyWatch for Dispatch {
 pub fn declared(dispatch: &Dispatch, group: u32, caller: u32) {
     // Whoever a passing patrol brought into the group stays for the emergency,
     // even when the patrol moves on.
-    for (terminal, grant) in dispatch.roster.dynamic_members(GroupId(group)) {
-        if grant.reason == RegroupReason::ZoneEntered {
-            let backup = DynamicGrant {
-                reason: RegroupReason::Backup,
-                ..grant
-            };
-            dispatch.roster.regrant(GroupId(group), terminal, backup);
-        }
-    }
+    regrant(dispatch, GroupId(group), |grant| {
+        (grant.reason == RegroupReason::ZoneEntered).then_some(RegroupReason::Backup)
+    });
     let fix = dispatch
         .location(caller)
         .filter(|fix| ptt_calllog::now_ms() - fix.received_at_ms <= MAX_FIX_AGE_MS);
@@ -91,17 +85,44 @@ pub fn declared(dispatch: &Dispatch, group: u32, caller: u32) {
 /// premises a patrol group is still passing, which stay as the patrol's.
 pub fn cleared(dispatch: &Dispatch, group: u32) {
     let near = dispatch.patrol_near(GroupId(group));
-    for (terminal, grant) in dispatch.roster.dynamic_members(GroupId(group)) {
-        if grant.reason == RegroupReason::Backup && near.contains(&grant.zone) {
-            let patrol = DynamicGrant {
-                reason: RegroupReason::ZoneEntered,
-                ..grant
-            };
-            dispatch.roster.regrant(GroupId(group), terminal, patrol);
-        }
-    }
+    regrant(dispatch, GroupId(group), |grant| {
+        (grant.reason == RegroupReason::Backup && near.contains(&grant.zone))
+            .then_some(RegroupReason::ZoneEntered)
+    });
     let changes = release(dispatch, GroupId(group), |grant| {
         grant.reason == RegroupReason::Backup
     });
     super::publish(dispatch, &changes);
+}
+
+/// Gives the members zone logic added to `group` the reason `new` says (if it says
+/// one), keeping their membership, and has the other relays of a cluster do the same
+/// (their zone logic would otherwise take a patrol's guard out of an emergency when the
+/// patrol moves on). Nobody is told: nothing changes for the terminals.
+fn regrant(
+    dispatch: &Dispatch,
+    group: GroupId,
+    new: impl Fn(&DynamicGrant) -> Option<RegroupReason>,
+) {
+    let mut changes = Vec::new();
+    for (terminal, grant) in dispatch.roster.dynamic_members(group) {
+        let Some(reason) = new(&grant) else {
+            continue;
+        };
+        let grant = DynamicGrant { reason, ..grant };
+        dispatch.roster.regrant(group, terminal, grant);
+        changes.push(RegroupRecord {
+            group,
+            terminal,
+            added: true,
+            reason,
+            zone: grant.zone,
+            at_ms: ptt_calllog::now_ms(),
+        });
+    }
+    if let Some(share) = dispatch.share.get()
+        && !changes.is_empty()
+    {
+        share.share(&changes);
+    }
 }

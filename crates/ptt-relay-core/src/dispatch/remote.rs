@@ -20,6 +20,18 @@ pub fn apply_shared(dispatch: &Dispatch, changes: &[RegroupRecord]) {
                 reason: change.reason,
                 zone: change.zone,
             };
+            if dispatch
+                .roster
+                .dynamic_grant(change.terminal, change.group)
+                .is_some()
+            {
+                // A member already: its grant changes reason (a patrol's guard
+                // kept for an emergency, or handed back), nothing else.
+                dispatch
+                    .roster
+                    .regrant(change.group, change.terminal, grant);
+                continue;
+            }
             dispatch
                 .roster
                 .add_dynamic(change.group, change.terminal, grant)
