@@ -60,6 +60,8 @@ mod voice;
 
 pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, PendingAdmin};
 pub use alert::{AlertBus, AlertFeed, AlertNews, SharedAlert, SharedAnswer};
+/// A NATS subject, made once and cloned cheaply (see [`VoiceBus::subject`]).
+pub use async_nats::Subject;
 pub use calllog::{
     CALLLOG_KEPT, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord, SharedRecord,
 };

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use async_nats::{Client, Subscriber};
+use async_nats::{Client, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -41,10 +41,17 @@ pub struct VoiceBus {
 /// A voice datagram from another relay's talker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteFrame {
-    /// The relay the talker is on.
-    pub relay: String,
+    /// The subject it came on (the relay is its last token).
+    subject: Subject,
     /// The voice datagram as the talker sent it.
     pub datagram: Bytes,
+}
+
+impl RemoteFrame {
+    /// The relay the talker is on.
+    pub fn relay(&self) -> &str {
+        self.subject.rsplit('.').next().unwrap_or_default()
+    }
 }
 
 impl VoiceBus {
@@ -63,14 +70,26 @@ impl VoiceBus {
         })
     }
 
+    /// The subject this relay's talkers' frames of `group` go on; made once
+    /// per group by a publisher that keeps it, so a frame costs no
+    /// allocation of its own.
+    pub fn subject(&self, group: u32) -> Subject {
+        Subject::from(format!("ptt.voice.{group}.{}", self.relay))
+    }
+
     /// Sends one of this relay's talkers' datagrams to every relay with
     /// listeners of `group`: one publish, however many relays listen.
     /// Returns once the client has it; it is written with the next batch.
     pub async fn publish(&self, group: u32, datagram: Bytes) -> Result<(), VoiceBusError> {
+        self.publish_on(self.subject(group), datagram).await
+    }
+
+    /// [`VoiceBus::publish`] on a subject made by [`VoiceBus::subject`].
+    pub async fn publish_on(&self, subject: Subject, datagram: Bytes) -> Result<(), VoiceBusError> {
         self.client
-            .publish(format!("ptt.voice.{group}.{}", self.relay), datagram)
+            .publish(subject, datagram)
             .await
-            .map_err(|e| NatsUnavailable::new(format!("sending group {group}'s voice"), e))?;
+            .map_err(|e| NatsUnavailable::new("sending a group's voice", e))?;
         Ok(())
     }
 
@@ -111,13 +130,11 @@ impl GroupVoice {
     /// NATS is gone for good.
     pub async fn next(&mut self) -> Option<RemoteFrame> {
         while let Some(message) = self.subscriber.next().await {
-            let subject = message.subject.as_str();
-            if subject.ends_with(&self.own_suffix) {
+            if message.subject.as_str().ends_with(&self.own_suffix) {
                 continue;
             }
-            let relay = subject.rsplit('.').next().unwrap_or_default().to_owned();
             return Some(RemoteFrame {
-                relay,
+                subject: message.subject,
                 datagram: message.payload,
             });
         }

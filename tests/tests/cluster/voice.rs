@@ -51,7 +51,7 @@ async fn hear(voice: &mut GroupVoice, count: usize) -> Vec<(u32, String, f64)> {
         let sent = u64::from_be_bytes(d[4..12].try_into().unwrap_or_default());
         heard.push((
             n,
-            remote.relay,
+            remote.relay().to_owned(),
             unix_us().saturating_sub(sent) as f64 / 1000.0,
         ));
     }
@@ -130,7 +130,7 @@ async fn every_listening_relay_gets_each_frame_once_and_the_talkers_relay_none()
         .await
         .context("group 12's frame never came")?
         .context("connection gone")?;
-    assert_eq!(other.relay, "relay-b");
+    assert_eq!(other.relay(), "relay-b");
 
     let mut delays: Vec<f64> = heard_b.iter().chain(&heard_c).map(|h| h.2).collect();
     delays.sort_by(f64::total_cmp);

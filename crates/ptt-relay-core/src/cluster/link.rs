@@ -1,5 +1,6 @@
 //! The relay's handle on its cluster and the queues to NATS.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -123,6 +124,9 @@ async fn publish_voice(
     metrics: Arc<Metrics>,
 ) {
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    // Each group's subject, made once (groups are the directory's and the
+    // private-call pool's, a bounded set).
+    let mut subjects: HashMap<u32, ptt_cluster::Subject> = HashMap::new();
     while frames.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
         for (group, frame) in batch.drain(..) {
             // Voice is worth nothing late: none is queued for a NATS that
@@ -131,7 +135,11 @@ async fn publish_voice(
                 metrics.cluster_voice_dropped.inc();
                 continue;
             }
-            match cluster.voice.publish(group, frame).await {
+            let subject = subjects
+                .entry(group)
+                .or_insert_with(|| cluster.voice.subject(group))
+                .clone();
+            match cluster.voice.publish_on(subject, frame).await {
                 Ok(()) => metrics.cluster_voice_out.inc(),
                 Err(_) => metrics.cluster_voice_dropped.inc(),
             }
