@@ -27,8 +27,9 @@
 //!   dispatcher's relay;
 //! - zone logic's regroupings ([`RegroupBus`]): a backup call or a patrol
 //!   on one relay brings in the guards logged in to the others too;
-//! - who is where ([`PresenceBus`]): each relay announces its terminals
-//!   and the floors it decides every second;
+//! - who is where ([`PresenceBus`]): each relay announces its terminals,
+//!   the floors it decides and the groups whose voice it takes every
+//!   second, and at once when it starts taking a group's voice;
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
 //!   reaches every relay, kept on a JetStream stream for those that are
 //!   down;
@@ -74,7 +75,7 @@ pub use join::{Cluster, JoinError, SETTINGS_BUCKET};
 pub use keeper::HeldFloor;
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};
-pub use presence::{PresenceBus, PresenceFeed, RelayPresence};
+pub use presence::{PresenceBus, PresenceFeed, PresenceNews, RelayPresence};
 pub use regroup::{RegroupBus, RegroupFeed};
 pub use unavailable::NatsUnavailable;
 pub use voice::{GroupVoice, RemoteFrame, VoiceBus, VoiceBusError};

@@ -1,5 +1,8 @@
 //! Who is where: each relay announces, every second, the terminals it
-//! serves and the groups whose floors it decides, on `ptt.presence.<relay>`.
+//! serves, the groups whose floors it decides and the groups whose voice it
+//! takes from the others, on `ptt.presence.<relay>`; a relay that starts
+//! taking a group's voice says so at once, on `ptt.presence.<relay>.hears`,
+//! so a talker's relay publishes only what some relay hears.
 //!
 //! Core NATS, nothing stored: an announcement is worth only its second, and
 //! a relay that stopped announcing is gone (killed, cut off) after a few
@@ -24,6 +27,24 @@ pub struct RelayPresence {
     pub terminals: Vec<u32>,
     /// The groups whose floors it decides now (holds the lease of).
     pub decides: Vec<u32>,
+    /// The groups whose voice it takes from the other relays now (it has
+    /// listeners of them, or decides their floor).
+    #[serde(default)]
+    pub hears: Vec<u32>,
+}
+
+/// What [`PresenceFeed::next`] hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceNews {
+    /// Another relay's announcement.
+    Presence(RelayPresence),
+    /// Another relay started taking a group's voice.
+    Hears {
+        /// The relay.
+        relay: String,
+        /// The group.
+        group: u32,
+    },
 }
 
 /// This relay's end of the presence announcements.
@@ -49,17 +70,19 @@ impl PresenceBus {
         }
     }
 
-    /// Announces this relay's terminals and floors.
+    /// Announces this relay's terminals, floors and the voice it takes.
     pub async fn announce(
         &self,
         terminals: Vec<u32>,
         decides: Vec<u32>,
+        hears: Vec<u32>,
     ) -> Result<(), NatsUnavailable> {
         let doing = "announcing this relay's terminals";
         let presence = RelayPresence {
             relay: self.relay.to_string(),
             terminals,
             decides,
+            hears,
         };
         let payload =
             Bytes::from(serde_json::to_vec(&presence).map_err(|e| NatsUnavailable::new(doing, e))?);
@@ -69,11 +92,24 @@ impl PresenceBus {
             .map_err(|e| NatsUnavailable::new(doing, e))
     }
 
+    /// Says at once that this relay takes `group`'s voice from now on (it
+    /// is subscribed to it already), so the relays with talkers in it start
+    /// publishing before the next announcement.
+    pub async fn announce_hearing(&self, group: u32) -> Result<(), NatsUnavailable> {
+        self.client
+            .publish(
+                format!("ptt.presence.{}.hears", self.relay),
+                Bytes::copy_from_slice(&group.to_be_bytes()),
+            )
+            .await
+            .map_err(|e| NatsUnavailable::new(format!("announcing group {group}'s listeners"), e))
+    }
+
     /// Starts hearing the other relays' announcements.
     pub async fn subscribe(&self) -> Result<PresenceFeed, NatsUnavailable> {
         let subscriber = self
             .client
-            .subscribe("ptt.presence.*")
+            .subscribe("ptt.presence.>")
             .await
             .map_err(|e| NatsUnavailable::new("listening to the relays' announcements", e))?;
         Ok(PresenceFeed {
@@ -85,12 +121,31 @@ impl PresenceBus {
 
 impl PresenceFeed {
     /// The next announcement of another relay; `None` once NATS is gone for
-    /// good. Unreadable ones are skipped.
-    pub async fn next(&mut self) -> Option<RelayPresence> {
+    /// good. This relay's own and unreadable ones are skipped.
+    pub async fn next(&mut self) -> Option<PresenceNews> {
         while let Some(message) = self.subscriber.next().await {
-            match serde_json::from_slice::<RelayPresence>(&message.payload) {
-                Ok(presence) if *presence.relay != *self.relay => return Some(presence),
-                Ok(_) | Err(_) => {}
+            let mut tokens = message.subject.as_str().split('.').skip(2);
+            let (Some(relay), what) = (tokens.next(), tokens.next()) else {
+                continue;
+            };
+            if relay == &*self.relay {
+                continue;
+            }
+            let news = match what {
+                None => serde_json::from_slice::<RelayPresence>(&message.payload)
+                    .ok()
+                    .filter(|presence| presence.relay == relay)
+                    .map(PresenceNews::Presence),
+                Some("hears") => <[u8; 4]>::try_from(&message.payload[..]).ok().map(|group| {
+                    PresenceNews::Hears {
+                        relay: relay.to_owned(),
+                        group: u32::from_be_bytes(group),
+                    }
+                }),
+                Some(_) => None,
+            };
+            if news.is_some() {
+                return news;
             }
         }
         None

@@ -407,3 +407,58 @@ async fn without_site_trunking_presses_are_refused_while_nats_is_down() -> anyho
     }
     Ok(())
 }
+
+/// A talker's relay publishes its frames only while some other relay takes
+/// the group's voice: with nobody listening on B, A publishes nothing; a
+/// listener logs in on B mid-burst, B says at once that it hears the group,
+/// and the listener hears the talker within a few frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_talkers_frames_go_to_nats_only_while_another_relay_listens() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = district();
+    let relays = in_process::relays(&nats, &directory, &RELAYS[..2]).await?;
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut talker = Client::connect(a.addr, &a.cert, 1).await?;
+    let listener_a = Client::connect(a.addr, &a.cert, 2).await?;
+    let burst = granted(&talker.press(GROUP).await?).context("A's press")?;
+    let mut sequence = 0u16;
+    for _ in 0..25 {
+        talker.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        sequence += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ensure!(listener_a.recv_voice(QUIET).await.is_some(), "A's listener");
+    ensure!(
+        a.metrics.cluster_voice_out.get() == 0,
+        "A published {} frames nobody hears",
+        a.metrics.cluster_voice_out.get()
+    );
+    let listener_b = Client::connect(b.addr, &b.cert, 3).await?;
+    let joined_at = sequence;
+    let first = loop {
+        talker.send_datagram(opus::datagram(GROUP, burst, sequence, 0))?;
+        sequence += 1;
+        if let Some(frame) = listener_b.recv_voice(Duration::from_millis(20)).await {
+            break frame.header.sequence;
+        }
+        ensure!(
+            sequence < joined_at + 100,
+            "B's listener never heard A's talker"
+        );
+    };
+    eprintln!(
+        "B's listener heard frame {} of a talker on A, {} frames after it logged in",
+        first,
+        first - joined_at
+    );
+    ensure!(
+        first - joined_at <= 10,
+        "B's listener first heard frame {first}, it logged in at {joined_at}"
+    );
+    ensure!(a.metrics.cluster_voice_out.get() > 0, "A published nothing");
+    drop((talker, listener_a, listener_b));
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}

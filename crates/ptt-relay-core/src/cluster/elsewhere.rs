@@ -1,28 +1,33 @@
 //! What this relay knows of the other relays of its cluster from their
-//! announcements: which terminals each serves and which floors it decides,
-//! and which relays are still there.
+//! announcements: which terminals each serves, which floors it decides,
+//! whose voice it takes, and which relays are still there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use ptt_cluster::RelayPresence;
 
 /// A relay that has not announced itself for this long is taken for gone
 /// (three missed announcements).
 pub const GONE_AFTER: Duration = Duration::from_secs(3);
 
-/// The other relays as last heard; read by the ops API, never by the voice
-/// path.
+/// The other relays as last heard; read by the ops API, and by the voice
+/// path only through [`Elsewhere::hears`] (one lock-free load).
 #[derive(Debug, Default)]
 pub struct Elsewhere {
     relays: Mutex<HashMap<String, Heard>>,
+    /// The groups some other live relay takes the voice of.
+    heard: ArcSwap<HashSet<u32>>,
 }
 
 #[derive(Debug)]
 struct Heard {
     at: Instant,
     presence: Arc<RelayPresence>,
+    /// Its announcement's `hears`, and the groups it said it hears since.
+    hears: HashSet<u32>,
 }
 
 /// Another relay as the ops API shows it.
@@ -39,13 +44,54 @@ pub struct OtherRelay {
 impl Elsewhere {
     /// Notes an announcement.
     pub fn heard(&self, presence: RelayPresence) {
+        let hears = presence.hears.iter().copied().collect();
         self.lock().insert(
             presence.relay.clone(),
             Heard {
                 at: Instant::now(),
                 presence: Arc::new(presence),
+                hears,
             },
         );
+        self.refresh();
+    }
+
+    /// Notes that `relay` takes `group`'s voice from now on.
+    pub fn hears_from_now(&self, relay: &str, group: u32) {
+        let mut relays = self.lock();
+        let heard = relays.entry(relay.to_owned()).or_insert_with(|| Heard {
+            at: Instant::now(),
+            presence: Arc::new(RelayPresence {
+                relay: relay.to_owned(),
+                terminals: Vec::new(),
+                decides: Vec::new(),
+                hears: Vec::new(),
+            }),
+            hears: HashSet::new(),
+        });
+        if heard.hears.insert(group) {
+            drop(relays);
+            self.refresh();
+        }
+    }
+
+    /// Whether some other relay takes `group`'s voice now: a frame of a
+    /// talker here is published only then. Lock-free.
+    #[inline]
+    pub fn hears(&self, group: u32) -> bool {
+        self.heard.load().contains(&group)
+    }
+
+    /// Recomputes which groups the live relays hear (a relay gone stops
+    /// counting).
+    pub fn refresh(&self) {
+        let heard: HashSet<u32> = self
+            .lock()
+            .values()
+            .filter(|heard| heard.at.elapsed() < GONE_AFTER)
+            .flat_map(|heard| heard.hears.iter().copied())
+            .collect();
+        self.heard.store(Arc::new(heard));
     }
 
     /// The relays heard within [`GONE_AFTER`], by id.

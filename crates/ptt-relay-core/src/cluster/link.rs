@@ -23,6 +23,10 @@ pub const VOICE_OUT_QUEUE: usize = 4096;
 /// News waiting to be published.
 pub const NEWS_OUT_QUEUE: usize = 4096;
 
+/// An all-call's frames' group (`fanout::ALL_CALL_GROUP`), which every
+/// relay hears.
+const ALL_CALL: u32 = 0;
+
 /// Frames or news published before one flush.
 const PUBLISH_BATCH: usize = 64;
 
@@ -80,8 +84,13 @@ impl ClusterLink {
 
     /// Queues a talker's stamped frame of `group` for the other relays.
     /// Never waits: a full queue drops the frame, counted.
+    /// Nothing is queued while no other relay takes the group's voice (an
+    /// all-call's, group 0, every relay takes).
     #[inline]
     pub fn offer_voice(&self, group: u32, frame: &Bytes) {
+        if group != ALL_CALL && !self.elsewhere.hears(group) {
+            return;
+        }
         if self.voice_out.try_send((group, frame.clone())).is_err() {
             self.metrics.cluster_voice_dropped.inc();
         }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ptt_cluster::PresenceNews;
 use ptt_directory::Directory;
 
 use super::link::ClusterLink;
@@ -33,8 +34,15 @@ pub async fn share_presence(cluster: Arc<ClusterLink>, sources: PresenceSources)
             loop {
                 match cluster.cluster.presence.subscribe().await {
                     Ok(mut feed) => {
-                        while let Some(presence) = feed.next().await {
-                            cluster.elsewhere.heard(presence);
+                        while let Some(news) = feed.next().await {
+                            match news {
+                                PresenceNews::Presence(presence) => {
+                                    cluster.elsewhere.heard(presence);
+                                }
+                                PresenceNews::Hears { relay, group } => {
+                                    cluster.elsewhere.hears_from_now(&relay, group);
+                                }
+                            }
                         }
                     }
                     Err(error) => tracing::warn!(%error, "cannot hear the other relays"),
@@ -47,19 +55,29 @@ pub async fn share_presence(cluster: Arc<ClusterLink>, sources: PresenceSources)
         let mut ticks = tokio::time::interval(ANNOUNCE_EVERY);
         loop {
             ticks.tick().await;
+            cluster.elsewhere.refresh();
             if !cluster.cluster.is_connected() {
                 continue;
             }
             let mut terminals = sources.online.terminals();
             terminals.sort_unstable();
-            let decides = sources
-                .directory
-                .groups()
-                .iter()
-                .map(|group| group.id.0)
-                .filter(|id| sources.groups.get(*id).is_some_and(|g| g.decides_here()))
+            let groups = || {
+                sources
+                    .directory
+                    .groups()
+                    .iter()
+                    .filter_map(|group| sources.groups.get(group.id.0))
+            };
+            let decides = groups()
+                .filter(|g| g.decides_here())
+                .map(|g| g.id)
                 .collect();
-            if let Err(error) = cluster.cluster.presence.announce(terminals, decides).await {
+            let hears = groups()
+                .filter(|g| g.hears_cluster())
+                .map(|g| g.id)
+                .collect();
+            let announced = cluster.cluster.presence.announce(terminals, decides, hears);
+            if let Err(error) = announced.await {
                 tracing::debug!(%error, "this relay's announcement not sent");
             }
         }

@@ -31,10 +31,19 @@ impl VoiceTap {
 impl RemoteVoice for VoiceTap {
     fn hear(&self, group: Arc<GroupShared>) -> AbortHandle {
         let bus = self.link.cluster.voice.clone();
+        let presence = self.link.cluster.presence.clone();
         let fanout = self.fanout.clone();
         tokio::spawn(async move {
             match bus.subscribe(group.id).await {
-                Ok(voice) => hear_voice(group, voice, fanout).await,
+                Ok(voice) => {
+                    // Subscribed first: the talkers' relays start publishing
+                    // once they hear this, and NATS has the subscription.
+                    group.set_hears_cluster(true);
+                    if let Err(error) = presence.announce_hearing(group.id).await {
+                        tracing::debug!(group = group.id, %error, "hearing not announced");
+                    }
+                    hear_voice(group, voice, fanout).await;
+                }
                 Err(error) => {
                     tracing::warn!(group = group.id, %error, "cannot hear the other relays' voice");
                 }

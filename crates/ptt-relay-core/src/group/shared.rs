@@ -64,6 +64,9 @@ pub struct GroupShared {
     /// call's slot: each relay has its own pool under the same ids), so its
     /// voice never goes to the other relays.
     local_only: AtomicBool,
+    /// Whether this relay takes the group's voice from the other relays now
+    /// (announced to them, so that their talkers' frames are published).
+    hears_cluster: AtomicBool,
     /// The relay's own count of the group's voice (frames fanned out,
     /// datagrams handed and refused), kept here so the fan-out counts
     /// without a lookup.
@@ -89,6 +92,7 @@ impl GroupShared {
             emergency: AtomicU64::new(0),
             decides_here: AtomicBool::new(true),
             local_only: AtomicBool::new(false),
+            hears_cluster: AtomicBool::new(false),
             traffic: GroupTraffic::default(),
             commands,
         });
@@ -205,6 +209,16 @@ impl GroupShared {
     /// Keeps the group's voice on this relay (set once, before it serves).
     pub(crate) fn set_local_only(&self) {
         self.local_only.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this relay takes the group's voice from the other relays now.
+    pub fn hears_cluster(&self) -> bool {
+        self.hears_cluster.load(Ordering::Relaxed)
+    }
+
+    /// Says whether this relay takes the group's voice from the others now.
+    pub(crate) fn set_hears_cluster(&self, hears: bool) {
+        self.hears_cluster.store(hears, Ordering::Relaxed);
     }
 
     /// Another door to the group's task, for the tasks the group task
