@@ -24,6 +24,7 @@ use ptt_relay_core::group::Groups;
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
+use ptt_relay_core::private_call::PrivateCalls;
 use ptt_relay_core::roster::Roster;
 use tokio_util::sync::CancellationToken;
 
@@ -95,6 +96,7 @@ pub(crate) struct Parts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) fanout: Fanout,
     pub(crate) alerting: Arc<Alerting>,
+    pub(crate) private_calls: Arc<PrivateCalls>,
 }
 
 /// Shares this relay's control room, zone logic, alerts and call log with
@@ -107,6 +109,7 @@ pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToke
     parts.dispatch.share_regroups_with(link.clone());
     parts.log.share_with(link.clone());
     parts.alerting.alerts.share_with(link.clone());
+    parts.private_calls.find_callees_with(link.clone());
     let calllog = parts.log.calllog().clone();
     let targets = AdminTargets {
         roster: parts.roster,

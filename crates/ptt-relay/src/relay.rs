@@ -331,6 +331,7 @@ impl Relay {
                 metrics: metrics.clone(),
                 fanout: fanout.clone(),
                 alerting: alerting.clone(),
+                private_calls: private_calls.clone(),
             };
             cluster::serve(link, parts, shutdown.clone());
         }

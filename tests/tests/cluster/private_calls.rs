@@ -1,6 +1,7 @@
 //! Private calls in a cluster: a call between two terminals of one relay
 //! stays on that relay (its temporary group's ids are every relay's), its
-//! voice never on NATS.
+//! voice never on NATS; a call to a terminal of another relay is refused
+//! as such.
 
 use std::time::Duration;
 
@@ -92,6 +93,69 @@ async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Resul
         a.metrics.cluster_voice_out.get()
     );
     drop((caller, callee, other_caller, other_callee));
+    for relay in relays {
+        relay.stop().await?;
+    }
+    Ok(())
+}
+
+/// A call to a terminal logged in to another relay of the cluster is
+/// refused as such (not as offline): a private call between relays is not
+/// possible yet, and the caller is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_terminal_of_another_relay_is_refused_as_such() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(100..=102).group(10, 100..=102);
+    let relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
+    let (a, b) = (&relays[0], &relays[1]);
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let _callee = Client::connect(b.addr, &b.cert, 101).await?;
+    // B announces its terminals every second.
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let reason = loop {
+        let answer = caller
+            .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
+                callee_terminal_id: 101,
+                ..Default::default()
+            }))
+            .await?;
+        ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
+        let reason = caller
+            .expect_body(|b| match b {
+                Body::PrivateCallReject(r) => Some(r.reason),
+                _ => None,
+            })
+            .await?;
+        if reason != i32::from(pb::PrivateCallRejectReason::Offline)
+            || std::time::Instant::now() > until
+        {
+            break reason;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        reason == i32::from(pb::PrivateCallRejectReason::OtherRelay),
+        "the caller was told {reason}"
+    );
+    // Nobody at all: offline.
+    let answer = caller
+        .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
+            callee_terminal_id: 102,
+            ..Default::default()
+        }))
+        .await?;
+    ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
+    let reason = caller
+        .expect_body(|b| match b {
+            Body::PrivateCallReject(r) => Some(r.reason),
+            _ => None,
+        })
+        .await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallRejectReason::Offline),
+        "{reason}"
+    );
+    drop((caller, _callee));
     for relay in relays {
         relay.stop().await?;
     }

@@ -120,6 +120,14 @@ impl Elsewhere {
         out
     }
 
+    /// The other relay `terminal` is logged in to, if any.
+    pub fn relay_of(&self, terminal: u32) -> Option<String> {
+        self.live()
+            .into_iter()
+            .find(|presence| presence.terminals.contains(&terminal))
+            .map(|presence| presence.relay.clone())
+    }
+
     /// The relay deciding each group's floor, among the other relays.
     pub fn deciders(&self) -> HashMap<u32, String> {
         let mut out = HashMap::new();

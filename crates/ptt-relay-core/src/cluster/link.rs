@@ -15,6 +15,7 @@ use crate::dispatch::share::RegroupShare;
 use crate::group::registry::ControlRoomShare;
 use crate::log_sink::LogShare;
 use crate::metrics::Metrics;
+use crate::private_call::other_relays::OtherRelays;
 
 /// Frames waiting to be published; beyond it the newest is dropped and
 /// counted (NATS is not taking them fast enough).
@@ -209,6 +210,13 @@ impl LogShare for ClusterLink {
         let connected = self.cluster.is_connected();
         self.calllog_out
             .share(self.relay(), connected, record, stored);
+    }
+}
+
+/// A callee logged in to another relay is found through the announcements.
+impl OtherRelays for ClusterLink {
+    fn relay_of(&self, terminal: u32) -> Option<String> {
+        self.elsewhere.relay_of(terminal)
     }
 }
 

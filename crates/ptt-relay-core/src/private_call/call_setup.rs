@@ -122,10 +122,28 @@ pub async fn setup(
                 }
             }
         } else if callee_link.is_none() {
-            Err(Some((
-                pb::PrivateCallRejectReason::Offline,
-                PrivateCallOutcome::Offline,
-            )))
+            let elsewhere = calls
+                .other_relays
+                .get()
+                .and_then(|others| others.relay_of(callee));
+            Err(Some(match elsewhere {
+                Some(relay) => {
+                    tracing::info!(
+                        caller = caller.terminal,
+                        callee,
+                        relay,
+                        "private call to a terminal of another relay refused"
+                    );
+                    (
+                        pb::PrivateCallRejectReason::OtherRelay,
+                        PrivateCallOutcome::OtherRelay,
+                    )
+                }
+                None => (
+                    pb::PrivateCallRejectReason::Offline,
+                    PrivateCallOutcome::Offline,
+                ),
+            }))
         } else {
             Err(Some((
                 pb::PrivateCallRejectReason::Busy,

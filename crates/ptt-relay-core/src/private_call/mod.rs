@@ -19,10 +19,12 @@ mod answer;
 mod call_setup;
 mod hang_up;
 mod join;
+pub mod other_relays;
 mod pool;
 mod report;
 
 pub use answer::{accept, reject};
 pub use call_setup::{DEFAULT_ANSWER_TIMEOUT, setup};
 pub use hang_up::{disconnected, end};
+pub use other_relays::OtherRelays;
 pub use pool::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};

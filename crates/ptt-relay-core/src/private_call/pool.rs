@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ptt_directory::Directory;
 use tokio_util::sync::CancellationToken;
 
+use super::other_relays::OtherRelays;
 use crate::group::GroupShared;
 use crate::link::Link;
 use crate::log_sink::LogSink;
@@ -87,6 +88,8 @@ pub struct PrivateCalls {
     pub(super) shutdown: CancellationToken,
     /// How long a call rings before the caller is told nobody answered.
     pub(super) answer_timeout: Duration,
+    /// The terminals of the other relays of a cluster, if any.
+    pub(super) other_relays: OnceLock<Arc<dyn OtherRelays>>,
 }
 
 impl PrivateCalls {
@@ -124,7 +127,14 @@ impl PrivateCalls {
             log,
             shutdown,
             answer_timeout,
+            other_relays: OnceLock::new(),
         }
+    }
+
+    /// Finds callees on the other relays of a cluster through `others` (set
+    /// once, by the cluster).
+    pub fn find_callees_with(&self, others: Arc<dyn OtherRelays>) {
+        let _ = self.other_relays.set(others);
     }
 
     /// Whether `terminal` is a connected party of the call using `group`: it may then
