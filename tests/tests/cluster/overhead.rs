@@ -6,7 +6,7 @@
 //! on their own receive task (same machine, same clock).
 //!
 //! With a release `pttd` (the figures mean nothing in a debug build):
-//! `cargo build --release -p ptt-relay --bin pttd && PTT_TESTS_PTTD=target/release/pttd cargo test -p ptt-tests --test cluster -- --ignored --nocapture cross_relay_overhead`
+//! `cargo build --release -p ptt-relay --bin pttd && PTT_TESTS_PTTD=$PWD/target/release/pttd cargo test -p ptt-tests --test cluster -- --ignored --nocapture cross_relay_overhead`
 //! (`PTT_BENCH_LISTENERS`, default 100; `PTT_BENCH_FRAMES`, default 1500:
 //! 30 s of one talker).
 
