@@ -19,6 +19,7 @@ use ptt_directory::{GroupId, Priority, TerminalId};
 mod admin;
 mod alert_id;
 mod dispatch;
+mod replicas;
 mod status;
 
 pub use alert_id::last_alert_id;

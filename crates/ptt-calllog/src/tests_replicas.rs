@@ -57,6 +57,14 @@ async fn a_record_handed_over_twice_is_stored_once() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(relays, ["relay-a", "relay-a"]);
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let others = reader.written_by_other_relays("bursts", &ids).unwrap();
+    assert_eq!(others.len(), 2, "{others:?}");
+    assert!(others.values().all(|relay| relay == "relay-a"));
+    assert!(
+        !others.contains_key(&rows[0].id),
+        "the newest row is this relay's own"
+    );
     log.close().await.unwrap();
 }
 

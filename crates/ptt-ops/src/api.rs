@@ -256,10 +256,14 @@ struct BurstView {
     frames: u32,
     /// URL of the Ogg Opus recording on this port, if there is one.
     recording: Option<String>,
+    /// The relay of the cluster that decided (and recorded) the burst, when
+    /// another relay did: its recording is served by that relay's port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relay: Option<String>,
 }
 
 impl BurstView {
-    fn new(shared: &OpsState, row: BurstRow) -> Self {
+    fn new(shared: &OpsState, row: BurstRow, relay: Option<String>) -> Self {
         let b = row.record;
         Self {
             id: row.id,
@@ -274,7 +278,9 @@ impl BurstView {
             frames: b.frames,
             recording: b
                 .recording
+                .filter(|_| relay.is_none())
                 .map(|_| format!("/api/v1/bursts/{}/recording", row.id)),
+            relay,
         }
     }
 }
@@ -287,13 +293,18 @@ async fn bursts(
     let params = Params::new(query, &["group", "from", "to", "limit"])?;
     let group = group_param(&shared, &params)?;
     let range = params.range()?;
-    let rows = read(&shared, move |log| {
-        log.bursts(group.map(GroupId), range.from, range.to, range.limit)
+    let (rows, mut relays) = read(&shared, move |log| {
+        let rows = log.bursts(group.map(GroupId), range.from, range.to, range.limit)?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        Ok((rows, log.written_by_other_relays("bursts", &ids)?))
     })
     .await?;
     let bursts = rows
         .into_iter()
-        .map(|r| BurstView::new(&shared, r))
+        .map(|r| {
+            let relay = relays.remove(&r.id);
+            BurstView::new(&shared, r, relay)
+        })
         .collect();
     Ok(Json(Bursts { bursts }))
 }
@@ -307,9 +318,17 @@ async fn recording(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_param("id", format!("{id:?} is not a burst row id")))?;
-    let row = read(&shared, move |log| log.burst(id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no burst {id}")))?;
+    let (row, elsewhere) = read(&shared, move |log| {
+        let row = log.burst(id)?;
+        Ok((row, log.written_by_other_relays("bursts", &[id])?))
+    })
+    .await?;
+    let row = row.ok_or_else(|| ApiError::not_found(format!("no burst {id}")))?;
+    if let Some(relay) = elsewhere.get(&id) {
+        return Err(ApiError::not_found(format!(
+            "burst {id} was decided by relay {relay} of the cluster: its recording is on that relay"
+        )));
+    }
     let no_recording = || ApiError::not_found(format!("burst {id} has no recording"));
     let relative = row.record.recording.ok_or_else(no_recording)?;
     let root = shared

@@ -141,3 +141,84 @@ async fn a_dead_owners_acknowledged_bursts_are_on_every_relay_and_none_overlap()
     }
     Ok(())
 }
+
+/// A relay that was down while another logged bursts stores them when it is
+/// back (its durable consumer hands it what it missed), each once, and its
+/// history API lists them with the relay that recorded them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_back_from_a_stop_stores_what_it_missed_once() -> anyhow::Result<()> {
+    use crate::in_process;
+
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(1..=3).group(GROUP, 1..=3);
+    let a = in_process::relay(&nats, &directory, "relay-a", |_| {}).await?;
+    let b = in_process::relay(&nats, &directory, "relay-b", |_| {}).await?;
+    let mut talker = Client::connect(a.addr, &a.cert, 1).await?;
+    talk(&mut talker, 3).await?;
+    let calllog_b = b.data.path().join("pttd.sqlite");
+    let until = Instant::now() + Duration::from_secs(5);
+    while bursts(&calllog_b)?.is_empty() {
+        ensure!(Instant::now() < until, "B never stored A's first burst");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let data_b = b.stop().await?;
+    for _ in 0..2 {
+        talk(&mut talker, 3).await?;
+    }
+    let b = in_process::relay(&nats, &directory, "relay-b", |config| {
+        config.data_dir = data_b.path().to_owned();
+        config.directory = Some(data_b.path().join("directory.toml"));
+    })
+    .await?;
+    let until = Instant::now() + Duration::from_secs(5);
+    let rows = loop {
+        let rows = bursts(&calllog_b)?;
+        if rows.len() >= 3 || Instant::now() > until {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // A moment more: nothing is stored twice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows_again = bursts(&calllog_b)?;
+    ensure!(
+        rows.len() == 3 && rows_again.len() == 3,
+        "B holds {} then {} of A's 3 bursts",
+        rows.len(),
+        rows_again.len()
+    );
+    // B's history API answers for the cluster: each burst names the relay
+    // that decided and recorded it, whose port serves the recording.
+    let listed: serde_json::Value = reqwest::get(format!("http://{}/api/v1/bursts", b.ops))
+        .await?
+        .json()
+        .await?;
+    let listed = listed["bursts"].as_array().context("bursts")?.clone();
+    ensure!(
+        listed.len() == 3
+            && listed
+                .iter()
+                .all(|burst| burst["relay"] == "relay-a" && burst["recording"].is_null()),
+        "B lists {listed:?}"
+    );
+    let id = &listed[0]["id"];
+    let response = reqwest::get(format!("http://{}/api/v1/bursts/{id}/recording", b.ops)).await?;
+    ensure!(response.status() == reqwest::StatusCode::NOT_FOUND);
+    let said = response.text().await?;
+    ensure!(said.contains("relay-a"), "B said {said}");
+    let on_a: serde_json::Value = reqwest::get(format!("http://{}/api/v1/bursts", a.ops))
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        on_a["bursts"]
+            .as_array()
+            .is_some_and(|bursts| bursts.iter().all(|b| b["relay"].is_null())),
+        "A lists its own bursts as another relay's: {on_a}"
+    );
+    drop(talker);
+    for relay in [a, b] {
+        relay.stop().await?;
+    }
+    Ok(())
+}
