@@ -100,6 +100,10 @@ fn logged(
     })
 }
 
+/// Bursts this relay decided: another relay's (a cluster's replicas) name
+/// recordings on that relay's disk, which crash recovery here must not touch.
+const OWN: &str = "id NOT IN (SELECT row_id FROM replicas WHERE tbl = 'bursts')";
+
 impl BurstLog for RecordingRows {
     fn bursts_around(
         &mut self,
@@ -111,7 +115,7 @@ impl BurstLog for RecordingRows {
             "SELECT {COLUMNS} FROM bursts
              WHERE group_id = ?1 AND burst_id = ?2 AND talker = ?3
                AND started_at_ms <= ?4 + ?5 AND started_at_ms >= ?4 - ?6
-               AND ended_at_ms >= ?4 - ?5
+               AND ended_at_ms >= ?4 - ?5 AND {OWN}
              ORDER BY started_at_ms DESC, id DESC"
         );
         let found = self.query(
@@ -132,7 +136,7 @@ impl BurstLog for RecordingRows {
         let sql = format!(
             "SELECT {COLUMNS} FROM bursts
              WHERE started_at_ms >= ?1 - ?2 AND ended_at_ms >= ?1
-               AND recording IS NOT NULL AND recording_lost_at_ms IS NULL
+               AND recording IS NOT NULL AND recording_lost_at_ms IS NULL AND {OWN}
              ORDER BY started_at_ms, id"
         );
         Ok(self.query(&sql, params![ended_from_ms, LONGEST_BURST_MS])?)
@@ -141,8 +145,11 @@ impl BurstLog for RecordingRows {
     fn newest_end(&mut self) -> Result<Option<i64>, BurstLogError> {
         // The newest start is read from its index; the longest burst bounds the rest.
         let end = self.conn.query_row(
-            "SELECT MAX(ended_at_ms) FROM bursts
-             WHERE started_at_ms >= (SELECT MAX(started_at_ms) FROM bursts) - ?1",
+            &format!(
+                "SELECT MAX(ended_at_ms) FROM bursts
+                 WHERE started_at_ms >= (SELECT MAX(started_at_ms) FROM bursts WHERE {OWN}) - ?1
+                   AND {OWN}"
+            ),
             [LONGEST_BURST_MS],
             |r| r.get::<_, Option<i64>>(0),
         )?;

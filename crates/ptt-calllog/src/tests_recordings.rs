@@ -150,3 +150,27 @@ async fn burst_rows_naming_a_recording_wait_for_the_commit_barrier() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     log.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn another_relays_bursts_are_not_this_relays_recordings() {
+    let (_dir, path) = logged(vec![burst(8, T - 10_000, T - 9_000, true)]).await;
+    let log = CallLog::open(&path, 16).unwrap();
+    // Burst 7 of relay-b, later than this relay's own: its recording is on
+    // relay-b's disk.
+    let origin = Origin {
+        relay: "relay-b".to_owned(),
+        id: "relay-b.1.1".to_owned(),
+    };
+    let replica = Record::Burst(burst(7, T, T + 3_000, true));
+    assert!(log.record_replica(replica, origin).await.unwrap());
+    log.close().await.unwrap();
+    let mut rows = RecordingRows::open(&path).unwrap();
+    assert!(rows.bursts_around(KEY, T + 40, 2_000).unwrap().is_empty());
+    assert!(
+        rows.recorded_since(T - 20_000)
+            .unwrap()
+            .iter()
+            .all(|r| r.id == 1)
+    );
+    assert_eq!(rows.newest_end().unwrap(), Some(T - 9_000));
+}

@@ -86,7 +86,11 @@ impl AdminLog {
     /// actions as relay `relay`.
     pub async fn open(jetstream: jetstream::Context, relay: &str) -> Result<Self, NatsUnavailable> {
         let doing = "opening the stream of admin actions";
-        kept::open_stream(&jetstream, ADMIN_STREAM, "ptt.admin.*", ADMIN_KEPT, doing).await?;
+        let kept = kept::Kept {
+            age: ADMIN_KEPT,
+            bytes: -1,
+        };
+        kept::open_stream(&jetstream, ADMIN_STREAM, "ptt.admin.*", kept, doing).await?;
         Ok(Self {
             jetstream,
             relay: relay.into(),

@@ -31,6 +31,11 @@ pub const CALLLOG_STREAM: &str = "PTT_CALLLOG";
 /// joins; past it, each relay's own SQLite is the only copy.
 pub const CALLLOG_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
 
+/// Most bytes of records the stream keeps on NATS's disk (the oldest go
+/// first): a district's month of bursts, logins and alerts is well under it
+/// (about 300 bytes a record).
+pub const CALLLOG_MAX_BYTES: i64 = 4 << 30;
+
 /// One record as the relays share it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SharedRecord {
@@ -87,14 +92,11 @@ impl CallLogStream {
     /// call-log records as relay `relay`.
     pub async fn open(jetstream: jetstream::Context, relay: &str) -> Result<Self, NatsUnavailable> {
         let doing = "opening the stream of call-log records";
-        kept::open_stream(
-            &jetstream,
-            CALLLOG_STREAM,
-            "ptt.calllog.*",
-            CALLLOG_KEPT,
-            doing,
-        )
-        .await?;
+        let kept = kept::Kept {
+            age: CALLLOG_KEPT,
+            bytes: CALLLOG_MAX_BYTES,
+        };
+        kept::open_stream(&jetstream, CALLLOG_STREAM, "ptt.calllog.*", kept, doing).await?;
         Ok(Self {
             jetstream,
             relay: relay.into(),

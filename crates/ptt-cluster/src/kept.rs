@@ -8,13 +8,22 @@ use async_nats::jetstream::{self, consumer, stream};
 
 use crate::unavailable::NatsUnavailable;
 
-/// Opens the stream `name` of `subjects` kept for `kept`, creating it if
-/// this relay is the first.
+/// How much a stream keeps: the oldest messages go first past either.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kept {
+    /// Past this age.
+    pub(crate) age: Duration,
+    /// Past this many bytes on NATS's disk (-1: no bound).
+    pub(crate) bytes: i64,
+}
+
+/// Opens the stream `name` of `subjects` kept as `kept` says, creating it
+/// if this relay is the first.
 pub(crate) async fn open_stream(
     jetstream: &jetstream::Context,
     name: &str,
     subjects: &str,
-    kept: Duration,
+    kept: Kept,
     doing: &str,
 ) -> Result<(), NatsUnavailable> {
     jetstream
@@ -22,7 +31,9 @@ pub(crate) async fn open_stream(
             name: name.to_owned(),
             subjects: vec![subjects.to_owned()],
             storage: stream::StorageType::File,
-            max_age: kept,
+            max_age: kept.age,
+            max_bytes: kept.bytes,
+            discard: stream::DiscardPolicy::Old,
             ..Default::default()
         })
         .await

@@ -23,8 +23,8 @@
 //! - the control rooms ([`ControlBus`]): what a relay tells its
 //!   dispatchers (emergencies, positions, status) reaches every relay's;
 //! - alerts with roll call ([`AlertBus`]): a dispatcher's alert reaches
-//!   the targets on every relay, and their answers the tally at the
-//!   dispatcher's relay;
+//!   the targets on every relay, and every answer every relay's copy of
+//!   the tally (the dispatcher's relay tells the dispatcher);
 //! - zone logic's regroupings ([`RegroupBus`]): a backup call or a patrol
 //!   on one relay brings in the guards logged in to the others too;
 //! - who is where ([`PresenceBus`]): each relay announces its terminals,
@@ -64,7 +64,8 @@ pub use alert::{AlertBus, AlertFeed, AlertNews, SharedAlert, SharedAnswer};
 /// A NATS subject, made once and cloned cheaply (see [`VoiceBus::subject`]).
 pub use async_nats::Subject;
 pub use calllog::{
-    CALLLOG_KEPT, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord, SharedRecord,
+    CALLLOG_KEPT, CALLLOG_MAX_BYTES, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord,
+    SharedRecord,
 };
 pub use control::{ControlBus, ControlFeed, ControlMessage};
 pub use floor_bus::{

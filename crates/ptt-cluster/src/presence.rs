@@ -28,9 +28,10 @@ pub struct RelayPresence {
     /// The groups whose floors it decides now (holds the lease of).
     pub decides: Vec<u32>,
     /// The groups whose voice it takes from the other relays now (it has
-    /// listeners of them, or decides their floor).
+    /// listeners of them, or decides their floor); `None` from a relay that
+    /// does not say (an older version), which is taken to hear every group.
     #[serde(default)]
-    pub hears: Vec<u32>,
+    pub hears: Option<Vec<u32>>,
 }
 
 /// What [`PresenceFeed::next`] hears.
@@ -82,7 +83,7 @@ impl PresenceBus {
             relay: self.relay.to_string(),
             terminals,
             decides,
-            hears,
+            hears: Some(hears),
         };
         let payload =
             Bytes::from(serde_json::to_vec(&presence).map_err(|e| NatsUnavailable::new(doing, e))?);

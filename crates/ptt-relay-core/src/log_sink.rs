@@ -11,9 +11,10 @@ use tokio_util::task::TaskTracker;
 use crate::metrics::Metrics;
 
 /// Longest an acknowledged record waits for the cluster to hold it before it is
-/// acknowledged anyway (with NATS up it takes about a millisecond; with NATS away the
+/// acknowledged anyway (with NATS up it takes about a millisecond). With NATS away the
 /// record is acknowledged at once, from this relay's disk alone, and shared when NATS
-/// returns).
+/// returns if the relay still runs then: the queue to NATS is in memory, so a record
+/// of a relay restarted meanwhile stays in that relay's call log only.
 pub const SHARED_WITHIN: Duration = Duration::from_secs(1);
 
 /// Where a relay of a cluster hands the records it logs, so that every relay's call log
@@ -63,23 +64,25 @@ impl LogSink {
     }
 
     /// Queues a record and runs `then` once it is committed to disk (or the write
-    /// failed), without blocking the caller. In a cluster, `then` also waits (at most
-    /// [`SHARED_WITHIN`]) until the cluster holds the record, so what the relay
-    /// acknowledges survives the loss of its disk.
+    /// failed), without blocking the caller. In a cluster, a committed record is then
+    /// shared and `then` waits (at most [`SHARED_WITHIN`]) until the cluster holds it,
+    /// so what the relay acknowledges survives the loss of its disk; a record this
+    /// relay failed to store is not shared.
     pub fn log_durable(
         &self,
         record: Record,
         then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
     ) {
-        let shared = self.share.get().map(|share| {
-            let (stored, held) = oneshot::channel();
-            share.share(record.clone(), Some(stored));
-            held
-        });
+        let share = self
+            .share
+            .get()
+            .map(|share| (share.clone(), record.clone()));
         let committed = self.calllog.record_durable(record);
         self.durable.spawn(async move {
             let written = committed.await;
-            if let Some(held) = shared {
+            if let (Ok(_), Some((share, record))) = (&written, share) {
+                let (stored, held) = oneshot::channel();
+                share.share(record, Some(stored));
                 let _ = tokio::time::timeout(SHARED_WITHIN, held).await;
             }
             then(written)

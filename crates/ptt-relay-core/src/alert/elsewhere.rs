@@ -19,6 +19,16 @@ use crate::link;
 /// brings it here).
 pub fn deliver_from_elsewhere(alerts: &Alerting, home: &str, alert: pb::Alert) {
     alerts.alerts.observe_id(alert.alert_id);
+    if alerts.alerts.targets(alert.alert_id).is_some() {
+        // Two relays made the same id in the same microsecond before either
+        // heard the other's: this relay's own alert keeps its tally.
+        tracing::warn!(
+            alert = alert.alert_id,
+            relay = home,
+            "another relay's alert has the id of one kept here: not delivered here"
+        );
+        return;
+    }
     let (recipients, targets) = reach(alerts, &alert);
     let parts = parts(alerts, &alert.target_group_ids, &targets);
     tracing::info!(

@@ -24,10 +24,10 @@
 //! sent, and at most [`MAX_ALERTS`] are kept (the oldest go first). An answer
 //! to a forgotten alert is refused with `UNKNOWN_ALERT`.
 //!
-//! In a cluster, the relay of the sending dispatcher keeps the tally: the
-//! other relays deliver the alert to their own targets and send their
-//! answers, once logged, to it ([`share`], [`elsewhere`]); every tally goes
-//! to every relay's control room.
+//! In a cluster, every relay delivers an alert to its own targets and keeps
+//! a copy of its tally: each answer, once logged, goes to every relay
+//! ([`share`], [`elsewhere`]); the sending dispatcher's relay tells the
+//! dispatcher and every relay's control room of each change.
 //!
 //! [`registry`] keeps the alerts and their ids, [`tally`] counts the answers, and
 //! [`delivery`] does the sending, logging and telling.

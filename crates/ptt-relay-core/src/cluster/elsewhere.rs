@@ -13,21 +13,36 @@ use ptt_cluster::RelayPresence;
 /// (three missed announcements).
 pub const GONE_AFTER: Duration = Duration::from_secs(3);
 
+/// How long a group a relay said it hears counts even if an announcement
+/// lacks it: that announcement may have been made before the relay started
+/// hearing it (two announcement periods).
+const NEWLY_HEARD_FOR: Duration = Duration::from_secs(2);
+
 /// The other relays as last heard; read by the ops API, and by the voice
 /// path only through [`Elsewhere::hears`] (one lock-free load).
 #[derive(Debug, Default)]
 pub struct Elsewhere {
     relays: Mutex<HashMap<String, Heard>>,
     /// The groups some other live relay takes the voice of.
-    heard: ArcSwap<HashSet<u32>>,
+    heard: ArcSwap<HeardGroups>,
+}
+
+/// The groups the other live relays take the voice of.
+#[derive(Debug, Default)]
+struct HeardGroups {
+    /// A relay that does not say (an older version) hears every group.
+    all: bool,
+    groups: HashSet<u32>,
 }
 
 #[derive(Debug)]
 struct Heard {
     at: Instant,
     presence: Arc<RelayPresence>,
-    /// Its announcement's `hears`, and the groups it said it hears since.
-    hears: HashSet<u32>,
+    /// Its announcement's `hears` (`None`: every group).
+    hears: Option<HashSet<u32>>,
+    /// The groups it said it hears since, and when.
+    newly: HashMap<u32, Instant>,
 }
 
 /// Another relay as the ops API shows it.
@@ -44,15 +59,26 @@ pub struct OtherRelay {
 impl Elsewhere {
     /// Notes an announcement.
     pub fn heard(&self, presence: RelayPresence) {
-        let hears = presence.hears.iter().copied().collect();
-        self.lock().insert(
+        let hears = presence
+            .hears
+            .as_ref()
+            .map(|groups| groups.iter().copied().collect());
+        let mut relays = self.lock();
+        let mut newly = relays
+            .remove(&presence.relay)
+            .map(|heard| heard.newly)
+            .unwrap_or_default();
+        newly.retain(|_, at| at.elapsed() < NEWLY_HEARD_FOR);
+        relays.insert(
             presence.relay.clone(),
             Heard {
                 at: Instant::now(),
                 presence: Arc::new(presence),
                 hears,
+                newly,
             },
         );
+        drop(relays);
         self.refresh();
     }
 
@@ -65,32 +91,44 @@ impl Elsewhere {
                 relay: relay.to_owned(),
                 terminals: Vec::new(),
                 decides: Vec::new(),
-                hears: Vec::new(),
+                hears: Some(Vec::new()),
             }),
-            hears: HashSet::new(),
+            hears: Some(HashSet::new()),
+            newly: HashMap::new(),
         });
-        if heard.hears.insert(group) {
-            drop(relays);
-            self.refresh();
-        }
+        heard.newly.insert(group, Instant::now());
+        drop(relays);
+        self.refresh();
     }
 
     /// Whether some other relay takes `group`'s voice now: a frame of a
     /// talker here is published only then. Lock-free.
     #[inline]
     pub fn hears(&self, group: u32) -> bool {
-        self.heard.load().contains(&group)
+        let heard = self.heard.load();
+        heard.all || heard.groups.contains(&group)
     }
 
     /// Recomputes which groups the live relays hear (a relay gone stops
     /// counting).
     pub fn refresh(&self) {
-        let heard: HashSet<u32> = self
-            .lock()
-            .values()
-            .filter(|heard| heard.at.elapsed() < GONE_AFTER)
-            .flat_map(|heard| heard.hears.iter().copied())
-            .collect();
+        let mut heard = HeardGroups::default();
+        for relay in self.lock().values() {
+            if relay.at.elapsed() >= GONE_AFTER {
+                continue;
+            }
+            match &relay.hears {
+                Some(groups) => heard.groups.extend(groups),
+                None => heard.all = true,
+            }
+            heard.groups.extend(
+                relay
+                    .newly
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() < NEWLY_HEARD_FOR)
+                    .map(|(group, _)| *group),
+            );
+        }
         self.heard.store(Arc::new(heard));
     }
 
@@ -160,5 +198,42 @@ impl Elsewhere {
         self.relays
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(relay: &str, hears: Option<Vec<u32>>) -> RelayPresence {
+        RelayPresence {
+            relay: relay.to_owned(),
+            terminals: vec![7],
+            decides: Vec::new(),
+            hears,
+        }
+    }
+
+    #[test]
+    fn a_group_just_heard_outlives_an_announcement_made_before() {
+        let elsewhere = Elsewhere::default();
+        assert!(!elsewhere.hears(11));
+        elsewhere.heard(presence("relay-b", Some(vec![10])));
+        assert!(elsewhere.hears(10) && !elsewhere.hears(11));
+        elsewhere.hears_from_now("relay-b", 11);
+        assert!(elsewhere.hears(11));
+        // B's next announcement was made before it subscribed to group 11.
+        elsewhere.heard(presence("relay-b", Some(vec![10])));
+        assert!(elsewhere.hears(11), "dropped by a stale announcement");
+        elsewhere.heard(presence("relay-b", Some(Vec::new())));
+        assert!(!elsewhere.hears(10));
+        assert_eq!(elsewhere.relay_of(7).as_deref(), Some("relay-b"));
+    }
+
+    #[test]
+    fn a_relay_that_does_not_say_what_it_hears_hears_everything() {
+        let elsewhere = Elsewhere::default();
+        elsewhere.heard(presence("relay-old", None));
+        assert!(elsewhere.hears(10) && elsewhere.hears(4242));
     }
 }

@@ -38,7 +38,7 @@ impl RemoteVoice for VoiceTap {
                 Ok(voice) => {
                     // Subscribed first: the talkers' relays start publishing
                     // once they hear this, and NATS has the subscription.
-                    group.set_hears_cluster(true);
+                    let _hearing = group.hearing();
                     if let Err(error) = presence.announce_hearing(group.id).await {
                         tracing::debug!(group = group.id, %error, "hearing not announced");
                     }

@@ -259,12 +259,9 @@ impl GroupTask {
         let want_voice = here || matches!(self.seat, Seat::Owning(_));
         if want_voice != self.taps.voice.is_some() {
             match self.taps.voice.take() {
-                Some(tap) => {
-                    tap.abort();
-                    // The next announcement says so; the talkers' relays stop
-                    // publishing then.
-                    self.group.set_hears_cluster(false);
-                }
+                // The tap's end stops counting it; the next announcement says
+                // so, and the talkers' relays stop publishing then.
+                Some(tap) => tap.abort(),
                 None => self.taps.voice = Some(cluster.voice.hear(self.group.clone())),
             }
         }

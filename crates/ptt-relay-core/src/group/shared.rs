@@ -64,9 +64,11 @@ pub struct GroupShared {
     /// call's slot: each relay has its own pool under the same ids), so its
     /// voice never goes to the other relays.
     local_only: AtomicBool,
-    /// Whether this relay takes the group's voice from the other relays now
-    /// (announced to them, so that their talkers' frames are published).
-    hears_cluster: AtomicBool,
+    /// This relay's live subscriptions to the group's voice from the other
+    /// relays (announced to them, so that their talkers' frames are
+    /// published); a count, as a subscription being dropped may overlap the
+    /// next one.
+    hearing: AtomicU32,
     /// The relay's own count of the group's voice (frames fanned out,
     /// datagrams handed and refused), kept here so the fan-out counts
     /// without a lookup.
@@ -92,7 +94,7 @@ impl GroupShared {
             emergency: AtomicU64::new(0),
             decides_here: AtomicBool::new(true),
             local_only: AtomicBool::new(false),
-            hears_cluster: AtomicBool::new(false),
+            hearing: AtomicU32::new(0),
             traffic: GroupTraffic::default(),
             commands,
         });
@@ -213,12 +215,15 @@ impl GroupShared {
 
     /// Whether this relay takes the group's voice from the other relays now.
     pub fn hears_cluster(&self) -> bool {
-        self.hears_cluster.load(Ordering::Relaxed)
+        self.hearing.load(Ordering::Relaxed) > 0
     }
 
-    /// Says whether this relay takes the group's voice from the others now.
-    pub(crate) fn set_hears_cluster(&self, hears: bool) {
-        self.hears_cluster.store(hears, Ordering::Relaxed);
+    /// Counts a subscription to the group's voice from the other relays, for
+    /// as long as the returned guard lives (it is dropped with the task
+    /// holding the subscription, however that task ends).
+    pub(crate) fn hearing(self: &Arc<Self>) -> Hearing {
+        self.hearing.fetch_add(1, Ordering::Relaxed);
+        Hearing(self.clone())
     }
 
     /// Another door to the group's task, for the tasks the group task
@@ -232,5 +237,16 @@ impl GroupShared {
         for link in self.listeners.load().iter() {
             link.send_frame(frame.clone());
         }
+    }
+}
+
+/// One live subscription to a group's voice from the other relays (see
+/// [`GroupShared::hearing`]).
+#[derive(Debug)]
+pub(crate) struct Hearing(Arc<GroupShared>);
+
+impl Drop for Hearing {
+    fn drop(&mut self) {
+        self.0.hearing.fetch_sub(1, Ordering::Relaxed);
     }
 }
