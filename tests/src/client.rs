@@ -363,6 +363,11 @@ impl Client {
     }
 }
 
+/// The answer is an `Ack` (for `ensure!`: anything else is the failure).
+pub fn acked(body: &Body) -> bool {
+    matches!(body, Body::Ack(_))
+}
+
 /// The granted burst id, if `body` is `FloorGranted`.
 pub fn granted(body: &Body) -> Option<u32> {
     match body {

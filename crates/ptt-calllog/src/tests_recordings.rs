@@ -166,11 +166,12 @@ async fn another_relays_bursts_are_not_this_relays_recordings() {
     log.close().await.unwrap();
     let mut rows = RecordingRows::open(&path).unwrap();
     assert!(rows.bursts_around(KEY, T + 40, 2_000).unwrap().is_empty());
-    assert!(
-        rows.recorded_since(T - 20_000)
-            .unwrap()
-            .iter()
-            .all(|r| r.id == 1)
-    );
+    let recorded: Vec<i64> = rows
+        .recorded_since(T - 20_000)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(recorded, [1]);
     assert_eq!(rows.newest_end().unwrap(), Some(T - 9_000));
 }

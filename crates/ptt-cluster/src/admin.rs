@@ -12,13 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream;
 use bytes::Bytes;
-use futures_util::StreamExt;
 use ptt_calllog::AdminAction;
 use serde::{Deserialize, Serialize};
 
-use crate::kept;
+use crate::kept::{self, Feed, Pending, Written};
 use crate::unavailable::NatsUnavailable;
 
 /// The stream of admin actions.
@@ -50,34 +49,14 @@ pub struct AdminLog {
 }
 
 /// An action of another relay, to acknowledge once stored and applied.
-#[derive(Debug)]
-pub struct PendingAdmin {
-    /// What was done, where and by whom.
-    pub entry: AdminEntry,
-    message: jetstream::Message,
-}
-
-impl PendingAdmin {
-    /// Tells NATS this relay has the action: it is not handed over again.
-    pub async fn done(self) -> Result<(), NatsUnavailable> {
-        self.message
-            .ack()
-            .await
-            .map_err(|e| NatsUnavailable::new("acknowledging an admin action", e))
-    }
-}
+pub type PendingAdmin = Pending<AdminEntry>;
 
 /// The actions of the other relays, in the order they were published.
-pub struct AdminFeed {
-    messages: consumer::pull::Stream,
-    relay: Arc<str>,
-}
+pub type AdminFeed = Feed<AdminEntry>;
 
-impl std::fmt::Debug for AdminFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminFeed")
-            .field("relay", &self.relay)
-            .finish()
+impl Written for AdminEntry {
+    fn relay(&self) -> &str {
+        &self.relay
     }
 }
 
@@ -116,32 +95,13 @@ impl AdminLog {
     pub async fn follow(&self) -> Result<AdminFeed, NatsUnavailable> {
         let doing = "following the admin actions";
         let durable = format!("admin-{}", self.relay);
-        let messages = kept::follow_durable(&self.jetstream, ADMIN_STREAM, durable, doing).await?;
-        Ok(AdminFeed {
-            messages,
-            relay: self.relay.clone(),
-        })
-    }
-}
-
-impl AdminFeed {
-    /// The next action of another relay; `None` once NATS is gone for good.
-    /// This relay's own actions and unreadable ones are acknowledged and
-    /// skipped.
-    pub async fn next(&mut self) -> Option<PendingAdmin> {
-        while let Some(message) = self.messages.next().await {
-            let Ok(message) = message else {
-                continue;
-            };
-            match serde_json::from_slice::<AdminEntry>(&message.payload) {
-                Ok(entry) if *entry.relay != *self.relay => {
-                    return Some(PendingAdmin { entry, message });
-                }
-                // This relay's own, or written by a version this one cannot read.
-                Ok(_) | Err(_) => {}
-            }
-            let _ = message.ack().await;
-        }
-        None
+        Feed::follow(
+            &self.jetstream,
+            ADMIN_STREAM,
+            durable,
+            self.relay.clone(),
+            doing,
+        )
+        .await
     }
 }

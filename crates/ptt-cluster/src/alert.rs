@@ -12,11 +12,10 @@
 
 use std::sync::Arc;
 
-use async_nats::{Client, Subscriber};
-use bytes::Bytes;
-use futures_util::StreamExt;
+use async_nats::Client;
 use serde::{Deserialize, Serialize};
 
+use crate::peers::{OthersFeed, publish_json};
 use crate::unavailable::NatsUnavailable;
 
 /// An alert as the relays share it: the `Alert` its targets get.
@@ -78,8 +77,7 @@ pub struct AlertBus {
 /// The other relays' alerts and answers.
 #[derive(Debug)]
 pub struct AlertFeed {
-    subscriber: Subscriber,
-    relay: Arc<str>,
+    others: OthersFeed,
 }
 
 impl AlertBus {
@@ -94,40 +92,21 @@ impl AlertBus {
     /// Sends one of this relay's alerts to the other relays' targets.
     pub async fn publish_alert(&self, alert: &SharedAlert) -> Result<(), NatsUnavailable> {
         let subject = format!("ptt.alert.sent.{}", self.relay);
-        self.publish(subject, alert, "sharing an alert").await
+        publish_json(&self.client, subject, alert, "sharing an alert").await
     }
 
     /// Sends an answer this relay took to every other relay.
     pub async fn publish_answer(&self, answer: &SharedAnswer) -> Result<(), NatsUnavailable> {
         let subject = format!("ptt.alert.answer.{}", self.relay);
-        self.publish(subject, answer, "sending an alert's answer")
-            .await
-    }
-
-    async fn publish(
-        &self,
-        subject: String,
-        value: &impl Serialize,
-        doing: &str,
-    ) -> Result<(), NatsUnavailable> {
-        let payload =
-            Bytes::from(serde_json::to_vec(value).map_err(|e| NatsUnavailable::new(doing, e))?);
-        self.client
-            .publish(subject, payload)
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))
+        publish_json(&self.client, subject, answer, "sending an alert's answer").await
     }
 
     /// Starts hearing the other relays' alerts and answers.
     pub async fn subscribe(&self) -> Result<AlertFeed, NatsUnavailable> {
-        let subscriber = self
-            .client
-            .subscribe("ptt.alert.>")
-            .await
-            .map_err(|e| NatsUnavailable::new("listening to the relays' alerts", e))?;
+        let doing = "listening to the relays' alerts";
+        let others = OthersFeed::subscribe(&self.client, "ptt.alert.*.*", &self.relay, doing);
         Ok(AlertFeed {
-            subscriber,
-            relay: self.relay.clone(),
+            others: others.await?,
         })
     }
 }
@@ -136,14 +115,11 @@ impl AlertFeed {
     /// The next alert or answer of another relay; `None` once NATS is gone
     /// for good. This relay's own and unreadable messages are skipped.
     pub async fn next(&mut self) -> Option<AlertNews> {
-        while let Some(message) = self.subscriber.next().await {
+        while let Some(message) = self.others.next().await {
             let mut tokens = message.subject.as_str().splitn(4, '.').skip(2);
             let (Some(what), Some(relay)) = (tokens.next(), tokens.next()) else {
                 continue;
             };
-            if relay == &*self.relay {
-                continue;
-            }
             let news =
                 match what {
                     "sent" => serde_json::from_slice(&message.payload).ok().map(|alert| {

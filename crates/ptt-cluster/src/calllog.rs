@@ -15,13 +15,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, context::Publish};
+use async_nats::jetstream::{self, context::Publish};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use ptt_calllog::Record;
 use serde::{Deserialize, Serialize};
 
-use crate::kept;
+use crate::kept::{self, Feed, Pending, Written};
 use crate::unavailable::NatsUnavailable;
 
 /// The stream of call-log records.
@@ -55,35 +54,14 @@ pub struct CallLogStream {
 }
 
 /// A record of another relay, to acknowledge once stored.
-#[derive(Debug)]
-pub struct PendingRecord {
-    /// What was recorded, where.
-    pub shared: SharedRecord,
-    message: jetstream::Message,
-}
-
-impl PendingRecord {
-    /// Tells NATS this relay has stored the record: it is not handed over
-    /// again.
-    pub async fn done(self) -> Result<(), NatsUnavailable> {
-        self.message
-            .ack()
-            .await
-            .map_err(|e| NatsUnavailable::new("acknowledging a call-log record", e))
-    }
-}
+pub type PendingRecord = Pending<SharedRecord>;
 
 /// The other relays' records, in the order they were published.
-pub struct CallLogFeed {
-    messages: consumer::pull::Stream,
-    relay: Arc<str>,
-}
+pub type CallLogFeed = Feed<SharedRecord>;
 
-impl std::fmt::Debug for CallLogFeed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallLogFeed")
-            .field("relay", &self.relay)
-            .finish()
+impl Written for SharedRecord {
+    fn relay(&self) -> &str {
+        &self.relay
     }
 }
 
@@ -132,12 +110,14 @@ impl CallLogStream {
     pub async fn follow(&self) -> Result<CallLogFeed, NatsUnavailable> {
         let doing = "following the shared call log";
         let durable = format!("calllog-{}", self.relay);
-        let messages =
-            kept::follow_durable(&self.jetstream, CALLLOG_STREAM, durable, doing).await?;
-        Ok(CallLogFeed {
-            messages,
-            relay: self.relay.clone(),
-        })
+        Feed::follow(
+            &self.jetstream,
+            CALLLOG_STREAM,
+            durable,
+            self.relay.clone(),
+            doing,
+        )
+        .await
     }
 }
 
@@ -154,26 +134,4 @@ async fn stored(
         }
     }
     (done, None)
-}
-
-impl CallLogFeed {
-    /// The next record of another relay; `None` once NATS is gone for good.
-    /// This relay's own records and unreadable ones are acknowledged and
-    /// skipped.
-    pub async fn next(&mut self) -> Option<PendingRecord> {
-        while let Some(message) = self.messages.next().await {
-            let Ok(message) = message else {
-                continue;
-            };
-            match serde_json::from_slice::<SharedRecord>(&message.payload) {
-                Ok(shared) if *shared.relay != *self.relay => {
-                    return Some(PendingRecord { shared, message });
-                }
-                // This relay's own, or written by a version this one cannot read.
-                Ok(_) | Err(_) => {}
-            }
-            let _ = message.ack().await;
-        }
-        None
-    }
 }

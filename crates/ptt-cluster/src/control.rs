@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use async_nats::{Client, Subscriber};
+use async_nats::Client;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::StreamExt;
 
+use crate::peers::OthersFeed;
 use crate::unavailable::NatsUnavailable;
 
 /// This relay's end of the control rooms' messages.
@@ -25,8 +25,7 @@ pub struct ControlBus {
 /// The other relays' control-room messages, as they arrive.
 #[derive(Debug)]
 pub struct ControlFeed {
-    subscriber: Subscriber,
-    own_suffix: String,
+    others: OthersFeed,
 }
 
 /// One relay's message for the dispatchers.
@@ -60,14 +59,10 @@ impl ControlBus {
 
     /// Starts hearing the other relays' messages for the dispatchers.
     pub async fn subscribe(&self) -> Result<ControlFeed, NatsUnavailable> {
-        let subscriber = self
-            .client
-            .subscribe("ptt.control.*")
-            .await
-            .map_err(|e| NatsUnavailable::new("listening to the control rooms", e))?;
+        let doing = "listening to the control rooms";
+        let others = OthersFeed::subscribe(&self.client, "ptt.control.*", &self.relay, doing);
         Ok(ControlFeed {
-            subscriber,
-            own_suffix: format!(".{}", self.relay),
+            others: others.await?,
         })
     }
 }
@@ -76,10 +71,7 @@ impl ControlFeed {
     /// The next message of another relay; `None` once NATS is gone for good.
     /// One too short to hold a group id is skipped.
     pub async fn next(&mut self) -> Option<ControlMessage> {
-        while let Some(message) = self.subscriber.next().await {
-            if message.subject.as_str().ends_with(&self.own_suffix) {
-                continue;
-            }
+        while let Some(message) = self.others.next().await {
             let payload = message.payload;
             let Some(id) = payload.get(..4) else {
                 continue;

@@ -70,3 +70,81 @@ pub(crate) async fn follow_durable(
         .await
         .map_err(|e| NatsUnavailable::new(doing, e))
 }
+
+/// What a kept stream's entries say of themselves: the relay that wrote one
+/// (a relay skips its own).
+pub trait Written: serde::de::DeserializeOwned {
+    /// The relay that wrote it.
+    fn relay(&self) -> &str;
+}
+
+/// Another relay's entry of a kept stream, to acknowledge once this relay
+/// has taken it in (stored, applied): until then NATS hands it over again.
+#[derive(Debug)]
+pub struct Pending<T> {
+    /// The entry.
+    pub entry: T,
+    message: jetstream::Message,
+}
+
+impl<T> Pending<T> {
+    /// Tells NATS this relay has the entry: it is not handed over again.
+    pub async fn done(self) -> Result<(), NatsUnavailable> {
+        self.message
+            .ack()
+            .await
+            .map_err(|e| NatsUnavailable::new("acknowledging a kept entry", e))
+    }
+}
+
+/// The other relays' entries of a kept stream, in the order they were
+/// published, from the oldest this relay has not acknowledged.
+pub struct Feed<T> {
+    messages: consumer::pull::Stream,
+    relay: std::sync::Arc<str>,
+    entries: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Feed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Feed").field("relay", &self.relay).finish()
+    }
+}
+
+impl<T: Written> Feed<T> {
+    /// Follows stream `name` with relay `relay`'s durable consumer
+    /// `durable`.
+    pub(crate) async fn follow(
+        jetstream: &jetstream::Context,
+        name: &str,
+        durable: String,
+        relay: std::sync::Arc<str>,
+        doing: &str,
+    ) -> Result<Self, NatsUnavailable> {
+        Ok(Self {
+            messages: follow_durable(jetstream, name, durable, doing).await?,
+            relay,
+            entries: std::marker::PhantomData,
+        })
+    }
+
+    /// The next entry of another relay; `None` once NATS is gone for good.
+    /// This relay's own entries and unreadable ones (written by a version
+    /// this one cannot read) are acknowledged and skipped.
+    pub async fn next(&mut self) -> Option<Pending<T>> {
+        use futures_util::StreamExt;
+        while let Some(message) = self.messages.next().await {
+            let Ok(message) = message else {
+                continue;
+            };
+            match serde_json::from_slice::<T>(&message.payload) {
+                Ok(entry) if entry.relay() != &*self.relay => {
+                    return Some(Pending { entry, message });
+                }
+                Ok(_) | Err(_) => {}
+            }
+            let _ = message.ack().await;
+        }
+        None
+    }
+}

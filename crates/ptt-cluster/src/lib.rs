@@ -54,6 +54,7 @@ mod keeper;
 mod kept;
 mod lease;
 mod news;
+mod peers;
 mod presence;
 mod regroup;
 mod unavailable;
@@ -74,6 +75,7 @@ pub use floor_bus::{
 };
 pub use join::{Cluster, JoinError, SETTINGS_BUCKET};
 pub use keeper::HeldFloor;
+pub use kept::{Feed, Pending, Written};
 pub use lease::{BUCKET, FloorLeases, Holder, Lease, LeaseConfig, LeaseError, Taken};
 pub use news::{Addressee, FloorNews, GroupNews, NewsBus, NewsError};
 pub use presence::{PresenceBus, PresenceFeed, PresenceNews, RelayPresence};

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::peers::publish_json;
 use crate::unavailable::NatsUnavailable;
 
 /// One relay's announcement.
@@ -85,12 +86,8 @@ impl PresenceBus {
             decides,
             hears: Some(hears),
         };
-        let payload =
-            Bytes::from(serde_json::to_vec(&presence).map_err(|e| NatsUnavailable::new(doing, e))?);
-        self.client
-            .publish(format!("ptt.presence.{}", self.relay), payload)
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))
+        let subject = format!("ptt.presence.{}", self.relay);
+        publish_json(&self.client, subject, &presence, doing).await
     }
 
     /// Says at once that this relay takes `group`'s voice from now on (it

@@ -9,49 +9,11 @@
 
 use std::sync::Arc;
 
-use async_nats::{Client, Subscriber};
-use bytes::Bytes;
-use futures_util::StreamExt;
-use ptt_calllog::{RegroupReason, RegroupRecord};
-use ptt_directory::{GroupId, TerminalId, ZoneId};
-use serde::{Deserialize, Serialize};
+use async_nats::Client;
+use ptt_calllog::RegroupRecord;
 
+use crate::peers::{OthersFeed, publish_json};
 use crate::unavailable::NatsUnavailable;
-
-/// One change as the relays share it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SharedRegroup {
-    group: u32,
-    terminal: u32,
-    added: bool,
-    reason: String,
-    zone: u32,
-    at_ms: i64,
-}
-
-impl SharedRegroup {
-    fn of(record: &RegroupRecord) -> Self {
-        Self {
-            group: record.group.0,
-            terminal: record.terminal.0,
-            added: record.added,
-            reason: record.reason.as_str().to_owned(),
-            zone: record.zone.0,
-            at_ms: record.at_ms,
-        }
-    }
-
-    fn record(&self) -> Option<RegroupRecord> {
-        Some(RegroupRecord {
-            group: GroupId(self.group),
-            terminal: TerminalId(self.terminal),
-            added: self.added,
-            reason: RegroupReason::from_name(&self.reason)?,
-            zone: ZoneId(self.zone),
-            at_ms: self.at_ms,
-        })
-    }
-}
 
 /// This relay's end of the shared regroupings.
 #[derive(Debug, Clone)]
@@ -63,8 +25,7 @@ pub struct RegroupBus {
 /// The other relays' regroupings, as they arrive.
 #[derive(Debug)]
 pub struct RegroupFeed {
-    subscriber: Subscriber,
-    own_suffix: String,
+    others: OthersFeed,
 }
 
 impl RegroupBus {
@@ -78,42 +39,29 @@ impl RegroupBus {
 
     /// Shares this relay's zone logic's changes with the others.
     pub async fn publish(&self, changes: &[RegroupRecord]) -> Result<(), NatsUnavailable> {
-        let doing = "sharing regroupings";
-        let shared: Vec<SharedRegroup> = changes.iter().map(SharedRegroup::of).collect();
-        let payload =
-            Bytes::from(serde_json::to_vec(&shared).map_err(|e| NatsUnavailable::new(doing, e))?);
-        self.client
-            .publish(format!("ptt.regroup.{}", self.relay), payload)
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))
+        let subject = format!("ptt.regroup.{}", self.relay);
+        publish_json(&self.client, subject, &changes, "sharing regroupings").await
     }
 
     /// Starts hearing the other relays' regroupings.
     pub async fn subscribe(&self) -> Result<RegroupFeed, NatsUnavailable> {
-        let subscriber = self
-            .client
-            .subscribe("ptt.regroup.*")
-            .await
-            .map_err(|e| NatsUnavailable::new("listening to the relays' regroupings", e))?;
+        let doing = "listening to the relays' regroupings";
+        let others = OthersFeed::subscribe(&self.client, "ptt.regroup.*", &self.relay, doing);
         Ok(RegroupFeed {
-            subscriber,
-            own_suffix: format!(".{}", self.relay),
+            others: others.await?,
         })
     }
 }
 
 impl RegroupFeed {
     /// The next batch of another relay's changes; `None` once NATS is gone
-    /// for good. Unreadable batches and changes are skipped.
+    /// for good. Unreadable batches are skipped.
     pub async fn next(&mut self) -> Option<Vec<RegroupRecord>> {
-        while let Some(message) = self.subscriber.next().await {
-            if message.subject.as_str().ends_with(&self.own_suffix) {
-                continue;
-            }
-            let Ok(shared) = serde_json::from_slice::<Vec<SharedRegroup>>(&message.payload) else {
+        while let Some(message) = self.others.next().await {
+            let Ok(changes) = serde_json::from_slice(&message.payload) else {
                 continue;
             };
-            return Some(shared.iter().filter_map(SharedRegroup::record).collect());
+            return Some(changes);
         }
         None
     }

@@ -55,7 +55,7 @@ impl LogSink {
     /// Queues a call-log record without waiting; a full queue drops it and counts the
     /// drop.
     pub fn log(&self, record: Record) {
-        if let Some(share) = self.share.get() {
+        if let Some(share) = self.share_for(&record) {
             share.share(record.clone(), None);
         }
         if self.calllog.record(record).is_err() {
@@ -74,8 +74,7 @@ impl LogSink {
         then: impl FnOnce(Result<i64, CallLogError>) + Send + 'static,
     ) {
         let share = self
-            .share
-            .get()
+            .share_for(&record)
             .map(|share| (share.clone(), record.clone()));
         let committed = self.calllog.record_durable(record);
         self.durable.spawn(async move {
@@ -87,6 +86,15 @@ impl LogSink {
             }
             then(written)
         });
+    }
+
+    /// Where `record` goes besides this relay's call log: the cluster, if any,
+    /// except admin actions, which have a stream of their own every relay
+    /// applies (`ptt_cluster::AdminLog`).
+    fn share_for(&self, record: &Record) -> Option<&Arc<dyn LogShare>> {
+        self.share
+            .get()
+            .filter(|_| !matches!(record, Record::Admin(_)))
     }
 
     /// The call log itself: its path (for a reader) and its queue counters.

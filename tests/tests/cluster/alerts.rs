@@ -136,7 +136,10 @@ async fn an_alert_reaches_every_relays_guards_and_every_answer_reaches_the_tally
     let refused = watcher
         .request(answer(id, pb::AlertAckKind::Responding, None))
         .await?;
-    ensure!(matches!(refused, Body::Error(_)), "{refused:?}");
+    ensure!(
+        matches!(&refused, Body::Error(e) if e.reason == i32::from(pb::ErrorReason::Forbidden)),
+        "{refused:?}"
+    );
     drop((sender, watcher, on_a, on_b, also_on_b));
     for relay in relays {
         relay.stop().await?;

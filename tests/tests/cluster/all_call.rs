@@ -38,8 +38,8 @@ async fn an_all_call_on_one_relay_is_heard_once_by_every_listener_of_every_relay
     );
     ensure!(matches!(owner_of_12.release(12).await?, Body::Ack(_)));
     let mut dispatcher = Client::connect(a.addr, &a.cert, DISPATCHER).await?;
-    let in_two = Client::connect(b.addr, &b.cert, 100).await?;
-    let in_one = Client::connect(b.addr, &b.cert, 101).await?;
+    let mut in_two = Client::connect(b.addr, &b.cert, 100).await?;
+    let mut in_one = Client::connect(b.addr, &b.cert, 101).await?;
     let outside = Client::connect(b.addr, &b.cert, 103).await?;
 
     let answer = dispatcher
@@ -57,7 +57,19 @@ async fn an_all_call_on_one_relay_is_heard_once_by_every_listener_of_every_relay
             })
             .await?;
     }
-    // Every relay mirrors the grants before the first frame matters.
+    // B mirrors every grant before the first frame matters.
+    for (listener, group) in [(&mut in_two, 10), (&mut in_one, 11)] {
+        listener
+            .expect_body(|b| match b {
+                Body::FloorTaken(t)
+                    if t.group_id == group && t.holder_terminal_id == DISPATCHER =>
+                {
+                    Some(())
+                }
+                _ => None,
+            })
+            .await?;
+    }
     let taken = owner_of_12
         .expect_body(|b| match b {
             Body::FloorTaken(t) if t.group_id == 12 && t.holder_terminal_id == DISPATCHER => {
@@ -70,7 +82,6 @@ async fn an_all_call_on_one_relay_is_heard_once_by_every_listener_of_every_relay
         taken.kind == i32::from(pb::FloorKind::Broadcast),
         "{taken:?}"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
     for sequence in 0..20 {
         dispatcher.send_datagram(opus::datagram(0, 0, sequence, 0))?;
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use ptt_proto::pb::{self, server_message::Body};
-use ptt_tests::client::granted;
+use ptt_tests::client::{acked, granted};
 use ptt_tests::geo::location;
 use ptt_tests::nats::NatsServer;
 
@@ -35,7 +35,10 @@ async fn a_backup_call_on_one_relay_brings_in_the_neighbours_on_another() -> any
     let mut caller = Client::connect(a.addr, &a.cert, CALLER).await?;
     let mut neighbour = Client::connect(b.addr, &b.cert, NEIGHBOUR).await?;
 
-    caller.request(location(0.0, 50.0)).await?;
+    ensure!(
+        acked(&caller.request(location(0.0, 50.0)).await?),
+        "the caller's position"
+    );
     let answer = caller
         .press_with(GROUP, pb::Priority::Emergency, pb::FloorKind::Emergency)
         .await?;
@@ -93,9 +96,12 @@ async fn a_patrols_guards_stay_for_an_emergency_decided_on_another_relay() -> an
         granted(&dispatcher.press(PATROL).await?).is_some(),
         "B's press"
     );
-    dispatcher.release(PATROL).await?;
+    ensure!(acked(&dispatcher.release(PATROL).await?), "B's release");
 
-    lead.request(location(0.0, 0.0)).await?;
+    ensure!(
+        acked(&lead.request(location(0.0, 0.0)).await?),
+        "the lead's position"
+    );
     guard
         .expect_body(|body| match body {
             Body::Regrouped(r) if r.group_id == PATROL => Some(()),
@@ -111,7 +117,10 @@ async fn a_patrols_guards_stay_for_an_emergency_decided_on_another_relay() -> an
         "the guard's emergency: {answer:?}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    lead.request(location(-1000.0, 0.0)).await?;
+    ensure!(
+        acked(&lead.request(location(-1000.0, 0.0)).await?),
+        "the lead's move"
+    );
     let dropped = guard
         .expect_within(Duration::from_secs(1), |message| {
             matches!(&message.body, Some(Body::Regrouped(r))

@@ -373,7 +373,7 @@ async fn send_frames(talker: std::sync::Arc<ptt_tests::Client>, burst: u32, fram
 async fn a_dead_relays_queued_terminal_is_let_go_and_never_granted() -> anyhow::Result<()> {
     use ptt_proto::pb::server_message::Body;
     use ptt_tests::Client;
-    use ptt_tests::client::granted;
+    use ptt_tests::client::{acked, granted};
 
     let nats = NatsServer::start().await?;
     let directory = TestDirectory::new().guards(1..=4).group(GROUP, 1..=4);
@@ -419,7 +419,7 @@ async fn a_dead_relays_queued_terminal_is_let_go_and_never_granted() -> anyhow::
     talking.abort();
     let _ = talking.await;
     let mut talker = std::sync::Arc::into_inner(talker).context("the talker is shared")?;
-    talker.release(GROUP).await?;
+    ensure!(acked(&talker.release(GROUP).await?), "A's talker's release");
     next.expect_body(granted).await?;
     Ok(())
 }
@@ -434,7 +434,7 @@ async fn a_talker_granted_by_a_dead_owner_is_cut_before_anyone_else_may_talk() -
 {
     use ptt_proto::pb::server_message::Body;
     use ptt_tests::Client;
-    use ptt_tests::client::granted;
+    use ptt_tests::client::{acked, granted};
 
     let nats = NatsServer::start().await?;
     let directory = TestDirectory::new().guards(1..=4).group(GROUP, 1..=4);
@@ -447,7 +447,7 @@ async fn a_talker_granted_by_a_dead_owner_is_cut_before_anyone_else_may_talk() -
     // A takes the group's lease with its terminal's press, and keeps it.
     let mut first = Client::connect(a.addr, &a.cert, 1).await?;
     ensure!(granted(&first.press(GROUP).await?).is_some(), "A's press");
-    first.release(GROUP).await?;
+    ensure!(acked(&first.release(GROUP).await?), "A's release");
     let mut talker = Client::connect(b.addr, &b.cert, 2).await?;
     let listener = Client::connect(c.addr, &c.cert, 3).await?;
     let mut next = Client::connect(c.addr, &c.cert, 4).await?;
@@ -491,7 +491,10 @@ async fn a_talker_granted_by_a_dead_owner_is_cut_before_anyone_else_may_talk() -
             "C's terminal never got the floor: {answer:?}"
         );
         if let Body::FloorQueued(_) = answer {
-            next.release(GROUP).await?;
+            ensure!(
+                acked(&next.release(GROUP).await?),
+                "withdrawing a queued press"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -22,7 +22,7 @@ async fn json(relay: &TestRelay, path: &str) -> anyhow::Result<Value> {
 }
 
 /// The entry of `id` in the `key` list of a `/api/v1/…` answer.
-fn entry(answer: &Value, key: &str, id: u32) -> anyhow::Result<Value> {
+pub(crate) fn entry(answer: &Value, key: &str, id: u32) -> anyhow::Result<Value> {
     answer[key]
         .as_array()
         .and_then(|list| list.iter().find(|e| e["id"] == id))
@@ -31,7 +31,7 @@ fn entry(answer: &Value, key: &str, id: u32) -> anyhow::Result<Value> {
 }
 
 /// GETs `path` from `relay` until `done` accepts it (at most `within`).
-async fn until(
+pub(crate) async fn until(
     relay: &TestRelay,
     path: &str,
     within: Duration,

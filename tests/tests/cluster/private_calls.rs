@@ -11,7 +11,7 @@ use ptt_tests::client::granted;
 use ptt_tests::nats::NatsServer;
 use ptt_tests::{Client, TestDirectory, opus};
 
-use crate::in_process;
+use crate::{in_process, presence};
 
 /// `caller` calls `callee`, which accepts; returns the call's group once
 /// both joined it.
@@ -99,6 +99,23 @@ async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Resul
     Ok(())
 }
 
+/// Why `caller`'s call to `callee` is refused (its `PrivateCallReject`).
+async fn refusal(caller: &mut Client, callee: u32) -> anyhow::Result<i32> {
+    let answer = caller
+        .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
+            callee_terminal_id: callee,
+            ..Default::default()
+        }))
+        .await?;
+    ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
+    caller
+        .expect_body(|b| match b {
+            Body::PrivateCallReject(r) => Some(r.reason),
+            _ => None,
+        })
+        .await
+}
+
 /// A call to a terminal logged in to another relay of the cluster is
 /// refused as such (not as offline): a private call between relays is not
 /// possible yet, and the caller is told why.
@@ -110,47 +127,18 @@ async fn a_call_to_a_terminal_of_another_relay_is_refused_as_such() -> anyhow::R
     let (a, b) = (&relays[0], &relays[1]);
     let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
     let _callee = Client::connect(b.addr, &b.cert, 101).await?;
-    // B announces its terminals every second.
-    let until = std::time::Instant::now() + Duration::from_secs(5);
-    let reason = loop {
-        let answer = caller
-            .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
-                callee_terminal_id: 101,
-                ..Default::default()
-            }))
-            .await?;
-        ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
-        let reason = caller
-            .expect_body(|b| match b {
-                Body::PrivateCallReject(r) => Some(r.reason),
-                _ => None,
-            })
-            .await?;
-        if reason != i32::from(pb::PrivateCallRejectReason::Offline)
-            || std::time::Instant::now() > until
-        {
-            break reason;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    // A knows 101 is on B once B has announced its terminals.
+    presence::until(a, "/api/v1/terminals", Duration::from_secs(5), |answer| {
+        Ok(presence::entry(answer, "terminals", 101)?["relay"] == "relay-b")
+    })
+    .await?;
+    let reason = refusal(&mut caller, 101).await?;
     ensure!(
         reason == i32::from(pb::PrivateCallRejectReason::OtherRelay),
         "the caller was told {reason}"
     );
-    // Nobody at all: offline.
-    let answer = caller
-        .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
-            callee_terminal_id: 102,
-            ..Default::default()
-        }))
-        .await?;
-    ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
-    let reason = caller
-        .expect_body(|b| match b {
-            Body::PrivateCallReject(r) => Some(r.reason),
-            _ => None,
-        })
-        .await?;
+    // Logged in nowhere: offline.
+    let reason = refusal(&mut caller, 102).await?;
     ensure!(
         reason == i32::from(pb::PrivateCallRejectReason::Offline),
         "{reason}"

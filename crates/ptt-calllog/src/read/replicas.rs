@@ -14,19 +14,20 @@ impl CallLogReader {
         table: &str,
         ids: &[i64],
     ) -> Result<std::collections::HashMap<i64, String>, CallLogError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT relay FROM replicas WHERE tbl = ?1 AND row_id = ?2")?;
+        // One range scan of the (tbl, row_id) index for the rows asked about.
+        let (Some(low), Some(high)) = (ids.iter().min(), ids.iter().max()) else {
+            return Ok(std::collections::HashMap::new());
+        };
+        let asked: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT row_id, relay FROM replicas WHERE tbl = ?1 AND row_id BETWEEN ?2 AND ?3",
+        )?;
         let mut out = std::collections::HashMap::new();
-        for &id in ids {
-            let relay: Option<String> = stmt
-                .query_row(params![table, id], |r| r.get(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            if let Some(relay) = relay {
+        for row in stmt.query_map(params![table, low, high], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (id, relay) = row?;
+            if asked.contains(&id) {
                 out.insert(id, relay);
             }
         }

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use bytes::Bytes;
 use ptt_calllog::{AckKind, AlertAckRecord, AlertSentRecord};
 use ptt_directory::{Directory, GroupId, TerminalId};
 use ptt_proto::pb::{self, server_message::Body};
@@ -62,23 +61,8 @@ impl Alerting {
                 if let Some(sender) = self.online.get(sender) {
                     sender.send_frame(frame.clone());
                 }
-                self.to_control_room(sender, &frame);
+                self.groups.notify_control_room_but(0, sender, &frame);
             });
-    }
-
-    /// Sends `frame` to every terminal joined to a control-room group, once
-    /// each, except `sender` (which is told directly), and in a cluster to
-    /// every other relay's control room.
-    fn to_control_room(&self, sender: u32, frame: &Bytes) {
-        let mut told = HashSet::from([sender]);
-        for group in self.groups.control_room() {
-            for link in group.listeners().iter() {
-                if told.insert(link.terminal) {
-                    link.send_frame(frame.clone());
-                }
-            }
-        }
-        self.groups.notify_other_control_rooms(0, frame);
     }
 }
 
@@ -194,7 +178,8 @@ fn open(alerts: &Alerting, link: &Link, request_id: u64, alert: pb::Alert) {
         },
     );
     link.send(request_id, Body::AlertTally(first.clone()));
-    alerts.to_control_room(sender, &link::frame(0, Body::AlertTally(first)));
+    let frame = link::frame(0, Body::AlertTally(first));
+    alerts.groups.notify_control_room_but(0, sender, &frame);
     if let Some(share) = alerts.alerts.share() {
         share.share_alert(&alert);
     }

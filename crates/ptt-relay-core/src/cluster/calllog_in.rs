@@ -42,10 +42,10 @@ async fn follow(mut feed: CallLogFeed, calllog: &CallLog, metrics: &Arc<Metrics>
             return;
         };
         let origin = Origin {
-            relay: pending.shared.relay.clone(),
-            id: pending.shared.id.clone(),
+            relay: pending.entry.relay.clone(),
+            id: pending.entry.id.clone(),
         };
-        let written = calllog.record_replica(pending.shared.record.clone(), origin);
+        let written = calllog.record_replica(pending.entry.record.clone(), origin);
         let metrics = metrics.clone();
         tokio::spawn(async move {
             let _slot = slot;

@@ -30,6 +30,7 @@ pub(super) struct CallLogOut {
     /// What makes ids unique across this relay's runs: its start, in Unix ms.
     run: i64,
     next: AtomicU64,
+    cluster: Cluster,
     metrics: Arc<Metrics>,
 }
 
@@ -38,29 +39,27 @@ impl CallLogOut {
     /// queue is dropped.
     pub(super) fn start(cluster: Cluster, metrics: Arc<Metrics>) -> Self {
         let (queue, records) = mpsc::channel(CALLLOG_OUT_QUEUE);
-        tokio::spawn(publish(cluster, records, metrics.clone()));
+        tokio::spawn(publish(cluster.clone(), records, metrics.clone()));
         Self {
             queue,
             run: now_ms(),
             next: AtomicU64::new(0),
+            cluster,
             metrics,
         }
     }
 
-    /// Queues `record` of relay `relay`; `stored` is answered once NATS
+    /// Queues one of this relay's records; `stored` is answered once NATS
     /// holds it, or dropped at once while NATS is away.
-    pub(super) fn share(&self, relay: &str, connected: bool, record: Record, stored: Waiter) {
-        // Admin actions have their own stream, which every relay applies.
-        if matches!(record, Record::Admin(_)) {
-            return;
-        }
+    pub(super) fn share(&self, record: Record, stored: Waiter) {
+        let relay = &self.cluster.relay;
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let shared = SharedRecord {
-            relay: relay.to_owned(),
+            relay: relay.to_string(),
             id: format!("{relay}.{}.{n}", self.run),
             record,
         };
-        let stored = stored.filter(|_| connected);
+        let stored = stored.filter(|_| self.cluster.is_connected());
         if self.queue.try_send((shared, stored)).is_err() {
             self.metrics.cluster_calllog_dropped.inc();
         }

@@ -24,10 +24,6 @@ pub const VOICE_OUT_QUEUE: usize = 4096;
 /// News waiting to be published.
 pub const NEWS_OUT_QUEUE: usize = 4096;
 
-/// An all-call's frames' group (`fanout::ALL_CALL_GROUP`), which every
-/// relay hears.
-const ALL_CALL: u32 = 0;
-
 /// Frames or news published before one flush.
 const PUBLISH_BATCH: usize = 64;
 
@@ -85,11 +81,11 @@ impl ClusterLink {
 
     /// Queues a talker's stamped frame of `group` for the other relays.
     /// Never waits: a full queue drops the frame, counted.
-    /// Nothing is queued while no other relay takes the group's voice (an
-    /// all-call's, group 0, every relay takes).
+    /// Nothing is queued while no other relay takes the group's voice
+    /// (every relay takes all-calls', group 0).
     #[inline]
     pub fn offer_voice(&self, group: u32, frame: &Bytes) {
-        if group != ALL_CALL && !self.elsewhere.hears(group) {
+        if !self.elsewhere.hears(group) {
             return;
         }
         if self.voice_out.try_send((group, frame.clone())).is_err() {
@@ -207,9 +203,7 @@ impl RegroupShare for ClusterLink {
 /// What this relay logs goes to every relay's call log too.
 impl LogShare for ClusterLink {
     fn share(&self, record: Record, stored: Option<tokio::sync::oneshot::Sender<()>>) {
-        let connected = self.cluster.is_connected();
-        self.calllog_out
-            .share(self.relay(), connected, record, stored);
+        self.calllog_out.share(record, stored);
     }
 }
 

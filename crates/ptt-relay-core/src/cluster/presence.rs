@@ -7,6 +7,7 @@ use ptt_cluster::PresenceNews;
 use ptt_directory::Directory;
 
 use super::link::ClusterLink;
+use crate::fanout::ALL_CALL_GROUP;
 use crate::group::Groups;
 use crate::online::Online;
 
@@ -72,9 +73,9 @@ pub async fn share_presence(cluster: Arc<ClusterLink>, sources: PresenceSources)
                 .filter(|g| g.decides_here())
                 .map(|g| g.id)
                 .collect();
-            let hears = groups()
-                .filter(|g| g.hears_cluster())
-                .map(|g| g.id)
+            // All-calls (group 0) are heard by every relay (`hear_all_calls`).
+            let hears = std::iter::once(ALL_CALL_GROUP)
+                .chain(groups().filter(|g| g.hears_cluster()).map(|g| g.id))
                 .collect();
             let announced = cluster.cluster.presence.announce(terminals, decides, hears);
             if let Err(error) = announced.await {

@@ -104,6 +104,10 @@ pub async fn hear_all_calls(link: Arc<ClusterLink>, fanout: Fanout) {
     loop {
         match link.cluster.voice.subscribe(ALL_CALL_GROUP).await {
             Ok(mut voice) => {
+                // Subscribed first, as for a group (see `VoiceTap`).
+                if let Err(error) = link.cluster.presence.announce_hearing(ALL_CALL_GROUP).await {
+                    tracing::debug!(%error, "hearing all-calls not announced");
+                }
                 while let Some(remote) = voice.next().await {
                     match forward_remote_all_call(&fanout, &remote.datagram, Instant::now()) {
                         Ok(Some(_)) => fanout.metrics.cluster_voice_in.inc(),

@@ -75,15 +75,17 @@ impl Groups {
     /// its listeners were already told. In a cluster, the other relays' dispatchers
     /// are told too.
     pub fn notify_control_room(&self, about_group: u32, frame: &Bytes) {
-        self.notify_control_room_here(about_group, frame);
+        self.tell_control_room(about_group, None, frame);
         if let Some(share) = self.share.get() {
             share.share(about_group, frame);
         }
     }
 
-    /// Hands a control-room message to the other relays' dispatchers only
-    /// (this relay's were told already).
-    pub fn notify_other_control_rooms(&self, about_group: u32, frame: &Bytes) {
+    /// [`Groups::notify_control_room`] for an event `told` (a terminal of
+    /// this relay) was told of directly, as an alert's sender is of its
+    /// tally.
+    pub fn notify_control_room_but(&self, about_group: u32, told: u32, frame: &Bytes) {
+        self.tell_control_room(about_group, Some(told), frame);
         if let Some(share) = self.share.get() {
             share.share(about_group, frame);
         }
@@ -92,10 +94,16 @@ impl Groups {
     /// [`Groups::notify_control_room`] for this relay's dispatchers only:
     /// what another relay of the cluster told its own.
     pub fn notify_control_room_here(&self, about_group: u32, frame: &Bytes) {
-        let mut told: HashSet<u32> = self
-            .get(about_group)
-            .map(|group| group.listeners().iter().map(|link| link.terminal).collect())
-            .unwrap_or_default();
+        self.tell_control_room(about_group, None, frame);
+    }
+
+    /// Sends `frame` once to every dispatcher of this relay joined to a
+    /// control-room group, except the listeners of `about_group` and `told`.
+    fn tell_control_room(&self, about_group: u32, told: Option<u32>, frame: &Bytes) {
+        let mut told: HashSet<u32> = told.into_iter().collect();
+        if let Some(group) = self.get(about_group) {
+            told.extend(group.listeners().iter().map(|link| link.terminal));
+        }
         for group in &self.control_room {
             for link in group.listeners().iter() {
                 if told.insert(link.terminal) {

@@ -1,0 +1,64 @@
+//! What every core-NATS bus between relays does alike: publish a value as
+//! JSON, and hear the other relays on subjects whose last token names the
+//! sending relay, this relay's own messages left out.
+
+use async_nats::{Client, Message, Subscriber};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::unavailable::NatsUnavailable;
+
+/// Publishes `value` as JSON on `subject` (`doing` says what for, in an
+/// error).
+pub(crate) async fn publish_json(
+    client: &Client,
+    subject: String,
+    value: &impl Serialize,
+    doing: &str,
+) -> Result<(), NatsUnavailable> {
+    let payload =
+        Bytes::from(serde_json::to_vec(value).map_err(|e| NatsUnavailable::new(doing, e))?);
+    client
+        .publish(subject, payload)
+        .await
+        .map_err(|e| NatsUnavailable::new(doing, e))
+}
+
+/// The other relays' messages on one subject pattern whose last token is
+/// the sending relay's id.
+#[derive(Debug)]
+pub(crate) struct OthersFeed {
+    subscriber: Subscriber,
+    own_suffix: String,
+}
+
+impl OthersFeed {
+    /// Hears `pattern` as relay `relay` (`doing` says what for, in an
+    /// error).
+    pub(crate) async fn subscribe(
+        client: &Client,
+        pattern: &str,
+        relay: &str,
+        doing: &str,
+    ) -> Result<Self, NatsUnavailable> {
+        let subscriber = client
+            .subscribe(pattern.to_owned())
+            .await
+            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        Ok(Self {
+            subscriber,
+            own_suffix: format!(".{relay}"),
+        })
+    }
+
+    /// The next message of another relay; `None` once NATS is gone for good.
+    pub(crate) async fn next(&mut self) -> Option<Message> {
+        while let Some(message) = self.subscriber.next().await {
+            if !message.subject.as_str().ends_with(&self.own_suffix) {
+                return Some(message);
+            }
+        }
+        None
+    }
+}
