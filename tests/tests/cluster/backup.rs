@@ -13,7 +13,7 @@ use ptt_tests::client::{acked, granted};
 use ptt_tests::geo::location;
 use ptt_tests::nats::NatsServer;
 
-use crate::in_process;
+use crate::{in_process, presence};
 use ptt_tests::{Client, TestDirectory, opus};
 
 const CALLER: u32 = 301;
@@ -116,7 +116,17 @@ async fn a_patrols_guards_stay_for_an_emergency_decided_on_another_relay() -> an
         granted(&answer).is_some(),
         "the guard's emergency: {answer:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The lead's relay hears that the emergency keeps the guard (as backup).
+    presence::until(a, "/api/v1/groups", Duration::from_secs(5), |answer| {
+        let patrol = presence::entry(answer, "groups", PATROL)?;
+        let kept = patrol["dynamic_members"].as_array().is_some_and(|members| {
+            members
+                .iter()
+                .any(|m| m["terminal"] == CALLER && m["reason"] == "backup")
+        });
+        Ok(kept)
+    })
+    .await?;
     ensure!(
         acked(&lead.request(location(-1000.0, 0.0)).await?),
         "the lead's move"
@@ -124,7 +134,8 @@ async fn a_patrols_guards_stay_for_an_emergency_decided_on_another_relay() -> an
     let dropped = guard
         .expect_within(Duration::from_secs(1), |message| {
             matches!(&message.body, Some(Body::Regrouped(r))
-                if r.group_id == PATROL && r.change == i32::from(pb::RegroupChange::Removed))
+                if r.group_id == PATROL && r.terminal_id == CALLER
+                    && r.change == i32::from(pb::RegroupChange::Removed))
         })
         .await?;
     ensure!(
