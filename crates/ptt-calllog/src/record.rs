@@ -229,7 +229,8 @@ text_enum!(
         NoAnswer = "no-answer",
         /// The callee was offline.
         Offline = "offline",
-        /// The callee was logged in to another relay of the cluster.
+        /// The callee was logged in to another relay of the cluster, which
+        /// could not be reached.
         OtherRelay = "other-relay",
         /// The caller hung up before the callee answered.
         Cancelled = "cancelled",

@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::keeper::HeldFloor;
+use crate::peers::{Asked, ask};
 use crate::unavailable::NatsUnavailable;
 
 /// A member's floor rights, carried with each call so the owner's arbiter
@@ -177,21 +178,15 @@ impl FloorBus {
         timeout: Duration,
     ) -> Result<FloorReply, FloorBusError> {
         let payload = Bytes::from(serde_json::to_vec(call)?);
-        let asked = self.client.request(subject(group), payload);
-        let message = match tokio::time::timeout(timeout, asked).await {
-            Err(_) => return Err(FloorBusError::TimedOut { group, timeout }),
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                return Err(FloorBusError::NoOwner { group });
-            }
-            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::TimedOut => {
-                return Err(FloorBusError::TimedOut { group, timeout });
-            }
-            Ok(Err(e)) => {
+        let message = match ask(&self.client, subject(group), payload, timeout).await {
+            Asked::Answered(message) => message,
+            Asked::NobodyListens => return Err(FloorBusError::NoOwner { group }),
+            Asked::TimedOut => return Err(FloorBusError::TimedOut { group, timeout }),
+            Asked::Failed(e) => {
                 return Err(
                     NatsUnavailable::new(format!("asking for group {group}'s floor"), e).into(),
                 );
             }
-            Ok(Ok(message)) => message,
         };
         Ok(serde_json::from_slice(&message.payload)?)
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::admin::AdminLog;
 use crate::alert::AlertBus;
+use crate::call_bus::CallBus;
 use crate::calllog::CallLogStream;
 use crate::control::ControlBus;
 use crate::floor_bus::FloorBus;
@@ -79,6 +80,8 @@ pub struct Cluster {
     pub regroup: RegroupBus,
     /// Alerts and their answers.
     pub alerts: AlertBus,
+    /// Private calls between terminals of two relays.
+    pub calls: CallBus,
     settings: kv::Store,
     client: async_nats::Client,
 }
@@ -139,6 +142,7 @@ impl Cluster {
             control: ControlBus::new(client.clone(), relay),
             regroup: RegroupBus::new(client.clone(), relay),
             alerts: AlertBus::new(client.clone(), relay),
+            calls: CallBus::new(client.clone(), relay),
             voice,
             settings,
             client,
@@ -172,5 +176,33 @@ impl Cluster {
             )),
             Err(e) => Err(NatsUnavailable::new(doing(), e)),
         }
+    }
+
+    /// This relay's number in the cluster, below `max`: the lowest no other
+    /// relay has claimed (kept in the settings bucket as
+    /// `relay-number-<n>`, so a relay that comes back gets its own again).
+    /// For what relays must hand out apart without asking each other each
+    /// time, such as the temporary groups of private calls between relays.
+    /// `None` when `max` relays have claimed one.
+    pub async fn claim_number(&self, max: u16) -> Result<Option<u16>, NatsUnavailable> {
+        let doing = || "claiming this relay's number in the cluster".to_owned();
+        let mine = Bytes::from(self.relay.as_bytes().to_vec());
+        for number in 0..max {
+            let key = format!("relay-number-{number}");
+            match self.settings.create(&key, mine.clone()).await {
+                Ok(_) => return Ok(Some(number)),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(NatsUnavailable::new(doing(), e)),
+            }
+            let holder = self
+                .settings
+                .get(&key)
+                .await
+                .map_err(|e| NatsUnavailable::new(doing(), e))?;
+            if holder.as_ref() == Some(&mine) {
+                return Ok(Some(number));
+            }
+        }
+        Ok(None)
     }
 }

@@ -30,6 +30,9 @@
 //! - who is where ([`PresenceBus`]): each relay announces its terminals,
 //!   the floors it decides and the groups whose voice it takes every
 //!   second, and at once when it starts taking a group's voice;
+//! - private calls between terminals of two relays ([`CallBus`]): the
+//!   caller's relay keeps the call, the callee's rings it, and each tells
+//!   the other what its terminal did;
 //! - admin actions ([`AdminLog`]): what an administrator does on one relay
 //!   reaches every relay, kept on a JetStream stream for those that are
 //!   down;
@@ -46,6 +49,7 @@
 
 mod admin;
 mod alert;
+mod call_bus;
 mod calllog;
 mod control;
 mod floor_bus;
@@ -64,6 +68,7 @@ pub use admin::{ADMIN_KEPT, ADMIN_STREAM, AdminEntry, AdminFeed, AdminLog, Pendi
 pub use alert::{AlertBus, AlertFeed, AlertNews, SharedAlert, SharedAnswer};
 /// A NATS subject, made once and cloned cheaply (see [`VoiceBus::subject`]).
 pub use async_nats::Subject;
+pub use call_bus::{CallBus, CallBusError, CallInbox, CallNote, CallReply, PendingNote};
 pub use calllog::{
     CALLLOG_KEPT, CALLLOG_MAX_BYTES, CALLLOG_STREAM, CallLogFeed, CallLogStream, PendingRecord,
     SharedRecord,

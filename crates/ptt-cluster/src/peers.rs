@@ -1,6 +1,8 @@
 //! What every core-NATS bus between relays does alike: publish a value as
-//! JSON, and hear the other relays on subjects whose last token names the
+//! JSON, ask another relay, and hear the other relays on subjects whose last token names the
 //! sending relay, this relay's own messages left out.
+
+use std::time::Duration;
 
 use async_nats::{Client, Message, Subscriber};
 use bytes::Bytes;
@@ -23,6 +25,36 @@ pub(crate) async fn publish_json(
         .publish(subject, payload)
         .await
         .map_err(|e| NatsUnavailable::new(doing, e))
+}
+
+/// How a request to another relay went.
+pub(crate) enum Asked {
+    /// Its answer.
+    Answered(Message),
+    /// Nobody listens on the subject.
+    NobodyListens,
+    /// No answer in time.
+    TimedOut,
+    /// NATS did not take the request.
+    Failed(async_nats::RequestError),
+}
+
+/// Sends `payload` on `subject` and waits at most `timeout` for one answer.
+pub(crate) async fn ask(
+    client: &Client,
+    subject: String,
+    payload: Bytes,
+    timeout: Duration,
+) -> Asked {
+    match tokio::time::timeout(timeout, client.request(subject, payload)).await {
+        Err(_) => Asked::TimedOut,
+        Ok(Ok(message)) => Asked::Answered(message),
+        Ok(Err(e)) => match e.kind() {
+            async_nats::RequestErrorKind::NoResponders => Asked::NobodyListens,
+            async_nats::RequestErrorKind::TimedOut => Asked::TimedOut,
+            _ => Asked::Failed(e),
+        },
+    }
 }
 
 /// The other relays' messages on one subject pattern whose last token is

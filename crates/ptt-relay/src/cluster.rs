@@ -14,17 +14,18 @@ use ptt_relay_core::cluster::ClusterLink;
 use ptt_relay_core::cluster::admin_in::{AdminTargets, apply_other_relays_admin};
 use ptt_relay_core::cluster::alerts_in::hear_alerts;
 use ptt_relay_core::cluster::calllog_in::store_other_relays_records;
+use ptt_relay_core::cluster::calls_in::take_private_calls;
 use ptt_relay_core::cluster::control_in::hear_control_rooms;
 use ptt_relay_core::cluster::presence::{PresenceSources, share_presence};
 use ptt_relay_core::cluster::regroup_in::hear_regroups;
 use ptt_relay_core::cluster::voice_in::hear_all_calls;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
-use ptt_relay_core::group::Groups;
+use ptt_relay_core::group::{GroupShared, Groups};
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
-use ptt_relay_core::private_call::PrivateCalls;
+use ptt_relay_core::private_call::{MAX_CLUSTER_RELAYS, PrivateCalls};
 use ptt_relay_core::roster::Roster;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +47,9 @@ pub enum ClusterError {
     /// version?).
     #[error("the cluster's resumption key (NATS key-value {bucket}/{RESUME_KEY_SETTING}) is unreadable", bucket = ptt_cluster::SETTINGS_BUCKET)]
     ResumeKey,
+    /// Every relay number is taken (see `Cluster::claim_number`).
+    #[error("the cluster already has {MAX_CLUSTER_RELAYS} relays (NATS key-value {bucket}/relay-number-*): remove a retired relay's number", bucket = ptt_cluster::SETTINGS_BUCKET)]
+    TooManyRelays,
 }
 
 /// Joins the cluster `config` names, if any.
@@ -58,9 +62,15 @@ pub(crate) async fn join(
     };
     let cluster =
         Cluster::join(&join.url, &join.relay, LeaseConfig::default(), JOIN_WITHIN).await?;
-    tracing::info!(relay = %join.relay, url = %join.url, "joined the cluster");
+    let number = cluster
+        .claim_number(MAX_CLUSTER_RELAYS)
+        .await
+        .map_err(JoinError::Settings)?
+        .ok_or(ClusterError::TooManyRelays)?;
+    tracing::info!(relay = %join.relay, number, url = %join.url, "joined the cluster");
     Ok(Some(ClusterLink::start(
         cluster,
+        number,
         join.site_trunking,
         metrics.clone(),
     )))
@@ -97,19 +107,22 @@ pub(crate) struct Parts {
     pub(crate) fanout: Fanout,
     pub(crate) alerting: Arc<Alerting>,
     pub(crate) private_calls: Arc<PrivateCalls>,
+    /// The temporary groups of private calls between relays.
+    pub(crate) cross_relay_slots: Vec<Arc<GroupShared>>,
 }
 
 /// Shares this relay's control room, zone logic, alerts and call log with
 /// the cluster, and runs, until `stop`, the tasks that apply the other relays'
 /// admin actions and regroupings, store their call-log records, fan out
 /// their all-calls, deliver and tally their alerts, hand their control-room messages to this relay's
-/// dispatchers, and announce this relay.
+/// dispatchers, take their private calls, and announce this relay.
 pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToken) {
     parts.groups.share_control_room_with(link.clone());
     parts.dispatch.share_regroups_with(link.clone());
     parts.log.share_with(link.clone());
     parts.alerting.alerts.share_with(link.clone());
-    parts.private_calls.find_callees_with(link.clone());
+    let slots = parts.cross_relay_slots;
+    (parts.private_calls).reach_other_relays(link.clone(), link.number, slots);
     let calllog = parts.log.calllog().clone();
     let targets = AdminTargets {
         roster: parts.roster,
@@ -129,7 +142,8 @@ pub(crate) fn serve(link: Arc<ClusterLink>, parts: Parts, stop: CancellationToke
             () = hear_regroups(link.clone(), parts.dispatch) => {}
             () = store_other_relays_records(link.clone(), calllog, parts.metrics) => {}
             () = hear_all_calls(link.clone(), parts.fanout) => {}
-            () = hear_alerts(link, parts.alerting) => {}
+            () = hear_alerts(link.clone(), parts.alerting) => {}
+            () = take_private_calls(link, parts.private_calls) => {}
             () = stop.cancelled() => {}
         }
     });

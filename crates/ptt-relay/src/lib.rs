@@ -18,6 +18,7 @@
 
 mod cluster;
 pub mod config;
+mod group_set;
 pub mod relay;
 mod shards;
 

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ptt_calllog::{CallLog, CallLogError};
-use ptt_directory::{Directory, DirectoryError, GroupKind};
+use ptt_directory::{Directory, DirectoryError};
 use ptt_recording::{Recorder, RecordingError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 use crate::cluster::{self, ClusterError};
 use crate::config::Config;
+use crate::group_set::GroupSet;
 use crate::shards::{ConsoleParts, Shard, ShardParts};
 use ptt_relay_core::admission::{AdmissionSettings, Gate};
 use ptt_relay_core::alert::{Alerting, Alerts};
@@ -25,12 +25,11 @@ use ptt_relay_core::clock::Clock;
 use ptt_relay_core::cluster::voice_in::VoiceTap;
 use ptt_relay_core::dispatch::Dispatch;
 use ptt_relay_core::fanout::Fanout;
-use ptt_relay_core::group::{GroupCluster, GroupContext, GroupShared, GroupTask, Groups};
+use ptt_relay_core::group::{GroupCluster, GroupContext, Groups};
 use ptt_relay_core::log_sink::LogSink;
 use ptt_relay_core::metrics::Metrics;
 use ptt_relay_core::online::Online;
-use ptt_relay_core::policy;
-use ptt_relay_core::private_call::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
+use ptt_relay_core::private_call::PrivateCalls;
 use ptt_relay_core::quic::{ResetKey, ServerConfigError, TransportSettings};
 use ptt_relay_core::roster::Roster;
 use ptt_relay_core::session::context::SessionContext;
@@ -43,15 +42,6 @@ use ptt_relay_core::view::RelayView;
 /// How long a graceful shutdown waits for terminals to hear `GoingAway` and
 /// for the call log to drain.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// Whether a group's floor is shared with the cluster's other relays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clustered {
-    /// A directory group: any relay's terminals may be members.
-    Yes,
-    /// A private call's slot: both ends are this relay's.
-    No,
-}
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -219,34 +209,9 @@ impl Relay {
         let roster = Arc::new(roster);
         let online = Arc::new(Online::default());
 
-        let mut groups = Groups::default();
-        let mut receivers = Vec::new();
-        for group in directory.groups() {
-            let (shared, rx) = GroupShared::new(group.id.0, Arc::from(group.name.as_str()));
-            receivers.push((
-                shared.clone(),
-                rx,
-                policy::floor_policy(&group.floor),
-                Clustered::Yes,
-            ));
-            groups.insert(shared, group.kind == GroupKind::ControlRoom, group.all_call);
-        }
-        let mut private_slots = Vec::new();
-        for slot in 0..config.private_calls {
-            let id = PRIVATE_CALL_GROUP_BASE + slot;
-            let (shared, rx) =
-                GroupShared::new(id, Arc::from(format!("Private call {}", slot + 1)));
-            // A private call's two ends are both terminals of this relay.
-            receivers.push((
-                shared.clone(),
-                rx,
-                ptt_floor::FloorPolicy::default(),
-                Clustered::No,
-            ));
-            groups.insert(shared.clone(), false, false);
-            private_slots.push(shared);
-        }
-        let groups = Arc::new(groups);
+        let in_cluster = config.cluster_join().is_some();
+        let set = GroupSet::new(&directory, config.private_calls, in_cluster);
+        let groups = Arc::new(set.groups);
 
         let recorder = match config.recording_settings() {
             Some(settings) => {
@@ -286,7 +251,7 @@ impl Relay {
             metrics: metrics.clone(),
         });
         let private_calls = Arc::new(PrivateCalls::new(
-            private_slots,
+            set.call_slots,
             directory.clone(),
             roster.clone(),
             online.clone(),
@@ -332,6 +297,7 @@ impl Relay {
                 fanout: fanout.clone(),
                 alerting: alerting.clone(),
                 private_calls: private_calls.clone(),
+                cross_relay_slots: set.cross_relay_slots,
             };
             cluster::serve(link, parts, shutdown.clone());
         }
@@ -381,14 +347,7 @@ impl Relay {
         });
         let tasks = TaskTracker::new();
         let stop_groups = CancellationToken::new();
-        for (group, rx, policy, clustered) in receivers {
-            let span = tracing::info_span!("group", id = group.id);
-            let mut task = GroupTask::new(group, rx, policy, group_context.clone());
-            if clustered == Clustered::No {
-                task = task.local_only();
-            }
-            tasks.spawn(task.run(stop_groups.clone()).instrument(span));
-        }
+        set.unstarted.start(&group_context, &tasks, &stop_groups);
         tasks.close();
         let cores = shard_cores(shard_count, config.pin_shards);
         let mut shards = Vec::with_capacity(shard_count);

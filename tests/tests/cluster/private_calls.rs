@@ -1,40 +1,59 @@
 //! Private calls in a cluster: a call between two terminals of one relay
 //! stays on that relay (its temporary group's ids are every relay's), its
-//! voice never on NATS; a call to a terminal of another relay is refused
-//! as such.
+//! voice never on NATS; a call to a terminal of another relay rings there,
+//! is heard both ways and ends from either side, and ends for the caller
+//! when the callee's relay is gone.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
+use ptt_calllog::{CallLogReader, PrivateCallOutcome};
 use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body};
-use ptt_tests::client::granted;
+use ptt_relay_core::private_call::CROSS_RELAY_CALL_GROUP_BASE;
+use ptt_tests::client::{acked, granted};
 use ptt_tests::nats::NatsServer;
 use ptt_tests::{Client, TestDirectory, opus};
 
+use crate::processes::start_relays;
 use crate::{in_process, presence};
 
-/// `caller` calls `callee`, which accepts; returns the call's group once
-/// both joined it.
-async fn call(caller: &mut Client, callee: &mut Client) -> anyhow::Result<u32> {
+/// `caller` asks to call `callee`: the call as its relay answers.
+async fn place(caller: &mut Client, callee: u32) -> anyhow::Result<pb::PrivateCallSetup> {
     let answer = caller
         .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
-            callee_terminal_id: callee.terminal,
+            callee_terminal_id: callee,
             ..Default::default()
         }))
         .await?;
     let Body::PrivateCallSetup(setup) = answer else {
         anyhow::bail!("setup not answered with the call: {answer:?}");
     };
-    callee
-        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+    Ok(setup)
+}
+
+/// `callee` accepts the call ringing it; its id.
+async fn answer(callee: &mut Client) -> anyhow::Result<u64> {
+    let call_id = callee
+        .expect_body(|b| match b {
+            Body::PrivateCallSetup(s) => Some(s.call_id),
+            _ => None,
+        })
         .await?;
     let accepted = callee
         .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
-            call_id: setup.call_id,
+            call_id,
             group_id: 0,
         }))
         .await?;
-    ensure!(matches!(accepted, Body::Ack(_)), "{accepted:?}");
+    ensure!(acked(&accepted), "{accepted:?}");
+    Ok(call_id)
+}
+
+/// `caller` calls `callee`, which accepts; returns the call's id and group
+/// once both joined it and the caller heard the answer.
+async fn call(caller: &mut Client, callee: &mut Client) -> anyhow::Result<(u64, u32)> {
+    let setup = place(caller, callee.terminal).await?;
+    answer(callee).await?;
     for client in [&mut *caller, &mut *callee] {
         client
             .expect_body(|b| match b {
@@ -43,7 +62,13 @@ async fn call(caller: &mut Client, callee: &mut Client) -> anyhow::Result<u32> {
             })
             .await?;
     }
-    Ok(setup.group_id)
+    caller
+        .expect_body(|b| match b {
+            Body::PrivateCallAccept(a) if a.call_id == setup.call_id => Some(()),
+            _ => None,
+        })
+        .await?;
+    Ok((setup.call_id, setup.group_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,8 +82,8 @@ async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Resul
     // A call on B at the same time takes B's first slot: the same group id.
     let mut other_caller = Client::connect(b.addr, &b.cert, 102).await?;
     let mut other_callee = Client::connect(b.addr, &b.cert, 103).await?;
-    let group = call(&mut caller, &mut callee).await?;
-    let other_group = call(&mut other_caller, &mut other_callee).await?;
+    let (_, group) = call(&mut caller, &mut callee).await?;
+    let (_, other_group) = call(&mut other_caller, &mut other_callee).await?;
     ensure!(group == other_group, "{group} and {other_group}");
 
     let burst = granted(&caller.press(group).await?).context("the caller's press")?;
@@ -67,18 +92,7 @@ async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Resul
         granted(&granted_on_b).is_some(),
         "B's call shares no floor with A's: {granted_on_b:?}"
     );
-    for sequence in 0..10 {
-        caller.send_datagram(opus::datagram(group, burst, sequence, 0))?;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut heard = 0;
-    while callee
-        .recv_voice(Duration::from_millis(500))
-        .await
-        .is_some()
-    {
-        heard += 1;
-    }
+    let heard = speak(&caller, burst, &callee, group, 10).await?;
     ensure!(heard == 10, "the callee heard {heard} of 10 frames");
     ensure!(
         other_callee
@@ -101,13 +115,7 @@ async fn a_private_call_on_one_relay_never_goes_to_the_others() -> anyhow::Resul
 
 /// Why `caller`'s call to `callee` is refused (its `PrivateCallReject`).
 async fn refusal(caller: &mut Client, callee: u32) -> anyhow::Result<i32> {
-    let answer = caller
-        .request(Request::PrivateCallSetup(pb::PrivateCallSetup {
-            callee_terminal_id: callee,
-            ..Default::default()
-        }))
-        .await?;
-    ensure!(matches!(answer, Body::PrivateCallSetup(_)), "{answer:?}");
+    place(caller, callee).await?;
     caller
         .expect_body(|b| match b {
             Body::PrivateCallReject(r) => Some(r.reason),
@@ -116,36 +124,238 @@ async fn refusal(caller: &mut Client, callee: u32) -> anyhow::Result<i32> {
         .await
 }
 
-/// A call to a terminal logged in to another relay of the cluster is
-/// refused as such (not as offline): a private call between relays is not
-/// possible yet, and the caller is told why.
+/// `talker` talks `frames` frames in `group`; how many `listener` heard.
+async fn talk(
+    talker: &mut Client,
+    listener: &Client,
+    group: u32,
+    frames: u16,
+) -> anyhow::Result<usize> {
+    let burst = granted(&talker.press(group).await?).context("the press")?;
+    let heard = speak(talker, burst, listener, group, frames).await?;
+    ensure!(
+        acked(&talker.release(group).await?),
+        "the release was refused"
+    );
+    Ok(heard)
+}
+
+/// `talker`, granted `burst` of `group`, sends `frames` frames; how many
+/// `listener` heard.
+async fn speak(
+    talker: &Client,
+    burst: u32,
+    listener: &Client,
+    group: u32,
+    frames: u16,
+) -> anyhow::Result<usize> {
+    for sequence in 0..frames {
+        talker.send_datagram(opus::datagram(group, burst, sequence, 0))?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut heard = 0;
+    while listener
+        .recv_voice(Duration::from_millis(500))
+        .await
+        .is_some()
+    {
+        heard += 1;
+    }
+    Ok(heard)
+}
+
+/// The `PrivateCallEnd` reason `client` is told for `call_id`.
+async fn ended(client: &mut Client, call_id: u64) -> anyhow::Result<i32> {
+    client
+        .expect_body(|b| match b {
+            Body::PrivateCallEnd(end) if end.call_id == call_id => Some(end.reason),
+            _ => None,
+        })
+        .await
+}
+
+/// A guard on relay A calls a guard logged in to relay B: B rings it, the
+/// answer joins both to a group of the cluster, each hears the other, a
+/// hang-up on B ends the call for the caller on A, and the call is in both
+/// relays' call logs once. A callee that declines or is in another call
+/// is refused as such.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_to_a_terminal_of_another_relay_is_refused_as_such() -> anyhow::Result<()> {
+async fn a_call_to_a_terminal_of_another_relay_rings_there_and_is_heard_both_ways()
+-> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
-    let directory = TestDirectory::new().guards(100..=102).group(10, 100..=102);
+    let directory = TestDirectory::new().guards(100..=103).group(10, 100..=103);
     let relays = in_process::relays(&nats, &directory, &["relay-a", "relay-b"]).await?;
     let (a, b) = (&relays[0], &relays[1]);
     let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
-    let _callee = Client::connect(b.addr, &b.cert, 101).await?;
+    let mut callee = Client::connect(b.addr, &b.cert, 101).await?;
+    let mut neighbour = Client::connect(b.addr, &b.cert, 102).await?;
     // A knows 101 is on B once B has announced its terminals.
     presence::until(a, "/api/v1/terminals", Duration::from_secs(5), |answer| {
         Ok(presence::entry(answer, "terminals", 101)?["relay"] == "relay-b")
     })
     .await?;
+
+    let (call_id, group) = call(&mut caller, &mut callee).await?;
+    ensure!(group >= CROSS_RELAY_CALL_GROUP_BASE, "group {group}");
+    let heard = talk(&mut caller, &callee, group, 10).await?;
+    ensure!(heard == 10, "the callee on B heard {heard} of 10 frames");
+    let heard = talk(&mut callee, &caller, group, 10).await?;
+    ensure!(heard == 10, "the caller on A heard {heard} of 10 frames");
+    ensure!(
+        neighbour
+            .recv_voice(Duration::from_millis(100))
+            .await
+            .is_none(),
+        "a terminal of no call heard it"
+    );
+    let hung_up = callee
+        .request(Request::PrivateCallEnd(pb::PrivateCallEnd {
+            call_id,
+            reason: pb::PrivateCallEndReason::Hangup.into(),
+        }))
+        .await?;
+    ensure!(acked(&hung_up), "{hung_up:?}");
+    let reason = ended(&mut caller, call_id).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallEndReason::Hangup),
+        "the caller was told {reason}"
+    );
+    for relay in [a, b] {
+        presence::until(
+            relay,
+            "/api/v1/private-calls",
+            Duration::from_secs(5),
+            |answer| {
+                let calls = answer["private_calls"]
+                    .as_array()
+                    .context("no private_calls")?;
+                let this: Vec<_> = calls.iter().filter(|c| c["call_id"] == call_id).collect();
+                ensure!(this.len() <= 1, "logged twice: {answer}");
+                Ok(this.first().is_some_and(|c| {
+                    c["outcome"] == "completed"
+                        && c["group"] == group
+                        && !c["answered_at_ms"].is_null()
+                }))
+            },
+        )
+        .await?;
+    }
+
+    // Declined on B: the caller on A hears so.
+    let reason = declined_by(&mut caller, &mut callee).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallRejectReason::Declined),
+        "the caller was told {reason}"
+    );
+    // In a call on B with its neighbour: busy.
+    call(&mut neighbour, &mut callee).await?;
     let reason = refusal(&mut caller, 101).await?;
     ensure!(
-        reason == i32::from(pb::PrivateCallRejectReason::OtherRelay),
+        reason == i32::from(pb::PrivateCallRejectReason::Busy),
         "the caller was told {reason}"
     );
     // Logged in nowhere: offline.
-    let reason = refusal(&mut caller, 102).await?;
+    let reason = refusal(&mut caller, 103).await?;
     ensure!(
         reason == i32::from(pb::PrivateCallRejectReason::Offline),
         "{reason}"
     );
-    drop((caller, _callee));
+    drop((caller, callee, neighbour));
     for relay in relays {
         relay.stop().await?;
+    }
+    Ok(())
+}
+
+/// `caller` calls `callee`, which declines: what the caller is told.
+async fn declined_by(caller: &mut Client, callee: &mut Client) -> anyhow::Result<i32> {
+    place(caller, callee.terminal).await?;
+    let call_id = callee
+        .expect_body(|b| match b {
+            Body::PrivateCallSetup(s) => Some(s.call_id),
+            _ => None,
+        })
+        .await?;
+    let declined = callee
+        .request(Request::PrivateCallReject(pb::PrivateCallReject {
+            call_id,
+            reason: pb::PrivateCallRejectReason::Declined.into(),
+        }))
+        .await?;
+    ensure!(acked(&declined), "{declined:?}");
+    caller
+        .expect_body(|b| match b {
+            Body::PrivateCallReject(r) if r.call_id == call_id => Some(r.reason),
+            _ => None,
+        })
+        .await
+}
+
+/// `caller` calls `callee` (of another relay) once its relay has announced
+/// it (before, the callee is offline to the caller's relay); the callee
+/// accepts. Returns the call's id.
+async fn call_once_announced(caller: &mut Client, callee: &mut Client) -> anyhow::Result<u64> {
+    for _ in 0..50 {
+        let setup = place(caller, callee.terminal).await?;
+        let refused = caller
+            .expect_within(Duration::from_millis(300), |m| {
+                matches!(&m.body, Some(Body::PrivateCallReject(r)) if r.call_id == setup.call_id)
+            })
+            .await?;
+        if refused.is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        return answer(callee).await;
+    }
+    anyhow::bail!("the callee was never announced to the caller's relay")
+}
+
+/// The callee's relay killed with SIGKILL mid-call (nothing tells the
+/// caller's relay): once that relay is taken for gone (3 s silent), the
+/// caller is told its peer is lost and the call is logged as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ends_for_the_caller_when_the_callees_relay_dies() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(100..=101).group(10, 100..=101);
+    let mut relays = start_relays(&nats, &directory, 2).await?;
+    let (a, b) = (&relays.processes[0], &relays.processes[1]);
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let mut callee = Client::connect(b.addr, &b.cert, 101).await?;
+    let call_id = call_once_announced(&mut caller, &mut callee).await?;
+    caller
+        .expect_body(|b| matches!(b, Body::PrivateCallAccept(_)).then_some(()))
+        .await?;
+
+    relays.processes[1].kill()?;
+    let killed = Instant::now();
+    drop(callee);
+    let reason = ended(&mut caller, call_id).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallEndReason::PeerDisconnected),
+        "the caller was told {reason}"
+    );
+    let after = killed.elapsed();
+    ensure!(
+        after < Duration::from_secs(5),
+        "told {after:?} after the kill"
+    );
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = CallLogReader::open(&relays.calllog(0))?.private_calls(0, i64::MAX, 10)?;
+        if let Some(row) = rows.iter().find(|row| row.record.call_id == call_id) {
+            ensure!(
+                row.record.outcome == PrivateCallOutcome::Disconnected,
+                "{:?}",
+                row.record
+            );
+            break;
+        }
+        ensure!(
+            Instant::now() < until,
+            "the call was never logged: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }

@@ -15,7 +15,6 @@ use crate::dispatch::share::RegroupShare;
 use crate::group::registry::ControlRoomShare;
 use crate::log_sink::LogShare;
 use crate::metrics::Metrics;
-use crate::private_call::other_relays::OtherRelays;
 
 /// Frames waiting to be published; beyond it the newest is dropped and
 /// counted (NATS is not taking them fast enough).
@@ -34,6 +33,10 @@ pub struct ClusterLink {
     pub cluster: Cluster,
     /// The other relays, as they announce themselves.
     pub elsewhere: Elsewhere,
+    /// This relay's number in the cluster (below
+    /// `private_call::MAX_CLUSTER_RELAYS`): its share of the temporary
+    /// groups of private calls between relays, and of their call ids.
+    pub number: u16,
     /// Whether the relay serves its own terminals with a local floor while
     /// NATS is away (site trunking), rather than refusing their presses.
     pub site_trunking: bool,
@@ -48,8 +51,14 @@ pub struct ClusterLink {
 
 impl ClusterLink {
     /// Starts the publisher tasks on the current runtime; they end when the
-    /// link is dropped. `site_trunking`: see [`ClusterLink::site_trunking`].
-    pub fn start(cluster: Cluster, site_trunking: bool, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// link is dropped. `number` and `site_trunking`: see
+    /// [`ClusterLink::number`] and [`ClusterLink::site_trunking`].
+    pub fn start(
+        cluster: Cluster,
+        number: u16,
+        site_trunking: bool,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
         let (voice_out, voice_rx) = mpsc::channel(VOICE_OUT_QUEUE);
         let (news_out, news_rx) = mpsc::channel(NEWS_OUT_QUEUE);
         let (control_out, control_rx) = mpsc::channel(NEWS_OUT_QUEUE);
@@ -63,6 +72,7 @@ impl ClusterLink {
         Arc::new(Self {
             cluster,
             elsewhere: Elsewhere::default(),
+            number,
             site_trunking,
             voice_out,
             news_out,
@@ -204,13 +214,6 @@ impl RegroupShare for ClusterLink {
 impl LogShare for ClusterLink {
     fn share(&self, record: Record, stored: Option<tokio::sync::oneshot::Sender<()>>) {
         self.calllog_out.share(record, stored);
-    }
-}
-
-/// A callee logged in to another relay is found through the announcements.
-impl OtherRelays for ClusterLink {
-    fn relay_of(&self, terminal: u32) -> Option<String> {
-        self.elsewhere.relay_of(terminal)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod alerts_in;
 mod alerts_out;
 pub mod calllog_in;
 mod calllog_out;
+pub mod calls_in;
 pub mod control_in;
 pub mod elsewhere;
 pub mod link;

@@ -10,6 +10,7 @@ use super::link::ClusterLink;
 use crate::fanout::ALL_CALL_GROUP;
 use crate::group::Groups;
 use crate::online::Online;
+use crate::private_call::cross_relay_group_ids;
 
 /// How often a relay announces its terminals and floors.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
@@ -21,7 +22,8 @@ pub struct PresenceSources {
     pub online: Arc<Online>,
     /// Its groups (which floors it decides).
     pub groups: Arc<Groups>,
-    /// The directory's groups (private calls' slots are not announced).
+    /// The directory's groups (of the temporary groups of private calls,
+    /// only those of calls between relays are announced).
     pub directory: Arc<Directory>,
 }
 
@@ -63,11 +65,10 @@ pub async fn share_presence(cluster: Arc<ClusterLink>, sources: PresenceSources)
             let mut terminals = sources.online.terminals();
             terminals.sort_unstable();
             let groups = || {
-                sources
-                    .directory
-                    .groups()
-                    .iter()
-                    .filter_map(|group| sources.groups.get(group.id.0))
+                let talkgroups = sources.directory.groups().iter().map(|group| group.id.0);
+                talkgroups
+                    .chain(cross_relay_group_ids())
+                    .filter_map(|id| sources.groups.get(id))
             };
             let decides = groups()
                 .filter(|g| g.decides_here())

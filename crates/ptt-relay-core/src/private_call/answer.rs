@@ -3,40 +3,33 @@
 
 use std::sync::Arc;
 
-use ptt_calllog::{PrivateCallOutcome, now_ms};
+use ptt_calllog::PrivateCallOutcome;
+use ptt_cluster::{CallNote, CallReply};
 use ptt_proto::pb::{self, server_message::Body};
 
+use super::hang_up::{Ending, finish};
 use super::join::join;
-use super::pool::{PrivateCalls, free, lock, take_if};
+use super::notes::{tell, tell_other_relay};
+use super::pool::{Party, PrivateCalls, answer_if, free, lock, take_if};
 use super::report::log_call;
 use crate::link::Link;
 use crate::wire;
 
 /// The callee accepts call `call_id`: both parties join its group.
 pub async fn accept(calls: &PrivateCalls, callee: &Arc<Link>, id: u64, call_id: u64) {
-    let accepted = {
-        let mut state = lock(&calls.state);
-        match state.calls.get_mut(&call_id) {
-            Some(call)
-                if call.callee.terminal == callee.terminal && call.answered_at_ms.is_none() =>
-            {
-                call.answered_at_ms = Some(now_ms());
-                if let Some(timer) = call.ringing.take() {
-                    timer.abort();
-                }
-                Some((call.caller.clone(), call.callee.clone(), call.slot))
-            }
-            _ => None,
-        }
-    };
+    let accepted = answer_if(calls, call_id, |call| {
+        call.callee
+            .link()
+            .is_some_and(|party| party.terminal == callee.terminal)
+    });
     let Some((caller, party, slot)) = accepted else {
         return callee.send(
             id,
             wire::error(pb::ErrorReason::UnknownCall, "no such call ringing here"),
         );
     };
-    let group_id = PrivateCalls::group_id(slot);
-    let slot = &calls.slots[slot];
+    let group_id = calls.group_id(slot);
+    let slot = calls.slot(slot);
     let _moving = slot.moving.lock().await;
     // A hang-up or a lost connection may have ended the call meanwhile (its
     // leaves wait for this lock): then there is nothing to join.
@@ -46,9 +39,25 @@ pub async fn accept(calls: &PrivateCalls, callee: &Arc<Link>, id: u64, call_id: 
             wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
         );
     }
-    let name = format!("Private call: {} – {}", caller.name, party.name);
-    for link in [&caller, &party] {
+    let name = format!("Private call: {} – {}", caller.name(), party.name());
+    for link in [&caller, &party].into_iter().filter_map(Party::link) {
         join(calls, &slot.group, link, &name).await;
+    }
+    if let Some(relay) = caller.relay() {
+        // The caller's relay joins the caller, unless the call ended there.
+        let told = tell(calls, relay, CallNote::Accepted { call_id }).await;
+        if told != Some(CallReply::Done) {
+            drop(_moving);
+            let ending = Ending {
+                peer: pb::PrivateCallEndReason::Unspecified,
+                outcome: PrivateCallOutcome::Disconnected,
+            };
+            finish(calls, call_id, None, ending).await;
+            return callee.send(
+                id,
+                wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
+            );
+        }
     }
     callee.send(id, Body::Ack(pb::Ack {}));
     caller.send(
@@ -65,7 +74,10 @@ pub async fn reject(
     reject: pb::PrivateCallReject,
 ) {
     let call = take_if(calls, reject.call_id, |call| {
-        call.callee.terminal == link.terminal && call.answered_at_ms.is_none()
+        call.callee
+            .link()
+            .is_some_and(|party| party.terminal == link.terminal)
+            && call.answered_at_ms.is_none()
     });
     let Some(call) = call else {
         return link.send(
@@ -99,4 +111,9 @@ pub async fn reject(
     );
     free(calls, &call);
     log_call(calls, reject.call_id, &call, outcome);
+    let note = CallNote::Rejected {
+        call_id: reject.call_id,
+        reason: reason.into(),
+    };
+    tell_other_relay(calls, &call, note).await;
 }

@@ -1,5 +1,5 @@
-//! Placing a call: who may call whom, taking a slot, ringing the callee, and giving up
-//! when nobody answers.
+//! Placing a call: who may call whom, taking a slot, and ringing the callee here or on
+//! its relay.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -9,9 +9,9 @@ use ptt_calllog::{PrivateCallOutcome, PrivateCallRecord, Record, now_ms};
 use ptt_directory::{GroupId, Role, TerminalId};
 use ptt_proto::pb::{self, server_message::Body};
 
-use super::hang_up::{Ending, finish};
-use super::pool::{Call, PrivateCalls, free, lock, take_if};
-use super::report::{end_message, log_call};
+use super::hang_up::preempt_call_of;
+use super::pool::{Call, Party, PrivateCalls, lock};
+use super::ringing::{ring_elsewhere, ring_for};
 use crate::link::Link;
 use crate::wire;
 
@@ -76,32 +76,41 @@ pub async fn setup(
         );
     }
     // An emergency call takes the callee out of its other call first.
-    let busy_with = lock(&calls.state).by_terminal.get(&callee).copied();
-    if let (Some(other), true) = (busy_with, setup.emergency) {
-        let ending = Ending {
-            peer: pb::PrivateCallEndReason::Preempted,
-            outcome: PrivateCallOutcome::Preempted,
-        };
-        finish(calls, other, None, ending).await;
+    if setup.emergency {
+        preempt_call_of(calls, callee).await;
     }
 
     let call_id = calls.next_call.fetch_add(1, Ordering::Relaxed) + 1;
     let started_at_ms = now_ms();
-    let callee_link = calls.online.get(callee);
+    let callee_party = match calls.online.get(callee) {
+        Some(link) => Some(Party::Here(link)),
+        None => calls
+            .other_relays()
+            .and_then(|others| others.relay_of(callee))
+            .map(|relay| Party::Elsewhere {
+                terminal: callee,
+                name: Arc::from(to.name.as_str()),
+                relay: Arc::from(relay),
+            }),
+    };
     let placed = {
         let mut state = lock(&calls.state);
         let callee_free = !state.by_terminal.contains_key(&callee);
         if state.by_terminal.contains_key(&caller.terminal) {
             // A concurrent setup made this terminal a callee meanwhile.
             Err(None)
-        } else if let (Some(callee_link), true) = (callee_link.clone(), callee_free) {
-            match state.free.pop() {
+        } else if let (Some(party), true) = (callee_party.clone(), callee_free) {
+            let pool = match party {
+                Party::Here(_) => &mut state.free,
+                Party::Elsewhere { .. } => &mut state.free_across,
+            };
+            match pool.pop() {
                 Some(slot) => {
                     state.calls.insert(
                         call_id,
                         Call {
-                            caller: caller.clone(),
-                            callee: callee_link,
+                            caller: Party::Here(caller.clone()),
+                            callee: party,
                             slot,
                             emergency: setup.emergency,
                             started_at_ms,
@@ -121,29 +130,11 @@ pub async fn setup(
                     )))
                 }
             }
-        } else if callee_link.is_none() {
-            let elsewhere = calls
-                .other_relays
-                .get()
-                .and_then(|others| others.relay_of(callee));
-            Err(Some(match elsewhere {
-                Some(relay) => {
-                    tracing::info!(
-                        caller = caller.terminal,
-                        callee,
-                        relay,
-                        "private call to a terminal of another relay refused"
-                    );
-                    (
-                        pb::PrivateCallRejectReason::OtherRelay,
-                        PrivateCallOutcome::OtherRelay,
-                    )
-                }
-                None => (
-                    pb::PrivateCallRejectReason::Offline,
-                    PrivateCallOutcome::Offline,
-                ),
-            }))
+        } else if callee_party.is_none() {
+            Err(Some((
+                pb::PrivateCallRejectReason::Offline,
+                PrivateCallOutcome::Offline,
+            )))
         } else {
             Err(Some((
                 pb::PrivateCallRejectReason::Busy,
@@ -189,45 +180,19 @@ pub async fn setup(
             }));
         }
         Ok(slot) => {
-            answer.group_id = PrivateCalls::group_id(slot);
+            answer.group_id = calls.group_id(slot);
             caller.send(id, Body::PrivateCallSetup(answer.clone()));
-            if let Some(link) = callee_link {
-                link.send(0, Body::PrivateCallSetup(answer));
-            }
-            let timer_calls = calls.clone();
-            let ringing = calls.answer_timeout;
-            let timer = tokio::spawn(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(ringing) => no_answer(&timer_calls, call_id),
-                    () = timer_calls.shutdown.cancelled() => {}
+            let rings = match callee_party {
+                Some(Party::Here(link)) => {
+                    link.send(0, Body::PrivateCallSetup(answer));
+                    true
                 }
-            });
-            match lock(&calls.state).calls.get_mut(&call_id) {
-                Some(call) if call.answered_at_ms.is_none() => {
-                    call.ringing = Some(timer.abort_handle());
-                }
-                _ => timer.abort(),
+                Some(Party::Elsewhere { relay, .. }) => ring_elsewhere(calls, &relay, answer).await,
+                None => false,
+            };
+            if rings {
+                ring_for(calls, call_id, calls.answer_timeout);
             }
         }
     }
-}
-
-/// Nobody answered in time: the caller hears so, the callee stops ringing.
-fn no_answer(calls: &PrivateCalls, call_id: u64) {
-    let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
-        return;
-    };
-    call.caller.send(
-        0,
-        Body::PrivateCallReject(pb::PrivateCallReject {
-            call_id,
-            reason: pb::PrivateCallRejectReason::NoAnswer.into(),
-        }),
-    );
-    call.callee.send(
-        0,
-        end_message(call_id, pb::PrivateCallEndReason::Unspecified),
-    );
-    free(calls, &call);
-    log_call(calls, call_id, &call, PrivateCallOutcome::NoAnswer);
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use ptt_calllog::PrivateCallOutcome;
 use ptt_proto::pb::{self, server_message::Body};
 
-use super::pool::{PrivateCalls, free, lock, take_if};
+use ptt_cluster::CallNote;
+
+use super::notes::tell_other_relay;
+use super::pool::{Party, PrivateCalls, free, lock, take_if};
 use super::report::{end_message, log_call};
 use crate::group::Command;
 use crate::link::Link;
@@ -61,8 +64,22 @@ pub async fn disconnected(calls: &PrivateCalls, link: &Link) {
     }
 }
 
+/// Ends the call `terminal` is in, if any, for an emergency call to it.
+pub(super) async fn preempt_call_of(calls: &PrivateCalls, terminal: u32) {
+    let busy_with = lock(&calls.state).by_terminal.get(&terminal).copied();
+    if let Some(other) = busy_with {
+        let ending = Ending {
+            peer: pb::PrivateCallEndReason::Preempted,
+            outcome: PrivateCallOutcome::Preempted,
+        };
+        finish(calls, other, None, ending).await;
+    }
+}
+
 /// Ends call `call_id`: both parties leave its group, the party other than `by` (both
-/// when `None`) is told why, the group returns to the pool and the call is logged.
+/// when `None`) is told why, the group returns to the pool and the call is logged. In a
+/// call between relays each relay does this for its own party, and the other relay is
+/// told, unless `by` is its party (it told this one).
 pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, ending: Ending) {
     let Some(call) = take_if(calls, call_id, |_| true) else {
         return;
@@ -70,24 +87,25 @@ pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, 
     if let Some(timer) = &call.ringing {
         timer.abort();
     }
-    let slot = &calls.slots[call.slot];
+    let slot = calls.slot(call.slot);
+    let parties = [&call.caller, &call.callee];
     {
         // After an answer's joins, if one is under way; each party's own
         // session leaves, connected or not.
         let _moving = slot.moving.lock().await;
-        for party in [&call.caller, &call.callee] {
+        for link in parties.into_iter().filter_map(Party::link) {
             slot.group
                 .command(Command::Leave {
-                    terminal: party.terminal,
-                    session: party.session,
+                    terminal: link.terminal,
+                    session: link.session,
                     disconnected: false,
                     request_id: 0,
                 })
                 .await;
         }
     }
-    for party in [&call.caller, &call.callee] {
-        if Some(party.terminal) != by {
+    for party in parties {
+        if Some(party.terminal()) != by {
             party.send(0, end_message(call_id, ending.peer));
         }
     }
@@ -97,4 +115,14 @@ pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, 
         (_, outcome) => outcome,
     };
     log_call(calls, call_id, &call, outcome);
+    let told_by_other_relay = parties
+        .into_iter()
+        .any(|party| party.relay().is_some() && Some(party.terminal()) == by);
+    if !told_by_other_relay {
+        let note = CallNote::Ended {
+            call_id,
+            reason: ending.peer.into(),
+        };
+        tell_other_relay(calls, &call, note).await;
+    }
 }

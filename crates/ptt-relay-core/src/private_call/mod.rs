@@ -14,17 +14,29 @@
 //!
 //! Who may call whom: a dispatcher anyone and anyone a dispatcher; otherwise two terminals
 //! that share a group. An emergency private call pre-empts the callee's other call.
+//!
+//! In a cluster, a call to a terminal logged in to another relay takes one of the caller's
+//! relay's share of the temporary groups every relay has for such calls (groups of the
+//! cluster, whose floor and voice cross relays as any group's do); the two relays tell
+//! each other what their own terminal did (`across`).
 
+mod across;
 mod answer;
 mod call_setup;
 mod hang_up;
 mod join;
+mod notes;
 pub mod other_relays;
 mod pool;
 mod report;
+mod ringing;
 
+pub use across::{end_calls_with_gone_relays, heard};
 pub use answer::{accept, reject};
 pub use call_setup::{DEFAULT_ANSWER_TIMEOUT, setup};
 pub use hang_up::{disconnected, end};
 pub use other_relays::OtherRelays;
-pub use pool::{PRIVATE_CALL_GROUP_BASE, PrivateCalls};
+pub use pool::{
+    CROSS_RELAY_CALL_GROUP_BASE, CROSS_RELAY_CALLS_PER_RELAY, MAX_CLUSTER_RELAYS,
+    PRIVATE_CALL_GROUP_BASE, PrivateCalls, cross_relay_group_ids,
+};

@@ -6,18 +6,23 @@ use ptt_proto::pb::{self, server_message::Body};
 
 use super::pool::{Call, PrivateCalls};
 
-/// Logs the end of `call` with `outcome`.
+/// Logs the end of `call` with `outcome`, if this relay keeps it (a call
+/// between relays is logged by its caller's relay, and shared with the
+/// cluster's call log from there).
 pub(super) fn log_call(
     calls: &PrivateCalls,
     call_id: u64,
     call: &Call,
     outcome: PrivateCallOutcome,
 ) {
+    if !call.kept_here() {
+        return;
+    }
     calls.log.log(Record::PrivateCall(PrivateCallRecord {
         call_id,
-        caller: TerminalId(call.caller.terminal),
-        callee: TerminalId(call.callee.terminal),
-        group: GroupId(PrivateCalls::group_id(call.slot)),
+        caller: TerminalId(call.caller.terminal()),
+        callee: TerminalId(call.callee.terminal()),
+        group: GroupId(calls.group_id(call.slot)),
         emergency: call.emergency,
         outcome,
         started_at_ms: call.started_at_ms,

@@ -346,7 +346,7 @@ const REASON_TEXT = {
   GoingAwayReason: ['no reason given', 'server shutting down', 'server restarting',
     'logged in elsewhere', 'credentials revoked', 'policy'],
   PrivateCallRejectReason: ['no reason given', 'declined', 'busy', 'no answer', 'offline',
-    'not allowed', 'cannot take private calls', 'on another relay of the cluster'],
+    'not allowed', 'cannot take private calls', 'its relay cannot be reached'],
   PrivateCallEndReason: ['no reason given', 'hung up', 'nobody talked for too long',
     'connection lost', 'pre-empted'],
   RegroupReason: ['', 'patrol near', 'patrol moved on', 'backup call', 'emergency cleared',

@@ -1,0 +1,185 @@
+//! Calls between terminals of two relays of a cluster. Each relay has the
+//! call in its own table, with the other relay's terminal as a
+//! [`Party::Elsewhere`]: the caller's relay keeps the call (the temporary
+//! group is one of its share, its timer gives up ringing, it logs the
+//! call), the callee's relay rings the callee and takes its answer. Each
+//! tells the other what its own terminal did ([`CallNote`]), and does for
+//! its own terminal what the other tells it. The call's group is an
+//! ordinary group of the cluster on both relays, so its floor and voice
+//! need nothing of this module.
+
+use std::sync::Arc;
+
+use ptt_calllog::{PrivateCallOutcome, now_ms};
+use ptt_cluster::{CallNote, CallReply};
+use ptt_proto::pb::{self, server_message::Body};
+
+use super::hang_up::{Ending, finish, preempt_call_of};
+use super::join::join;
+use super::pool::{Call, Party, PrivateCalls, answer_if, lock, take_if};
+use super::ringing::{not_taken, ring_for};
+
+/// Does what another relay, `relay`, tells of a call between it and this
+/// relay, and says how it went.
+pub async fn heard(calls: &Arc<PrivateCalls>, relay: &str, note: CallNote) -> CallReply {
+    match note {
+        CallNote::Ring {
+            call_id,
+            caller,
+            caller_name,
+            callee,
+            group,
+            emergency,
+        } => {
+            let setup = pb::PrivateCallSetup {
+                call_id,
+                caller_terminal_id: caller,
+                caller_name,
+                callee_terminal_id: callee,
+                group_id: group,
+                emergency,
+            };
+            ring_here(calls, relay, setup).await
+        }
+        CallNote::Accepted { call_id } => accepted_elsewhere(calls, relay, call_id).await,
+        CallNote::Rejected { call_id, reason } => rejected_elsewhere(calls, relay, call_id, reason),
+        CallNote::Ended { call_id, reason } => {
+            let party = lock(&calls.state).calls.get(&call_id).and_then(|call| {
+                [&call.caller, &call.callee]
+                    .into_iter()
+                    .find(|party| party.relay().is_some_and(|at| **at == *relay))
+                    .map(Party::terminal)
+            });
+            let Some(party) = party else {
+                return CallReply::UnknownCall;
+            };
+            let peer = pb::PrivateCallEndReason::try_from(reason)
+                .unwrap_or(pb::PrivateCallEndReason::Unspecified);
+            let outcome = match peer {
+                pb::PrivateCallEndReason::Hangup | pb::PrivateCallEndReason::Inactivity => {
+                    PrivateCallOutcome::Completed
+                }
+                pb::PrivateCallEndReason::Preempted => PrivateCallOutcome::Preempted,
+                _ => PrivateCallOutcome::Disconnected,
+            };
+            finish(calls, call_id, Some(party), Ending { peer, outcome }).await;
+            CallReply::Done
+        }
+    }
+}
+
+/// Rings this relay's terminal for another relay's caller.
+async fn ring_here(
+    calls: &Arc<PrivateCalls>,
+    relay: &str,
+    setup: pb::PrivateCallSetup,
+) -> CallReply {
+    let refused = |reason: pb::PrivateCallRejectReason| CallReply::Refused {
+        reason: reason.into(),
+    };
+    let (call_id, callee) = (setup.call_id, setup.callee_terminal_id);
+    let Some(link) = calls.online.get(callee) else {
+        return refused(pb::PrivateCallRejectReason::Offline);
+    };
+    let Some(slot) = calls
+        .slot_of(setup.group_id)
+        .filter(|&slot| slot >= calls.slots.len())
+    else {
+        return refused(pb::PrivateCallRejectReason::Unsupported);
+    };
+    if setup.emergency {
+        preempt_call_of(calls, callee).await;
+    }
+    {
+        let mut state = lock(&calls.state);
+        if state.by_terminal.contains_key(&callee) || state.calls.contains_key(&call_id) {
+            return refused(pb::PrivateCallRejectReason::Busy);
+        }
+        state.calls.insert(
+            call_id,
+            Call {
+                caller: Party::Elsewhere {
+                    terminal: setup.caller_terminal_id,
+                    name: Arc::from(setup.caller_name.as_str()),
+                    relay: Arc::from(relay),
+                },
+                callee: Party::Here(link.clone()),
+                slot,
+                emergency: setup.emergency,
+                started_at_ms: now_ms(),
+                answered_at_ms: None,
+                ringing: None,
+            },
+        );
+        state.by_terminal.insert(callee, call_id);
+    }
+    link.send(0, Body::PrivateCallSetup(setup));
+    // Should the caller's relay fall silent, the callee stops ringing too.
+    ring_for(calls, call_id, calls.answer_timeout);
+    CallReply::Ringing
+}
+
+/// Another relay's callee accepted one of this relay's calls: the caller
+/// joins the call's group.
+async fn accepted_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64) -> CallReply {
+    let accepted = answer_if(calls, call_id, |call| {
+        call.callee.relay().is_some_and(|at| **at == *relay)
+    });
+    let Some((Party::Here(caller), callee, slot)) = accepted else {
+        return CallReply::UnknownCall;
+    };
+    let group_id = calls.group_id(slot);
+    let slot = calls.slot(slot);
+    let _moving = slot.moving.lock().await;
+    if !lock(&calls.state).calls.contains_key(&call_id) {
+        return CallReply::UnknownCall;
+    }
+    let name = format!("Private call: {} – {}", caller.name, callee.name());
+    join(calls, &slot.group, &caller, &name).await;
+    caller.send(
+        0,
+        Body::PrivateCallAccept(pb::PrivateCallAccept { call_id, group_id }),
+    );
+    CallReply::Done
+}
+
+/// Another relay's callee did not take one of this relay's calls.
+fn rejected_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64, reason: i32) -> CallReply {
+    let call = take_if(calls, call_id, |call| {
+        call.callee.relay().is_some_and(|at| **at == *relay) && call.answered_at_ms.is_none()
+    });
+    let Some(call) = call else {
+        return CallReply::UnknownCall;
+    };
+    not_taken(calls, call_id, &call, reason);
+    CallReply::Done
+}
+
+/// Ends the calls with terminals of relays that stopped announcing
+/// themselves, as lost connections: their relays cannot say so.
+pub async fn end_calls_with_gone_relays(calls: &PrivateCalls) {
+    let Some(others) = calls.other_relays() else {
+        return;
+    };
+    let gone: Vec<(u64, u32)> = lock(&calls.state)
+        .calls
+        .iter()
+        .filter_map(|(&call_id, call)| {
+            let party = [&call.caller, &call.callee]
+                .into_iter()
+                .find(|party| party.relay().is_some_and(|relay| others.gone(relay)))?;
+            Some((call_id, party.terminal()))
+        })
+        .collect();
+    for (call_id, party) in gone {
+        tracing::info!(
+            call_id,
+            "a private call's other relay is gone: the call ends"
+        );
+        let ending = Ending {
+            peer: pb::PrivateCallEndReason::PeerDisconnected,
+            outcome: PrivateCallOutcome::Disconnected,
+        };
+        finish(calls, call_id, Some(party), ending).await;
+    }
+}
