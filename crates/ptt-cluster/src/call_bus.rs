@@ -64,18 +64,14 @@ pub enum CallNote {
         /// Why, as the other party is told it.
         reason: i32,
     },
-}
-
-impl CallNote {
-    /// The call the note is about.
-    pub fn call_id(&self) -> u64 {
-        match self {
-            Self::Ring { call_id, .. }
-            | Self::Accepted { call_id }
-            | Self::Rejected { call_id, .. }
-            | Self::Ended { call_id, .. } => *call_id,
-        }
-    }
+    /// Does the told relay still have the call? ([`CallReply::Done`] or
+    /// [`CallReply::UnknownCall`].) Asked every second of every call
+    /// between relays, so a call one relay ended without the other hearing
+    /// it (a lost note, a relay restarted) ends on both.
+    Held {
+        /// The call.
+        call_id: u64,
+    },
 }
 
 /// The told relay's answer to a [`CallNote`].
@@ -219,14 +215,18 @@ pub struct PendingNote {
 
 impl CallInbox {
     /// The next note; `None` once the NATS connection is gone for good.
-    /// A message that is not a note (or has nowhere to answer to) is
-    /// skipped: it cannot have come from a relay.
+    /// A message with nowhere to answer to is skipped (it cannot have come
+    /// from a relay); one this relay cannot read (a newer relay's note) is
+    /// answered [`CallReply::UnknownCall`] at once, so its sender need not
+    /// wait.
     pub async fn next(&mut self) -> Option<PendingNote> {
         while let Some(message) = self.subscriber.next().await {
             let Some(reply_to) = message.reply else {
                 continue;
             };
             let Ok(envelope) = serde_json::from_slice::<Envelope>(&message.payload) else {
+                let unknown = serde_json::to_vec(&CallReply::UnknownCall).unwrap_or_default();
+                let _ = self.client.publish(reply_to, unknown.into()).await;
                 continue;
             };
             return Some(PendingNote {

@@ -47,9 +47,6 @@ pub enum ClusterError {
     /// version?).
     #[error("the cluster's resumption key (NATS key-value {bucket}/{RESUME_KEY_SETTING}) is unreadable", bucket = ptt_cluster::SETTINGS_BUCKET)]
     ResumeKey,
-    /// Every relay number is taken (see `Cluster::claim_number`).
-    #[error("the cluster already has {MAX_CLUSTER_RELAYS} relays (NATS key-value {bucket}/relay-number-*): remove a retired relay's number", bucket = ptt_cluster::SETTINGS_BUCKET)]
-    TooManyRelays,
 }
 
 /// Joins the cluster `config` names, if any.
@@ -65,9 +62,15 @@ pub(crate) async fn join(
     let number = cluster
         .claim_number(MAX_CLUSTER_RELAYS)
         .await
-        .map_err(JoinError::Settings)?
-        .ok_or(ClusterError::TooManyRelays)?;
-    tracing::info!(relay = %join.relay, number, url = %join.url, "joined the cluster");
+        .map_err(JoinError::Settings)?;
+    if number.is_none() {
+        tracing::warn!(
+            "every relay number of the cluster is taken ({MAX_CLUSTER_RELAYS}, NATS key-value {}/relay-number-*): \
+             this relay's terminals cannot call terminals of other relays; delete a retired relay's number to free it",
+            ptt_cluster::SETTINGS_BUCKET
+        );
+    }
+    tracing::info!(relay = %join.relay, ?number, url = %join.url, "joined the cluster");
     Ok(Some(ClusterLink::start(
         cluster,
         number,

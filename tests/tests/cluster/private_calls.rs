@@ -316,6 +316,27 @@ async fn call_once_announced(caller: &mut Client, callee: &mut Client) -> anyhow
 /// caller is told its peer is lost and the call is logged as such.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_ends_for_the_caller_when_the_callees_relay_dies() -> anyhow::Result<()> {
+    one_relay_dies_mid_call(Side::Callee).await
+}
+
+/// The caller's relay killed mid-call: the callee is told its peer is lost
+/// (and the call's group is left, free for the caller's relay's next run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ends_for_the_callee_when_the_callers_relay_dies() -> anyhow::Result<()> {
+    one_relay_dies_mid_call(Side::Caller).await
+}
+
+/// A party of a call between relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee,
+}
+
+/// A calls B; `dies`'s relay is killed with SIGKILL: the other party is
+/// told its peer is lost within 5 s, and the caller's relay, if alive, logs
+/// the call as disconnected.
+async fn one_relay_dies_mid_call(dies: Side) -> anyhow::Result<()> {
     let nats = NatsServer::start().await?;
     let directory = TestDirectory::new().guards(100..=101).group(10, 100..=101);
     let mut relays = start_relays(&nats, &directory, 2).await?;
@@ -327,19 +348,25 @@ async fn a_call_ends_for_the_caller_when_the_callees_relay_dies() -> anyhow::Res
         .expect_body(|b| matches!(b, Body::PrivateCallAccept(_)).then_some(()))
         .await?;
 
-    relays.processes[1].kill()?;
+    let (dead, mut survivor) = match dies {
+        Side::Caller => (0, callee),
+        Side::Callee => (1, caller),
+    };
+    relays.processes[dead].kill()?;
     let killed = Instant::now();
-    drop(callee);
-    let reason = ended(&mut caller, call_id).await?;
+    let reason = ended(&mut survivor, call_id).await?;
     ensure!(
         reason == i32::from(pb::PrivateCallEndReason::PeerDisconnected),
-        "the caller was told {reason}"
+        "the surviving party was told {reason}"
     );
     let after = killed.elapsed();
     ensure!(
         after < Duration::from_secs(5),
         "told {after:?} after the kill"
     );
+    if dies == Side::Caller {
+        return Ok(());
+    }
     let until = Instant::now() + Duration::from_secs(5);
     loop {
         let rows = CallLogReader::open(&relays.calllog(0))?.private_calls(0, i64::MAX, 10)?;
@@ -349,7 +376,7 @@ async fn a_call_ends_for_the_caller_when_the_callees_relay_dies() -> anyhow::Res
                 "{:?}",
                 row.record
             );
-            break;
+            return Ok(());
         }
         ensure!(
             Instant::now() < until,
@@ -357,5 +384,59 @@ async fn a_call_ends_for_the_caller_when_the_callees_relay_dies() -> anyhow::Res
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The caller's relay restarted at once after a SIGKILL (before the other
+/// relay could take it for gone): the callee's relay hears that it no
+/// longer has the call and ends it for the callee, and the restarted relay
+/// hands out the same group again to a new call, heard only by its parties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_callers_relay_leaves_no_half_call_behind() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(100..=102).group(10, 100..=102);
+    let mut relays = start_relays(&nats, &directory, 2).await?;
+    let b = &relays.processes[1];
+    let mut callee = Client::connect(b.addr, &b.cert, 101).await?;
+    let mut bystander = Client::connect(b.addr, &b.cert, 102).await?;
+    let a = &relays.processes[0];
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let first = call_once_announced(&mut caller, &mut callee).await?;
+    drop(caller);
+
+    let restarting = Instant::now();
+    relays.restart(0).await?;
+    let back_after = restarting.elapsed();
+    let reason = ended(&mut callee, first).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallEndReason::PeerDisconnected),
+        "the callee was told {reason}"
+    );
+    let told_after = restarting.elapsed();
+    ensure!(
+        told_after < Duration::from_secs(5),
+        "told {told_after:?} after the restart (back after {back_after:?})"
+    );
+
+    // A new call from the restarted relay to the bystander takes the same
+    // group; the first call's callee hears none of it.
+    let a = &relays.processes[0];
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let second = call_once_announced(&mut caller, &mut bystander).await?;
+    let group = caller
+        .expect_body(|b| match b {
+            Body::PrivateCallAccept(accept) if accept.call_id == second => Some(accept.group_id),
+            _ => None,
+        })
+        .await?;
+    ensure!(second != first, "call id {second} again");
+    let heard = talk(&mut caller, &bystander, group, 5).await?;
+    ensure!(heard == 5, "the new callee heard {heard} of 5 frames");
+    ensure!(
+        callee
+            .recv_voice(Duration::from_millis(100))
+            .await
+            .is_none(),
+        "the first call's callee heard the new call"
+    );
     Ok(())
 }

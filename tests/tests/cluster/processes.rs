@@ -23,6 +23,7 @@ fn pttd_child() {
 pub(crate) struct Relays {
     pub(crate) processes: Vec<PttdProcess>,
     data: Vec<tempfile::TempDir>,
+    args: Vec<Vec<String>>,
 }
 
 impl Relays {
@@ -30,6 +31,16 @@ impl Relays {
     /// runs and after it died).
     pub(crate) fn calllog(&self, index: usize) -> PathBuf {
         self.data[index].path().join("pttd.sqlite")
+    }
+
+    /// Kills relay `index` with SIGKILL and starts it again at once, with
+    /// its id, data and certificate (on a new port), as a supervisor would.
+    pub(crate) async fn restart(&mut self, index: usize) -> anyhow::Result<()> {
+        self.processes[index].kill()?;
+        let args = self.args[index].clone();
+        self.processes[index] =
+            tokio::task::spawn_blocking(move || PttdProcess::start(CHILD_TEST, &args)).await??;
+        Ok(())
     }
 }
 
@@ -41,6 +52,7 @@ pub(crate) async fn start_relays(
 ) -> anyhow::Result<Relays> {
     let mut processes = Vec::new();
     let mut data = Vec::new();
+    let mut every_args = Vec::new();
     let mut certificate: Option<(PathBuf, PathBuf)> = None;
     for index in 0..count {
         let id = format!("relay-{}", char::from(b'a' + u8::try_from(index)?));
@@ -61,6 +73,7 @@ pub(crate) async fn start_relays(
                 args.push(path.display().to_string());
             }
         }
+        every_args.push(args.clone());
         let process =
             tokio::task::spawn_blocking(move || PttdProcess::start(CHILD_TEST, &args)).await??;
         certificate.get_or_insert_with(|| {
@@ -72,5 +85,9 @@ pub(crate) async fn start_relays(
         processes.push(process);
         data.push(dir);
     }
-    Ok(Relays { processes, data })
+    Ok(Relays {
+        processes,
+        data,
+        args: every_args,
+    })
 }

@@ -9,14 +9,14 @@ use ptt_cluster::CallNote;
 
 use super::link::ClusterLink;
 use crate::private_call::other_relays::{OtherRelays, Told};
-use crate::private_call::{PrivateCalls, end_calls_with_gone_relays, heard};
+use crate::private_call::{PrivateCalls, check_calls_with_other_relays, heard};
 
 /// How long a relay waits for another to answer a note about a call: a
 /// terminal's request waits on it.
 pub const CALL_NOTE_WITHIN: Duration = Duration::from_secs(1);
 
-/// How often calls with relays that fell silent are looked for.
-const LOOK_FOR_GONE_EVERY: Duration = Duration::from_secs(1);
+/// How often the calls between relays are checked with the other relay.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Pause before listening again when NATS would not.
 const LISTEN_AGAIN_AFTER: Duration = Duration::from_secs(1);
@@ -48,8 +48,8 @@ impl OtherRelays for ClusterLink {
 }
 
 /// Takes the other relays' notes about calls between their terminals and
-/// this relay's, one at a time in the order they come, and ends the calls
-/// whose other relay is gone, for as long as the relay runs.
+/// this relay's, one at a time in the order they come, and checks the calls
+/// between relays every second, for as long as the relay runs.
 pub async fn take_private_calls(cluster: Arc<ClusterLink>, calls: Arc<PrivateCalls>) {
     let notes = async {
         loop {
@@ -67,12 +67,12 @@ pub async fn take_private_calls(cluster: Arc<ClusterLink>, calls: Arc<PrivateCal
             tokio::time::sleep(LISTEN_AGAIN_AFTER).await;
         }
     };
-    let gone = async {
-        let mut ticks = tokio::time::interval(LOOK_FOR_GONE_EVERY);
+    let checks = async {
+        let mut ticks = tokio::time::interval(CHECK_EVERY);
         loop {
             ticks.tick().await;
-            end_calls_with_gone_relays(&calls).await;
+            check_calls_with_other_relays(&calls).await;
         }
     };
-    tokio::join!(notes, gone);
+    tokio::join!(notes, checks);
 }

@@ -35,8 +35,10 @@ pub struct ClusterLink {
     pub elsewhere: Elsewhere,
     /// This relay's number in the cluster (below
     /// `private_call::MAX_CLUSTER_RELAYS`): its share of the temporary
-    /// groups of private calls between relays, and of their call ids.
-    pub number: u16,
+    /// groups of private calls between relays, and of their call ids. None
+    /// when every number was taken: its terminals cannot call the other
+    /// relays' (they can still be called).
+    pub number: Option<u16>,
     /// Whether the relay serves its own terminals with a local floor while
     /// NATS is away (site trunking), rather than refusing their presses.
     pub site_trunking: bool,
@@ -55,7 +57,7 @@ impl ClusterLink {
     /// [`ClusterLink::number`] and [`ClusterLink::site_trunking`].
     pub fn start(
         cluster: Cluster,
-        number: u16,
+        number: Option<u16>,
         site_trunking: bool,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {

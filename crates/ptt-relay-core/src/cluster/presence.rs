@@ -22,8 +22,9 @@ pub struct PresenceSources {
     pub online: Arc<Online>,
     /// Its groups (which floors it decides).
     pub groups: Arc<Groups>,
-    /// The directory's groups (of the temporary groups of private calls,
-    /// only those of calls between relays are announced).
+    /// The directory, whose groups are announced (with the temporary
+    /// groups of calls between relays; those of calls within a relay never
+    /// are).
     pub directory: Arc<Directory>,
 }
 

@@ -17,11 +17,11 @@ use ptt_proto::pb::{self, server_message::Body};
 use super::hang_up::{Ending, finish, preempt_call_of};
 use super::join::join;
 use super::pool::{Call, Party, PrivateCalls, answer_if, lock, take_if};
-use super::ringing::{not_taken, ring_for};
+use super::ringing::not_taken;
 
 /// Does what another relay, `relay`, tells of a call between it and this
 /// relay, and says how it went.
-pub async fn heard(calls: &Arc<PrivateCalls>, relay: &str, note: CallNote) -> CallReply {
+pub async fn heard(calls: &PrivateCalls, relay: &str, note: CallNote) -> CallReply {
     match note {
         CallNote::Ring {
             call_id,
@@ -44,13 +44,7 @@ pub async fn heard(calls: &Arc<PrivateCalls>, relay: &str, note: CallNote) -> Ca
         CallNote::Accepted { call_id } => accepted_elsewhere(calls, relay, call_id).await,
         CallNote::Rejected { call_id, reason } => rejected_elsewhere(calls, relay, call_id, reason),
         CallNote::Ended { call_id, reason } => {
-            let party = lock(&calls.state).calls.get(&call_id).and_then(|call| {
-                [&call.caller, &call.callee]
-                    .into_iter()
-                    .find(|party| party.relay().is_some_and(|at| **at == *relay))
-                    .map(Party::terminal)
-            });
-            let Some(party) = party else {
+            let Some(party) = party_at(calls, call_id, relay) else {
                 return CallReply::UnknownCall;
             };
             let peer = pb::PrivateCallEndReason::try_from(reason)
@@ -65,15 +59,26 @@ pub async fn heard(calls: &Arc<PrivateCalls>, relay: &str, note: CallNote) -> Ca
             finish(calls, call_id, Some(party), Ending { peer, outcome }).await;
             CallReply::Done
         }
+        CallNote::Held { call_id } => match party_at(calls, call_id, relay) {
+            Some(_) => CallReply::Done,
+            None => CallReply::UnknownCall,
+        },
     }
 }
 
+/// The party of call `call_id` that is a terminal of `relay`, if the call
+/// is here and between this relay and that one.
+fn party_at(calls: &PrivateCalls, call_id: u64, relay: &str) -> Option<u32> {
+    let state = lock(&calls.state);
+    let call = state.calls.get(&call_id)?;
+    [&call.caller, &call.callee]
+        .into_iter()
+        .find(|party| party.relay().is_some_and(|at| **at == *relay))
+        .map(Party::terminal)
+}
+
 /// Rings this relay's terminal for another relay's caller.
-async fn ring_here(
-    calls: &Arc<PrivateCalls>,
-    relay: &str,
-    setup: pb::PrivateCallSetup,
-) -> CallReply {
+async fn ring_here(calls: &PrivateCalls, relay: &str, setup: pb::PrivateCallSetup) -> CallReply {
     let refused = |reason: pb::PrivateCallRejectReason| CallReply::Refused {
         reason: reason.into(),
     };
@@ -87,6 +92,17 @@ async fn ring_here(
     else {
         return refused(pb::PrivateCallRejectReason::Unsupported);
     };
+    // The caller's relay hands out only slots it holds no call in: a call
+    // kept here in this one is a leftover of that relay (ended there
+    // unheard, or before a restart). It ends before anyone joins the slot.
+    let leftover = lock(&calls.state)
+        .calls
+        .iter()
+        .find(|(_, call)| call.slot == slot)
+        .map(|(&id, call)| (id, call.caller.terminal()));
+    if let Some((leftover, party)) = leftover {
+        finish(calls, leftover, Some(party), lost_peer()).await;
+    }
     if setup.emergency {
         preempt_call_of(calls, callee).await;
     }
@@ -113,9 +129,9 @@ async fn ring_here(
         );
         state.by_terminal.insert(callee, call_id);
     }
+    // The caller's relay times the call; should it fall silent, the checks
+    // (`check_calls_with_other_relays`) end it here.
     link.send(0, Body::PrivateCallSetup(setup));
-    // Should the caller's relay fall silent, the callee stops ringing too.
-    ring_for(calls, call_id, calls.answer_timeout);
     CallReply::Ringing
 }
 
@@ -155,31 +171,47 @@ fn rejected_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64, reason: i
     CallReply::Done
 }
 
-/// Ends the calls with terminals of relays that stopped announcing
-/// themselves, as lost connections: their relays cannot say so.
-pub async fn end_calls_with_gone_relays(calls: &PrivateCalls) {
+/// How old a call must be before its other relay is asked whether it still
+/// has it: by then the callee's relay has had its `Ring` (the caller's
+/// relay waits at most a second for it).
+const CHECK_AFTER_MS: i64 = 2_000;
+
+/// Ends the calls between relays that the other relay no longer has: it
+/// stopped announcing itself (dead or cut off for 3 s), or it says it has
+/// no such call (it ended it and the note was lost, or it restarted). The
+/// party there is taken as lost. Run every second by the cluster.
+pub async fn check_calls_with_other_relays(calls: &PrivateCalls) {
     let Some(others) = calls.other_relays() else {
         return;
     };
-    let gone: Vec<(u64, u32)> = lock(&calls.state)
+    let between: Vec<(u64, u32, Arc<str>, i64)> = lock(&calls.state)
         .calls
         .iter()
         .filter_map(|(&call_id, call)| {
             let party = [&call.caller, &call.callee]
                 .into_iter()
-                .find(|party| party.relay().is_some_and(|relay| others.gone(relay)))?;
-            Some((call_id, party.terminal()))
+                .find(|party| party.relay().is_some())?;
+            let relay = party.relay()?.clone();
+            Some((call_id, party.terminal(), relay, call.started_at_ms))
         })
         .collect();
-    for (call_id, party) in gone {
-        tracing::info!(
-            call_id,
-            "a private call's other relay is gone: the call ends"
-        );
-        let ending = Ending {
-            peer: pb::PrivateCallEndReason::PeerDisconnected,
-            outcome: PrivateCallOutcome::Disconnected,
-        };
-        finish(calls, call_id, Some(party), ending).await;
+    for (call_id, party, relay, started_at_ms) in between {
+        let gone = others.gone(&relay);
+        let unheard = !gone
+            && now_ms() - started_at_ms >= CHECK_AFTER_MS
+            && others.tell(&relay, CallNote::Held { call_id }).await
+                == Some(CallReply::UnknownCall);
+        if gone || unheard {
+            tracing::info!(call_id, %relay, gone, "a private call's other relay no longer has it: it ends");
+            finish(calls, call_id, Some(party), lost_peer()).await;
+        }
+    }
+}
+
+/// How a call ends whose other party's relay is gone or no longer has it.
+fn lost_peer() -> Ending {
+    Ending {
+        peer: pb::PrivateCallEndReason::PeerDisconnected,
+        outcome: PrivateCallOutcome::Disconnected,
     }
 }

@@ -30,29 +30,32 @@ pub async fn accept(calls: &PrivateCalls, callee: &Arc<Link>, id: u64, call_id: 
     };
     let group_id = calls.group_id(slot);
     let slot = calls.slot(slot);
-    let _moving = slot.moving.lock().await;
-    // A hang-up or a lost connection may have ended the call meanwhile (its
-    // leaves wait for this lock): then there is nothing to join.
-    if !lock(&calls.state).calls.contains_key(&call_id) {
-        return callee.send(
-            id,
-            wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
-        );
+    {
+        let _moving = slot.moving.lock().await;
+        // A hang-up or a lost connection may have ended the call meanwhile (its
+        // leaves wait for this lock): then there is nothing to join.
+        if !lock(&calls.state).calls.contains_key(&call_id) {
+            return callee.send(
+                id,
+                wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
+            );
+        }
+        let name = format!("Private call: {} – {}", caller.name(), party.name());
+        for link in [&caller, &party].into_iter().filter_map(Party::link) {
+            join(calls, &slot.group, link, &name).await;
+        }
     }
-    let name = format!("Private call: {} – {}", caller.name(), party.name());
-    for link in [&caller, &party].into_iter().filter_map(Party::link) {
-        join(calls, &slot.group, link, &name).await;
-    }
+    // The caller's relay joins the caller, unless the call ended there (it
+    // is not waited on with the group's joins and leaves held: a hang-up
+    // here meanwhile leaves as usual).
     if let Some(relay) = caller.relay() {
-        // The caller's relay joins the caller, unless the call ended there.
         let told = tell(calls, relay, CallNote::Accepted { call_id }).await;
         if told != Some(CallReply::Done) {
-            drop(_moving);
             let ending = Ending {
                 peer: pb::PrivateCallEndReason::Unspecified,
                 outcome: PrivateCallOutcome::Disconnected,
             };
-            finish(calls, call_id, None, ending).await;
+            finish(calls, call_id, Some(callee.terminal), ending).await;
             return callee.send(
                 id,
                 wire::error(pb::ErrorReason::UnknownCall, "the call has ended"),
@@ -115,5 +118,5 @@ pub async fn reject(
         call_id: reject.call_id,
         reason: reason.into(),
     };
-    tell_other_relay(calls, &call, note).await;
+    tell_other_relay(calls, reject.call_id, &call, note);
 }

@@ -10,7 +10,7 @@ use ptt_directory::{GroupId, Role, TerminalId};
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::hang_up::preempt_call_of;
-use super::pool::{Call, Party, PrivateCalls, lock};
+use super::pool::{CROSS_RELAY_CALLS_PER_RELAY, Call, Party, PrivateCalls, lock};
 use super::ringing::{ring_elsewhere, ring_for};
 use crate::link::Link;
 use crate::wire;
@@ -100,9 +100,10 @@ pub async fn setup(
             // A concurrent setup made this terminal a callee meanwhile.
             Err(None)
         } else if let (Some(party), true) = (callee_party.clone(), callee_free) {
-            let pool = match party {
-                Party::Here(_) => &mut state.free,
-                Party::Elsewhere { .. } => &mut state.free_across,
+            let within = matches!(party, Party::Here(_));
+            let pool = match within {
+                true => &mut state.free,
+                false => &mut state.free_across,
             };
             match pool.pop() {
                 Some(slot) => {
@@ -122,13 +123,26 @@ pub async fn setup(
                     state.by_terminal.insert(callee, call_id);
                     Ok(slot)
                 }
-                None => {
+                None if within => {
                     tracing::warn!("every private-call group is in use; raise private-calls");
                     Err(Some((
                         pb::PrivateCallRejectReason::Busy,
                         PrivateCallOutcome::Busy,
                     )))
                 }
+                None if calls.places_calls_across() => {
+                    tracing::warn!(
+                        "this relay's {CROSS_RELAY_CALLS_PER_RELAY} calls to other relays' terminals are all up"
+                    );
+                    Err(Some((
+                        pb::PrivateCallRejectReason::Busy,
+                        PrivateCallOutcome::Busy,
+                    )))
+                }
+                None => Err(Some((
+                    pb::PrivateCallRejectReason::OtherRelay,
+                    PrivateCallOutcome::OtherRelay,
+                ))),
             }
         } else if callee_party.is_none() {
             Err(Some((

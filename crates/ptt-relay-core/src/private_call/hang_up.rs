@@ -123,6 +123,6 @@ pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, 
             call_id,
             reason: ending.peer.into(),
         };
-        tell_other_relay(calls, &call, note).await;
+        tell_other_relay(calls, call_id, &call, note);
     }
 }

@@ -9,8 +9,9 @@
 //!
 //! Joins and leaves of a call's group are sequenced per group (an async mutex per slot):
 //! the answer's joins and the hang-up's leaves never interleave, so a slot goes back to
-//! the pool only once both parties have left it, and a party's stored link (not whatever
-//! session is current) is what leaves, so a lost connection leaves too.
+//! the pool only once both parties have left it (in a call between relays, once the
+//! caller's relay's party has), and a party's stored link (not whatever session is
+//! current) is what leaves, so a lost connection leaves too.
 //!
 //! Who may call whom: a dispatcher anyone and anyone a dispatcher; otherwise two terminals
 //! that share a group. An emergency private call pre-empts the callee's other call.
@@ -18,7 +19,9 @@
 //! In a cluster, a call to a terminal logged in to another relay takes one of the caller's
 //! relay's share of the temporary groups every relay has for such calls (groups of the
 //! cluster, whose floor and voice cross relays as any group's do); the two relays tell
-//! each other what their own terminal did (`across`).
+//! each other what their own terminal did (`across`), and ask each other every second
+//! whether the other still has the call, so a lost note or a restarted relay leaves no
+//! half of a call behind.
 
 mod across;
 mod answer;
@@ -31,7 +34,7 @@ mod pool;
 mod report;
 mod ringing;
 
-pub use across::{end_calls_with_gone_relays, heard};
+pub use across::{check_calls_with_other_relays, heard};
 pub use answer::{accept, reject};
 pub use call_setup::{DEFAULT_ANSWER_TIMEOUT, setup};
 pub use hang_up::{disconnected, end};

@@ -111,7 +111,7 @@ pub(super) struct Call {
     pub(super) caller: Party,
     /// The callee.
     pub(super) callee: Party,
-    /// The temporary group it holds (index into the pool).
+    /// The temporary group it holds (see [`PrivateCalls::slot`]).
     pub(super) slot: usize,
     /// An emergency call (it pre-empted the callee's other call).
     pub(super) emergency: bool,
@@ -146,7 +146,7 @@ impl Call {
 /// The calls up now and the free temporary groups.
 #[derive(Debug, Default)]
 pub(super) struct Calls {
-    /// Slots not held by a call.
+    /// This relay's own slots (for calls within it) not held by a call.
     pub(super) free: Vec<usize>,
     /// This relay's share of the slots for calls between relays, not held.
     pub(super) free_across: Vec<usize>,
@@ -208,6 +208,9 @@ pub(super) struct Across {
     /// Every relay's temporary groups for calls between relays (slots
     /// after this relay's own, in [`cross_relay_group_ids`] order).
     pub(super) slots: Vec<Slot>,
+    /// Whether this relay has a share of them (a number in the cluster):
+    /// without one it only takes the other relays' calls.
+    pub(super) places_calls: bool,
 }
 
 impl PrivateCalls {
@@ -245,31 +248,46 @@ impl PrivateCalls {
 
     /// Places and takes calls between this relay's terminals and the other
     /// relays' through `others` (set once, by the cluster). `groups`: the
-    /// temporary groups of [`cross_relay_group_ids`], in order; this relay
-    /// places its calls in share `number` of them (below
-    /// [`MAX_CLUSTER_RELAYS`]). Call ids start in a range of `number`'s
-    /// own and this run's, so no two relays' calls share one.
+    /// temporary groups of [`cross_relay_group_ids`], in order. With a
+    /// `number` (below [`MAX_CLUSTER_RELAYS`]) this relay places its calls
+    /// in that share of them, with call ids in a range of that number's
+    /// own and this run's, so no two relays' calls share one; without one
+    /// (every number taken) it only takes the other relays' calls, and its
+    /// callers are told a callee elsewhere is unreachable.
     pub fn reach_other_relays(
         &self,
         others: Arc<dyn OtherRelays>,
-        number: u16,
+        number: Option<u16>,
         groups: Vec<Arc<GroupShared>>,
     ) {
         let share = CROSS_RELAY_CALLS_PER_RELAY as usize;
-        let first = self.slots.len() + usize::from(number) * share;
+        debug_assert_eq!(
+            groups.len(),
+            usize::from(MAX_CLUSTER_RELAYS) * share,
+            "every relay's share"
+        );
         let slots = groups.into_iter().map(Slot::new).collect();
-        if self
-            .across
-            .set(Across {
-                relays: others,
-                slots,
-            })
-            .is_ok()
-        {
+        let number = number.filter(|&n| n < MAX_CLUSTER_RELAYS);
+        let across = Across {
+            relays: others,
+            slots,
+            places_calls: number.is_some(),
+        };
+        if self.across.set(across).is_err() {
+            return;
+        }
+        if let Some(number) = number {
+            let first = self.slots.len() + usize::from(number) * share;
             lock(&self.state).free_across = (first..first + share).rev().collect();
             self.next_call
                 .store(first_call_id(number, now_ms()), Ordering::Relaxed);
         }
+    }
+
+    /// Whether this relay may call the other relays' terminals (it has a
+    /// share of the groups for it).
+    pub(super) fn places_calls_across(&self) -> bool {
+        self.across.get().is_some_and(|across| across.places_calls)
     }
 
     /// The other relays, in a cluster.
@@ -332,18 +350,18 @@ impl PrivateCalls {
     }
 }
 
-/// The call id before a clustered relay's first: its number, and when it
-/// started (seconds, 24 bits), above 24 bits of calls. So neither another
-/// relay's calls nor this relay's before a restart (which the other relays
-/// may still hold) share an id with its calls, and ids stay below 2^53 (the
-/// console's JavaScript reads them as numbers).
+/// The call id before a clustered relay's first: its number, then when it
+/// started (in 8 ms steps, 28 bits: 24 days), then 20 bits of calls. So
+/// neither another relay's calls nor this relay's before a restart (which
+/// the other relays may still hold) share an id with its calls, and ids
+/// stay below 2^53 (the console's JavaScript reads them as numbers).
 fn first_call_id(number: u16, started_at_ms: i64) -> u64 {
-    let run = u64::try_from(started_at_ms / 1000).unwrap_or(0) % (1 << 24);
-    ((u64::from(number) + 1) << 48) | (run << 24)
+    let run = u64::try_from(started_at_ms / 8).unwrap_or(0) % (1 << 28);
+    ((u64::from(number) + 1) << 48) | (run << 20)
 }
 
 /// Removes call `call_id` from the map if `which` holds for it, in one locked step; its
-/// group goes back to the pool with [`free`] once nobody is joined to it.
+/// group goes back to the pool with [`free`] once its parties here have left it.
 pub(super) fn take_if(
     calls: &PrivateCalls,
     call_id: u64,
@@ -409,10 +427,10 @@ mod tests {
         let started = 1_796_000_000_000;
         let first = first_call_id(0, started);
         let other_relay = first_call_id(1, started);
-        let restarted = first_call_id(0, started + 1000);
-        // A run's 2^24 calls never reach another relay's or run's ids.
+        let restarted = first_call_id(0, started + 100);
+        // A run's 2^20 calls never reach another relay's or run's ids.
         for other in [other_relay, restarted] {
-            assert!(first + (1 << 24) <= other || other + (1 << 24) <= first);
+            assert!(first + (1 << 20) <= other || other + (1 << 20) <= first);
         }
         assert!(first_call_id(MAX_CLUSTER_RELAYS - 1, i64::MAX) < 1 << 53);
     }

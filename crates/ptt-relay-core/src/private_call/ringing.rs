@@ -1,5 +1,5 @@
 //! A call ringing: the callee rung on its own relay, and the call given up
-//! when nobody answers in time.
+//! by the caller's relay when nobody answers in time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,8 @@ pub(super) fn ring_for(calls: &Arc<PrivateCalls>, call_id: u64, ringing: Duratio
 }
 
 /// Nobody answered in time: the caller hears so, the callee stops ringing
-/// (each told by its own relay).
+/// (told by its own relay, for a call between relays). Only the caller's
+/// relay times a call.
 async fn no_answer(calls: &PrivateCalls, call_id: u64) {
     let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
         return;
@@ -48,22 +49,16 @@ async fn no_answer(calls: &PrivateCalls, call_id: u64) {
     );
     free(calls, &call);
     log_call(calls, call_id, &call, PrivateCallOutcome::NoAnswer);
-    let note = if call.kept_here() {
-        CallNote::Ended {
-            call_id,
-            reason: pb::PrivateCallEndReason::Unspecified.into(),
-        }
-    } else {
-        CallNote::Rejected {
-            call_id,
-            reason: pb::PrivateCallRejectReason::NoAnswer.into(),
-        }
+    let stop_ringing = CallNote::Ended {
+        call_id,
+        reason: pb::PrivateCallEndReason::Unspecified.into(),
     };
-    tell_other_relay(calls, &call, note).await;
+    tell_other_relay(calls, call_id, &call, stop_ringing);
 }
 
 /// Has `relay` ring the callee of the call `setup` placed here; false if it
-/// will not (the caller is told why, the call is over).
+/// does not ring it (refused or unreachable: the caller is told why and the
+/// call is over; or already answered).
 pub(super) async fn ring_elsewhere(
     calls: &PrivateCalls,
     relay: &str,
@@ -78,25 +73,29 @@ pub(super) async fn ring_elsewhere(
         group: setup.group_id,
         emergency: setup.emergency,
     };
-    let reason = match tell(calls, relay, note).await {
+    let (reason, may_ring) = match tell(calls, relay, note).await {
         Some(CallReply::Ringing) => return true,
-        Some(CallReply::Refused { reason }) => reason,
+        Some(CallReply::Refused { reason }) => (reason, false),
         answer => {
             tracing::warn!(%relay, ?answer, call_id, "the callee's relay did not ring it");
-            pb::PrivateCallRejectReason::OtherRelay.into()
+            (pb::PrivateCallRejectReason::OtherRelay.into(), true)
         }
     };
-    // Accepted or ended meanwhile (through the other relay's notes): over.
+    // Accepted meanwhile (the relay's reply came late) or ended: nothing to
+    // give up.
     let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
         return false;
     };
     not_taken(calls, call_id, &call, reason);
-    // Should it ring after all (an answer that came too late), it stops.
-    let ended = CallNote::Ended {
-        call_id,
-        reason: pb::PrivateCallEndReason::Unspecified.into(),
-    };
-    tell_other_relay(calls, &call, ended).await;
+    if may_ring {
+        // Should the callee ring after all (a reply that came too late), it
+        // stops.
+        let ended = CallNote::Ended {
+            call_id,
+            reason: pb::PrivateCallEndReason::Unspecified.into(),
+        };
+        tell_other_relay(calls, call_id, &call, ended);
+    }
     false
 }
 
