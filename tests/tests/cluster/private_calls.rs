@@ -12,7 +12,7 @@ use ptt_proto::pb::{self, client_message::Body as Request, server_message::Body}
 use ptt_relay_core::private_call::CROSS_RELAY_CALL_GROUP_BASE;
 use ptt_tests::client::{acked, granted};
 use ptt_tests::nats::NatsServer;
-use ptt_tests::{Client, TestDirectory, opus};
+use ptt_tests::{Client, TestDirectory, TestRelay, opus};
 
 use crate::processes::start_relays;
 use crate::{in_process, presence};
@@ -164,6 +164,31 @@ async fn speak(
     Ok(heard)
 }
 
+/// `party` hangs up call `call_id`.
+async fn hang_up(party: &mut Client, call_id: u64) -> anyhow::Result<()> {
+    let hung_up = party
+        .request(Request::PrivateCallEnd(pb::PrivateCallEnd {
+            call_id,
+            reason: pb::PrivateCallEndReason::Hangup.into(),
+        }))
+        .await?;
+    ensure!(acked(&hung_up), "{hung_up:?}");
+    Ok(())
+}
+
+/// Waits until `relay` knows `terminal` is logged in to relay `on` (it
+/// rings a callee there only then).
+async fn announced(relay: &TestRelay, terminal: u32, on: &str) -> anyhow::Result<()> {
+    presence::until(
+        relay,
+        "/api/v1/terminals",
+        Duration::from_secs(5),
+        |answer| Ok(presence::entry(answer, "terminals", terminal)?["relay"] == on),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The `PrivateCallEnd` reason `client` is told for `call_id`.
 async fn ended(client: &mut Client, call_id: u64) -> anyhow::Result<i32> {
     client
@@ -189,11 +214,7 @@ async fn a_call_to_a_terminal_of_another_relay_rings_there_and_is_heard_both_way
     let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
     let mut callee = Client::connect(b.addr, &b.cert, 101).await?;
     let mut neighbour = Client::connect(b.addr, &b.cert, 102).await?;
-    // A knows 101 is on B once B has announced its terminals.
-    presence::until(a, "/api/v1/terminals", Duration::from_secs(5), |answer| {
-        Ok(presence::entry(answer, "terminals", 101)?["relay"] == "relay-b")
-    })
-    .await?;
+    announced(a, 101, "relay-b").await?;
 
     let (call_id, group) = call(&mut caller, &mut callee).await?;
     ensure!(group >= CROSS_RELAY_CALL_GROUP_BASE, "group {group}");
@@ -208,13 +229,7 @@ async fn a_call_to_a_terminal_of_another_relay_rings_there_and_is_heard_both_way
             .is_none(),
         "a terminal of no call heard it"
     );
-    let hung_up = callee
-        .request(Request::PrivateCallEnd(pb::PrivateCallEnd {
-            call_id,
-            reason: pb::PrivateCallEndReason::Hangup.into(),
-        }))
-        .await?;
-    ensure!(acked(&hung_up), "{hung_up:?}");
+    hang_up(&mut callee, call_id).await?;
     let reason = ended(&mut caller, call_id).await?;
     ensure!(
         reason == i32::from(pb::PrivateCallEndReason::Hangup),
@@ -438,5 +453,78 @@ async fn a_restarted_callers_relay_leaves_no_half_call_behind() -> anyhow::Resul
             .is_none(),
         "the first call's callee heard the new call"
     );
+    Ok(())
+}
+
+/// A call to another relay's terminal that nobody answers is given up by the
+/// caller's relay at its own answer timeout (the callee's relay's longer
+/// one does not matter): the caller hears NO_ANSWER, the callee stops
+/// ringing. One the caller withdraws while it rings stops ringing too. The
+/// caller's relay logs each once: no-answer, cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_another_relay_nobody_answers_or_the_caller_withdraws() -> anyhow::Result<()> {
+    let nats = NatsServer::start().await?;
+    let directory = TestDirectory::new().guards(100..=101).group(10, 100..=101);
+    let a = in_process::relay(&nats, &directory, "relay-a", |config| {
+        config.private_call_answer_timeout = Duration::from_millis(600);
+    })
+    .await?;
+    let b = in_process::relay(&nats, &directory, "relay-b", |_| {}).await?;
+    let mut caller = Client::connect(a.addr, &a.cert, 100).await?;
+    let mut callee = Client::connect(b.addr, &b.cert, 101).await?;
+    announced(&a, 101, "relay-b").await?;
+
+    let unanswered = place(&mut caller, 101).await?.call_id;
+    let started = Instant::now();
+    callee
+        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+        .await?;
+    let reason = caller
+        .expect_body(|b| match b {
+            Body::PrivateCallReject(r) if r.call_id == unanswered => Some(r.reason),
+            _ => None,
+        })
+        .await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallRejectReason::NoAnswer),
+        "the caller was told {reason}"
+    );
+    let after = started.elapsed();
+    ensure!(after < Duration::from_secs(3), "given up after {after:?}");
+    ended(&mut callee, unanswered).await?;
+
+    let withdrawn = place(&mut caller, 101).await?.call_id;
+    callee
+        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
+        .await?;
+    hang_up(&mut caller, withdrawn).await?;
+    let reason = ended(&mut callee, withdrawn).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallEndReason::Hangup),
+        "the callee was told {reason}"
+    );
+
+    let outcomes = [(unanswered, "no-answer"), (withdrawn, "cancelled")];
+    presence::until(
+        &a,
+        "/api/v1/private-calls",
+        Duration::from_secs(5),
+        |answer| {
+            let calls = answer["private_calls"]
+                .as_array()
+                .context("no private_calls")?;
+            ensure!(calls.len() <= 2, "logged more than twice: {answer}");
+            Ok(outcomes.iter().all(|(id, outcome)| {
+                calls
+                    .iter()
+                    .any(|c| c["call_id"] == *id && c["outcome"] == *outcome)
+            }))
+        },
+    )
+    .await?;
+    drop((caller, callee));
+    for relay in [a, b] {
+        relay.stop().await?;
+    }
     Ok(())
 }
