@@ -14,14 +14,15 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-/// Whether a group's floor is shared with the cluster's other relays.
+/// What a group is, for its task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Clustered {
-    /// A directory group, or a call between relays: any relay's terminals
-    /// may be members.
-    Yes,
+enum Kind {
+    /// A directory group: any relay's terminals may be members.
+    Talkgroup,
     /// A private call's slot within this relay: both ends are this relay's.
-    No,
+    CallWithin,
+    /// A private call's slot between relays of a cluster.
+    CallAcross,
 }
 
 /// A group whose task has not started.
@@ -29,7 +30,16 @@ struct Unstarted {
     group: Arc<GroupShared>,
     commands: mpsc::Receiver<Command>,
     policy: FloorPolicy,
-    clustered: Clustered,
+    kind: Kind,
+}
+
+/// A private call's floor: its two parties, one talking and the other at
+/// most queued.
+fn private_call_policy() -> FloorPolicy {
+    FloorPolicy {
+        queue_limit: 2,
+        ..FloorPolicy::default()
+    }
 }
 
 /// Every group of the relay, before their tasks run.
@@ -57,20 +67,20 @@ impl GroupSet {
         };
         for group in directory.groups() {
             let policy = policy::floor_policy(&group.floor);
-            let shared = set.add(group.id.0, &group.name, policy, Clustered::Yes);
+            let shared = set.add(group.id.0, &group.name, policy, Kind::Talkgroup);
             let control_room = group.kind == GroupKind::ControlRoom;
             set.groups.insert(shared, control_room, group.all_call);
         }
         for slot in 0..private_calls {
             let name = format!("Private call {}", slot + 1);
             let id = PRIVATE_CALL_GROUP_BASE + slot;
-            let shared = set.add(id, &name, FloorPolicy::default(), Clustered::No);
+            let shared = set.add(id, &name, private_call_policy(), Kind::CallWithin);
             set.groups.insert(shared.clone(), false, false);
             set.call_slots.push(shared);
         }
         if in_cluster {
             for id in cross_relay_group_ids() {
-                let shared = set.add(id, "Private call", FloorPolicy::default(), Clustered::Yes);
+                let shared = set.add(id, "Private call", private_call_policy(), Kind::CallAcross);
                 set.groups.insert(shared.clone(), false, false);
                 set.cross_relay_slots.push(shared);
             }
@@ -78,19 +88,13 @@ impl GroupSet {
         set
     }
 
-    fn add(
-        &mut self,
-        id: u32,
-        name: &str,
-        policy: FloorPolicy,
-        clustered: Clustered,
-    ) -> Arc<GroupShared> {
+    fn add(&mut self, id: u32, name: &str, policy: FloorPolicy, kind: Kind) -> Arc<GroupShared> {
         let (group, commands) = GroupShared::new(id, Arc::from(name));
         self.unstarted.0.push(Unstarted {
             group: group.clone(),
             commands,
             policy,
-            clustered,
+            kind,
         });
         group
     }
@@ -115,8 +119,11 @@ impl UnstartedGroups {
                 unstarted.policy,
                 context.clone(),
             );
-            if unstarted.clustered == Clustered::No {
+            if unstarted.kind == Kind::CallWithin {
                 task = task.local_only();
+            }
+            if unstarted.kind != Kind::Talkgroup {
+                task = task.sized_for(2);
             }
             tasks.spawn(task.run(stop.clone()).instrument(span));
         }

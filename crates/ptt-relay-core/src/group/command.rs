@@ -83,7 +83,9 @@ pub enum Command {
         reply: tokio::sync::oneshot::Sender<bool>,
     },
     /// What the cluster says about the group (relays in a cluster only).
-    Cluster(ClusterCommand),
+    /// Boxed: its NATS handles would make every command, and every group's
+    /// queue, several times larger.
+    Cluster(Box<ClusterCommand>),
 }
 
 /// What reaches a group task from the other relays of its cluster, or from

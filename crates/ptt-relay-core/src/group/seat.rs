@@ -296,7 +296,7 @@ fn hear_news(cluster: &GroupCluster, group: Arc<GroupShared>) -> AbortHandle {
         };
         let commands = group.commands();
         while let Some(item) = news.next().await {
-            let command = Command::Cluster(ClusterCommand::News(item));
+            let command = Command::Cluster(Box::new(ClusterCommand::News(item)));
             if commands.send(command).await.is_err() {
                 break;
             }

@@ -253,7 +253,7 @@ async fn call_owner(
                 Ok(Some((held, calls))) => {
                     let then = Box::new(command);
                     let owned = ClusterCommand::Owned { held, calls, then };
-                    group.command(Command::Cluster(owned)).await;
+                    group.command(Command::Cluster(Box::new(owned))).await;
                     return;
                 }
                 // Another relay took it first: call that one.
@@ -275,7 +275,7 @@ async fn call_owner(
     }
     let then = Box::new(command);
     group
-        .command(Command::Cluster(ClusterCommand::Isolated { then }))
+        .command(Command::Cluster(Box::new(ClusterCommand::Isolated { then })))
         .await;
 }
 

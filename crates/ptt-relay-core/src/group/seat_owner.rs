@@ -69,7 +69,7 @@ impl GroupTask {
         let commands = self.group.commands();
         let task = tokio::spawn(async move {
             while let Some(call) = calls.next().await {
-                let command = Command::Cluster(ClusterCommand::Call(call));
+                let command = Command::Cluster(Box::new(ClusterCommand::Call(call)));
                 if commands.send(command).await.is_err() {
                     break;
                 }

@@ -110,6 +110,15 @@ impl GroupTask {
         }
     }
 
+    /// Preallocates the floor for `members` members rather than a
+    /// talkgroup's share (a private call's group has two parties: its
+    /// floor then takes a few hundred bytes, not tens of KiB, which counts
+    /// for the hundreds of call groups a relay keeps idle).
+    pub fn sized_for(mut self, members: usize) -> Self {
+        self.floor = Floor::with_capacity(*self.floor.policy(), members);
+        self
+    }
+
     /// Keeps the group to this relay even in a cluster (a private call's
     /// slot: both ends are terminals of this relay).
     pub fn local_only(mut self) -> Self {
@@ -256,7 +265,7 @@ impl GroupTask {
             Command::AdminClearEmergency { reply } => {
                 let _ = reply.send(self.admin_clear_emergency(now));
             }
-            Command::Cluster(command) => self.handle_cluster(now, command),
+            Command::Cluster(command) => self.handle_cluster(now, *command),
         }
     }
 
