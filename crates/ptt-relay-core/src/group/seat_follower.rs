@@ -275,7 +275,9 @@ async fn call_owner(
     }
     let then = Box::new(command);
     group
-        .command(Command::Cluster(Box::new(ClusterCommand::Isolated { then })))
+        .command(Command::Cluster(Box::new(ClusterCommand::Isolated {
+            then,
+        })))
         .await;
 }
 
