@@ -98,9 +98,7 @@ async fn ring_here(calls: &PrivateCalls, relay: &str, setup: pb::PrivateCallSetu
     let leftover = lock(&calls.state)
         .calls
         .iter()
-        .find(|(_, call)| {
-            call.slot == slot && call.caller.relay().is_some_and(|at| **at == *relay)
-        })
+        .find(|(_, call)| call.slot == slot && call.caller.relay().is_some_and(|at| **at == *relay))
         .map(|(&id, call)| (id, call.caller.terminal()));
     if let Some((leftover, party)) = leftover {
         finish(calls, leftover, Some(party), lost_peer()).await;
