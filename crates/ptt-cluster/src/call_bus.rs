@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::peers::{Asked, ask};
+use crate::peers::{Asked, answer_on, ask};
 use crate::unavailable::NatsUnavailable;
 
 /// What one relay tells another about a call between their terminals.
@@ -179,15 +179,7 @@ impl CallBus {
     /// Starts taking the other relays' notes to this one.
     pub async fn serve(&self) -> Result<CallInbox, NatsUnavailable> {
         let doing = "taking private calls from the other relays";
-        let subscriber = self
-            .client
-            .subscribe(subject(&self.relay))
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))?;
-        self.client
-            .flush()
-            .await
-            .map_err(|e| NatsUnavailable::new(doing, e))?;
+        let subscriber = answer_on(&self.client, subject(&self.relay), doing).await?;
         Ok(CallInbox {
             client: self.client.clone(),
             subscriber,

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::keeper::HeldFloor;
-use crate::peers::{Asked, ask};
+use crate::peers::{Asked, answer_on, ask};
 use crate::unavailable::NatsUnavailable;
 
 /// A member's floor rights, carried with each call so the owner's arbiter
@@ -197,15 +197,9 @@ impl FloorBus {
     /// [`FloorInbox`] (before releasing the lease).
     pub async fn serve(&self, held: &HeldFloor) -> Result<FloorInbox, FloorBusError> {
         let group = held.group();
-        let subscriber =
-            self.client.subscribe(subject(group)).await.map_err(|e| {
-                NatsUnavailable::new(format!("taking group {group}'s floor calls"), e)
-            })?;
         // Once the server has the subscription, no caller hears "no owner".
-        self.client
-            .flush()
-            .await
-            .map_err(|e| NatsUnavailable::new(format!("taking group {group}'s floor calls"), e))?;
+        let doing = format!("taking group {group}'s floor calls");
+        let subscriber = answer_on(&self.client, subject(group), &doing).await?;
         Ok(FloorInbox {
             client: self.client.clone(),
             subscriber,

@@ -57,6 +57,25 @@ pub(crate) async fn ask(
     }
 }
 
+/// Subscribes to `subject` and waits until the server has the
+/// subscription, so a request sent from then on finds this relay listening
+/// (`doing` says what for, in an error).
+pub(crate) async fn answer_on(
+    client: &Client,
+    subject: String,
+    doing: &str,
+) -> Result<Subscriber, NatsUnavailable> {
+    let subscriber = client
+        .subscribe(subject)
+        .await
+        .map_err(|e| NatsUnavailable::new(doing, e))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| NatsUnavailable::new(doing, e))?;
+    Ok(subscriber)
+}
+
 /// The other relays' messages on one subject pattern whose last token is
 /// the sending relay's id.
 #[derive(Debug)]

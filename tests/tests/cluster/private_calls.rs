@@ -31,14 +31,19 @@ async fn place(caller: &mut Client, callee: u32) -> anyhow::Result<pb::PrivateCa
     Ok(setup)
 }
 
-/// `callee` accepts the call ringing it; its id.
-async fn answer(callee: &mut Client) -> anyhow::Result<u64> {
-    let call_id = callee
+/// The call ringing `callee` (its `PrivateCallSetup`): its id.
+async fn rung(callee: &mut Client) -> anyhow::Result<u64> {
+    callee
         .expect_body(|b| match b {
             Body::PrivateCallSetup(s) => Some(s.call_id),
             _ => None,
         })
-        .await?;
+        .await
+}
+
+/// `callee` accepts the call ringing it; its id.
+async fn answer(callee: &mut Client) -> anyhow::Result<u64> {
+    let call_id = rung(callee).await?;
     let accepted = callee
         .request(Request::PrivateCallAccept(pb::PrivateCallAccept {
             call_id,
@@ -285,12 +290,7 @@ async fn a_call_to_a_terminal_of_another_relay_rings_there_and_is_heard_both_way
 /// `caller` calls `callee`, which declines: what the caller is told.
 async fn declined_by(caller: &mut Client, callee: &mut Client) -> anyhow::Result<i32> {
     place(caller, callee.terminal).await?;
-    let call_id = callee
-        .expect_body(|b| match b {
-            Body::PrivateCallSetup(s) => Some(s.call_id),
-            _ => None,
-        })
-        .await?;
+    let call_id = rung(callee).await?;
     let declined = callee
         .request(Request::PrivateCallReject(pb::PrivateCallReject {
             call_id,
@@ -476,9 +476,7 @@ async fn a_call_to_another_relay_nobody_answers_or_the_caller_withdraws() -> any
 
     let unanswered = place(&mut caller, 101).await?.call_id;
     let started = Instant::now();
-    callee
-        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
-        .await?;
+    rung(&mut callee).await?;
     let reason = caller
         .expect_body(|b| match b {
             Body::PrivateCallReject(r) if r.call_id == unanswered => Some(r.reason),
@@ -491,12 +489,14 @@ async fn a_call_to_another_relay_nobody_answers_or_the_caller_withdraws() -> any
     );
     let after = started.elapsed();
     ensure!(after < Duration::from_secs(3), "given up after {after:?}");
-    ended(&mut callee, unanswered).await?;
+    let reason = ended(&mut callee, unanswered).await?;
+    ensure!(
+        reason == i32::from(pb::PrivateCallEndReason::Unspecified),
+        "the callee was told {reason}"
+    );
 
     let withdrawn = place(&mut caller, 101).await?.call_id;
-    callee
-        .expect_body(|b| matches!(b, Body::PrivateCallSetup(_)).then_some(()))
-        .await?;
+    rung(&mut callee).await?;
     hang_up(&mut caller, withdrawn).await?;
     let reason = ended(&mut callee, withdrawn).await?;
     ensure!(

@@ -70,11 +70,8 @@ pub async fn heard(calls: &PrivateCalls, relay: &str, note: CallNote) -> CallRep
 /// is here and between this relay and that one.
 fn party_at(calls: &PrivateCalls, call_id: u64, relay: &str) -> Option<u32> {
     let state = lock(&calls.state);
-    let call = state.calls.get(&call_id)?;
-    [&call.caller, &call.callee]
-        .into_iter()
-        .find(|party| party.relay().is_some_and(|at| **at == *relay))
-        .map(Party::terminal)
+    let party = state.calls.get(&call_id)?.elsewhere()?;
+    party.is_of(relay).then(|| party.terminal())
 }
 
 /// Rings this relay's terminal for another relay's caller.
@@ -98,7 +95,7 @@ async fn ring_here(calls: &PrivateCalls, relay: &str, setup: pb::PrivateCallSetu
     let leftover = lock(&calls.state)
         .calls
         .iter()
-        .find(|(_, call)| call.slot == slot && call.caller.relay().is_some_and(|at| **at == *relay))
+        .find(|(_, call)| call.slot == slot && call.caller.is_of(relay))
         .map(|(&id, call)| (id, call.caller.terminal()));
     if let Some((leftover, party)) = leftover {
         finish(calls, leftover, Some(party), lost_peer()).await;
@@ -138,9 +135,7 @@ async fn ring_here(calls: &PrivateCalls, relay: &str, setup: pb::PrivateCallSetu
 /// Another relay's callee accepted one of this relay's calls: the caller
 /// joins the call's group.
 async fn accepted_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64) -> CallReply {
-    let accepted = answer_if(calls, call_id, |call| {
-        call.callee.relay().is_some_and(|at| **at == *relay)
-    });
+    let accepted = answer_if(calls, call_id, |call| call.callee.is_of(relay));
     let Some((Party::Here(caller), callee, slot)) = accepted else {
         return CallReply::UnknownCall;
     };
@@ -162,7 +157,7 @@ async fn accepted_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64) -> 
 /// Another relay's callee did not take one of this relay's calls.
 fn rejected_elsewhere(calls: &PrivateCalls, relay: &str, call_id: u64, reason: i32) -> CallReply {
     let call = take_if(calls, call_id, |call| {
-        call.callee.relay().is_some_and(|at| **at == *relay) && call.answered_at_ms.is_none()
+        call.callee.is_of(relay) && call.answered_at_ms.is_none()
     });
     let Some(call) = call else {
         return CallReply::UnknownCall;
@@ -188,9 +183,7 @@ pub async fn check_calls_with_other_relays(calls: &PrivateCalls) {
         .calls
         .iter()
         .filter_map(|(&call_id, call)| {
-            let party = [&call.caller, &call.callee]
-                .into_iter()
-                .find(|party| party.relay().is_some())?;
+            let party = call.elsewhere()?;
             let relay = party.relay()?.clone();
             Some((call_id, party.terminal(), relay, call.started_at_ms))
         })

@@ -10,8 +10,8 @@ use ptt_proto::pb::{self, server_message::Body};
 use super::hang_up::{Ending, finish};
 use super::join::join;
 use super::notes::{tell, tell_other_relay};
-use super::pool::{Party, PrivateCalls, answer_if, free, lock, take_if};
-use super::report::log_call;
+use super::pool::{Party, PrivateCalls, answer_if, lock, take_if};
+use super::ringing::not_taken;
 use crate::link::Link;
 use crate::wire;
 
@@ -88,32 +88,15 @@ pub async fn reject(
             wire::error(pb::ErrorReason::UnknownCall, "no such call ringing here"),
         );
     };
-    if let Some(timer) = &call.ringing {
-        timer.abort();
-    }
-    let (reason, outcome) = match pb::PrivateCallRejectReason::try_from(reject.reason) {
-        Ok(pb::PrivateCallRejectReason::Busy) => {
-            (pb::PrivateCallRejectReason::Busy, PrivateCallOutcome::Busy)
-        }
-        Ok(pb::PrivateCallRejectReason::Unsupported) => (
-            pb::PrivateCallRejectReason::Unsupported,
-            PrivateCallOutcome::Declined,
-        ),
-        _ => (
-            pb::PrivateCallRejectReason::Declined,
-            PrivateCallOutcome::Declined,
-        ),
+    // The reasons a callee may give; any other is a decline.
+    let reason = match pb::PrivateCallRejectReason::try_from(reject.reason) {
+        Ok(
+            reason @ (pb::PrivateCallRejectReason::Busy | pb::PrivateCallRejectReason::Unsupported),
+        ) => reason,
+        _ => pb::PrivateCallRejectReason::Declined,
     };
     link.send(id, Body::Ack(pb::Ack {}));
-    call.caller.send(
-        0,
-        Body::PrivateCallReject(pb::PrivateCallReject {
-            call_id: reject.call_id,
-            reason: reason.into(),
-        }),
-    );
-    free(calls, &call);
-    log_call(calls, reject.call_id, &call, outcome);
+    not_taken(calls, reject.call_id, &call, reason.into());
     let note = CallNote::Rejected {
         call_id: reject.call_id,
         reason: reason.into(),

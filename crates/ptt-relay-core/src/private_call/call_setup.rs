@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ptt_calllog::{PrivateCallOutcome, PrivateCallRecord, Record, now_ms};
+use ptt_calllog::{PrivateCallRecord, Record, now_ms};
 use ptt_directory::{GroupId, Role, TerminalId};
 use ptt_proto::pb::{self, server_message::Body};
 
 use super::hang_up::preempt_call_of;
 use super::pool::{CROSS_RELAY_CALLS_PER_RELAY, Call, Party, PrivateCalls, lock};
-use super::ringing::{ring_elsewhere, ring_for};
+use super::ringing::{rejected_outcome, ring_elsewhere, ring_for};
 use crate::link::Link;
 use crate::wire;
 
@@ -101,9 +101,10 @@ pub async fn setup(
             Err(None)
         } else if let (Some(party), true) = (callee_party.clone(), callee_free) {
             let within = matches!(party, Party::Here(_));
-            let pool = match within {
-                true => &mut state.free,
-                false => &mut state.free_across,
+            let pool = if within {
+                &mut state.free
+            } else {
+                &mut state.free_across
             };
             match pool.pop() {
                 Some(slot) => {
@@ -125,35 +126,20 @@ pub async fn setup(
                 }
                 None if within => {
                     tracing::warn!("every private-call group is in use; raise private-calls");
-                    Err(Some((
-                        pb::PrivateCallRejectReason::Busy,
-                        PrivateCallOutcome::Busy,
-                    )))
+                    Err(Some(pb::PrivateCallRejectReason::Busy))
                 }
                 None if calls.places_calls_across() => {
                     tracing::warn!(
                         "this relay's {CROSS_RELAY_CALLS_PER_RELAY} calls to other relays' terminals are all up"
                     );
-                    Err(Some((
-                        pb::PrivateCallRejectReason::Busy,
-                        PrivateCallOutcome::Busy,
-                    )))
+                    Err(Some(pb::PrivateCallRejectReason::Busy))
                 }
-                None => Err(Some((
-                    pb::PrivateCallRejectReason::OtherRelay,
-                    PrivateCallOutcome::OtherRelay,
-                ))),
+                None => Err(Some(pb::PrivateCallRejectReason::OtherRelay)),
             }
         } else if callee_party.is_none() {
-            Err(Some((
-                pb::PrivateCallRejectReason::Offline,
-                PrivateCallOutcome::Offline,
-            )))
+            Err(Some(pb::PrivateCallRejectReason::Offline))
         } else {
-            Err(Some((
-                pb::PrivateCallRejectReason::Busy,
-                PrivateCallOutcome::Busy,
-            )))
+            Err(Some(pb::PrivateCallRejectReason::Busy))
         }
     };
     let mut answer = pb::PrivateCallSetup {
@@ -172,7 +158,7 @@ pub async fn setup(
                 "already in a private call: end it first",
             ),
         ),
-        Err(Some((reason, outcome))) => {
+        Err(Some(reason)) => {
             caller.send(id, Body::PrivateCallSetup(answer));
             caller.send(
                 0,
@@ -187,7 +173,7 @@ pub async fn setup(
                 callee: TerminalId(callee),
                 group: GroupId(0),
                 emergency: setup.emergency,
-                outcome,
+                outcome: rejected_outcome(reason.into()),
                 started_at_ms,
                 answered_at_ms: None,
                 ended_at_ms: started_at_ms,

@@ -84,9 +84,6 @@ pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, 
     let Some(call) = take_if(calls, call_id, |_| true) else {
         return;
     };
-    if let Some(timer) = &call.ringing {
-        timer.abort();
-    }
     let slot = calls.slot(call.slot);
     let parties = [&call.caller, &call.callee];
     {
@@ -115,9 +112,9 @@ pub(super) async fn finish(calls: &PrivateCalls, call_id: u64, by: Option<u32>, 
         (_, outcome) => outcome,
     };
     log_call(calls, call_id, &call, outcome);
-    let told_by_other_relay = parties
-        .into_iter()
-        .any(|party| party.relay().is_some() && Some(party.terminal()) == by);
+    let told_by_other_relay = call
+        .elsewhere()
+        .is_some_and(|party| Some(party.terminal()) == by);
     if !told_by_other_relay {
         let note = CallNote::Ended {
             call_id,

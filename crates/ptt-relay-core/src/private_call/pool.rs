@@ -94,6 +94,11 @@ impl Party {
         }
     }
 
+    /// Whether it is a terminal of relay `relay` (another one).
+    pub(super) fn is_of(&self, relay: &str) -> bool {
+        self.relay().is_some_and(|at| **at == *relay)
+    }
+
     /// Tells the party `body`, if it is a terminal of this relay (its own
     /// relay tells it otherwise).
     pub(super) fn send(&self, id: u64, body: Body) {
@@ -132,9 +137,17 @@ impl Call {
             .any(|party| party.terminal == link.terminal && party.session == link.session)
     }
 
+    /// The party that is a terminal of another relay, for a call between
+    /// relays.
+    pub(super) fn elsewhere(&self) -> Option<&Party> {
+        [&self.caller, &self.callee]
+            .into_iter()
+            .find(|party| party.relay().is_some())
+    }
+
     /// The relay of the party that is not here, for a call between relays.
     pub(super) fn other_relay(&self) -> Option<&Arc<str>> {
-        self.caller.relay().or_else(|| self.callee.relay())
+        self.elsewhere().and_then(Party::relay)
     }
 
     /// Whether the call is this relay's to keep (its caller is here).
@@ -360,8 +373,9 @@ fn first_call_id(number: u16, started_at_ms: i64) -> u64 {
     ((u64::from(number) + 1) << 48) | (run << 20)
 }
 
-/// Removes call `call_id` from the map if `which` holds for it, in one locked step; its
-/// group goes back to the pool with [`free`] once its parties here have left it.
+/// Removes call `call_id` from the map if `which` holds for it, in one locked step, and
+/// stops its no-answer timer; its group goes back to the pool with [`free`] once its
+/// parties here have left it.
 pub(super) fn take_if(
     calls: &PrivateCalls,
     call_id: u64,
@@ -372,6 +386,9 @@ pub(super) fn take_if(
         return None;
     }
     let call = state.calls.remove(&call_id)?;
+    if let Some(timer) = &call.ringing {
+        timer.abort();
+    }
     for terminal in [call.caller.terminal(), call.callee.terminal()] {
         if state.by_terminal.get(&terminal) == Some(&call_id) {
             state.by_terminal.remove(&terminal);

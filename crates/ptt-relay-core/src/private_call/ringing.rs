@@ -36,19 +36,16 @@ async fn no_answer(calls: &PrivateCalls, call_id: u64) {
     let Some(call) = take_if(calls, call_id, |call| call.answered_at_ms.is_none()) else {
         return;
     };
-    call.caller.send(
-        0,
-        Body::PrivateCallReject(pb::PrivateCallReject {
-            call_id,
-            reason: pb::PrivateCallRejectReason::NoAnswer.into(),
-        }),
+    not_taken(
+        calls,
+        call_id,
+        &call,
+        pb::PrivateCallRejectReason::NoAnswer.into(),
     );
     call.callee.send(
         0,
         end_message(call_id, pb::PrivateCallEndReason::Unspecified),
     );
-    free(calls, &call);
-    log_call(calls, call_id, &call, PrivateCallOutcome::NoAnswer);
     let stop_ringing = CallNote::Ended {
         call_id,
         reason: pb::PrivateCallEndReason::Unspecified.into(),
@@ -102,9 +99,6 @@ pub(super) async fn ring_elsewhere(
 /// The callee did not take `call` (taken out of the table), for `reason`:
 /// the caller hears why, the group goes back and the call is logged.
 pub(super) fn not_taken(calls: &PrivateCalls, call_id: u64, call: &Call, reason: i32) {
-    if let Some(timer) = &call.ringing {
-        timer.abort();
-    }
     call.caller.send(
         0,
         Body::PrivateCallReject(pb::PrivateCallReject { call_id, reason }),
@@ -114,7 +108,7 @@ pub(super) fn not_taken(calls: &PrivateCalls, call_id: u64, call: &Call, reason:
 }
 
 /// What the call log records for a callee's refusal, by its reason.
-fn rejected_outcome(reason: i32) -> PrivateCallOutcome {
+pub(super) fn rejected_outcome(reason: i32) -> PrivateCallOutcome {
     match pb::PrivateCallRejectReason::try_from(reason) {
         Ok(pb::PrivateCallRejectReason::Busy) => PrivateCallOutcome::Busy,
         Ok(pb::PrivateCallRejectReason::NoAnswer) => PrivateCallOutcome::NoAnswer,
