@@ -46,6 +46,16 @@
 //! packets the kernel dropped at the generator's own sockets; the rest of
 //! `loss %` was lost on the link or still in flight at the end.
 //!
+//! The `mumble` row is Debian's mumble-server 1.3 (`murmurd`) in the same
+//! scenario, in the same run: one channel per group, one talker each, the
+//! same frames at the same rate, real Mumble clients (TLS log-in, UDP voice
+//! under OCB2-AES128; `ptt_benches::mumble`). The server is pinned to CPU 0
+//! as in `1pin`; its `sock p99` is stamped by the kernel at the listener's
+//! socket as the relay's is. The column `÷ mumble` is each relay row's CPU
+//! per forward over mumble-server's. Without mumble-server installed
+//! (`apt-get install mumble-server`, or `MUMBLE_SERVER=path`) the row is
+//! left out and the bench says so.
+//!
 //! The bench runs the release `pttd` beside it and has cargo bring it up to
 //! date first (or set `PTTD` to a binary).
 
@@ -57,6 +67,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
+use ptt_benches::mumble::{self, MumbleLoad, MumbleRun};
 use ptt_cli::load::{LinkProfile, LoadArgs, Report};
 use ptt_proto::voice::{self, Flags, Kind, VoiceHeader};
 
@@ -117,6 +128,9 @@ struct Scenario {
     /// proxy forwards every packet on this machine's cores too, so only
     /// where it stays well below the relay's load.
     field: bool,
+    /// Also run against mumble-server (talkgroups, not all-calls; and not
+    /// 10,000 users, whose log-ins the server announces to each other).
+    mumble: bool,
 }
 
 const SCENARIOS: [Scenario; 5] = [
@@ -127,6 +141,7 @@ const SCENARIOS: [Scenario; 5] = [
         fps: FPS,
         all_call: false,
         field: true,
+        mumble: true,
     },
     Scenario {
         name: "1000 listeners (10 groups x 100)",
@@ -135,6 +150,7 @@ const SCENARIOS: [Scenario; 5] = [
         fps: FPS,
         all_call: false,
         field: true,
+        mumble: true,
     },
     Scenario {
         name: "saturation (3000 listeners, 30 groups)",
@@ -143,6 +159,7 @@ const SCENARIOS: [Scenario; 5] = [
         fps: FPS,
         all_call: false,
         field: false,
+        mumble: false,
     },
     // Mostly idle: what a connected terminal costs in memory. One frame a
     // second per talker keeps the floor and fan-out in use without load.
@@ -153,6 +170,7 @@ const SCENARIOS: [Scenario; 5] = [
         fps: 1,
         all_call: false,
         field: false,
+        mumble: false,
     },
     // A dispatcher's all-call to 1,000 terminals: one-way p99/max is how
     // long a frame takes to reach the last of them; compare `fan ms`.
@@ -163,6 +181,7 @@ const SCENARIOS: [Scenario; 5] = [
         fps: FPS,
         all_call: true,
         field: false,
+        mumble: false,
     },
 ];
 
@@ -178,16 +197,27 @@ fn main() -> anyhow::Result<()> {
     let relay_args: Vec<String> = std::env::var("FANOUT_RELAY_ARGS")
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
-    let setups: Vec<&Setup> = match std::env::var("FANOUT_SETUPS") {
-        Ok(names) => SETUPS
-            .iter()
-            .filter(|setup| names.split(',').any(|name| name.trim() == setup.name))
-            .collect(),
-        Err(_) => SETUPS.iter().collect(),
+    let chosen = std::env::var("FANOUT_SETUPS").ok();
+    let is_chosen = |name: &str| {
+        chosen
+            .as_deref()
+            .is_none_or(|names| names.split(',').any(|n| n.trim() == name))
     };
+    let setups: Vec<&Setup> = SETUPS.iter().filter(|s| is_chosen(s.name)).collect();
     if setups.is_empty() {
-        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree, field, cell");
+        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree, field, cell (and mumble)");
     }
+    let mumble_server = if is_chosen("mumble") {
+        let binary = mumble::server::binary();
+        if binary.is_none() {
+            println!(
+                "mumble-server is not installed (apt-get install mumble-server, or set MUMBLE_SERVER): no mumble rows"
+            );
+        }
+        binary
+    } else {
+        None
+    };
     // cargo bench passes `--bench`; any other argument filters scenarios.
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -201,7 +231,7 @@ fn main() -> anyhow::Result<()> {
 
     println!("fan-out bench: {seconds} s per run, {FPS} fps per talker, relay args {relay_args:?}");
     println!(
-        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+        "{:<40} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",
         "scenario",
         "path",
         "forwards",
@@ -218,7 +248,8 @@ fn main() -> anyhow::Result<()> {
         "gen cpu",
         "acks/dg",
         "relay drop",
-        "sock drop"
+        "sock drop",
+        "÷ mumble"
     );
     for scenario in &SCENARIOS {
         if !filters.is_empty() && !filters.iter().any(|f| scenario.name.contains(f.as_str())) {
@@ -262,9 +293,26 @@ fn main() -> anyhow::Result<()> {
             Pace::Frames(scenario.fps),
             Duration::from_secs(seconds),
         )?;
+        let mumble = match &mumble_server {
+            Some(binary) if scenario.mumble => {
+                let load = MumbleLoad {
+                    channels: first.talkers,
+                    listeners_per_channel: fan_out,
+                    fps: scenario.fps,
+                    duration: Duration::from_secs(seconds),
+                    pinned: true,
+                };
+                let frames: Vec<Bytes> = packets.iter().map(Bytes::clone).collect();
+                Some(
+                    mumble::run(binary, &load, &frames)
+                        .with_context(|| format!("mumble-server for {}", scenario.name))?,
+                )
+            }
+            _ => None,
+        };
         for (index, (setup, report)) in reports.iter().enumerate() {
             let name = if index == 0 { scenario.name } else { "" };
-            print_relay_row(name, setup, report, &raw);
+            print_relay_row(name, setup, report, &raw, mumble.as_ref());
             if let Some(kib) = report.relay_kib_per_idle_terminal() {
                 println!(
                     "{:<40} relay RSS {} KiB at start, {} KiB with {} terminals logged in: {kib:.1} KiB per idle terminal",
@@ -274,6 +322,9 @@ fn main() -> anyhow::Result<()> {
                     report.listeners,
                 );
             }
+        }
+        if let Some(mumble) = &mumble {
+            print_mumble_row(mumble, &raw);
         }
         print_udp_row(&raw);
     }
@@ -296,13 +347,23 @@ fn main() -> anyhow::Result<()> {
 
 /// The relay's row of a scenario in one setup, its CPU per forward beside
 /// raw UDP's.
-fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
+fn print_relay_row(
+    name: &str,
+    setup: &str,
+    report: &Report,
+    raw: &RawRun,
+    mumble: Option<&MumbleRun>,
+) {
     let forwards = report.frames_received;
     let relay_cpu = report.relay_cpu_seconds.unwrap_or(f64::NAN);
     let relay_us = relay_cpu * 1e6 / forwards.max(1) as f64;
     let p99 = |p: &Option<ptt_cli::load::Percentiles>| p.as_ref().map_or(f64::NAN, |p| p.p99);
+    let versus_mumble = mumble.map_or_else(
+        || "-".to_owned(),
+        |m| format!("{:.2}", relay_us / m.cpu_per_forward_us()),
+    );
     println!(
-        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2} {:>8.3} {:>9} {:>9}",
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8.2} {:>8.2} {:>8.3} {:>8.3} {:>8} {:>8.2} {:>8.3} {:>9} {:>9} {:>8}",
         name,
         setup,
         forwards,
@@ -320,6 +381,39 @@ fn print_relay_row(name: &str, setup: &str, report: &Report, raw: &RawRun) {
         report.listener_acks_per_datagram.unwrap_or(f64::NAN),
         relay_drops(report).map_or_else(|| "-".to_owned(), |n| n.to_string()),
         report.listener_socket_drops,
+        versus_mumble,
+    );
+}
+
+/// mumble-server's row: the same scenario, its CPU per forward beside raw
+/// UDP's. Its one-way latency is only the socket-stamped one.
+fn print_mumble_row(run: &MumbleRun, raw: &RawRun) {
+    let us = run.cpu_per_forward_us();
+    let p99 = run.one_way_socket_ms.map_or(f64::NAN, |p| p.p99);
+    println!(
+        "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8} {:>8.2} {:>8} {:>8} {:>8} {:>8.2} {:>8} {:>9} {:>9} {:>8}",
+        if run.bad_packets > 0 {
+            format!("({} packets did not decrypt)", run.bad_packets)
+        } else {
+            String::new()
+        },
+        "mumble",
+        run.frames_received,
+        run.frames_received as f64 / run.wall.as_secs_f64(),
+        run.loss_percent(),
+        run.server_cpu_s,
+        us,
+        us / raw.cpu_per_packet_us(),
+        "",
+        p99,
+        "",
+        "",
+        "",
+        run.generator_cpu_s,
+        "",
+        "",
+        run.socket_drops,
+        "1.00",
     );
 }
 

@@ -3,6 +3,8 @@
 //! The benches themselves live in `benches/benches/`; this library holds the
 //! scenario builders they share so that a workload is defined once.
 
+pub mod mumble;
+
 pub mod floor {
     //! Floor-control workloads. Each one owns a [`Floor`] set up once and a
     //! virtual clock, and [`FloorWorkload::run`] replays one iteration that

@@ -33,8 +33,10 @@ mod tasks;
 mod totals;
 
 pub use link::{LinkError, LinkProfile};
+pub use relay::{clock_ticks, cpu_seconds, thread_cpu_seconds};
 pub use scenario::speech_packets;
-pub use stats::{Percentiles, Report};
+pub use stamp::{Stamped, recv_stamped, stamp_arrivals};
+pub use stats::{Latency, Percentiles, Report};
 
 /// Longest run `--duration` allows, seconds.
 pub const MAX_DURATION_S: u64 = 600;

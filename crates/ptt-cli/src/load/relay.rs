@@ -175,7 +175,7 @@ impl Drop for OwnRelay {
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`).
-pub(crate) fn clock_ticks() -> f64 {
+pub fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -187,12 +187,12 @@ pub(crate) fn clock_ticks() -> f64 {
 }
 
 /// CPU seconds (user + system) of process `pid` so far.
-pub(crate) fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
+pub fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
     stat_cpu_seconds(&format!("/proc/{pid}/stat"), ticks)
 }
 
 /// CPU seconds (user + system) of the calling thread so far.
-pub(crate) fn thread_cpu_seconds(ticks: f64) -> Option<f64> {
+pub fn thread_cpu_seconds(ticks: f64) -> Option<f64> {
     stat_cpu_seconds("/proc/thread-self/stat", ticks)
 }
 

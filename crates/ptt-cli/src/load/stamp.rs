@@ -22,7 +22,7 @@ use std::fmt;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -141,8 +141,7 @@ impl StampingSocket {
         // quinn-udp turns on receive offload (several datagrams in one
         // read); this socket reads them one at a time, each with its stamp.
         let _ = setsockopt(&socket, sockopt::UdpGroSegment, &false);
-        setsockopt(&socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
-        setsockopt(&socket, sockopt::RxqOvfl, &1).map_err(io::Error::from)?;
+        stamp_arrivals(&socket)?;
         Ok(Self {
             io: tokio::net::UdpSocket::from_std(socket)?,
             state,
@@ -153,45 +152,80 @@ impl StampingSocket {
     /// Reads one datagram into `buf`: its length, sender and kernel
     /// receive time (unix µs, 0 if the kernel gave none).
     fn read_one(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, u64)> {
-        let mut iov = [IoSliceMut::new(buf)];
-        let mut control = [0u8; 512];
-        let message = recvmsg::<SockaddrStorage>(
-            self.io.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::empty(),
-        )
-        .map_err(io::Error::from)?;
-        let mut stamp_us = 0;
-        if let Ok(cmsgs) = message.cmsgs() {
-            for cmsg in cmsgs {
-                match cmsg {
-                    ControlMessageOwned::ScmTimestampns(ts) => {
-                        let us = ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000;
-                        stamp_us = u64::try_from(us).unwrap_or(0);
-                    }
-                    ControlMessageOwned::RxqOvfl(dropped) => {
-                        self.arrivals
-                            .overflowed
-                            .store(u64::from(dropped), Ordering::Relaxed);
-                    }
-                    _ => {}
+        let read = recv_stamped(&self.io, buf)?;
+        if let Some(dropped) = read.overflowed {
+            self.arrivals.overflowed.store(dropped, Ordering::Relaxed);
+        }
+        let from = read
+            .from
+            .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
+        Ok((read.len, from, read.stamp_us))
+    }
+}
+
+/// Asks the kernel to stamp each datagram `socket` receives with its
+/// receive time (`SO_TIMESTAMPNS`) and to count the datagrams it drops for
+/// a full receive buffer (`SO_RXQ_OVFL`); [`recv_stamped`] reads both.
+pub fn stamp_arrivals(socket: &impl AsFd) -> io::Result<()> {
+    setsockopt(socket, sockopt::ReceiveTimestampns, &true).map_err(io::Error::from)?;
+    setsockopt(socket, sockopt::RxqOvfl, &1).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// One datagram read by [`recv_stamped`].
+#[derive(Debug, Clone, Copy)]
+pub struct Stamped {
+    /// Its length.
+    pub len: usize,
+    /// Its sender.
+    pub from: Option<SocketAddr>,
+    /// When the kernel received it, unix µs; 0 if the kernel gave no stamp.
+    pub stamp_us: u64,
+    /// The datagrams the kernel dropped at this socket so far, when it told.
+    pub overflowed: Option<u64>,
+}
+
+/// Reads one datagram of a socket set up with [`stamp_arrivals`], with
+/// its kernel receive time: a one-way latency measured to this stamp ends
+/// at the listener's socket, whatever the reading thread was doing.
+pub fn recv_stamped(socket: &impl AsRawFd, buf: &mut [u8]) -> io::Result<Stamped> {
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut control = [0u8; 512];
+    let message = recvmsg::<SockaddrStorage>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut stamp_us = 0;
+    let mut overflowed = None;
+    if let Ok(cmsgs) = message.cmsgs() {
+        for cmsg in cmsgs {
+            match cmsg {
+                ControlMessageOwned::ScmTimestampns(ts) => {
+                    let us = ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000;
+                    stamp_us = u64::try_from(us).unwrap_or(0);
                 }
+                ControlMessageOwned::RxqOvfl(dropped) => overflowed = Some(u64::from(dropped)),
+                _ => {}
             }
         }
-        let from = message
-            .address
-            .and_then(|a| {
-                a.as_sockaddr_in()
-                    .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
-                    .or_else(|| {
-                        a.as_sockaddr_in6()
-                            .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
-                    })
-            })
-            .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
-        Ok((message.bytes, from, stamp_us))
     }
+    let from = message.address.and_then(|a| {
+        a.as_sockaddr_in()
+            .map(|v4| SocketAddr::from(std::net::SocketAddrV4::from(*v4)))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|v6| SocketAddr::from(std::net::SocketAddrV6::from(*v6)))
+            })
+    });
+    Ok(Stamped {
+        len: message.bytes,
+        from,
+        stamp_us,
+        overflowed,
+    })
 }
 
 impl AsyncUdpSocket for StampingSocket {

@@ -10,22 +10,31 @@ use serde::{Deserialize, Serialize};
 /// Highest latency recorded, µs (60 s); larger values are clamped to it.
 const MAX_US: u64 = 60_000_000;
 
-/// A latency histogram with µs resolution.
+/// A latency histogram with µs resolution, from 1 µs to 60 s.
 #[derive(Debug, Clone)]
-pub(crate) struct Latency(Histogram<u64>);
+pub struct Latency(Histogram<u64>);
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Latency {
-    pub(crate) fn new() -> Self {
+    /// An empty histogram.
+    #[must_use]
+    pub fn new() -> Self {
         // 3 significant digits from 1 µs to 60 s: exact to 0.1 %.
         Self(Histogram::new_with_bounds(1, MAX_US, 3).expect("valid histogram bounds"))
     }
 
-    pub(crate) fn record_us(&mut self, us: u64) {
+    /// Records one latency of `us` microseconds (clamped to the range).
+    pub fn record_us(&mut self, us: u64) {
         let _ = self.0.record(us.clamp(1, MAX_US));
     }
 
     /// Adds `other`'s samples.
-    pub(crate) fn add(&mut self, other: &Latency) {
+    pub fn add(&mut self, other: &Latency) {
         let _ = self.0.add(&other.0);
     }
 
@@ -34,7 +43,8 @@ impl Latency {
     }
 
     /// p50/p95/p99/max in ms; `None` without samples.
-    pub(crate) fn summary(&self) -> Option<Percentiles> {
+    #[must_use]
+    pub fn summary(&self) -> Option<Percentiles> {
         if self.0.is_empty() {
             return None;
         }
