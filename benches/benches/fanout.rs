@@ -20,7 +20,7 @@
 //! cargo bench -p ptt-benches --bench fanout               # all scenarios, 10 s each
 //! FANOUT_SECONDS=5 cargo bench -p ptt-benches --bench fanout -- 1000
 //! FANOUT_RELAY_ARGS="--record=false" cargo bench -p ptt-benches --bench fanout
-//! FANOUT_SETUPS=1pin,Nfree cargo bench -p ptt-benches --bench fanout -- 1000
+//! FANOUT_SETUPS=1pin,Nfree,mumble cargo bench -p ptt-benches --bench fanout -- 1000
 //! FANOUT_SETUPS=Nfree,field,cell cargo bench -p ptt-benches --bench fanout -- 100
 //! ```
 //!
@@ -302,9 +302,8 @@ fn main() -> anyhow::Result<()> {
                     duration: Duration::from_secs(seconds),
                     pinned: true,
                 };
-                let frames: Vec<Bytes> = packets.iter().map(Bytes::clone).collect();
                 Some(
-                    mumble::run(binary, &load, &frames)
+                    mumble::run(binary, &load, &packets)
                         .with_context(|| format!("mumble-server for {}", scenario.name))?,
                 )
             }
