@@ -133,7 +133,7 @@ struct Scenario {
     mumble: bool,
 }
 
-const SCENARIOS: [Scenario; 5] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario {
         name: "100 listeners",
         terminals: 102,
@@ -141,6 +141,17 @@ const SCENARIOS: [Scenario; 5] = [
         fps: FPS,
         all_call: false,
         field: true,
+        mumble: true,
+    },
+    // One talker heard by 1,000 listeners in one group (one Mumble
+    // channel): where the relay was first measured against mumble-server.
+    Scenario {
+        name: "1000 listeners in one group",
+        terminals: 1_002,
+        groups: 1,
+        fps: FPS,
+        all_call: false,
+        field: false,
         mumble: true,
     },
     Scenario {
