@@ -174,10 +174,14 @@ pub(super) struct PreAuthSlot {
 
 impl Drop for PreAuthSlot {
     fn drop(&mut self) {
-        // The permits go first, so the source's semaphore is idle when
-        // nobody else holds or waits for it.
-        drop(self.permits.take());
+        // The gauge goes down before the permits are given back: another
+        // connection may take a permit on another thread the moment it is
+        // free, and the gauge must never show more places than the limit
+        // (it showed 9 of 8 when it went down after).
         self.budget.metrics.admission.unauthenticated.dec();
+        // The permits go before the source is looked at, so its semaphore
+        // is idle when nobody else holds or waits for it.
+        drop(self.permits.take());
         self.budget.forget_if_idle(self.key);
     }
 }
@@ -230,6 +234,36 @@ mod tests {
         assert_eq!(budget.in_use(), 0);
         assert_eq!(metrics.admission.unauthenticated.get(), 0);
         assert_eq!(budget.sources(), 0, "idle sources are forgotten");
+    }
+
+    #[test]
+    fn the_gauge_never_shows_more_places_than_the_limit() {
+        // Two threads take one address's only place in turn: whoever holds
+        // it must never see the gauge count the other's as still held.
+        let (budget, metrics) = budget(4, 1);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let takers: Vec<_> = (0..2)
+            .map(|_| {
+                let (budget, metrics) = (budget.clone(), metrics.clone());
+                std::thread::spawn(move || {
+                    let mut most = 0;
+                    for _ in 0..200_000 {
+                        if std::time::Instant::now() > deadline {
+                            break;
+                        }
+                        if let Ok(slot) = budget.try_take(key("192.0.2.1")) {
+                            most = most.max(metrics.admission.unauthenticated.get());
+                            drop(slot);
+                        }
+                    }
+                    most
+                })
+            })
+            .collect();
+        for taker in takers {
+            let most = taker.join().unwrap();
+            assert!(most <= 1, "the gauge showed {most} of 1");
+        }
     }
 
     #[tokio::test]
