@@ -52,7 +52,10 @@
 //! under OCB2-AES128; `ptt_benches::mumble`). The server is pinned to CPU 0
 //! as in `1pin`; its `sock p99` is stamped by the kernel at the listener's
 //! socket as the relay's is. The column `÷ mumble` is each relay row's CPU
-//! per forward over mumble-server's. Without mumble-server installed
+//! per forward over mumble-server's. The generator is not pinned: it also
+//! runs beside the pinned shard of `1pin` (`taskset -c 1 cargo bench …`
+//! keeps it off CPU 0, but then it saturates its one core and its listeners
+//! ACK less, which lightens the relay's load). Without mumble-server installed
 //! (`apt-get install mumble-server`, or `MUMBLE_SERVER=path`) the row is
 //! left out and the bench says so.
 //!
