@@ -219,7 +219,9 @@ fn main() -> anyhow::Result<()> {
     };
     let setups: Vec<&Setup> = SETUPS.iter().filter(|s| is_chosen(s.name)).collect();
     if setups.is_empty() {
-        bail!("FANOUT_SETUPS names none of 1pin, Npin, Nfree, field, cell (and mumble)");
+        bail!(
+            "FANOUT_SETUPS names none of the relay's setups 1pin, Npin, Nfree, field, cell (mumble runs beside them)"
+        );
     }
     let mumble_server = if is_chosen("mumble") {
         let binary = mumble::server::binary();
@@ -406,7 +408,7 @@ fn print_mumble_row(run: &MumbleRun, raw: &RawRun) {
     println!(
         "{:<40} {:>6} {:>10} {:>10.0} {:>9.3} {:>9.2} {:>9.2} {:>7.2} {:>8} {:>8.2} {:>8} {:>8} {:>8} {:>8.2} {:>8} {:>9} {:>9} {:>8}",
         if run.bad_packets > 0 {
-            format!("({} packets did not decrypt)", run.bad_packets)
+            format!("({} packets did not decrypt or parse)", run.bad_packets)
         } else {
             String::new()
         },

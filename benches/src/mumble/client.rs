@@ -3,7 +3,6 @@
 //! to a channel, and then talks or listens on UDP while its control
 //! connection is drained.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,8 +114,6 @@ impl ServerCertVerifier for LocalServer {
 pub struct LoggedIn {
     /// Its session number.
     pub session: u32,
-    /// The channels the server listed, by name.
-    pub channels: HashMap<String, u32>,
     control: TlsStream<TcpStream>,
     crypt: Option<CryptState>,
     server: SocketAddr,
@@ -164,17 +161,10 @@ async fn log_in_now(
     };
     control::send(&mut stream, kind::AUTHENTICATE, &authenticate).await?;
     let mut crypt = None;
-    let mut channels = HashMap::new();
     loop {
         let (kind, body) = control::receive(&mut stream).await?;
         match kind {
             kind::CRYPT_SETUP => crypt = crypt_state(&control::decode(kind, &body)?),
-            kind::CHANNEL_STATE => {
-                let channel: control::ChannelState = control::decode(kind, &body)?;
-                if let (Some(id), Some(name)) = (channel.channel_id, channel.name) {
-                    channels.insert(name, id);
-                }
-            }
             kind::REJECT => {
                 let reject: control::Reject = control::decode(kind, &body)?;
                 return Err(ClientError::Rejected(reject.reason.unwrap_or_default()));
@@ -183,7 +173,6 @@ async fn log_in_now(
                 let sync: control::ServerSync = control::decode(kind, &body)?;
                 return Ok(LoggedIn {
                     session: sync.session.unwrap_or_default(),
-                    channels,
                     control: stream,
                     crypt,
                     server,
@@ -212,27 +201,16 @@ impl LoggedIn {
             name: Some(name.to_owned()),
         };
         control::send(&mut self.control, kind::CHANNEL_STATE, &ask).await?;
-        let wait = async {
-            loop {
-                let (kind, body) = control::receive(&mut self.control).await?;
-                match kind {
-                    kind::CHANNEL_STATE => {
-                        let channel: control::ChannelState = control::decode(kind, &body)?;
-                        if let (Some(id), Some(got)) = (channel.channel_id, channel.name) {
-                            self.channels.insert(got.clone(), id);
-                            if got == name {
-                                return Ok(id);
-                            }
-                        }
-                    }
-                    kind::PERMISSION_DENIED => return Err(denied(kind, &body)),
-                    _ => {}
-                }
-            }
-        };
-        tokio::time::timeout(STEP_WITHIN, wait)
-            .await
-            .map_err(|_| ClientError::Timeout("creating a channel"))?
+        self.until(
+            "creating a channel",
+            kind::CHANNEL_STATE,
+            |channel: control::ChannelState| {
+                channel
+                    .channel_id
+                    .filter(|_| channel.name.as_deref() == Some(name))
+            },
+        )
+        .await
     }
 
     /// Moves to `channel` and waits until the server says it did.
@@ -243,24 +221,40 @@ impl LoggedIn {
             channel_id: Some(channel),
         };
         control::send(&mut self.control, kind::USER_STATE, &ask).await?;
+        self.until(
+            "moving to a channel",
+            kind::USER_STATE,
+            |state: control::UserState| {
+                (state.session == Some(me) && state.channel_id == Some(channel)).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Reads the control connection until a message of type `wanted`
+    /// gives `pick` an answer; a refusal ends the wait, and so does
+    /// [`STEP_WITHIN`] (`doing` names the step).
+    async fn until<M: prost::Message + Default, T>(
+        &mut self,
+        doing: &'static str,
+        wanted: u16,
+        mut pick: impl FnMut(M) -> Option<T>,
+    ) -> Result<T, ClientError> {
         let wait = async {
             loop {
                 let (kind, body) = control::receive(&mut self.control).await?;
-                match kind {
-                    kind::USER_STATE => {
-                        let state: control::UserState = control::decode(kind, &body)?;
-                        if state.session == Some(me) && state.channel_id == Some(channel) {
-                            return Ok(());
-                        }
+                if kind == wanted {
+                    if let Some(answer) = pick(control::decode(kind, &body)?) {
+                        return Ok(answer);
                     }
-                    kind::PERMISSION_DENIED => return Err(denied(kind, &body)),
-                    _ => {}
+                } else if kind == kind::PERMISSION_DENIED {
+                    return Err(denied(kind, &body));
                 }
             }
         };
         tokio::time::timeout(STEP_WITHIN, wait)
             .await
-            .map_err(|_| ClientError::Timeout("moving to a channel"))?
+            .map_err(|_| ClientError::Timeout(doing))?
     }
 
     /// Opens UDP voice: a stamping socket whose pings the server echoes.
@@ -288,11 +282,7 @@ impl LoggedIn {
             };
             if let Ok(echoed) = tokio::time::timeout(Duration::from_millis(250), echo).await {
                 echoed?;
-                let voice = Voice {
-                    session: self.session,
-                    crypt,
-                    socket,
-                };
+                let voice = Voice { crypt, socket };
                 return Ok((voice, self.control));
             }
         }
@@ -318,8 +308,6 @@ pub async fn drain(mut control: TlsStream<TcpStream>) {
 /// A user's UDP voice, open.
 #[derive(Debug)]
 pub struct Voice {
-    /// Its session number.
-    pub session: u32,
     /// Its cipher.
     pub crypt: CryptState,
     /// Its socket, connected to the server and stamping arrivals.

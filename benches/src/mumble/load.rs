@@ -5,12 +5,12 @@
 
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use ptt_cli::load::{
-    Latency, Percentiles, clock_ticks, cpu_seconds, recv_stamped, thread_cpu_seconds,
+    Latency, Percentiles, clock_ticks, cpu_seconds, recv_stamped, thread_cpu_seconds, unix_us,
 };
 use tokio::io::Interest;
 use tokio::sync::{Semaphore, oneshot};
@@ -229,6 +229,7 @@ async fn ready_then_go<T>(
 }
 
 /// What the listeners heard.
+#[derive(Default)]
 struct Heard {
     received: u64,
     latency: Latency,
@@ -270,13 +271,7 @@ async fn listen_lane(
     for voice in voices {
         listening.spawn(listen(voice, window.end + DRAIN));
     }
-    let mut heard = Heard {
-        received: 0,
-        latency: Latency::new(),
-        socket_drops: 0,
-        bad: 0,
-        cpu_s: 0.0,
-    };
+    let mut heard = Heard::default();
     while let Some(one) = listening.join_next().await {
         let one = one?;
         heard.received += one.received;
@@ -290,13 +285,7 @@ async fn listen_lane(
 
 /// One listener reads its socket until `until`.
 async fn listen(mut voice: Voice, until: Instant) -> Heard {
-    let mut heard = Heard {
-        received: 0,
-        latency: Latency::new(),
-        socket_drops: 0,
-        bad: 0,
-        cpu_s: 0.0,
-    };
+    let mut heard = Heard::default();
     let mut buf = [0u8; 2048];
     let mut plain = Vec::with_capacity(2048);
     loop {
@@ -400,10 +389,7 @@ fn stamped(source: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(source);
     out.resize(out.len().max(8), 0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    out[..8].copy_from_slice(&now.to_le_bytes());
+    out[..8].copy_from_slice(&unix_us().to_le_bytes());
 }
 
 /// The send time a talker wrote into a frame.

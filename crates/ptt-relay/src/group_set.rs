@@ -33,11 +33,14 @@ struct Unstarted {
     kind: Kind,
 }
 
+/// The parties of a private call, whose floor is sized for them.
+const CALL_PARTIES: usize = 2;
+
 /// A private call's floor: its two parties, one talking and the other at
 /// most queued.
 fn private_call_policy() -> FloorPolicy {
     FloorPolicy {
-        queue_limit: 2,
+        queue_limit: CALL_PARTIES,
         ..FloorPolicy::default()
     }
 }
@@ -123,7 +126,7 @@ impl UnstartedGroups {
                 task = task.local_only();
             }
             if unstarted.kind != Kind::Talkgroup {
-                task = task.sized_for(2);
+                task = task.sized_for(CALL_PARTIES);
             }
             tasks.spawn(task.run(stop.clone()).instrument(span));
         }

@@ -5,22 +5,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use ptt_client::jitter::{JitterBuffer, JitterConfig};
 use ptt_client::{Client, Event};
 use tokio::sync::watch;
 
 use super::probe::Probe;
-use super::stamp::Arrivals;
+use super::stamp::{Arrivals, unix_us};
 use super::stats::{Arrival, ListenerRx};
 use super::totals::{Totals, duration_us};
-
-fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
 
 /// One terminal's receive side: counts, classifies and times every frame.
 pub(super) async fn listen(

@@ -35,7 +35,7 @@ mod totals;
 pub use link::{LinkError, LinkProfile};
 pub use relay::{clock_ticks, cpu_seconds, thread_cpu_seconds};
 pub use scenario::speech_packets;
-pub use stamp::{Stamped, recv_stamped, stamp_arrivals};
+pub use stamp::{Stamped, recv_stamped, stamp_arrivals, unix_us};
 pub use stats::{Latency, Percentiles, Report};
 
 /// Longest run `--duration` allows, seconds.

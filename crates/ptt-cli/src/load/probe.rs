@@ -8,11 +8,13 @@
 //! stands for the end of encoding on a real terminal.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ptt_client::VoiceFrame;
 use ptt_client::codec::{Backend, MAX_DECODE_SAMPLES, VoiceDecoder};
 use ptt_client::jitter::{Arrival, JitterBuffer, JitterConfig, Playout};
+
+use super::stamp::unix_us;
 
 /// Frames whose capture time is remembered while they wait for playout;
 /// past it the oldest are forgotten (a stalled stream must not grow it).
@@ -39,12 +41,6 @@ impl std::fmt::Debug for Probe {
             .field("pending", &self.pending.len())
             .finish_non_exhaustive()
     }
-}
-
-fn unix_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 impl Probe {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sys::socket::{
     ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg, setsockopt, sockopt,
@@ -161,6 +162,16 @@ impl StampingSocket {
             .ok_or_else(|| io::Error::other("datagram without a sender address"))?;
         Ok((read.len, from, read.stamp_us))
     }
+}
+
+/// Now, in µs since the Unix epoch: the clock (`CLOCK_REALTIME`) the
+/// kernel's receive stamps are on, so a send time taken here and a
+/// [`recv_stamped`] stamp on this machine make a one-way latency.
+#[must_use]
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Asks the kernel to stamp each datagram `socket` receives with its
@@ -365,11 +376,6 @@ mod tests {
         let socket = Arc::new(StampingSocket::bind(arrivals.clone()).expect("bound"));
         let to = socket.local_addr().expect("address");
         let sender = std::net::UdpSocket::bind("127.0.0.1:0").expect("sender");
-        let unix_us = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64)
-        };
         let before = unix_us();
         // The size of a relay's packet carrying a 100-byte voice datagram.
         let packet = [0x5a_u8; 130];

@@ -246,22 +246,24 @@ mod tests {
             .map(|_| {
                 let (budget, metrics) = (budget.clone(), metrics.clone());
                 std::thread::spawn(move || {
-                    let mut most = 0;
+                    let (mut most, mut taken) = (0, 0);
                     for _ in 0..200_000 {
                         if std::time::Instant::now() > deadline {
                             break;
                         }
                         if let Ok(slot) = budget.try_take(key("192.0.2.1")) {
                             most = most.max(metrics.admission.unauthenticated.get());
+                            taken += 1;
                             drop(slot);
                         }
                     }
-                    most
+                    (most, taken)
                 })
             })
             .collect();
         for taker in takers {
-            let most = taker.join().unwrap();
+            let (most, taken) = taker.join().unwrap();
+            assert!(taken > 0, "each thread held the place at least once");
             assert!(most <= 1, "the gauge showed {most} of 1");
         }
     }
